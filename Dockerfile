@@ -1,0 +1,40 @@
+# One image for every service; the service is chosen by the command:
+#   docker run IMAGE agent | scheduler | start | backup --domain NAME ...
+# Build from the repository root: docker build -t vm-babysitter .
+
+# --- Stage 1: only the npm manifests -----------------------------------------------------------------------------------
+# Copies package.json + package-lock.json of the root and of every workspace (libs/*, services/*, cli, bench), keeping
+# their paths, and nothing else. `COPY libs/*/package.json` would flatten the paths, and listing each workspace by hand
+# breaks `npm ci` whenever a workspace is added. Because the COPY --from below is cached by file content, `npm ci`
+# re-runs only when a manifest changes, not on every source edit.
+FROM node:20-bookworm-slim AS manifests
+WORKDIR /src
+COPY . .
+RUN find . -type f ! -name package.json ! -name package-lock.json -delete \
+ && find . -mindepth 1 -type d -empty -delete
+
+# --- Stage 2: the image ----------------------------------------------------------------------------------------------
+FROM node:20-bookworm-slim
+
+# virtnbdbackup/virtnbdrestore: the backup engine; libvirt-clients: virsh (talks to the HOST's libvirtd through the
+# bind-mounted /run/libvirt socket); qemu-utils: qemu-img (bitmap checks); rsync + openssh-client: mirroring.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      virtnbdbackup libvirt-clients qemu-utils rsync openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+COPY --from=manifests /src/ ./
+RUN npm ci --no-audit --no-fund
+
+COPY . .
+# Local tsc (not `npx tsc`, which could fetch the unrelated "tsc" package); then drop devDependencies.
+RUN ./node_modules/.bin/tsc -b \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+ENV NODE_ENV=production
+
+ENTRYPOINT ["node", "/app/cli/dist/main.js"]
+CMD ["agent"]

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { backupCommand } from "./commands/backup.js";
+import { serve } from "./commands/serve.js";
+
+const usage: Record<string, string> = {
+  main: `vmbs — VM-Babysitter: live, incremental, self-healing backups of libvirt VMs over NATS
+
+Usage: vmbs <command> [options]
+
+Commands:
+  start       scheduler + backup agent in one process (starts a local nats-server when NATS_URL is unset)
+  agent       the backup agent of this host only
+  scheduler   the scheduler only
+  backup      ask a host's agent for a backup and print the outcome
+
+Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
+  start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).`,
+  agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.`,
+  scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
+  backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
+
+Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.
+  --domain NAME     the libvirt domain (quote names with spaces)
+  --host HOST       the host id of the agent (default: HOST_ID, i.e. this machine)
+  --level LEVEL     auto (default): full for a new chain, inc after; full: archive the chain and start anew; inc
+  --timeout SEC     give up waiting after SEC seconds (default 3600)
+Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${usage.main}\n`);
+    return command ? 0 : 2;
+  }
+  if (!(command in usage) || command === "main") {
+    process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage.main}\n`);
+    return 2;
+  }
+  let values: { help?: boolean; domain?: string; host?: string; level?: string; timeout?: string };
+  try {
+    const help = { type: "boolean", short: "h" } as const;
+    const text = { type: "string" } as const;
+    values =
+      command === "backup"
+        ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
+        : parseArgs({ args: rest, options: { help }, strict: true }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${usage[command]}\n`);
+    return 0;
+  }
+  if (command === "backup") {
+    const timeoutSec = Number(values.timeout ?? 3600);
+    if (typeof values.domain !== "string" || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--domain is required and --timeout must be a positive number\n\n${usage.backup}\n`);
+      return 2;
+    }
+    return backupCommand({ domain: values.domain, host: values.host, level: values.level ?? "auto", timeoutSec });
+  }
+  return serve(command as "start" | "agent" | "scheduler");
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`vmbs: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,114 @@
+import type { ChainFile, ChainFolder } from "./chain-folder.js";
+
+/*
+ * Pure classification of the files in a chain folder, following virtnbdbackup 1.9.15's naming
+ * (virtnbdbackup.md §2.2). Every match is anchored on whole name tokens: the seed matched checkpoint
+ * names as substrings, so dropping `virtnbdbackup.1` also deleted the files of `virtnbdbackup.10`.
+ */
+
+/** Name of the first checkpoint of every chain; its data files are the `<dev>.full.data` ones. */
+export const FIRST_CHECKPOINT = "virtnbdbackup.0";
+
+/**
+ * Data files are written only at the top level of the chain folder. Hidden names are skipped because the
+ * engine's shell-style globs (`*.data*`, `*.full.data`) skip them too.
+ */
+function topLevel(folder: ChainFolder): ChainFile[] {
+  return folder.files.filter((f) => !f.path.includes("/") && !f.path.startsWith("."));
+}
+
+/** Checkpoint names are single path tokens; anything else (empty, with '/') can own no file. */
+function isUsableName(checkpoint: string): boolean {
+  return checkpoint !== "" && !checkpoint.includes("/");
+}
+
+/** True when `name` is `<something non-empty>` followed by exactly `suffix`. */
+function hasPrefixAndSuffix(name: string, suffix: string): boolean {
+  return name.length > suffix.length && name.endsWith(suffix);
+}
+
+/** Finished data files (`*.data`) at the top of the folder. */
+export function dataFiles(folder: ChainFolder): ChainFile[] {
+  return topLevel(folder).filter((f) => hasPrefixAndSuffix(f.path, ".data"));
+}
+
+/** Unfinished data files (`*.data.partial`): the engine renames them to `.data` only on success. */
+export function partialFiles(folder: ChainFolder): ChainFile[] {
+  return topLevel(folder).filter((f) => hasPrefixAndSuffix(f.path, ".data.partial"));
+}
+
+/** `<dev>.full.data` files: the finished full backup that starts a chain. */
+export function fullDataFiles(folder: ChainFolder): ChainFile[] {
+  return topLevel(folder).filter((f) => hasPrefixAndSuffix(f.path, ".full.data"));
+}
+
+/** `<dev>.copy.data` files, finished or not. */
+function copyFiles(folder: ChainFolder): ChainFile[] {
+  return topLevel(folder).filter(
+    (f) => hasPrefixAndSuffix(f.path, ".copy.data") || hasPrefixAndSuffix(f.path, ".copy.data.partial"),
+  );
+}
+
+/** True when a finished full backup (`<dev>.full.data`) is present, i.e. there is a chain to continue or restore. */
+export function hasChain(folder: ChainFolder): boolean {
+  return fullDataFiles(folder).length > 0;
+}
+
+/**
+ * True when virtnbdbackup would treat the folder as empty: no top-level file matches its `*.data*` glob.
+ * Logs, `vmconfig.*`, `checkpoints/` and `*.qcow.json` left by failed runs therefore do not count.
+ * Like the shell glob, names starting with a dot are ignored.
+ */
+export function isEffectivelyEmpty(folder: ChainFolder): boolean {
+  return !topLevel(folder).some((f) => f.path.includes(".data"));
+}
+
+/**
+ * True when the folder holds a copy-mode backup: `<dev>.copy.data` (finished or partial), no full backup and no
+ * checkpoint list entries. A raw disk inside a full backup is also written as `.copy.data`, hence the full check.
+ */
+export function isCopyBackup(folder: ChainFolder): boolean {
+  const anyFull = topLevel(folder).some(
+    (f) => hasPrefixAndSuffix(f.path, ".full.data") || hasPrefixAndSuffix(f.path, ".full.data.partial"),
+  );
+  return copyFiles(folder).length > 0 && !anyFull && (folder.cpt === null || folder.cpt.length === 0);
+}
+
+/** The suffixes a finished data file of `checkpoint` can have (the full backup is checkpoint 0). */
+function dataSuffixes(checkpoint: string): string[] {
+  const suffixes = [`.inc.${checkpoint}.data`];
+  if (checkpoint === FIRST_CHECKPOINT) suffixes.push(".full.data");
+  return suffixes;
+}
+
+/**
+ * The finished data files written for one checkpoint: `<dev>.inc.<cp>.data`, or `<dev>.full.data` for
+ * `virtnbdbackup.0`. Exact: `virtnbdbackup.1` never matches `virtnbdbackup.10`.
+ */
+export function dataFilesOfCheckpoint(folder: ChainFolder, checkpoint: string): ChainFile[] {
+  if (!isUsableName(checkpoint)) return [];
+  const suffixes = dataSuffixes(checkpoint);
+  return topLevel(folder).filter((f) => suffixes.some((s) => hasPrefixAndSuffix(f.path, s)));
+}
+
+/**
+ * Every file that belongs to one checkpoint: its data files (finished, `.partial`, and ≥1.9.40 `.chksum`),
+ * `checkpoints/<cp>.xml`, `vmconfig.<cp>.xml`, `<dev>.<cp>.qcow.json`, `autostart.<cp>` and the
+ * `<loader or nvram basename>.<cp>` copies. Matching is on whole dot-separated tokens.
+ */
+export function filesOfCheckpoint(folder: ChainFolder, checkpoint: string): ChainFile[] {
+  // The seed's empty name matched every file and wiped the folder; an unusable name must own nothing.
+  if (!isUsableName(checkpoint)) return [];
+  const dataLike = dataSuffixes(checkpoint).flatMap((s) => [s, `${s}.partial`, `${s}.chksum`]);
+  const topSuffixes = [...dataLike, `.${checkpoint}.qcow.json`, `.${checkpoint}.xml`, `.${checkpoint}`];
+  const xml = `checkpoints/${checkpoint}.xml`;
+  const top = topLevel(folder).filter((f) => topSuffixes.some((s) => hasPrefixAndSuffix(f.path, s)));
+  return [...folder.files.filter((f) => f.path === xml), ...top];
+}
+
+/** The smallest mtime (ms) of any file in the folder, or null when it holds no file. */
+export function oldestMtime(folder: ChainFolder): number | null {
+  let oldest: number | null = null;
+  for (const f of folder.files) if (oldest === null || f.mtimeMs < oldest) oldest = f.mtimeMs;
+  return oldest;
+}

@@ -1,0 +1,107 @@
+import { lstat, readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+/** One regular file inside a chain folder. */
+export interface ChainFile {
+  /** Path relative to the chain folder, always '/' separated, e.g. "checkpoints/virtnbdbackup.0.xml". */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in epoch milliseconds (fractional part kept as the OS reports it). */
+  mtimeMs: number;
+}
+
+/** What is on disk in one domain's chain folder. Facts only: no decision is taken while reading. */
+export interface ChainFolder {
+  /** The folder that was read, as given by the caller. */
+  dir: string;
+  /** False when the folder does not exist (or is not a directory); then `files` is empty and `cpt` null. */
+  exists: boolean;
+  /** Every regular file below the folder, recursively, sorted by path. Symlinks and special files are left out. */
+  files: ChainFile[];
+  /** The checkpoint names from `<domain>.cpt`; null when the file is missing or unreadable as a list. */
+  cpt: string[] | null;
+  /** Set when `<domain>.cpt` exists but is not a JSON array of strings (then `cpt` is null). */
+  cptError?: string;
+}
+
+/** Error codes that mean "there is nothing here", as opposed to a real I/O failure we must not hide. */
+const ABSENT = new Set(["ENOENT", "ENOTDIR"]);
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+async function walk(root: string, rel: string, out: ChainFile[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(rel === "" ? root : join(root, rel), { withFileTypes: true });
+  } catch (err) {
+    // A sub-folder removed while we walk (a concurrent cleanup) is simply gone, not an error.
+    if (rel !== "" && ABSENT.has(errorCode(err) ?? "")) return;
+    throw err;
+  }
+  for (const entry of entries) {
+    const childRel = rel === "" ? entry.name : `${rel}/${entry.name}`;
+    if (entry.isDirectory()) {
+      await walk(root, childRel, out);
+    } else if (entry.isFile()) {
+      try {
+        const st = await lstat(join(root, childRel));
+        if (st.isFile()) out.push({ path: childRel, size: st.size, mtimeMs: st.mtimeMs });
+      } catch (err) {
+        // Same race as above: a file deleted between readdir and lstat is not part of the folder any more.
+        if (!ABSENT.has(errorCode(err) ?? "")) throw err;
+      }
+    }
+  }
+}
+
+/** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
+function parseCpt(text: string): { cpt: string[] } | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { error: `not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  if (!Array.isArray(value)) return { error: "not a JSON array" };
+  const bad = value.findIndex((v) => typeof v !== "string");
+  if (bad >= 0) return { error: `entry ${bad} is not a string` };
+  return { cpt: value as string[] };
+}
+
+/**
+ * Reads a chain folder: the file list (recursive) and the domain's `.cpt` checkpoint list.
+ * A missing folder is reported as `exists: false`; other I/O errors (permissions, …) are thrown,
+ * because guessing about a folder we cannot read could lead a planner to delete a good chain.
+ */
+export async function readChainFolder(dir: string, domain: string): Promise<ChainFolder> {
+  try {
+    // The root may be a symlink to the real folder (a moved backup disk); entries inside are not followed.
+    const st = await stat(dir);
+    if (!st.isDirectory()) return { dir, exists: false, files: [], cpt: null };
+  } catch (err) {
+    if (ABSENT.has(errorCode(err) ?? "")) return { dir, exists: false, files: [], cpt: null };
+    throw err;
+  }
+
+  const files: ChainFile[] = [];
+  await walk(dir, "", files);
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  // The .cpt file is named after the domain, spaces included (virtnbdbackup.md §2.2).
+  const cptName = `${domain}.cpt`;
+  if (!files.some((f) => f.path === cptName)) return { dir, exists: true, files, cpt: null };
+
+  let text: string;
+  try {
+    text = await readFile(join(dir, cptName), "utf8");
+  } catch (err) {
+    if (ABSENT.has(errorCode(err) ?? "")) return { dir, exists: true, files, cpt: null };
+    throw err;
+  }
+  const parsed = parseCpt(text);
+  if ("error" in parsed) return { dir, exists: true, files, cpt: null, cptError: `${cptName}: ${parsed.error}` };
+  return { dir, exists: true, files, cpt: parsed.cpt };
+}

@@ -1,0 +1,64 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
+import { absolutePath, count, cronExpression, flag, optionalText, timeZone, wordList } from "./env-fields.js";
+
+const defaultSshOptions =
+  "-q -o IdentityFile=/private/hostname.key -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=10";
+const defaultLogrotateSettings = [
+  "compress",
+  "copytruncate",
+  "daily",
+  "dateext",
+  "dateformat .%Y-%m-%d.%H:%M:%S",
+  "missingok",
+  "notifempty",
+  "rotate 30",
+].join("\n");
+
+/** `user@host:/absolute/path` (a mirror over ssh) or an absolute local path (a mounted share). */
+const mirrorPath = optionalText().refine((v) => v === undefined || v.startsWith("/") || /^[^@\s/]+@[^:\s/]+:\//.test(v), {
+  message: "expected an absolute path or user@host:/absolute/path",
+});
+
+/**
+ * Every environment variable VM-Babysitter reads, with the seed's defaults. Field names are the env names,
+ * so an error message names the variable a person has to fix.
+ */
+export const configSchema = z.object({
+  LOCAL_BACKUP_PATH: absolutePath("/backups"),
+  MAX_BACKUPS_PER_CHAIN: count(30, 100_000),
+  LOCAL_BACKUP_CHAINS_TO_KEEP: count(1, 100_000),
+  RSYNC_BACKUP_PATH: mirrorPath,
+  RSYNC_BACKUP_CHAINS_TO_KEEP: count(2, 100_000),
+  RSYNC_ARGS: wordList("-a"),
+  RSYNC_SCHEDULE: cronExpression(""),
+  BACKUP_SCHEDULE: cronExpression("@daily"),
+  VIRTNBDBACKUP_ARGS: wordList(),
+  VM_IGNORED_LIST: wordList(),
+  VM_AUTOSTART_LIST: wordList(),
+  VM_ALLOW_POWERCYCLE: flag(),
+  VM_ALLOW_BACKUP_CHAIN_FIX: flag(),
+  CHECK_BACKUPS_INTEGRITY: flag(),
+  VM_WAIT_TIME: count(60, 86_400),
+  UNRAID_NOTIFY_HOST: z.string().default("localhost"),
+  SSH_OPTIONS: wordList(defaultSshOptions),
+  LOGFILE_PATH: absolutePath("/logs/vm-babysitter.log"),
+  SCHEDULE_LOGFILE_PATH: absolutePath("/logs/scheduled-tasks.log"),
+  LOGROTATE_CONFIG_PATH: absolutePath("/tmp/logrotate.d/vm-babysitter"),
+  LOGROTATE_SCHEDULE: cronExpression("@daily"),
+  LOGROTATE_SETTINGS: z.string().default(defaultLogrotateSettings),
+  TZ: timeZone(),
+  /** Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. */
+  NATS_URL: optionalText(),
+  HOST_ID: optionalText()
+    .transform((v) => v ?? normalizeHostToken(hostname()))
+    .refine(isHostToken, { message: "expected 1-64 characters of A-Z a-z 0-9 _ - (it becomes a NATS subject token)" }),
+  LIBVIRT_URI: z.string().default("qemu:///system"),
+  /** Where `vmbs start` keeps its local nats-server data and the agent its state. */
+  VMBS_STATE_DIR: absolutePath("/var/lib/vm-babysitter"),
+  VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.output<typeof configSchema>;

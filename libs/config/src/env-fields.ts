@@ -1,0 +1,93 @@
+import { z } from "zod";
+import { validate as isValidCron } from "node-cron";
+import { parseWordList } from "./word-list.js";
+
+const onWords = new Set(["1", "true", "yes", "on", "y", "enabled"]);
+const offWords = new Set(["", "0", "false", "no", "off", "n", "disabled"]);
+
+/** An on/off flag. Unlike the seed, "false", "0" and "no" mean off; unset or empty means off. */
+export const flag = () =>
+  z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      const word = v.trim().toLowerCase();
+      if (onWords.has(word)) return true;
+      if (offWords.has(word)) return false;
+      ctx.addIssue({ code: "custom", message: `expected yes/no, true/false, 1/0 or on/off, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    });
+
+/** A whole number in [0, max], written with digits only (the seed accepted values like "3a"). */
+export const count = (fallback: number, max: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((v, ctx) => {
+      const text = v.trim() === "" ? String(fallback) : v.trim();
+      if (!/^\d+$/.test(text) || Number(text) > max) {
+        ctx.addIssue({ code: "custom", message: `expected a whole number from 0 to ${max}, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return Number(text);
+    });
+
+/** A list of words, quotes allowed for names with spaces (see parseWordList). */
+export const wordList = (fallback = "") =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return parseWordList(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: `${(err as Error).message} in ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+    });
+
+/** A cron expression with 5 or 6 fields, or a macro such as `@daily`; empty means "off" when `optional`. */
+export const cronExpression = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const text = v.trim() === "" ? fallback : v.trim();
+      if (text === "") return undefined;
+      if (!isValidCron(text)) {
+        ctx.addIssue({ code: "custom", message: `expected a cron expression like "0 3 * * *" or a macro like @daily, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return text;
+    });
+
+export const absolutePath = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) => (v.trim() === "" ? fallback : v.trim()))
+    .refine((v) => v.startsWith("/"), { message: "expected an absolute path" });
+
+/** An IANA time zone such as Europe/Berlin; empty = the machine's zone. */
+export const timeZone = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const text = v?.trim();
+      if (!text) return undefined;
+      try {
+        new Intl.DateTimeFormat("en", { timeZone: text });
+        return text;
+      } catch {
+        ctx.addIssue({ code: "custom", message: `unknown time zone ${JSON.stringify(v)} (expected e.g. Europe/Berlin)` });
+        return z.NEVER;
+      }
+    });
+
+/** Empty string → undefined, so "unset" and "set to nothing" behave the same. */
+export const optionalText = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim() : undefined));

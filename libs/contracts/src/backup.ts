@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { domainNameSchema } from "./domain-name.js";
+
+/** `auto` picks full for a new chain and inc when one exists; `full` starts a new chain (the old one is archived). */
+export const backupLevels = ["auto", "full", "inc"] as const;
+export type BackupLevel = (typeof backupLevels)[number];
+
+/** Payload of `vmbs.cmd.backup.<host>`. Without `domain`: every scheduled domain of that host. */
+export const backupCommandSchema = z
+  .object({
+    domain: domainNameSchema.optional(),
+    level: z.enum(backupLevels, { error: `level must be one of ${backupLevels.join(", ")}` }).default("auto"),
+    /** Copied into every event this command causes, so a caller can wait for its own outcome. */
+    requestId: z.string().max(200).optional(),
+  })
+  .strict();
+export type BackupCommand = z.infer<typeof backupCommandSchema>;
+
+const eventBase = {
+  host: z.string(),
+  /** Absent only when a command was rejected before a domain could be read from it. */
+  domain: z.string().optional(),
+  requestId: z.string().optional(),
+  /** One id per backup run, shared by its started and completed/failed events. */
+  runId: z.string(),
+  at: z.string(),
+};
+
+/** Level actually run by the engine (`auto` resolved). */
+export const engineLevels = ["full", "inc"] as const;
+
+export const backupStartedSchema = z.object({
+  ...eventBase,
+  type: z.literal("started"),
+  level: z.enum(engineLevels),
+  requestedLevel: z.enum(backupLevels),
+});
+export const backupCompletedSchema = z.object({
+  ...eventBase,
+  type: z.literal("completed"),
+  level: z.enum(engineLevels),
+  /** Checkpoint created by this run, e.g. `virtnbdbackup.3`. */
+  checkpoint: z.string(),
+  /** Bytes of the data files this run wrote. */
+  bytesWritten: z.number().int().nonnegative(),
+  durationMs: z.number().int().nonnegative(),
+  /** Chain folder, relative to LOCAL_BACKUP_PATH (the domain name). */
+  folder: z.string(),
+  /** The previous chain folder when this run archived it first (full level on an existing chain). */
+  archivedTo: z.string().optional(),
+});
+export const backupFailedSchema = z.object({
+  ...eventBase,
+  type: z.literal("failed"),
+  level: z.enum(engineLevels).optional(),
+  checkpoint: z.string().optional(),
+  bytesWritten: z.number().int().nonnegative().default(0),
+  durationMs: z.number().int().nonnegative().default(0),
+  /** Why it failed, in words a person can act on. */
+  reason: z.string(),
+});
+export const backupEventSchema = z.discriminatedUnion("type", [
+  backupStartedSchema,
+  backupCompletedSchema,
+  backupFailedSchema,
+]);
+export type BackupStarted = z.infer<typeof backupStartedSchema>;
+export type BackupCompleted = z.infer<typeof backupCompletedSchema>;
+export type BackupFailed = z.input<typeof backupFailedSchema>;
+export type BackupEvent = z.infer<typeof backupEventSchema>;

@@ -1,0 +1,5 @@
+export * from "./subjects.js";
+export * from "./domain-name.js";
+export * from "./backup.js";
+export * from "./host-inventory.js";
+export * from "./parse-payload.js";

@@ -1,0 +1,71 @@
+/**
+ * The ONE place where subjects, stream names and KV bucket names are spelled.
+ * Commands: `vmbs.cmd.<verb>.<host>`; events: `vmbs.evt.<service>.<host>.<event>`.
+ * The verb comes before the host so that each work-queue consumer filter stays disjoint
+ * (nats-server 2.9 rejects overlapping filters on a work-queue stream).
+ */
+
+/** Stream names (JetStream names must match `^[-\w]+$`). */
+export const streams = {
+  /** Work-queue stream over `vmbs.cmd.>`: each command is delivered to one consumer and removed once acked. */
+  commands: "VMBS_CMD",
+  /** Limits stream over `vmbs.evt.>`: the event history every subscriber can replay. */
+  events: "VMBS_EVT",
+} as const;
+
+/** KV bucket names. */
+export const buckets = {
+  /** One key per host: its domain inventory, refreshed by the agent's heartbeat; entries expire when the agent dies. */
+  hosts: "vmbs_hosts",
+} as const;
+
+export const commandVerbs = ["backup"] as const;
+export type CommandVerb = (typeof commandVerbs)[number];
+
+export const backupEventTypes = ["started", "completed", "failed"] as const;
+export type BackupEventType = (typeof backupEventTypes)[number];
+
+export const subjects = {
+  commandsAll: "vmbs.cmd.>",
+  eventsAll: "vmbs.evt.>",
+  cmd: {
+    backup: (host: string): string => `vmbs.cmd.backup.${assertHostToken(host)}`,
+  },
+  evt: {
+    backup: (host: string, type: BackupEventType): string => `vmbs.evt.backup.${assertHostToken(host)}.${type}`,
+    /** Every backup event of one host (`*` = any host). */
+    backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
+  },
+} as const;
+
+/** Durable consumer name of a host's agent for one verb, e.g. `backup-agent-hv1`. */
+export function agentConsumerName(verb: CommandVerb, host: string): string {
+  return `${verb}-agent-${assertHostToken(host)}`;
+}
+
+/** Extracts the host token from a command subject (`vmbs.cmd.backup.hv1` → `hv1`). */
+export function hostOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 4 ? parts[3] : undefined;
+}
+
+const hostTokenPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** True when `token` is usable as a host id: one subject token, a valid consumer/KV name. */
+export function isHostToken(token: string): boolean {
+  return hostTokenPattern.test(token);
+}
+
+/**
+ * Turns a hostname into a host id: lower case, every character outside `[a-z0-9_-]` becomes `_`
+ * (a dot would split the subject token), at most 64 characters.
+ */
+export function normalizeHostToken(hostname: string): string {
+  const token = hostname.toLowerCase().replace(/[^a-z0-9_-]/g, "_").slice(0, 64);
+  return token.length > 0 ? token : "host";
+}
+
+function assertHostToken(host: string): string {
+  if (!isHostToken(host)) throw new TypeError(`invalid host id ${JSON.stringify(host)}: expected 1-64 of [A-Za-z0-9_-]`);
+  return host;
+}

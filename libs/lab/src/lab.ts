@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { domainDiskDigest } from "./disk-digest.js";
+import { labDomainXml } from "./domain-xml.js";
+import { type GuestWrite, writeImage, writeLive } from "./guest-write.js";
+import { DEFAULT_LAB_IMAGE_DIR, LAB_DOMAIN_PREFIX } from "./lab-constants.js";
+import { DEFAULT_LIBVIRT_URI, ensureLibvirt } from "./libvirt-daemons.js";
+import { asError, removeDomain, reportErrors } from "./teardown.js";
+import { domainState, isOffline, virsh } from "./virsh.js";
+
+/** Options for {@link createLab}. */
+export interface LabOptions {
+  /** libvirt URI. Default `qemu:///system`. */
+  uri?: string;
+  /** Folder for disk images; must be traversable by the qemu user. Default `/var/lib/libvirt/images/vmbs-lab`. */
+  imageDir?: string;
+}
+
+/** Options for {@link Lab.createDomain}. */
+export interface CreateDomainOptions {
+  /** Domain name (spaces and non-ASCII allowed). Default `vmbs-lab-<8 random hex>`. */
+  name?: string;
+  /** Virtual disk size in MiB. Default 64. */
+  sizeMiB?: number;
+  /** Start the domain after defining it. Default true. */
+  running?: boolean;
+}
+
+/** A domain created by a lab. */
+export interface LabDomain {
+  name: string;
+  /** Its qcow2 image. */
+  diskPath: string;
+  target: "vda";
+}
+
+/** A real libvirt/QEMU test bench that remembers what it created, so {@link Lab.cleanup} can remove it. */
+export interface Lab {
+  readonly uri: string;
+  readonly imageDir: string;
+  /** Creates a qcow2 image and defines (and by default starts) a TCG domain on it. */
+  createDomain(o?: CreateDomainOptions): Promise<LabDomain>;
+  /** Fills guest disk bytes with a pattern: through QEMU if it runs, else into the image. */
+  writeGuest(domain: string, o: GuestWrite): Promise<void>;
+  /** sha256 of the guest-visible disk of a domain of this lab, taken consistently. */
+  diskDigest(domain: string): Promise<string>;
+  /** Creates a folder under /var/tmp (mode 755, so QEMU can use it), removed by cleanup. */
+  tempDir(prefix: string): Promise<string>;
+  /** Removes every domain, image and temp folder of this lab. Never throws; idempotent. */
+  cleanup(): Promise<void>;
+}
+
+/** Creates a lab on `uri` (starting libvirt if needed). */
+export async function createLab(opts: LabOptions = {}): Promise<Lab> {
+  const uri = opts.uri ?? DEFAULT_LIBVIRT_URI;
+  const imageDir = opts.imageDir ?? DEFAULT_LAB_IMAGE_DIR;
+  await ensureLibvirt(uri);
+  await mkdir(imageDir, { recursive: true });
+  // QEMU runs as libvirt-qemu (uid 64055) and must traverse to the image.
+  await chmod(imageDir, 0o755);
+
+  const domains = new Map<string, LabDomain>();
+  // Images are tracked apart from domains: an image whose define failed still has to go.
+  const images = new Set<string>();
+  const tempDirs = new Set<string>();
+
+  const known = (domain: string): LabDomain => {
+    const found = domains.get(domain);
+    if (!found) throw new Error(`domain ${JSON.stringify(domain)} was not created by this lab`);
+    return found;
+  };
+
+  return {
+    uri,
+    imageDir,
+
+    async createDomain(o = {}) {
+      // The file name comes from random hex only: domain names may hold anything.
+      const id = randomBytes(4).toString("hex");
+      const name = o.name ?? `${LAB_DOMAIN_PREFIX}${id}`;
+      const diskPath = join(imageDir, `${LAB_DOMAIN_PREFIX}${id}.qcow2`);
+      const sizeMiB = o.sizeMiB ?? 64;
+      images.add(diskPath);
+      await execa("qemu-img", ["create", "-f", "qcow2", "-o", "compat=1.1", diskPath, `${sizeMiB}M`], {
+        stdin: "ignore",
+      });
+      const xmlDir = await mkdtemp(join(tmpdir(), "vmbs-lab-xml-"));
+      try {
+        const xmlFile = join(xmlDir, "domain.xml");
+        await writeFile(xmlFile, labDomainXml({ name, diskPath }), "utf8");
+        await virsh(uri, ["define", xmlFile]);
+      } finally {
+        await rm(xmlDir, { recursive: true, force: true });
+      }
+      // Recorded only once defined, so cleanup never touches a same-named foreign domain.
+      const domain: LabDomain = { name, diskPath, target: "vda" };
+      domains.set(name, domain);
+      if (o.running ?? true) await virsh(uri, ["start", name]);
+      return domain;
+    },
+
+    async writeGuest(domain, o) {
+      const { diskPath } = known(domain);
+      if (isOffline(await domainState(uri, domain))) await writeImage(diskPath, o);
+      else await writeLive(uri, domain, o);
+    },
+
+    async diskDigest(domain) {
+      return domainDiskDigest(uri, domain, known(domain).diskPath);
+    },
+
+    async tempDir(prefix) {
+      const dir = await mkdtemp(join("/var/tmp", prefix));
+      tempDirs.add(dir);
+      await chmod(dir, 0o755);
+      return dir;
+    },
+
+    async cleanup() {
+      const errors: Error[] = [];
+      for (const { name } of domains.values()) {
+        const failed = await removeDomain(uri, name);
+        errors.push(...failed);
+        if (failed.length === 0) domains.delete(name);
+      }
+      for (const path of [...images, ...tempDirs]) {
+        try {
+          await rm(path, { recursive: true, force: true });
+          images.delete(path);
+          tempDirs.delete(path);
+        } catch (err) {
+          errors.push(asError(err));
+        }
+      }
+      reportErrors("lab cleanup", errors);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startNatsServer } from "@vmbs/bus";
+import { waitFor } from "./wait-for.js";
+
+/** A throwaway nats-server with JetStream; `stop()` also deletes its store. */
+export interface TestNats {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A throwaway redis-server listening only on a unix socket; `stop()` also deletes its folder. */
+export interface TestRedis {
+  socketPath: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a JetStream nats-server on a random 127.0.0.1 port with a fresh store directory. */
+export async function startTestNats(): Promise<TestNats> {
+  const storeDir = await mkdtemp(join(tmpdir(), "vmbs-nats-store-"));
+  try {
+    const server = await startNatsServer({ storeDir });
+    return {
+      url: server.url,
+      stop: once(async () => {
+        await server.stop();
+        await rm(storeDir, { recursive: true, force: true });
+      }),
+    };
+  } catch (err) {
+    await rm(storeDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/**
+ * Starts redis-server with no TCP port, no persistence, and a unix socket in a fresh
+ * directory; resolves once the socket exists.
+ */
+export async function startTestRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), "vmbs-redis-"));
+  const socketPath = join(dir, "redis.sock");
+  const args = ["--port", "0", "--unixsocket", socketPath, "--save", "", "--appendonly", "no", "--dir", dir];
+  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+  let outputTail = "";
+  const keepTail = (chunk: Buffer): void => {
+    outputTail = (outputTail + chunk.toString("utf8")).slice(-4096);
+  };
+  child.stdout.on("data", keepTail);
+  child.stderr.on("data", keepTail);
+  // Either way the child is gone and no socket will come: stop polling and report why.
+  let failure: Error | undefined;
+  child.on("error", (err) => {
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    failure ??= missing ? new Error("redis-server is not installed or not on PATH", { cause: err }) : err;
+  });
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  void exited.then(() => {
+    failure ??= new Error(`redis-server exited early (code ${child.exitCode}): ${outputTail.trim() || "(no output)"}`);
+  });
+
+  const stop = once(async () => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  try {
+    await waitFor(() => failure !== undefined || existsSync(socketPath), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: `redis socket ${socketPath}`,
+    });
+    if (failure) throw failure;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { socketPath, stop };
+}
+
+/** Makes an async function run once; later calls share the first call's promise. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
+}

@@ -1,0 +1,33 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import pino, { type Logger, type LevelWithSilent } from "pino";
+
+export type { Logger } from "pino";
+
+export interface LoggerOptions {
+  /** Process name in every line, e.g. "vmbs". */
+  name: string;
+  /** Default "info". */
+  level?: LevelWithSilent;
+  /** Also append every line to this file (the seed's LOGFILE_PATH); its folder is created. Default: stdout only. */
+  file?: string;
+  /** Where stdout lines go; tests pass a sink. Default process.stdout. */
+  stream?: NodeJS.WritableStream;
+}
+
+/** Keys whose values never reach a log line. */
+const redactedPaths = ["password", "*.password", "privateKey", "*.privateKey", "passphrase", "*.passphrase", "token", "*.token"];
+
+/**
+ * The one pino logger of a process. Services take `logger.child({ service })`, and a child per command
+ * (`{ runId, domain }`). Logs are JSON on stdout, and appended to `file` when given.
+ */
+export function createLogger(opts: LoggerOptions): Logger {
+  const level = opts.level ?? "info";
+  const base = { name: opts.name, level, redact: { paths: redactedPaths, censor: "[redacted]" } };
+  const console = opts.stream ?? process.stdout;
+  if (!opts.file) return pino(base, console as pino.DestinationStream);
+  mkdirSync(dirname(opts.file), { recursive: true });
+  const file = pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false });
+  return pino(base, pino.multistream([{ stream: console as pino.DestinationStream, level }, { stream: file, level }]));
+}

@@ -1,0 +1,10 @@
+export { createVirsh, type Virsh, type DomainState, type DomainSummary } from "./virsh.js";
+export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
+export {
+  runEngineBackup,
+  parseEngineLine,
+  type EngineRunOptions,
+  type EngineRunResult,
+  type EngineLogLine,
+} from "./run-backup.js";
+export { VirshError, EngineUnavailableError } from "./virt-errors.js";

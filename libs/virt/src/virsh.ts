@@ -1,0 +1,79 @@
+import { execa } from "execa";
+import { VirshError } from "./virt-errors.js";
+
+/** libvirt's domain states as `virsh domstate` prints them, folded to the ones we act on. */
+export type DomainState = "running" | "paused" | "shut off" | "crashed" | "pmsuspended" | "other";
+
+export interface DomainSummary {
+  name: string;
+  state: DomainState;
+}
+
+export interface Virsh {
+  /** Persistent (defined) domains; transient ones can't keep checkpoints across restarts. */
+  listPersistentDomains(): Promise<DomainSummary[]>;
+  domainState(domain: string): Promise<DomainState>;
+  /** Checkpoint names, parents before children. */
+  checkpoints(domain: string): Promise<string[]>;
+  /** True when a job (e.g. a backup left by a killed engine) runs on the domain. */
+  jobActive(domain: string): Promise<boolean>;
+  abortJob(domain: string): Promise<void>;
+  startPaused(domain: string): Promise<void>;
+  /** Stops the domain; libvirt's default is a SIGTERM to QEMU, which still flushes persistent bitmaps. */
+  destroy(domain: string): Promise<void>;
+  /** Raw call, for the rare command without a helper. Arguments are never passed through a shell. */
+  run(args: string[]): Promise<string>;
+}
+
+const knownStates: Record<string, DomainState> = {
+  running: "running",
+  paused: "paused",
+  "shut off": "shut off",
+  crashed: "crashed",
+  pmsuspended: "pmsuspended",
+};
+
+/** Wraps virsh for one libvirt URI. Domain names go in `--domain NAME` so a name starting with `-` stays a name. */
+export function createVirsh(uri: string): Virsh {
+  const run = async (args: string[]): Promise<string> => {
+    const result = await execa("virsh", ["--quiet", "-c", uri, ...args], { reject: false, stripFinalNewline: true });
+    if (result.failed) throw new VirshError(args, result.exitCode, String(result.stderr || result.message));
+    return String(result.stdout);
+  };
+  const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
+  const domainState = async (domain: string): Promise<DomainState> => {
+    const text = (await run(["domstate", "--domain", domain])).trim();
+    return knownStates[text] ?? "other";
+  };
+  return {
+    run,
+    domainState,
+    async listPersistentDomains() {
+      const names = lines(await run(["list", "--all", "--persistent", "--name"]));
+      const summaries: DomainSummary[] = [];
+      for (const name of names) {
+        // A domain can vanish between the two calls; it is simply not listed then.
+        const state = await domainState(name).catch(() => undefined);
+        if (state) summaries.push({ name, state });
+      }
+      return summaries;
+    },
+    async checkpoints(domain) {
+      return lines(await run(["checkpoint-list", "--domain", domain, "--name", "--topological"]));
+    },
+    async jobActive(domain) {
+      const text = await run(["domjobinfo", "--domain", domain]);
+      const type = /^Job type:\s*(.+)$/m.exec(text)?.[1]?.trim();
+      return type !== undefined && type !== "None";
+    },
+    async abortJob(domain) {
+      await run(["domjobabort", "--domain", domain]);
+    },
+    async startPaused(domain) {
+      await run(["start", "--domain", domain, "--paused"]);
+    },
+    async destroy(domain) {
+      await run(["destroy", "--domain", domain]);
+    },
+  };
+}

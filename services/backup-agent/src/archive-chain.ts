@@ -1,0 +1,17 @@
+import { readdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { archiveFolderName, oldestMtime, readChainFolder, uniqueArchiveName } from "@vmbs/chain";
+import { chainFolderPath } from "./chain-paths.js";
+
+/**
+ * Renames a domain's active chain folder to its archive name (seed-compatible, from the oldest file's mtime),
+ * in the same parent: a rename, never a copy. Returns the archive folder name.
+ */
+export async function archiveChainFolder(root: string, domain: string, timeZone?: string): Promise<string> {
+  const folder = chainFolderPath(root, domain);
+  const observed = await readChainFolder(folder, domain);
+  const name = archiveFolderName(domain, oldestMtime(observed) ?? Date.now(), timeZone);
+  const target = uniqueArchiveName(name, new Set(await readdir(root)));
+  await rename(folder, join(root, target));
+  return target;
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
+import { dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
+import { runEngineBackup, type EngineRunResult, type Virsh } from "@vmbs/virt";
+import type { Logger } from "@vmbs/logger";
+import { archiveChainFolder } from "./archive-chain.js";
+import { chainFolderPath } from "./chain-paths.js";
+import { planBackup } from "./plan-backup.js";
+
+export interface BackupRunnerDeps {
+  host: string;
+  backupRoot: string;
+  libvirtUri: string;
+  virsh: Virsh;
+  /** VIRTNBDBACKUP_ARGS after filterExtraArgs. */
+  engineArgs: readonly string[];
+  ignoredDomains: ReadonlySet<string>;
+  timeZone?: string;
+  publish: (event: BackupEvent | BackupFailed) => Promise<void>;
+  logger: Logger;
+}
+
+export interface BackupRequest {
+  domain: string;
+  level: BackupLevel;
+  requestId?: string;
+  signal?: AbortSignal;
+}
+
+export type BackupOutcome = { ok: true; event: BackupCompleted } | { ok: false; event: BackupFailed };
+
+/** Runs one domain's backup end to end — checks, plan, engine, verification — and announces each step. */
+export function createBackupRunner(deps: BackupRunnerDeps) {
+  const { virsh, logger } = deps;
+
+  return async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
+    const runId = randomUUID();
+    const log = logger.child({ runId, domain: req.domain, requestId: req.requestId });
+    const base = { host: deps.host, domain: req.domain, requestId: req.requestId, runId };
+    const startedAt = Date.now();
+    const fail = async (reason: string, extra: Partial<BackupFailed> = {}): Promise<BackupOutcome> => {
+      const event: BackupFailed = { ...base, type: "failed", reason, at: new Date().toISOString(), durationMs: Date.now() - startedAt, bytesWritten: 0, ...extra };
+      log.warn({ reason }, "backup failed");
+      await deps.publish(event);
+      return { ok: false, event };
+    };
+
+    const domains = await virsh.listPersistentDomains();
+    const domain = domains.find((d) => d.name === req.domain);
+    if (!domain) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
+    if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
+
+    const folderPath = chainFolderPath(deps.backupRoot, req.domain);
+    const before = await readChainFolder(folderPath, req.domain);
+    const plan = planBackup({ requested: req.level, folder: before, state: domain.state });
+    if (plan.kind === "refuse") return fail(plan.reason);
+
+    let archivedTo: string | undefined;
+    if (plan.archiveFirst) {
+      archivedTo = await archiveChainFolder(deps.backupRoot, req.domain, deps.timeZone);
+      log.info({ archivedTo }, "archived the previous chain folder before a new full backup");
+    }
+    const started: BackupStarted = { ...base, type: "started", level: plan.level, requestedLevel: req.level, at: new Date().toISOString() };
+    await deps.publish(started);
+    log.info({ level: plan.level, startPaused: plan.startPaused }, "backup started");
+
+    let result: EngineRunResult | undefined;
+    let startedByUs = false;
+    try {
+      if (plan.startPaused) {
+        await virsh.startPaused(req.domain);
+        startedByUs = true;
+      }
+      result = await runEngineBackup({
+        domain: req.domain,
+        level: plan.level,
+        outputDir: folderPath,
+        uri: deps.libvirtUri,
+        extraArgs: deps.engineArgs,
+        signal: req.signal,
+        onLine: (line) => log.debug({ engine: line }),
+      });
+    } catch (err) {
+      return fail(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
+    } finally {
+      if (!result?.succeeded) await abortLeftoverJob(virsh, req.domain, log);
+      if (startedByUs) await virsh.destroy(req.domain).catch((err: unknown) => log.warn({ err }, "could not stop the domain started for the backup"));
+    }
+
+    const extra = { level: plan.level, durationMs: Date.now() - startedAt };
+    if (!result.succeeded) return fail(engineFailureReason(result), extra);
+    const after = await readChainFolder(folderPath, req.domain);
+    const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
+    if (!checked.ok) return fail(checked.reason, extra);
+    const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
+    const event: BackupCompleted = {
+      ...base,
+      ...extra,
+      type: "completed",
+      checkpoint: checked.checkpoint,
+      bytesWritten,
+      folder: req.domain,
+      archivedTo,
+      at: new Date().toISOString(),
+    };
+    log.info({ checkpoint: event.checkpoint, bytesWritten, durationMs: event.durationMs }, "backup completed");
+    await deps.publish(event);
+    return { ok: true, event };
+  };
+}
+
+/** A killed or failed engine can leave the libvirt backup job running, which blocks every later backup. */
+async function abortLeftoverJob(virsh: Virsh, domain: string, log: Logger): Promise<void> {
+  try {
+    if (await virsh.jobActive(domain)) {
+      await virsh.abortJob(domain);
+      log.warn("aborted a libvirt backup job left behind by the engine");
+    }
+  } catch (err) {
+    log.debug({ err }, "no job to abort (domain gone or not running)");
+  }
+}
+
+function engineFailureReason(result: EngineRunResult): string {
+  if (result.cancelled) return "backup cancelled: the agent is shutting down";
+  const errors = [...new Set(result.errors)].slice(-2);
+  if (errors.length > 0) return `virtnbdbackup: ${errors.join(" / ")}`;
+  const tail = result.lines.filter((l) => l.trim() !== "").slice(-1)[0];
+  return `virtnbdbackup exited with code ${result.exitCode ?? "?"}${tail ? `: ${tail}` : ""}`;
+}
+
+/** The engine's own success line is not enough: the chain must have grown by exactly one complete checkpoint. */
+function checkNewCheckpoint(
+  before: ChainFolder,
+  after: ChainFolder,
+  level: "full" | "inc",
+  archived: boolean,
+): { ok: true; checkpoint: string } | { ok: false; reason: string } {
+  const expectedLength = level === "full" ? 1 : (archived ? 0 : (before.cpt?.length ?? 0)) + 1;
+  const cpt = after.cpt ?? [];
+  const checkpoint = cpt[cpt.length - 1];
+  if (cpt.length !== expectedLength || !checkpoint)
+    return { ok: false, reason: `the checkpoint list has ${cpt.length} entries after the run, expected ${expectedLength}` };
+  if (dataFilesOfCheckpoint(after, checkpoint).length === 0)
+    return { ok: false, reason: `checkpoint ${checkpoint} was recorded but none of its data files exist` };
+  return { ok: true, checkpoint };
+}

@@ -1,0 +1,20 @@
+import { basename, dirname, resolve } from "node:path";
+import { domainNameSchema } from "@vmbs/contracts";
+
+export class UnsafeDomainPathError extends Error {
+  constructor(domain: string) {
+    super(`domain name ${JSON.stringify(domain.slice(0, 80))} cannot be used as a folder name under the backup root`);
+    this.name = "UnsafeDomainPathError";
+  }
+}
+
+/**
+ * The active chain folder of a domain, `<root>/<domain>`. Checked twice — by the name schema and by the
+ * resolved path — so that no name can point outside the root.
+ */
+export function chainFolderPath(root: string, domain: string): string {
+  const folder = resolve(root, domain);
+  if (!domainNameSchema.safeParse(domain).success || dirname(folder) !== resolve(root) || basename(folder) !== domain)
+    throw new UnsafeDomainPathError(domain);
+  return folder;
+}

@@ -1,0 +1,43 @@
+import type { BackupLevel } from "@vmbs/contracts";
+import { type ChainFolder, hasChain, isEffectivelyEmpty, partialFiles } from "@vmbs/chain";
+import type { DomainState } from "@vmbs/virt";
+
+/** What one backup run will do, decided from what was observed before it. */
+export type BackupPlan =
+  | {
+      kind: "run";
+      level: "full" | "inc";
+      /** Move the current chain folder aside first: a full needs an empty folder, and one chain per folder. */
+      archiveFirst: boolean;
+      /** Shut-off domain: start it paused for the run and stop it again, so the chain gets real checkpoints. */
+      startPaused: boolean;
+    }
+  | { kind: "refuse"; reason: string };
+
+export interface BackupObservation {
+  requested: BackupLevel;
+  folder: ChainFolder;
+  state: DomainState;
+}
+
+/**
+ * Chooses the engine level for a backup. Never `copy` (no checkpoint, no chain) and never an offline `inc`
+ * (virtnbdbackup 1.9.15 overwrites the previous incremental's data file): a shut-off domain is started paused.
+ */
+export function planBackup({ requested, folder, state }: BackupObservation): BackupPlan {
+  if (state !== "running" && state !== "paused" && state !== "shut off")
+    return { kind: "refuse", reason: `domain is ${state}; only running, paused or shut-off domains are backed up` };
+  const startPaused = state === "shut off";
+  if (folder.cptError) return { kind: "refuse", reason: `the chain's checkpoint list is unreadable (${folder.cptError}); a chain check must repair it first` };
+  const partial = partialFiles(folder);
+  if (partial.length > 0)
+    return { kind: "refuse", reason: `an earlier backup did not finish (${partial.map((f) => f.path).join(", ")}); a chain check must repair the chain first` };
+  const chainExists = hasChain(folder) && (folder.cpt?.length ?? 0) > 0;
+  if (chainExists) {
+    if (requested === "full") return { kind: "run", level: "full", archiveFirst: true, startPaused };
+    return { kind: "run", level: "inc", archiveFirst: false, startPaused };
+  }
+  if (requested === "inc") return { kind: "refuse", reason: "there is no chain to continue yet; request level full or auto" };
+  // Data files without a usable chain (e.g. a copy backup) would make the engine refuse a full: set them aside.
+  return { kind: "run", level: "full", archiveFirst: folder.exists && !isEffectivelyEmpty(folder), startPaused };
+}

@@ -1,0 +1,82 @@
+import { Writable } from "node:stream";
+import { connectBus, type NatsConnection } from "@vmbs/bus";
+import { loadConfig } from "@vmbs/config";
+import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
+import { createLab, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
+import { createLogger } from "@vmbs/logger";
+import { createVirsh } from "@vmbs/virt";
+import { startBackupAgent, type BackupAgent } from "../backup-agent.js";
+
+/** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
+export interface AgentHarness {
+  nats: TestNats;
+  nc: NatsConnection;
+  lab: Lab;
+  host: string;
+  backupRoot: string;
+  /** Every backup event seen on this host's subjects, in order. */
+  events: BackupEvent[];
+  startAgent(env?: Record<string, string>): Promise<BackupAgent>;
+  /** Waits for the first event matching `match` (events already seen count). */
+  waitEvent(match: (e: BackupEvent) => boolean, timeoutMs?: number): Promise<BackupEvent>;
+  /** Publishes a raw body with a plain core publish, as `nats pub` does. */
+  publishRaw(body: string): void;
+  close(): Promise<void>;
+}
+
+/** VM_IGNORED_LIST value that hides every domain the lab didn't create, so tests never touch a real VM. */
+async function ignoreForeignDomains(uri: string): Promise<string> {
+  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name).filter((n) => !n.startsWith("vmbs-lab-"));
+  return names.map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
+}
+
+export async function createAgentHarness(host: string): Promise<AgentHarness> {
+  const nats = await startTestNats();
+  const nc = await connectBus(nats.url, "test");
+  const lab = await createLab();
+  const backupRoot = await lab.tempDir("backups-");
+  const events: BackupEvent[] = [];
+  const sub = nc.subscribe(subjects.evt.backupAll(host));
+  void (async () => {
+    for await (const m of sub) {
+      const parsed = backupEventSchema.safeParse(m.json());
+      if (parsed.success) events.push(parsed.data);
+    }
+  })();
+  const agents: BackupAgent[] = [];
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  return {
+    nats,
+    nc,
+    lab,
+    host,
+    backupRoot,
+    events,
+    async startAgent(env = {}) {
+      const config = loadConfig({
+        LOCAL_BACKUP_PATH: backupRoot,
+        HOST_ID: host,
+        VM_IGNORED_LIST: await ignoreForeignDomains(lab.uri),
+        ...env,
+      });
+      const level = process.env.VMBS_TEST_LOG ? "debug" : "silent";
+      const logger = createLogger({ name: "test-agent", level, stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+      const agent = await startBackupAgent({ config, nc, logger, heartbeatMs: 1000 });
+      agents.push(agent);
+      return agent;
+    },
+    waitEvent(match, timeoutMs = 120_000) {
+      return waitFor(() => events.find(match), { timeoutMs, what: "a matching backup event" });
+    },
+    publishRaw(body) {
+      nc.publish(subjects.cmd.backup(host), body);
+    },
+    async close() {
+      for (const agent of agents) await agent.stop().catch(() => undefined);
+      sub.unsubscribe();
+      await nc.close();
+      await nats.stop();
+      await lab.cleanup();
+    },
+  };
+}

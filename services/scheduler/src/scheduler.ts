@@ -1,0 +1,82 @@
+import { schedule, type ScheduledTask } from "node-cron";
+import { hostInventorySchema, subjects, type BackupCommand, type HostInventory } from "@vmbs/contracts";
+import { publishJson, type KV, type NatsConnection } from "@vmbs/bus";
+import type { Logger } from "@vmbs/logger";
+import { slotMessageId } from "./slot-message-id.js";
+
+export interface SchedulerDeps {
+  nc: NatsConnection;
+  hosts: KV;
+  /** BACKUP_SCHEDULE: cron expression or macro such as @daily. */
+  schedule: string;
+  /** TZ: the zone the cron expression is read in; default the machine's. */
+  timeZone?: string;
+  logger: Logger;
+}
+
+export interface SlotResult {
+  /** Commands stored for this slot. */
+  published: number;
+  /** Commands another replica had already stored for this slot. */
+  duplicates: number;
+}
+
+/** Publishes a backup command for every scheduled domain of every registered host at each BACKUP_SCHEDULE slot. */
+export function createScheduler(deps: SchedulerDeps) {
+  const logger = deps.logger.child({ service: "scheduler" });
+  let task: ScheduledTask | undefined;
+
+  async function registeredHosts(): Promise<HostInventory[]> {
+    const inventories: HostInventory[] = [];
+    for await (const key of await deps.hosts.keys()) {
+      const entry = await deps.hosts.get(key);
+      if (!entry || entry.operation !== "PUT") continue;
+      const parsed = hostInventorySchema.safeParse(entry.json());
+      if (parsed.success) inventories.push(parsed.data);
+      else logger.warn({ key }, "ignoring a malformed host entry");
+    }
+    return inventories;
+  }
+
+  /** Publishes the commands of one slot; safe to call from several replicas for the same slot. */
+  async function fireSlot(slot: Date): Promise<SlotResult> {
+    const result: SlotResult = { published: 0, duplicates: 0 };
+    for (const inventory of await registeredHosts()) {
+      for (const domain of inventory.domains.filter((d) => d.scheduled)) {
+        const command: BackupCommand = { domain: domain.name, level: "auto", requestId: `schedule:${slot.toISOString()}` };
+        const ack = await publishJson(deps.nc, subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot));
+        if (ack.duplicate) result.duplicates++;
+        else result.published++;
+      }
+    }
+    logger.info({ slot: slot.toISOString(), ...result }, "scheduled backups published");
+    return result;
+  }
+
+  return {
+    fireSlot,
+    start(): void {
+      task = schedule(
+        deps.schedule,
+        async (ctx) => {
+          await fireSlot(ctx.date).catch((err: unknown) => logger.error({ err }, "publishing scheduled backups failed"));
+        },
+        { timezone: deps.timeZone, name: "backup-schedule", noOverlap: true, logger: cronLogger(logger) },
+      );
+      logger.info({ schedule: deps.schedule, timeZone: deps.timeZone, next: task.getNextRun()?.toISOString() }, "scheduler started");
+    },
+    async stop(): Promise<void> {
+      await task?.destroy();
+    },
+  };
+}
+
+/** node-cron prints coloured console lines by default; route them into pino instead. */
+function cronLogger(logger: Logger) {
+  return {
+    info: (m: string) => logger.debug(m),
+    warn: (m: string) => logger.warn(m),
+    error: (m: string | Error, err?: Error) => logger.error({ err: err ?? m }, "cron error"),
+    debug: (m: string | Error) => logger.debug({ msg: String(m) }),
+  };
+}
