@@ -3,3 +3,4 @@ export * from "./domain-name.js";
 export * from "./backup.js";
 export * from "./host-inventory.js";
 export * from "./parse-payload.js";
+export * from "./chain.js";

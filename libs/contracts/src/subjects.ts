@@ -17,24 +17,39 @@ export const streams = {
 export const buckets = {
   /** One key per host: its domain inventory, refreshed by the agent's heartbeat; entries expire when the agent dies. */
   hosts: "vmbs_hosts",
+  /** One key per (host, domain) chain: the lease of the single writer (backup, repair, rotation, retention...). */
+  chainLeases: "vmbs_chain_leases",
+  /** Per-host agent state that must survive restarts (e.g. the boot identity it last saw). */
+  agentState: "vmbs_agent_state",
 } as const;
 
-export const commandVerbs = ["backup"] as const;
+export const commandVerbs = ["backup", "check", "rotate", "retention"] as const;
 export type CommandVerb = (typeof commandVerbs)[number];
 
 export const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
+
+/** Destructive or noteworthy chain steps, each announced with its reason. */
+export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
+export type ChainEventType = (typeof chainEventTypes)[number];
 
 export const subjects = {
   commandsAll: "vmbs.cmd.>",
   eventsAll: "vmbs.evt.>",
   cmd: {
     backup: (host: string): string => `vmbs.cmd.backup.${assertHostToken(host)}`,
+    check: (host: string): string => `vmbs.cmd.check.${assertHostToken(host)}`,
+    rotate: (host: string): string => `vmbs.cmd.rotate.${assertHostToken(host)}`,
+    retention: (host: string): string => `vmbs.cmd.retention.${assertHostToken(host)}`,
+    /** Any verb for one host. */
+    forVerb: (verb: CommandVerb, host: string): string => `vmbs.cmd.${verb}.${assertHostToken(host)}`,
   },
   evt: {
     backup: (host: string, type: BackupEventType): string => `vmbs.evt.backup.${assertHostToken(host)}.${type}`,
     /** Every backup event of one host (`*` = any host). */
     backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
+    chain: (host: string, type: ChainEventType): string => `vmbs.evt.chain.${assertHostToken(host)}.${type}`,
+    chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
   },
 } as const;
 

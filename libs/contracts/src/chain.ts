@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { chainEventTypes } from "./subjects.js";
+import { domainNameSchema } from "./domain-name.js";
+
+/**
+ * Payload of `vmbs.cmd.check.<host>`, `vmbs.cmd.rotate.<host>` and `vmbs.cmd.retention.<host>`.
+ * Without `domain`: every scheduled domain of that host.
+ */
+export const chainCommandSchema = z
+  .object({
+    domain: domainNameSchema.optional(),
+    requestId: z.string().max(200).optional(),
+  })
+  .strict();
+export type ChainCommand = z.infer<typeof chainCommandSchema>;
+
+/** `vmbs.evt.chain.<host>.<type>`: one event per check result or destructive step, always with a reason. */
+export const chainEventSchema = z.object({
+  type: z.enum(chainEventTypes),
+  host: z.string(),
+  domain: z.string().optional(),
+  requestId: z.string().optional(),
+  /** What started it: "startup", "after-failure", "before-backup", "command", "rotation", "retention". */
+  trigger: z.string(),
+  /** The planner's verdict, e.g. keep / repair / new-chain / needs-user. */
+  plan: z.string().optional(),
+  /** The step carried out, e.g. "delete-checkpoint virtnbdbackup.3" or "archive → web.2026-11-26+03:00:00.1234567890". */
+  step: z.string().optional(),
+  /** Folder names involved (archives created or deleted), relative to the backup root. */
+  folders: z.array(z.string()).optional(),
+  reason: z.string(),
+  at: z.string(),
+});
+export type ChainEvent = z.infer<typeof chainEventSchema>;
