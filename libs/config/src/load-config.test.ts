@@ -1,0 +1,88 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "./load-config.js";
+import { parseWordList } from "./word-list.js";
+
+describe("loadConfig", () => {
+  it("applies every seed default when nothing is set", () => {
+    const c = loadConfig({ HOST_ID: "hv1" });
+    assert.equal(c.LOCAL_BACKUP_PATH, "/backups");
+    assert.equal(c.MAX_BACKUPS_PER_CHAIN, 30);
+    assert.equal(c.LOCAL_BACKUP_CHAINS_TO_KEEP, 1);
+    assert.equal(c.RSYNC_BACKUP_PATH, undefined);
+    assert.equal(c.RSYNC_BACKUP_CHAINS_TO_KEEP, 2);
+    assert.deepEqual(c.RSYNC_ARGS, ["-a"]);
+    assert.equal(c.RSYNC_SCHEDULE, undefined);
+    assert.equal(c.BACKUP_SCHEDULE, "@daily");
+    assert.deepEqual(c.VIRTNBDBACKUP_ARGS, []);
+    assert.deepEqual(c.VM_IGNORED_LIST, []);
+    assert.equal(c.VM_ALLOW_POWERCYCLE, false);
+    assert.equal(c.VM_ALLOW_BACKUP_CHAIN_FIX, false);
+    assert.equal(c.CHECK_BACKUPS_INTEGRITY, false);
+    assert.equal(c.VM_WAIT_TIME, 60);
+    assert.equal(c.UNRAID_NOTIFY_HOST, "localhost");
+    assert.ok(c.SSH_OPTIONS.includes("IdentityFile=/private/hostname.key"));
+    assert.equal(c.LOGFILE_PATH, "/logs/vm-babysitter.log");
+    assert.equal(c.SCHEDULE_LOGFILE_PATH, "/logs/scheduled-tasks.log");
+    assert.equal(c.LOGROTATE_SCHEDULE, "@daily");
+    assert.match(c.LOGROTATE_SETTINGS, /rotate 30/);
+    assert.equal(c.LIBVIRT_URI, "qemu:///system");
+    assert.equal(c.NATS_URL, undefined);
+  });
+
+  it("treats empty values like unset ones (compose passes empty strings)", () => {
+    const c = loadConfig({ HOST_ID: "", MAX_BACKUPS_PER_CHAIN: "", VM_WAIT_TIME: "", BACKUP_SCHEDULE: "", NATS_URL: "" });
+    assert.equal(c.MAX_BACKUPS_PER_CHAIN, 30);
+    assert.equal(c.VM_WAIT_TIME, 60);
+    assert.equal(c.BACKUP_SCHEDULE, "@daily");
+    assert.equal(c.NATS_URL, undefined);
+    assert.match(c.HOST_ID, /^[a-z0-9_-]+$/);
+  });
+
+  const flagRows: [string, boolean][] = [["yes", true], ["1", true], ["TRUE", true], ["on", true], ["false", false], ["0", false], ["no", false], ["", false]];
+  for (const [value, expected] of flagRows)
+    it(`reads the flag value ${JSON.stringify(value)} as ${expected} (the seed took any non-empty value as on)`, () => {
+      assert.equal(loadConfig({ VM_ALLOW_BACKUP_CHAIN_FIX: value }).VM_ALLOW_BACKUP_CHAIN_FIX, expected);
+    });
+
+  const invalidRows: [string, Record<string, string>, RegExp][] = [
+    ["a number with letters", { MAX_BACKUPS_PER_CHAIN: "3a" }, /MAX_BACKUPS_PER_CHAIN: expected a whole number/],
+    ["a negative number", { VM_WAIT_TIME: "-5" }, /VM_WAIT_TIME: expected a whole number/],
+    ["a bad cron", { BACKUP_SCHEDULE: "every day" }, /BACKUP_SCHEDULE: expected a cron expression/],
+    ["a bad flag", { VM_ALLOW_POWERCYCLE: "maybe" }, /VM_ALLOW_POWERCYCLE: expected yes\/no/],
+    ["a relative backup path", { LOCAL_BACKUP_PATH: "backups" }, /LOCAL_BACKUP_PATH: expected an absolute path/],
+    ["a relative mirror", { RSYNC_BACKUP_PATH: "user@host:rel" }, /RSYNC_BACKUP_PATH: expected an absolute path or user@host/],
+    ["an unknown time zone", { TZ: "Mars/Olympus" }, /TZ: unknown time zone/],
+    ["a host id with a dot", { HOST_ID: "hv1.example.com" }, /HOST_ID: expected 1-64 characters/],
+    ["an unterminated quote", { VM_IGNORED_LIST: '"win 11' }, /VM_IGNORED_LIST: unterminated/],
+  ];
+  for (const [name, env, message] of invalidRows)
+    it(`names the variable and the expected form for ${name}`, () => {
+      assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+    });
+
+  it("reports every invalid variable at once", () => {
+    assert.throws(
+      () => loadConfig({ MAX_BACKUPS_PER_CHAIN: "x", VM_WAIT_TIME: "y" }),
+      (err: unknown) => err instanceof ConfigError && err.problems.length === 2,
+    );
+  });
+
+  it("accepts the seed's macros and 6-field cron", () => {
+    for (const expr of ["@daily", "@hourly", "@weekly", "@monthly", "0 3 * * *", "*/30 * * * * *"])
+      assert.equal(loadConfig({ BACKUP_SCHEDULE: expr }).BACKUP_SCHEDULE, expr);
+  });
+});
+
+describe("parseWordList", () => {
+  const rows: [string, string[]][] = [
+    ["web db", ["web", "db"]],
+    ["  web\tdb \n", ["web", "db"]],
+    ['"win 11" nas', ["win 11", "nas"]],
+    ["'a b' c\\ d", ["a b", "c d"]],
+    ['"ü ß" x', ["ü ß", "x"]],
+    ["", []],
+  ];
+  for (const [input, expected] of rows)
+    it(`splits ${JSON.stringify(input)}`, () => assert.deepEqual(parseWordList(input), expected));
+});
