@@ -51,15 +51,14 @@ export async function openBus(config: Config, logger: Logger, clientName: string
   };
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
+/**
+ * Resolves on the first SIGINT or SIGTERM. The listeners stay installed: execa's exit hook (signal-exit)
+ * re-raises a signal when it finds no other listener, which would kill the process in the middle of its
+ * graceful stop.
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
+    process.on("SIGINT", resolve);
+    process.on("SIGTERM", resolve);
   });
 }

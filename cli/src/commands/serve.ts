@@ -12,6 +12,8 @@ export type ServeRole = "start" | "agent" | "scheduler";
  */
 export async function serve(role: ServeRole): Promise<number> {
   const { config, logger } = serviceRuntime(`vmbs-${role}`);
+  // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
+  const signalled = untilSignal();
   const bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
   const stops: (() => Promise<void>)[] = [];
   try {
@@ -32,7 +34,7 @@ export async function serve(role: ServeRole): Promise<number> {
     await bus.close();
     return err instanceof BackupRootError ? configErrorExitCode : 1;
   }
-  const signal = await untilSignal();
+  const signal = await signalled;
   logger.info({ signal }, "shutting down");
   for (const stop of stops) await stop();
   await bus.close();

@@ -1,0 +1,100 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { execa, type ResultPromise } from "execa";
+import { createLab, waitFor, type Lab } from "@vmbs/lab";
+import { backupEventSchema } from "@vmbs/contracts";
+
+const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
+const MiB = 1024 * 1024;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function ignoreForeign(lab: Lab): Promise<string> {
+  const { stdout } = await execa("virsh", ["-c", lab.uri, "list", "--all", "--persistent", "--name"]);
+  return stdout.split("\n").filter((n) => n && !n.startsWith("vmbs-lab-")).map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
+}
+
+describe("vmbs CLI, as a user runs it", () => {
+  let lab: Lab;
+  let env: Record<string, string>;
+  let stack: ResultPromise | undefined;
+  before(async () => {
+    lab = await createLab();
+    const state = await lab.tempDir("state-");
+    env = {
+      LOCAL_BACKUP_PATH: await lab.tempDir("backups-"),
+      LOGFILE_PATH: `${state}/logs/vmbs.log`,
+      VMBS_STATE_DIR: state,
+      VMBS_LOCAL_NATS_PORT: String(await freePort()),
+      HOST_ID: "clihost",
+      VM_IGNORED_LIST: await ignoreForeign(lab),
+      NATS_URL: "",
+    };
+  });
+  after(async () => {
+    stack?.kill("SIGKILL");
+    await lab?.cleanup();
+  });
+
+  it("prints help for every command", async () => {
+    for (const args of [["--help"], ["start", "--help"], ["agent", "--help"], ["scheduler", "--help"], ["backup", "--help"]]) {
+      const r = await execa("node", [vmbs, ...args], { env });
+      assert.equal(r.exitCode, 0);
+      assert.match(r.stdout, /Usage: vmbs/);
+    }
+    const bad = await execa("node", [vmbs, "backup", "--bogus"], { env, reject: false });
+    assert.equal(bad.exitCode, 2);
+  });
+
+  it("stops with exit code 78 and names the variable on a bad configuration", async () => {
+    const r = await execa("node", [vmbs, "start"], { env: { ...env, MAX_BACKUPS_PER_CHAIN: "3a", VM_ALLOW_POWERCYCLE: "maybe" }, reject: false });
+    assert.equal(r.exitCode, 78);
+    assert.match(r.stderr, /MAX_BACKUPS_PER_CHAIN: expected a whole number/);
+    assert.match(r.stderr, /VM_ALLOW_POWERCYCLE: expected yes\/no/);
+    const missing = await execa("node", [vmbs, "start"], { env: { ...env, LOCAL_BACKUP_PATH: "/nonexistent/backups" }, reject: false, timeout: 30_000 });
+    assert.equal(missing.exitCode, 78);
+    assert.match(missing.stdout + missing.stderr, /LOCAL_BACKUP_PATH \/nonexistent\/backups must be an existing/);
+  });
+
+  it("`vmbs start` runs its own nats-server; `vmbs backup` prints the outcome; SIGTERM cancels a run and leaves no job", async () => {
+    const dom = await lab.createDomain({ name: `vmbs-lab-cli ${Date.now().toString(16)}`, sizeMiB: 1024 });
+    stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
+    const backup = (level: string) => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", level, "--timeout", "120"], { env, reject: false });
+    const first = await waitFor(
+      async () => {
+        const r = await backup("auto");
+        // Until the stack is up, the command fails before any event (no server, no stream yet).
+        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
+    );
+    assert.equal(first.exitCode, 0, first.stderr);
+    const events = first.stdout.trim().split("\n").map((l) => backupEventSchema.parse(JSON.parse(l)));
+    assert.deepEqual(events.map((e) => e.type), ["started", "completed"]);
+
+    await lab.writeGuest(dom.name, { offset: 0, length: 768 * MiB, pattern: 0x3c });
+    const running = backup("inc");
+    await waitFor(async () => (await execa("virsh", ["-c", lab.uri, "domjobinfo", "--domain", dom.name])).stdout.includes("Backup"), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      what: "the backup job to start",
+    });
+    stack.kill("SIGTERM");
+    const exit = await stack;
+    assert.equal(exit.exitCode, 0, `graceful shutdown: signal=${exit.signal} ${String(exit.stderr).slice(-800)} ${String(exit.stdout).slice(-1500)}`);
+    const outcome = await running;
+    assert.match(outcome.stdout, /"type":"failed".*cancelled/);
+    const job = await execa("virsh", ["-c", lab.uri, "domjobinfo", "--domain", dom.name]);
+    assert.match(job.stdout, /Job type:\s+None/, "no libvirt backup job is left running");
+    const nats = await execa("pgrep", ["-f", `nats-server.*${env.VMBS_LOCAL_NATS_PORT}`], { reject: false });
+    assert.equal(nats.stdout.trim(), "", "the local nats-server stopped with the stack");
+  });
+});
