@@ -130,6 +130,8 @@ fi
 [[ -x node_modules/.bin/tsc ]] || die "node_modules/.bin/tsc not found: typescript (a devDependency) is not installed"
 log "build: tsc -b"
 run "TypeScript build (tsc -b)" node_modules/.bin/tsc -b
+# The `vmbs` bin is linked by npm before the first build created it, so npm could not mark it executable.
+chmod +x cli/dist/main.js
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 4. libvirt daemons (root only; no systemd, so they are started by hand like in the lab)

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { connectBus, startNatsServer, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
 import { configErrorExitCode, loadConfigOrExit, type Config } from "@vmbs/config";
-import { createLogger, type Logger } from "@vmbs/logger";
+import { createProcessLogger, type Logger } from "@vmbs/logger";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
 export function natsUrlOf(config: Config): string {
@@ -10,12 +10,12 @@ export function natsUrlOf(config: Config): string {
 }
 
 /** Config and the process logger of a long-running service; exits 78 on a bad config or log path. */
-export function serviceRuntime(name: string): { config: Config; logger: Logger } {
+export function serviceRuntime(name: string): { config: Config; logger: Logger; reopenLog: () => void } {
   const config = loadConfigOrExit(process.env);
   if (config.TZ) process.env.TZ = config.TZ;
   try {
-    const logger = createLogger({ name, level: config.LOG_LEVEL, file: config.LOGFILE_PATH });
-    return { config, logger };
+    const { logger, reopenFile } = createProcessLogger({ name, level: config.LOG_LEVEL, file: config.LOGFILE_PATH });
+    return { config, logger, reopenLog: reopenFile };
   } catch (err) {
     process.stderr.write(`vm-babysitter: LOGFILE_PATH ${config.LOGFILE_PATH} is not writable: ${(err as Error).message}\n`);
     process.exit(configErrorExitCode);

@@ -3,6 +3,7 @@ import { startBackupAgent, BackupRootError } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { configErrorExitCode } from "@vmbs/config";
 import { openBus, serviceRuntime, untilSignal } from "../runtime.js";
+import { startLogRotation } from "../log-rotation-job.js";
 
 export type ServeRole = "start" | "agent" | "scheduler";
 
@@ -11,11 +12,11 @@ export type ServeRole = "start" | "agent" | "scheduler";
  * nats-server when NATS_URL is unset), `agent` or `scheduler` alone for a fleet.
  */
 export async function serve(role: ServeRole): Promise<number> {
-  const { config, logger } = serviceRuntime(`vmbs-${role}`);
+  const { config, logger, reopenLog } = serviceRuntime(`vmbs-${role}`);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
-  const stops: (() => Promise<void>)[] = [];
+  const stops: (() => Promise<void>)[] = [startLogRotation(config, logger, reopenLog)];
   try {
     await ensureStreams(bus.nc);
     if (role !== "agent") {

@@ -15,6 +15,13 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream;
 }
 
+/** The logger of a process plus a way to reopen its log file after the file was rotated. */
+export interface ProcessLogger {
+  logger: Logger;
+  /** Reopens `file` (after it was renamed by rotation); a no-op without a file. */
+  reopenFile(): void;
+}
+
 /** Keys whose values never reach a log line. */
 const redactedPaths = ["password", "*.password", "privateKey", "*.privateKey", "passphrase", "*.passphrase", "token", "*.token"];
 
@@ -22,12 +29,18 @@ const redactedPaths = ["password", "*.password", "privateKey", "*.privateKey", "
  * The one pino logger of a process. Services take `logger.child({ service })`, and a child per command
  * (`{ runId, domain }`). Logs are JSON on stdout, and appended to `file` when given.
  */
-export function createLogger(opts: LoggerOptions): Logger {
+export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const level = opts.level ?? "info";
   const base = { name: opts.name, level, redact: { paths: redactedPaths, censor: "[redacted]" } };
-  const console = opts.stream ?? process.stdout;
-  if (!opts.file) return pino(base, console as pino.DestinationStream);
+  const console = (opts.stream ?? process.stdout) as pino.DestinationStream;
+  if (!opts.file) return { logger: pino(base, console), reopenFile: () => undefined };
   mkdirSync(dirname(opts.file), { recursive: true });
-  const file = pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false });
-  return pino(base, pino.multistream([{ stream: console as pino.DestinationStream, level }, { stream: file, level }]));
+  const file = pino.destination({ dest: opts.file, append: true, mkdir: true, sync: true });
+  const logger = pino(base, pino.multistream([{ stream: console, level }, { stream: file, level }]));
+  return { logger, reopenFile: () => file.reopen() };
+}
+
+/** A logger without file rotation, for tools and tests. */
+export function createLogger(opts: LoggerOptions): Logger {
+  return createProcessLogger(opts).logger;
 }

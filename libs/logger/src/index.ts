@@ -1,1 +1,2 @@
-export { createLogger, type Logger, type LoggerOptions } from "./create-logger.js";
+export { createLogger, createProcessLogger, type Logger, type LoggerOptions, type ProcessLogger } from "./create-logger.js";
+export { parseRotationSettings, rotateLogFile, type RotationSettings } from "./log-rotation.js";
