@@ -11,3 +11,4 @@ export {
 export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
+export * from "./chain-lease.js";

@@ -29,6 +29,14 @@ export const configSchema = z.object({
   LOCAL_BACKUP_PATH: absolutePath("/backups"),
   MAX_BACKUPS_PER_CHAIN: count(30, 100_000),
   LOCAL_BACKUP_CHAINS_TO_KEEP: count(1, 100_000),
+  /**
+   * Opt-in calendar retention of local archives (0 = off): keep the chain holding the newest restore point of
+   * each of the last N days / ISO weeks / months, in addition to (union with) LOCAL_BACKUP_CHAINS_TO_KEEP.
+   * It can only keep more; with LOCAL_BACKUP_CHAINS_TO_KEEP=0 everything is kept anyway.
+   */
+  LOCAL_RETENTION_DAYS: count(0, 36_500),
+  LOCAL_RETENTION_WEEKS: count(0, 5_200),
+  LOCAL_RETENTION_MONTHS: count(0, 1_200),
   RSYNC_BACKUP_PATH: mirrorPath,
   RSYNC_BACKUP_CHAINS_TO_KEEP: count(2, 100_000),
   RSYNC_ARGS: wordList("-a"),

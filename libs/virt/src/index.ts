@@ -8,3 +8,6 @@ export {
   type EngineLogLine,
 } from "./run-backup.js";
 export { VirshError, EngineUnavailableError } from "./virt-errors.js";
+export { parseDiskImages } from "./virsh.js";
+export { imageBitmaps, removeImageBitmap, parseImageBitmaps, QemuImgError, type ImageBitmap } from "./qemu-img.js";
+export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";

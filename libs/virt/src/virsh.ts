@@ -21,6 +21,18 @@ export interface Virsh {
   startPaused(domain: string): Promise<void>;
   /** Stops the domain; libvirt's default is a SIGTERM to QEMU, which still flushes persistent bitmaps. */
   destroy(domain: string): Promise<void>;
+  /** `virsh domstate --reason`: the reason text after the state, e.g. "crashed" for a QEMU that died. */
+  domainStateReason(domain: string): Promise<string>;
+  /**
+   * `virsh checkpoint-delete`. Without metadataOnly libvirt also merges/removes the bitmap in the image
+   * (needs a readable bitmap); with it only libvirt's record goes (shut-off domains, lost bitmaps).
+   */
+  deleteCheckpoint(domain: string, name: string, metadataOnly: boolean): Promise<void>;
+  /** File-backed disk images (`domblklist --details` rows of type file and device disk), by target. */
+  diskImages(domain: string): Promise<{ target: string; path: string }[]>;
+  /** ACPI shutdown request; returns at once, the guest decides when (or whether) to stop. */
+  shutdown(domain: string): Promise<void>;
+  start(domain: string): Promise<void>;
   /** Raw call, for the rare command without a helper. Arguments are never passed through a shell. */
   run(args: string[]): Promise<string>;
 }
@@ -69,6 +81,22 @@ export function createVirsh(uri: string): Virsh {
     async abortJob(domain) {
       await run(["domjobabort", "--domain", domain]);
     },
+    async domainStateReason(domain) {
+      const text = (await run(["domstate", "--domain", domain, "--reason"])).trim();
+      return /\(([^)]*)\)\s*$/.exec(text)?.[1] ?? "";
+    },
+    async deleteCheckpoint(domain, name, metadataOnly) {
+      await run(["checkpoint-delete", "--domain", domain, "--checkpointname", name, ...(metadataOnly ? ["--metadata"] : [])]);
+    },
+    async diskImages(domain) {
+      return parseDiskImages(await run(["domblklist", "--domain", domain, "--details"]));
+    },
+    async shutdown(domain) {
+      await run(["shutdown", "--domain", domain]);
+    },
+    async start(domain) {
+      await run(["start", "--domain", domain]);
+    },
     async startPaused(domain) {
       await run(["start", "--domain", domain, "--paused"]);
     },
@@ -76,4 +104,18 @@ export function createVirsh(uri: string): Virsh {
       await run(["destroy", "--domain", domain]);
     },
   };
+}
+
+/**
+ * Parses `virsh --quiet domblklist --details` rows `Type Device Target Source`. The source may contain
+ * spaces, so only the first three columns are split off; the types are compared exactly (not "contains").
+ */
+export function parseDiskImages(text: string): { target: string; path: string }[] {
+  const rows: { target: string; path: string }[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*(\S+)\s+(\S+)\s+(\S+)\s+(.+?)\s*$/.exec(line);
+    if (!m || m[1] !== "file" || m[2] !== "disk" || m[4] === "-") continue;
+    rows.push({ target: m[3]!, path: m[4]! });
+  }
+  return rows;
 }

@@ -13,11 +13,28 @@ import { createVirsh, detectEngine, filterExtraArgs, type Virsh } from "@vmbs/vi
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
+import { createChainChecker } from "./chain-check/chain-checker.js";
+import { createCheckCommandHandler, requestIdOf } from "./chain-check/check-commands.js";
+import { createGuardedBackup } from "./chain-check/guarded-backup.js";
+import { runStartupChecks } from "./chain-check/startup-checks.js";
 import { createDomainQueue } from "./domain-queue.js";
 import { createInventory } from "./inventory.js";
 
 export interface BackupAgentDeps {
-  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VIRTNBDBACKUP_ARGS" | "VM_IGNORED_LIST" | "TZ">;
+  config: Pick<
+    Config,
+    | "HOST_ID"
+    | "LOCAL_BACKUP_PATH"
+    | "LIBVIRT_URI"
+    | "VIRTNBDBACKUP_ARGS"
+    | "VM_IGNORED_LIST"
+    | "TZ"
+    | "VM_ALLOW_BACKUP_CHAIN_FIX"
+    | "VM_ALLOW_POWERCYCLE"
+    | "VM_WAIT_TIME"
+    | "CHECK_BACKUPS_INTEGRITY"
+    | "VM_AUTOSTART_LIST"
+  >;
   nc: NatsConnection;
   logger: Logger;
   agentVersion?: string;
@@ -42,17 +59,6 @@ async function assertBackupRoot(path: string): Promise<void> {
     await access(path, constants.R_OK | constants.W_OK);
   } catch (err) {
     throw new BackupRootError(path, { cause: err });
-  }
-}
-
-/** The caller's requestId of a payload that failed validation, so it can still match its `failed` event. */
-function requestIdOf(data: Uint8Array): string | undefined {
-  try {
-    const value: unknown = JSON.parse(new TextDecoder().decode(data));
-    const id = typeof value === "object" && value !== null ? (value as { requestId?: unknown }).requestId : undefined;
-    return typeof id === "string" && id.length <= 200 ? id : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -89,6 +95,21 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     logger,
   });
   const runExclusive = createDomainQueue();
+  // Aborted on stop, so a full started by a chain check is cancelled like any other run.
+  const stopping = new AbortController();
+  const checker = await createChainChecker({
+    config,
+    nc,
+    virsh,
+    logger,
+    runFull: async (domain) => (await runBackup({ domain, level: "full", signal: stopping.signal })).ok,
+  });
+  const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
+  const isScheduled = async (domain: string) => (await scheduledDomains()).includes(domain);
+  const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, isScheduled, logger });
+
+  // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
+  await runStartupChecks({ checker, virsh, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST }, await scheduledDomains());
 
   const handle = async (msg: JsMsg, ctx: CommandContext) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
@@ -99,12 +120,10 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       return "term" as const;
     }
     const cmd = parsed.value;
-    const targets = cmd.domain
-      ? [cmd.domain]
-      : (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
+    const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
-      await runExclusive(domain, () => runBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal })).catch(
+      await runExclusive(domain, () => guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal })).catch(
         async (err: unknown) => {
           logger.error({ err, domain }, "backup run crashed");
           await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: `msg-${msg.seq}`, reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
@@ -121,12 +140,20 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     handler: handle,
     onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
   });
-  logger.info({ subject: subjects.cmd.backup(host) }, "backup agent serving");
+  const checkConsumer = await consumeCommands(nc, {
+    stream: streams.commands,
+    durable: agentConsumerName("check", host),
+    filterSubject: subjects.cmd.check(host),
+    handler: createCheckCommandHandler({ checker, runExclusive, scheduledDomains, logger }),
+    onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "check command handling failed"),
+  });
+  logger.info({ subjects: [subjects.cmd.backup(host), subjects.cmd.check(host)] }, "backup agent serving");
 
   return {
     async stop() {
       inventory.stop();
-      await consumer.stop();
+      stopping.abort();
+      await Promise.all([consumer.stop(), checkConsumer.stop()]);
       logger.info("backup agent stopped");
     },
   };

@@ -24,9 +24,13 @@ export interface AgentHarness {
   close(): Promise<void>;
 }
 
-/** VM_IGNORED_LIST value that hides every domain the lab didn't create, so tests never touch a real VM. */
+/**
+ * VM_IGNORED_LIST value that hides every domain defined before the agent starts (tests create theirs after),
+ * so tests never touch a real VM nor another test run's lab domains: the agent's startup chain checks act on
+ * every scheduled domain.
+ */
 async function ignoreForeignDomains(uri: string): Promise<string> {
-  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name).filter((n) => !n.startsWith("vmbs-lab-"));
+  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name);
   return names.map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
 }
 

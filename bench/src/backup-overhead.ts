@@ -1,0 +1,184 @@
+/**
+ * Overhead of a backup through the bus versus a bare virtnbdbackup run, measured side by side.
+ *
+ *   node bench/dist/backup-overhead.js [--rounds N]     (or `npm run bench`)
+ *
+ * Two equal lab domains (1 GiB disk, 512 MiB written). Each round times one bare
+ * `virtnbdbackup --level full` on one domain and one full backup through the bus on the other
+ * (publish on vmbs.cmd.backup.bench → the matching `completed` event), both into empty folders.
+ * The bus time holds all the agent does around the engine (delivery, chain checks, verification).
+ * The domains and the order swap every round to cancel placement and cache effects.
+ * Prints the per-round bus/bare ratio and the median; exits 0 whatever the ratio.
+ */
+import { randomUUID } from "node:crypto";
+import { readdir, rm } from "node:fs/promises";
+import { availableParallelism, totalmem } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { execa } from "execa";
+import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
+import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
+import { loadConfig } from "@vmbs/config";
+import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
+import { createLab, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
+import { createLogger } from "@vmbs/logger";
+import { createVirsh } from "@vmbs/virt";
+
+const HOST = "bench";
+const TARGET = 1.05;
+const DISK_MIB = 1024;
+const WRITTEN_BYTES = 512 * 1024 * 1024;
+const BACKUP_TIMEOUT_MS = 30 * 60_000;
+
+interface Round { round: number; first: "bare" | "bus"; bareMs: number; busMs: number; toStartMs: number }
+
+function parseRounds(argv: readonly string[]): number {
+  const i = argv.findIndex((a) => a === "--rounds" || a.startsWith("--rounds="));
+  if (i < 0) return 3;
+  const raw = argv[i]!.includes("=") ? argv[i]!.split("=")[1] : argv[i + 1];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds needs a positive integer (got ${JSON.stringify(raw ?? "")})`);
+  return n;
+}
+
+/** VM_IGNORED_LIST hiding every persistent domain but ours, in double quotes so any name parses back exactly. */
+async function ignoreAllBut(uri: string, keep: readonly string[]): Promise<string> {
+  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name).filter((n) => !keep.includes(n));
+  return names.map((n) => `"${n.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(" ");
+}
+
+/** Empties a folder, keeping the folder itself. */
+async function emptyDir(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+async function main(stop: AbortSignal): Promise<void> {
+  const rounds = parseRounds(process.argv.slice(2));
+  const version = (await execa("virtnbdbackup", ["--version"], { stdin: "ignore" })).stdout.trim();
+  console.log(`machine: nproc=${availableParallelism()} mem=${(totalmem() / 2 ** 30).toFixed(1)}GiB node=${process.version} virtnbdbackup=${version}`);
+  console.log(`workload: full backup of a ${DISK_MIB} MiB disk with ${WRITTEN_BYTES / 2 ** 20} MiB written, ${rounds} round(s)\n`);
+
+  let lab: Lab | undefined;
+  let nats: TestNats | undefined;
+  let nc: NatsConnection | undefined;
+  let agent: BackupAgent | undefined;
+  try {
+    lab = await createLab();
+    const domains: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      stop.throwIfAborted();
+      const { name } = await lab.createDomain({ sizeMiB: DISK_MIB });
+      await lab.writeGuest(name, { offset: 0, length: WRITTEN_BYTES, pattern: 0xa5 });
+      domains.push(name);
+    }
+    stop.throwIfAborted();
+    process.stderr.write(`lab domains: ${domains.join(", ")}\n`);
+
+    nats = await startTestNats();
+    nc = await connectBus(nats.url, "bench");
+    const backupRoot = await lab.tempDir("bench-bus-");
+    const config = loadConfig({ LOCAL_BACKUP_PATH: backupRoot, HOST_ID: HOST, VM_IGNORED_LIST: await ignoreAllBut(lab.uri, domains) });
+    agent = await startBackupAgent({ config, nc, logger: createLogger({ name: "bench", level: "silent" }) });
+
+    // requestId → what to do with each of its events, stamped with its arrival time.
+    const waiters = new Map<string, (e: BackupEvent, at: number) => void>();
+    nc.subscribe(subjects.evt.backupAll(HOST), {
+      callback: (err, msg) => {
+        const at = performance.now();
+        if (err) return;
+        let parsed;
+        try { parsed = backupEventSchema.safeParse(msg.json()); } catch { return; }
+        if (parsed.success && parsed.data.requestId) waiters.get(parsed.data.requestId)?.(parsed.data, at);
+      },
+    });
+
+    const timeBus = async (domain: string): Promise<{ ms: number; toStartMs: number }> => {
+      const requestId = randomUUID();
+      let startedAt = NaN;
+      const signal = AbortSignal.any([stop, AbortSignal.timeout(BACKUP_TIMEOUT_MS)]);
+      const outcome = new Promise<{ event: BackupEvent; at: number }>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiters.set(requestId, (event, at) => {
+          if (event.type === "started") return void (startedAt = at);
+          waiters.delete(requestId);
+          signal.removeEventListener("abort", onAbort);
+          resolve({ event, at });
+        });
+      });
+      const t0 = performance.now();
+      await publishJson(nc!, subjects.cmd.backup(HOST), { domain, level: "full", requestId });
+      const { event, at } = await outcome;
+      if (event.type === "failed") throw new Error(`bus backup of ${domain} failed: ${event.reason}`);
+      return { ms: at - t0, toStartMs: startedAt - t0 };
+    };
+
+    const timeBare = async (domain: string, output: string): Promise<number> => {
+      const args = ["--domain", domain, "--level", "full", "--output", output, "--uri", lab!.uri, "--noprogress"];
+      const t0 = performance.now();
+      // SIGINT lets virtnbdbackup end its libvirt backup job itself.
+      const r = await execa("virtnbdbackup", args, { stdin: "ignore", cancelSignal: stop, killSignal: "SIGINT", forceKillAfterDelay: 60_000, timeout: BACKUP_TIMEOUT_MS });
+      const ms = performance.now() - t0;
+      if (!r.stderr.includes("Finished successfully")) throw new Error(`bare virtnbdbackup of ${domain} did not finish: ${r.stderr.slice(-500)}`);
+      return ms;
+    };
+
+    const results: Round[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const bareDomain = domains[r % 2]!;
+      const busDomain = domains[(r + 1) % 2]!;
+      // Empty folders for both paths: this also drops the chains the agent's start-up checks made.
+      await emptyDir(backupRoot);
+      const bareDir = await lab.tempDir("bench-bare-");
+      const first = r % 2 === 0 ? "bare" : "bus";
+      let bareMs = NaN;
+      let bus = { ms: NaN, toStartMs: NaN };
+      for (const which of first === "bare" ? ["bare", "bus"] : ["bus", "bare"]) {
+        stop.throwIfAborted();
+        if (which === "bare") bareMs = await timeBare(bareDomain, bareDir);
+        else bus = await timeBus(busDomain);
+      }
+      results.push({ round: r + 1, first, bareMs, busMs: bus.ms, toStartMs: bus.toStartMs });
+      process.stderr.write(`round ${r + 1}/${rounds}: bare ${bareMs.toFixed(0)} ms, bus ${bus.ms.toFixed(0)} ms\n`);
+      await rm(bareDir, { recursive: true, force: true }); // no pile-up of 512 MiB copies
+    }
+
+    const row = (...cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(6) : c.padStart(10))).join(" ");
+    console.log(row("round", "first", "bare ms", "bus ms", "→started", "ratio"));
+    for (const x of results) {
+      console.log(row(String(x.round), x.first, x.bareMs.toFixed(0), x.busMs.toFixed(0), x.toStartMs.toFixed(0), (x.busMs / x.bareMs).toFixed(3)));
+    }
+    const ratio = median(results.map((x) => x.busMs / x.bareMs));
+    console.log(`\nmedian ratio bus/bare: ${ratio.toFixed(3)}   target: <= ${TARGET.toFixed(2)}   ${ratio <= TARGET ? "MET" : "NOT MET"}`);
+    console.log("(→started: ms from publishing the command to the `started` event, i.e. before virtnbdbackup runs)");
+  } finally {
+    // Each step on its own, so one failure doesn't leave the rest behind.
+    await agent?.stop().catch((err: unknown) => console.error("agent stop:", err));
+    await nc?.close().catch((err: unknown) => console.error("nats close:", err));
+    await nats?.stop().catch((err: unknown) => console.error("nats-server stop:", err));
+    await lab?.cleanup();
+  }
+}
+
+const stop = new AbortController();
+const onSignal = (sig: NodeJS.Signals): void => {
+  if (stop.signal.aborted) process.exit(130); // a second signal: give up on cleaning up
+  process.stderr.write(`\n${sig}: stopping and cleaning up (send again to quit at once)\n`);
+  stop.abort(new Error(`interrupted by ${sig}`));
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+
+main(stop.signal).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`backup-overhead: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(stop.signal.aborted ? 130 : 1);
+  },
+);

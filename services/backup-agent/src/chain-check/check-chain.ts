@@ -1,0 +1,119 @@
+import { planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
+import type { Logger } from "@vmbs/logger";
+import type { PublishChainEvent } from "./chain-events.js";
+import { checkChainIntegrity } from "./check-integrity.js";
+import type { ExecutePlan, ExecuteResult } from "./execute-plan.js";
+import type { ObserveChain } from "./observe-chain.js";
+
+export interface CheckChainDeps {
+  observe: ObserveChain;
+  execute: ExecutePlan;
+  publish: PublishChainEvent;
+  logger: Logger;
+  /** CHECK_BACKUPS_INTEGRITY. */
+  checkIntegrity: boolean;
+  /** Whether the host rebooted since the last recorded boot (read once at start). */
+  bootChanged: () => boolean;
+  /** Starts a domain again that a check shut down (VM_ALLOW_POWERCYCLE). */
+  startDomain: (domain: string) => Promise<void>;
+}
+
+export interface CheckRequest {
+  domain: string;
+  /** startup, after-failure, before-backup, command. */
+  trigger: string;
+  requestId?: string;
+  /** No in-place repair (after a failed backup). */
+  strict?: boolean;
+  /** The failed run's engine said the bitmaps are missing or broken. */
+  bitmapsReportedLost?: boolean;
+  /** Also check the data files (only when CHECK_BACKUPS_INTEGRITY is on; reads every file). */
+  integrity?: boolean;
+  /** "defer": a backup follows right away, so a new chain's full is left to it. */
+  newChain: "run" | "defer";
+  /** Only observe and plan; carry out nothing (and announce nothing) when the chain is to be kept as is. */
+  cheap?: boolean;
+}
+
+export interface CheckSummary {
+  domain: string;
+  plan: ChainPlan["kind"];
+  reason: string;
+  result: ExecuteResult["status"] | "skipped";
+  /** The next backup of this domain must be a full into a fresh folder. */
+  newChainPending: boolean;
+  archived: string[];
+}
+
+/** At most this many observe-plan-execute rounds (a shutdown, then the real plan). */
+const MAX_ROUNDS = 3;
+
+/**
+ * Data check: a chain the planner keeps can still hold a truncated or corrupt data file; then the chain is
+ * archived as is and a new one started (the new full deletes the old checkpoints itself).
+ */
+function integrityPlan(s: ChainSnapshot, plan: ChainPlan, fault: { checkpoint: string; file: string; problem: string }): ChainPlan {
+  const lead = plan.steps.filter((st): st is ChainStep => st.op === "abort-job" || st.op === "kill-qemu-nbd" || st.op === "clean-tmp");
+  return {
+    kind: "new-chain",
+    reason:
+      `The data of checkpoint ${fault.checkpoint} of ${s.domain} is damaged: ${fault.file}: ${fault.problem}. ` +
+      `The chain in ${s.folder.dir} restores correctly only up to the checkpoint before it; it is archived as is and a new chain starts with a full backup.`,
+    steps: [...lead, { op: "archive-folder" }, { op: "start-new-chain" }],
+  };
+}
+
+/** observe → plan → execute for one domain; the caller holds the domain's queue slot. */
+export function createChainCheck(deps: CheckChainDeps) {
+  return async function checkChain(req: CheckRequest): Promise<CheckSummary> {
+    const log = deps.logger.child({ domain: req.domain, trigger: req.trigger, requestId: req.requestId });
+    const base = { domain: req.domain, trigger: req.trigger, requestId: req.requestId };
+    let summary: CheckSummary | undefined;
+    let shutDown = false;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const snapshot = await deps.observe(req.domain, {
+        bootChanged: deps.bootChanged(),
+        strict: req.strict === true,
+        bitmapsReportedLost: req.bitmapsReportedLost,
+      });
+      let plan = planChain(snapshot);
+      if (plan.kind === "keep" && req.integrity && deps.checkIntegrity) {
+        const fault = await checkChainIntegrity(snapshot.folder);
+        if (fault) plan = integrityPlan(snapshot, plan, fault);
+      }
+      log.info({ plan: plan.kind, steps: plan.steps.map((s) => s.op), reason: plan.reason }, "chain planned");
+      if (req.cheap && plan.kind === "keep" && plan.steps.length === 0) {
+        return { domain: req.domain, plan: plan.kind, reason: plan.reason, result: "skipped", newChainPending: false, archived: [] };
+      }
+      // A plan that asks for a shutdown announces itself when it gets there (with or without VM_ALLOW_POWERCYCLE).
+      if (plan.kind === "needs-user" && !plan.steps.some((st) => st.op === "require-shutdown")) {
+        await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: plan.reason });
+      }
+      const result = await deps.execute(plan, { ...base, newChain: req.newChain });
+      const archived = [...(summary?.archived ?? []), ...result.archived];
+      summary = {
+        domain: req.domain,
+        plan: plan.kind,
+        reason: plan.reason,
+        result: result.status,
+        newChainPending: result.status === "done" && result.newChain === "deferred",
+        archived,
+      };
+      if (result.status !== "replan") break;
+      shutDown = true;
+    }
+    if (shutDown) {
+      // The domain was running before we shut it down for the check; it runs again whatever the outcome.
+      await deps.startDomain(req.domain).catch(async (err: unknown) => {
+        log.error({ err }, "could not start the domain again after its chain check");
+        await deps.publish({ ...base, type: "attention", reason: `${req.domain} was shut down for its chain check and could not be started again: ${(err as Error).message}` });
+      });
+    }
+    const done = summary!;
+    if (req.trigger !== "before-backup" || done.plan !== "keep") {
+      await deps.publish({ ...base, type: "checked", plan: done.plan, folders: done.archived.length > 0 ? done.archived : undefined, reason: `${done.result}: ${done.reason}` });
+    }
+    return done;
+  };
+}
+export type CheckChain = ReturnType<typeof createChainCheck>;

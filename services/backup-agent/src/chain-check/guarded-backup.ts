@@ -1,0 +1,56 @@
+import { randomUUID } from "node:crypto";
+import type { BackupFailed } from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+import type { BackupOutcome, BackupRequest } from "../backup-runner.js";
+import type { ChainChecker } from "./chain-checker.js";
+import { BITMAPS_LOST_PATTERN } from "./observe-chain.js";
+
+export interface GuardedBackupDeps {
+  host: string;
+  checker: ChainChecker;
+  runBackup: (req: BackupRequest) => Promise<BackupOutcome>;
+  publishFailed: (event: BackupFailed) => Promise<void>;
+  /** Whether the domain exists and is not ignored; other requests go straight to the runner, which refuses them. */
+  isScheduled: (domain: string) => Promise<boolean>;
+  logger: Logger;
+}
+
+/**
+ * One backup framed by chain checks (issue 3 item 3): a cheap check first (it acts only when the chain is
+ * not fine as it is), the backup, and after a failure a strict check that repairs or restarts the chain.
+ * The caller holds the domain's queue slot for the whole sequence.
+ */
+export function createGuardedBackup(deps: GuardedBackupDeps) {
+  const { checker, logger } = deps;
+  return async function guardedBackup(req: BackupRequest): Promise<BackupOutcome> {
+    if (!(await deps.isScheduled(req.domain))) return deps.runBackup(req);
+    const pre = await checker.check({ domain: req.domain, trigger: "before-backup", requestId: req.requestId, newChain: "defer", cheap: true });
+    if (pre.plan === "needs-user" || pre.result === "failed" || pre.result === "waiting") {
+      const event: BackupFailed = {
+        type: "failed",
+        host: deps.host,
+        domain: req.domain,
+        requestId: req.requestId,
+        runId: randomUUID(),
+        reason: `chain check before the backup: ${pre.reason}`,
+        at: new Date().toISOString(),
+      };
+      await deps.publishFailed(event);
+      return { ok: false, event };
+    }
+    // The check ended the chain and left its first full to this run.
+    const level = pre.newChainPending ? "full" : req.level;
+    const outcome = await deps.runBackup({ ...req, level });
+    if (outcome.ok || req.signal?.aborted) return outcome;
+    logger.warn({ domain: req.domain, reason: outcome.event.reason }, "backup failed: checking the chain strictly");
+    await checker.check({
+      domain: req.domain,
+      trigger: "after-failure",
+      requestId: req.requestId,
+      strict: true,
+      bitmapsReportedLost: BITMAPS_LOST_PATTERN.test(outcome.event.reason),
+      newChain: "run",
+    });
+    return outcome;
+  };
+}

@@ -1,0 +1,52 @@
+import type { Virsh } from "@vmbs/virt";
+import type { Logger } from "@vmbs/logger";
+import type { DomainQueue } from "../domain-queue.js";
+import type { ChainChecker } from "./chain-checker.js";
+
+export interface StartupChecksDeps {
+  checker: ChainChecker;
+  virsh: Virsh;
+  runExclusive: DomainQueue;
+  logger: Logger;
+  /** VM_AUTOSTART_LIST. */
+  autostart: readonly string[];
+  /** How long a started domain gets to reach "running". Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The agent's start-up pass (seed-behaviour.md §2.10, issue 3 item 7): check every scheduled domain (strictly
+ * after a host restart), record the boot, then start the VM_AUTOSTART_LIST domains and confirm they run.
+ */
+export async function runStartupChecks(deps: StartupChecksDeps, domains: readonly string[]): Promise<void> {
+  const { checker, virsh, logger } = deps;
+  for (const domain of domains) {
+    await deps
+      .runExclusive(domain, () => checker.check({ domain, trigger: "startup", integrity: true, newChain: "run" }))
+      .catch((err: unknown) => logger.error({ err, domain }, "startup chain check crashed"));
+  }
+  await checker.recordBoot().catch((err: unknown) => logger.warn({ err }, "could not record the boot id"));
+  for (const domain of deps.autostart) await autostart(deps, domain);
+}
+
+async function autostart(deps: StartupChecksDeps, domain: string): Promise<void> {
+  const { virsh, checker, logger } = deps;
+  const attention = (reason: string) =>
+    checker.publish({ type: "attention", domain, trigger: "autostart", reason }).catch((err: unknown) => logger.warn({ err }, "could not publish"));
+  try {
+    const state = await virsh.domainState(domain);
+    if (state === "running") return;
+    await virsh.start(domain);
+    const until = Date.now() + (deps.startTimeoutMs ?? 10_000);
+    while ((await virsh.domainState(domain)) !== "running") {
+      if (Date.now() > until) return void (await attention(`${domain} (VM_AUTOSTART_LIST) was started but is not running`));
+      await sleep(500);
+    }
+    logger.info({ domain }, "autostarted");
+  } catch (err) {
+    logger.error({ err, domain }, "autostart failed");
+    await attention(`${domain} (VM_AUTOSTART_LIST) could not be started: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,30 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { dataFiles, oldestMtime, readChainFolder, type ChainPoints } from "@vmbs/chain";
+
+/** libvirt writes `<creationTime>` in epoch seconds into each checkpoint XML (virsh checkpoint-dumpxml). */
+const CREATION_TIME = /<creationTime>\s*(\d+)\s*<\/creationTime>/;
+
+/**
+ * The restore points of one archived chain folder, for calendar retention: the `<creationTime>` of each
+ * `checkpoints/*.xml`; without any (a copy backup, or XMLs lost), the mtimes of its data files; without
+ * those, its oldest file. An unreadable XML is skipped, not fatal: a missing point can only make a chain
+ * look older, and the count rule still keeps the newest chains.
+ */
+export async function readChainPoints(backupRoot: string, domain: string, archiveName: string): Promise<ChainPoints> {
+  const dir = join(backupRoot, archiveName);
+  const folder = await readChainFolder(dir, domain);
+  const points: number[] = [];
+  for (const f of folder.files) {
+    if (!/^checkpoints\/[^/]+\.xml$/.test(f.path)) continue;
+    const text = await readFile(join(dir, f.path), "utf8").catch(() => "");
+    const m = CREATION_TIME.exec(text);
+    if (m?.[1]) points.push(Number(m[1]) * 1000);
+  }
+  if (points.length === 0) points.push(...dataFiles(folder).map((f) => f.mtimeMs));
+  if (points.length === 0) {
+    const oldest = oldestMtime(folder);
+    if (oldest !== null) points.push(oldest);
+  }
+  return { name: archiveName, points: points.sort((a, b) => a - b) };
+}

@@ -1,0 +1,54 @@
+import type { ChainEvent } from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+
+/** What rotation and retention need from their surroundings; the effects stay at this edge. */
+export interface RotationDeps {
+  /** LOCAL_BACKUP_PATH: the active chain folders and their archives. */
+  backupRoot: string;
+  /** Host id, put into every announced event. */
+  host: string;
+  /**
+   * Announces one chain event, e.g. `(e) => publishJson(nc, subjects.evt.chain(host, e.type), e)`.
+   * A rejection is logged, never undoes or stops the step already taken.
+   */
+  publish(event: ChainEvent): Promise<unknown> | void;
+  logger: Logger;
+  /** Zone for archive names and calendar buckets (IANA name). Default: the process zone. */
+  timeZone?: string;
+  /** Clock, epoch ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** What started a step, as announced in `ChainEvent.trigger`. */
+export interface StepContext {
+  /** "before-backup", "command", "rotation", "retention", ... Default depends on the step. */
+  trigger?: string;
+  requestId?: string;
+}
+
+/** Fields every announcement needs beyond host, time and trigger. */
+type Announcement = Omit<ChainEvent, "host" | "at" | "trigger" | "requestId">;
+
+/**
+ * Logs a chain step and announces it. Returns false when the announcement could not be published (the step
+ * itself stands; the log line still records it).
+ */
+export async function announce(deps: RotationDeps, ctx: StepContext, fallbackTrigger: string, a: Announcement): Promise<boolean> {
+  const now = deps.now?.() ?? Date.now();
+  const event: ChainEvent = {
+    ...a,
+    host: deps.host,
+    trigger: ctx.trigger ?? fallbackTrigger,
+    ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+    at: new Date(now).toISOString(),
+  };
+  const level = a.type === "failed" ? "error" : "info";
+  deps.logger[level]({ event: event.type, domain: event.domain, step: event.step, folders: event.folders, requestId: event.requestId }, event.reason);
+  try {
+    await deps.publish(event);
+    return true;
+  } catch (err) {
+    deps.logger.warn({ err, event }, "could not announce a chain event");
+    return false;
+  }
+}

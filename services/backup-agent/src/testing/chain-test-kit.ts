@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connectBus, type NatsConnection } from "@vmbs/bus";
+import { streams, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
+import { createLab, imageDigest, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
+import { ignoreAllBut, recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
+
+/*
+ * Shared stack of the chain-check acceptance tests: nats-server, a libvirt lab, one backup root, agents run
+ * as child processes (`vmbs agent`) so they can be SIGKILLed with their virtnbdbackup, as a crash would.
+ */
+
+export const MiB = 1024 * 1024;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const completed = (domain: string, requestId?: string) => (e: BackupEvent) =>
+  e.domain === domain && e.type === "completed" && (requestId === undefined || e.requestId === requestId);
+export const outcome = (requestId: string) => (e: BackupEvent) => e.requestId === requestId && e.type !== "started";
+/** A chain event of `domain` and `type`, newer than `since` (ISO time) when given. */
+export const chainOf = (domain: string, type: ChainEvent["type"], step?: RegExp, since = "") => (e: ChainEvent) =>
+  e.domain === domain && e.type === type && (step === undefined || step.test(e.step ?? "")) && e.at > since;
+
+export interface ChainTestKit {
+  nats: TestNats;
+  nc: NatsConnection;
+  lab: Lab;
+  backupRoot: string;
+  virsh(...args: string[]): Promise<string>;
+  checkpoints(domain: string): Promise<string[]>;
+  jobType(domain: string): Promise<string | undefined>;
+  /**
+   * An agent serving only `domains`. Its ignore list is a snapshot, so it would adopt any domain defined
+   * later (by the next test, or a parallel run): call stopAgents after each test, pass or fail.
+   */
+  agentFor(host: string, domains: string[], env?: Record<string, string>): Promise<ChildAgent>;
+  stopAgents(): Promise<void>;
+  events(host: string): EventLog;
+  backup(host: string, body: Record<string, unknown>): void;
+  /** The killed run's command is still unacked; drop it so the restarted agent does not redo it mid-test. */
+  dropPendingCommands(host: string): Promise<void>;
+  partialIn(folder: string): Promise<string[]>;
+  /** sha256 of every file below `dir`, by relative path. */
+  hashTree(dir: string): Promise<Record<string, string>>;
+  /** Digest of the disk restored from `folder` up to checkpoint `until`; any ERROR line fails. */
+  restoreDigest(folder: string, until: string): Promise<string>;
+  archivesOf(domain: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function createChainTestKit(): Promise<ChainTestKit> {
+  const nats = await startTestNats();
+  const nc = await connectBus(nats.url, "chain-check-test");
+  const lab = await createLab();
+  const backupRoot = join(await lab.tempDir("chains-"), "backups");
+  await mkdir(backupRoot);
+  const agents: ChildAgent[] = [];
+  const logs: EventLog[] = [];
+  const virsh = async (...args: string[]) => (await execa("virsh", ["-q", "-c", lab.uri, ...args])).stdout.trim();
+  const hashTree = async (dir: string, rel = ""): Promise<Record<string, string>> => {
+    const out: Record<string, string> = {};
+    for (const entry of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) Object.assign(out, await hashTree(dir, path));
+      else out[path] = createHash("sha256").update(await readFile(join(dir, path))).digest("hex");
+    }
+    return out;
+  };
+  const stopAgents = async () => {
+    for (const a of agents.splice(0)) await a.stop().catch(() => undefined);
+  };
+  return {
+    nats,
+    nc,
+    lab,
+    backupRoot,
+    virsh,
+    checkpoints: async (d) => (await virsh("checkpoint-list", "--domain", d, "--name", "--topological")).split("\n").filter(Boolean),
+    jobType: async (d) => /Job type:\s*(\S+)/.exec(await virsh("domjobinfo", "--domain", d))?.[1],
+    async agentFor(host, domains, env = {}) {
+      const agent = startChildAgent({
+        NATS_URL: nats.url,
+        HOST_ID: host,
+        LOCAL_BACKUP_PATH: backupRoot,
+        LOGFILE_PATH: join(backupRoot, "..", `agent-${host}.log`),
+        VMBS_STATE_DIR: join(backupRoot, "..", "state"),
+        VM_IGNORED_LIST: await ignoreAllBut(lab.uri, domains),
+        ...env,
+      });
+      agents.push(agent);
+      return agent;
+    },
+    stopAgents,
+    events(host) {
+      const log = recordEvents(nc, host);
+      logs.push(log);
+      return log;
+    },
+    backup(host, body) {
+      nc.publish(subjects.cmd.backup(host), JSON.stringify(body));
+    },
+    async dropPendingCommands(host) {
+      await (await jetstreamManager(nc)).streams.purge(streams.commands, { filter: subjects.cmd.backup(host) });
+    },
+    partialIn: async (folder) => (await readdir(folder).catch(() => [] as string[])).filter((f) => f.endsWith(".partial")),
+    hashTree: (dir) => hashTree(dir),
+    async restoreDigest(folder, until) {
+      const out = await lab.tempDir("restore-");
+      const r = await execa("virtnbdrestore", ["-i", folder, "-o", out, "--until", until, "--noprogress", "-L", join(out, "restore.log")], { reject: false });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /\b(ERROR|CRITICAL)\b/, `virtnbdrestore of ${folder} until ${until} logged an error`);
+      const image = (await readdir(out)).find((f) => f !== "restore.log" && !f.endsWith(".xml"));
+      assert.ok(image, "virtnbdrestore produced no image");
+      return imageDigest(join(out, image));
+    },
+    archivesOf: async (domain) => (await readdir(backupRoot)).filter((n) => n.startsWith(`${domain}.`)),
+    async close() {
+      await stopAgents();
+      for (const l of logs) l.stop();
+      await nc.close();
+      await nats.stop();
+      await lab.cleanup();
+    },
+  };
+}
