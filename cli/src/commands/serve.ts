@@ -15,6 +15,8 @@ export async function serve(role: ServeRole): Promise<number> {
   const { config, logger, reopenLog } = serviceRuntime(`vmbs-${role}`);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
+  const startup = new AbortController();
+  void signalled.then(() => startup.abort());
   const bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
   const stops: (() => Promise<void>)[] = [startLogRotation(config, logger, reopenLog)];
   try {
@@ -26,7 +28,7 @@ export async function serve(role: ServeRole): Promise<number> {
       stops.push(() => scheduler.stop());
     }
     if (role !== "scheduler") {
-      const agent = await startBackupAgent({ config, nc: bus.nc, logger });
+      const agent = await startBackupAgent({ config, nc: bus.nc, logger, signal: startup.signal });
       stops.unshift(() => agent.stop());
     }
   } catch (err) {

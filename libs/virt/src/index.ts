@@ -1,4 +1,4 @@
-export { createVirsh, type Virsh, type DomainState, type DomainSummary } from "./virsh.js";
+export { createVirsh, type Virsh, type DomainState, type DomainSummary, type DomainInfo } from "./virsh.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,

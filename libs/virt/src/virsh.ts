@@ -9,7 +9,16 @@ export interface DomainSummary {
   state: DomainState;
 }
 
+/** One domain as `virsh dominfo` reports it: found with a single call, for the hot path of a backup. */
+export interface DomainInfo {
+  name: string;
+  state: DomainState;
+  persistent: boolean;
+}
+
 export interface Virsh {
+  /** The domain's state and persistence, or undefined when libvirt has no domain of exactly that name. */
+  domainInfo(domain: string): Promise<DomainInfo | undefined>;
   /** Persistent (defined) domains; transient ones can't keep checkpoints across restarts. */
   listPersistentDomains(): Promise<DomainSummary[]>;
   domainState(domain: string): Promise<DomainState>;
@@ -60,6 +69,19 @@ export function createVirsh(uri: string): Virsh {
   return {
     run,
     domainState,
+    async domainInfo(domain) {
+      let text: string;
+      try {
+        text = await run(["dominfo", "--domain", domain]);
+      } catch (err) {
+        if (err instanceof VirshError && /failed to get domain|Domain not found/i.test(err.stderr)) return undefined;
+        throw err;
+      }
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(text)?.[1]?.trim();
+      // dominfo also matches a UUID or id; only an exact name match is this domain.
+      if (field("Name") !== domain) return undefined;
+      return { name: domain, state: knownStates[field("State") ?? ""] ?? "other", persistent: field("Persistent") === "yes" };
+    },
     async listPersistentDomains() {
       const names = lines(await run(["list", "--all", "--persistent", "--name"]));
       const summaries: DomainSummary[] = [];

@@ -1,24 +1,20 @@
 import { access, constants, stat } from "node:fs/promises";
-import {
-  agentConsumerName,
-  backupCommandSchema,
-  parsePayload,
-  streams,
-  subjects,
-  type BackupEvent,
-  type BackupFailed,
-} from "@vmbs/contracts";
-import { consumeCommands, ensureStreams, openHostsBucket, publishJson, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed, type ChainEvent } from "@vmbs/contracts";
+import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createVirsh, detectEngine, filterExtraArgs, type Virsh } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
-import { createCheckCommandHandler, requestIdOf } from "./chain-check/check-commands.js";
+import { createChainCommandHandler, requestIdOf } from "./chain-commands.js";
+import { createChainGuard } from "./chain-guard.js";
 import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
 import { createDomainQueue } from "./domain-queue.js";
 import { createInventory } from "./inventory.js";
+import { applyRetention } from "./rotation/apply-retention.js";
+import { calendarPolicyOf } from "./rotation/decide-retention.js";
+import { rotateChain } from "./rotation/rotate-chain.js";
 
 export interface BackupAgentDeps {
   config: Pick<
@@ -34,12 +30,19 @@ export interface BackupAgentDeps {
     | "VM_WAIT_TIME"
     | "CHECK_BACKUPS_INTEGRITY"
     | "VM_AUTOSTART_LIST"
+    | "MAX_BACKUPS_PER_CHAIN"
+    | "LOCAL_BACKUP_CHAINS_TO_KEEP"
+    | "LOCAL_RETENTION_DAYS"
+    | "LOCAL_RETENTION_WEEKS"
+    | "LOCAL_RETENTION_MONTHS"
   >;
   nc: NatsConnection;
   logger: Logger;
   agentVersion?: string;
   /** Heartbeat period of the host inventory. Default 30 s. */
   heartbeatMs?: number;
+  /** Aborts a long start-up (chain checks, first full backups) when the process is asked to stop. */
+  signal?: AbortSignal;
 }
 
 export interface BackupAgent {
@@ -94,9 +97,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publish,
     logger,
   });
-  const runExclusive = createDomainQueue();
-  // Aborted on stop, so a full started by a chain check is cancelled like any other run.
+  const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
+  const runExclusive = createChainGuard(createDomainQueue(), leases, host);
+  // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
+  deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   const checker = await createChainChecker({
     config,
     nc,
@@ -105,55 +110,81 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     runFull: async (domain) => (await runBackup({ domain, level: "full", signal: stopping.signal })).ok,
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
-  const isScheduled = async (domain: string) => (await scheduledDomains()).includes(domain);
+  // One `virsh dominfo` instead of a full inventory: this runs before every backup.
+  const isScheduled = async (domain: string) => !ignoredDomains.has(domain) && Boolean((await virsh.domainInfo(domain))?.persistent);
   const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, isScheduled, logger });
 
-  // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
-  await runStartupChecks({ checker, virsh, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST }, await scheduledDomains());
+  const rotationDeps = {
+    backupRoot: config.LOCAL_BACKUP_PATH,
+    host,
+    logger,
+    timeZone: config.TZ,
+    publish: (e: ChainEvent) => publishJson(nc, subjects.evt.chain(host, e.type), e),
+  };
+  const retention = {
+    keep: config.LOCAL_BACKUP_CHAINS_TO_KEEP,
+    calendar: calendarPolicyOf(config.LOCAL_RETENTION_DAYS, config.LOCAL_RETENTION_WEEKS, config.LOCAL_RETENTION_MONTHS),
+  };
+  const rotate = (domain: string, trigger: string, force: boolean, requestId?: string) =>
+    rotateChain(rotationDeps, { domain, maxBackupsPerChain: config.MAX_BACKUPS_PER_CHAIN, ...retention, force, trigger, requestId });
 
-  const handle = async (msg: JsMsg, ctx: CommandContext) => {
+  // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
+  await runStartupChecks({ checker, virsh, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
+
+  const handleBackup = async (msg: JsMsg, ctx: CommandContext) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
     if (!parsed.ok) {
       logger.warn({ seq: msg.seq, reason: parsed.reason }, "rejected a backup command");
-      const requestId = requestIdOf(msg.data);
-      await publish({ type: "failed", host, requestId, runId: `msg-${msg.seq}`, reason: parsed.reason, at: new Date().toISOString() });
+      await publish({ type: "failed", host, requestId: requestIdOf(msg.data), runId: `msg-${msg.seq}`, reason: parsed.reason, at: new Date().toISOString() });
       return "term" as const;
     }
     const cmd = parsed.value;
     const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
-      await runExclusive(domain, () => guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal })).catch(
-        async (err: unknown) => {
-          logger.error({ err, domain }, "backup run crashed");
-          await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: `msg-${msg.seq}`, reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
-        },
-      );
+      const backupOne = async () => {
+        // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
+        if (await isScheduled(domain)) await rotate(domain, "before-backup", false, cmd.requestId);
+        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal });
+        // A check after a failure may have archived the chain: keep the archives within bounds.
+        if (await isScheduled(domain)) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
+      };
+      await runExclusive(domain, backupOne).catch(async (err: unknown) => {
+        logger.error({ err, domain }, "backup run crashed");
+        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: `msg-${msg.seq}`, reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
+      });
     }
     return "ack" as const;
   };
 
-  const consumer = await consumeCommands(nc, {
-    stream: streams.commands,
-    durable: agentConsumerName("backup", host),
-    filterSubject: subjects.cmd.backup(host),
-    handler: handle,
-    onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
-  });
-  const checkConsumer = await consumeCommands(nc, {
-    stream: streams.commands,
-    durable: agentConsumerName("check", host),
-    filterSubject: subjects.cmd.check(host),
-    handler: createCheckCommandHandler({ checker, runExclusive, scheduledDomains, logger }),
-    onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "check command handling failed"),
-  });
-  logger.info({ subjects: [subjects.cmd.backup(host), subjects.cmd.check(host)] }, "backup agent serving");
+  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: (domain: string, requestId?: string) => Promise<unknown>) =>
+    consumeCommands(nc, {
+      stream: streams.commands,
+      durable: agentConsumerName(verb, host),
+      filterSubject: subjects.cmd.forVerb(verb, host),
+      handler: createChainCommandHandler({ verb, runForDomain, publish: checker.publish, runExclusive, scheduledDomains, logger }),
+      onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
+    });
+  const consumers: CommandConsumer[] = [
+    await consumeCommands(nc, {
+      stream: streams.commands,
+      durable: agentConsumerName("backup", host),
+      filterSubject: subjects.cmd.backup(host),
+      handler: handleBackup,
+      onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
+    }),
+    await chainCommand("check", (domain, requestId) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run" })),
+    // A rotate command starts a new chain now (the next backup is a full), whatever the chain's length.
+    await chainCommand("rotate", (domain, requestId) => rotate(domain, "command", true, requestId)),
+    await chainCommand("retention", (domain, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger: "command", requestId })),
+  ];
+  logger.info({ subjects: ["backup", "check", "rotate", "retention"].map((v) => `vmbs.cmd.${v}.${host}`) }, "backup agent serving");
 
   return {
     async stop() {
       inventory.stop();
       stopping.abort();
-      await Promise.all([consumer.stop(), checkConsumer.stop()]);
+      await Promise.all(consumers.map((c) => c.stop()));
       logger.info("backup agent stopped");
     },
   };

@@ -45,9 +45,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       return { ok: false, event };
     };
 
-    const domains = await virsh.listPersistentDomains();
-    const domain = domains.find((d) => d.name === req.domain);
-    if (!domain) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
+    const domain = await virsh.domainInfo(req.domain);
+    if (!domain?.persistent) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
     if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
 
     const folderPath = chainFolderPath(deps.backupRoot, req.domain);

@@ -10,6 +10,8 @@ export interface StartupChecksDeps {
   logger: Logger;
   /** VM_AUTOSTART_LIST. */
   autostart: readonly string[];
+  /** Stops the pass between domains (the running check's backup is cancelled through the same signal). */
+  signal?: AbortSignal;
   /** How long a started domain gets to reach "running". Default 10 s. */
   startTimeoutMs?: number;
 }
@@ -23,6 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runStartupChecks(deps: StartupChecksDeps, domains: readonly string[]): Promise<void> {
   const { checker, virsh, logger } = deps;
   for (const domain of domains) {
+    if (deps.signal?.aborted) return;
     await deps
       .runExclusive(domain, () => checker.check({ domain, trigger: "startup", integrity: true, newChain: "run" }))
       .catch((err: unknown) => logger.error({ err, domain }, "startup chain check crashed"));

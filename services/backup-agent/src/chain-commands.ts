@@ -1,0 +1,60 @@
+import { chainCommandSchema, parsePayload } from "@vmbs/contracts";
+import type { CommandContext, Disposition, JsMsg } from "@vmbs/bus";
+import type { Logger } from "@vmbs/logger";
+import type { DomainQueue } from "./domain-queue.js";
+import type { PublishChainEvent } from "./chain-check/chain-events.js";
+
+export interface ChainCommandDeps {
+  /** The verb, for logs: "check", "rotate" or "retention". */
+  verb: string;
+  /** The work for one domain; runs inside the domain's queue slot and chain lease. */
+  runForDomain: (domain: string, requestId: string | undefined) => Promise<unknown>;
+  publish: PublishChainEvent;
+  runExclusive: DomainQueue;
+  /** The domains a command without `domain` means: every scheduled one. */
+  scheduledDomains: () => Promise<string[]>;
+  logger: Logger;
+}
+
+/** The caller's requestId of a rejected payload, so the failure can still be matched to the request. */
+export function requestIdOf(data: Uint8Array): string | undefined {
+  try {
+    const value: unknown = JSON.parse(new TextDecoder().decode(data));
+    const id = typeof value === "object" && value !== null ? (value as { requestId?: unknown }).requestId : undefined;
+    return typeof id === "string" && id.length <= 200 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Handler of a chain command (`vmbs.cmd.check|rotate|retention.<host>`, payload chainCommandSchema): the work
+ * per domain, each in its queue slot; a bad payload or an unknown domain is a `failed` chain event.
+ */
+export function createChainCommandHandler(deps: ChainCommandDeps) {
+  const { logger, publish } = deps;
+  return async (msg: JsMsg, ctx: CommandContext): Promise<Disposition> => {
+    const parsed = parsePayload(chainCommandSchema, msg.data);
+    if (!parsed.ok) {
+      logger.warn({ seq: msg.seq, reason: parsed.reason }, `rejected a ${deps.verb} command`);
+      await publish({ type: "failed", trigger: "command", requestId: requestIdOf(msg.data), reason: parsed.reason });
+      return "term";
+    }
+    const { domain, requestId } = parsed.value;
+    const scheduled = await deps.scheduledDomains();
+    if (domain && !scheduled.includes(domain)) {
+      await publish({ type: "failed", domain, trigger: "command", requestId, reason: `${domain} is not a scheduled domain of this host (unknown or in VM_IGNORED_LIST)` });
+      return "ack";
+    }
+    for (const target of domain ? [domain] : scheduled) {
+      if (ctx.signal.aborted) break;
+      await deps
+        .runExclusive(target, () => deps.runForDomain(target, requestId))
+        .catch(async (err: unknown) => {
+          logger.error({ err, domain: target }, `${deps.verb} crashed`);
+          await publish({ type: "failed", domain: target, trigger: "command", requestId, reason: `${deps.verb} failed: ${(err as Error).message}` });
+        });
+    }
+    return "ack";
+  };
+}
