@@ -27,10 +27,15 @@ describe("scheduler", () => {
 
   it("two scheduler replicas firing the same slot cause exactly one backup per domain", async () => {
     const { nc, events } = h;
-    const dom = await h.lab.createDomain();
+    // The harness ignores every domain that exists when the agent starts: create ours afterwards.
     const agent = await h.startAgent();
+    const dom = await h.lab.createDomain();
     try {
       const hosts = await openHostsBucket(nc);
+      await waitFor(async () => (await hosts.get("sched1"))?.string().includes(JSON.stringify(dom.name)), {
+        timeoutMs: 15_000,
+        what: "the agent's heartbeat to register the new domain",
+      });
       const replicas = [1, 2].map(() => createScheduler({ nc, hosts, schedule: "@daily", logger: silent }));
       const slot = new Date("2026-11-26T03:00:00Z");
       const results = await Promise.all(replicas.map((r) => r.fireSlot(slot)));
