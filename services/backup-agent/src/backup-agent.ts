@@ -144,10 +144,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       if (ctx.signal.aborted) break;
       const backupOne = async () => {
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
-        if (await isScheduled(domain)) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal });
+        const scheduled = await isScheduled(domain);
+        if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
+        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds.
-        if (await isScheduled(domain)) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
+        if (scheduled) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
       await runExclusive(domain, backupOne).catch(async (err: unknown) => {
         logger.error({ err, domain }, "backup run crashed");

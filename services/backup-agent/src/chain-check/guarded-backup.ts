@@ -22,8 +22,9 @@ export interface GuardedBackupDeps {
  */
 export function createGuardedBackup(deps: GuardedBackupDeps) {
   const { checker, logger } = deps;
-  return async function guardedBackup(req: BackupRequest): Promise<BackupOutcome> {
-    if (!(await deps.isScheduled(req.domain))) return deps.runBackup(req);
+  /** `scheduled`: the caller's fresh answer of `isScheduled`, to spare a lookup on the hot path. */
+  return async function guardedBackup(req: BackupRequest, scheduled?: boolean): Promise<BackupOutcome> {
+    if (!(scheduled ?? (await deps.isScheduled(req.domain)))) return deps.runBackup(req);
     const pre = await checker.check({ domain: req.domain, trigger: "before-backup", requestId: req.requestId, newChain: "defer", cheap: true });
     if (pre.plan === "needs-user" || pre.result === "failed" || pre.result === "waiting") {
       const event: BackupFailed = {

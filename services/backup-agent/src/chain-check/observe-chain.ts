@@ -64,9 +64,12 @@ export function createChainObserver(deps: ObserveChainDeps) {
   }
 
   return async function observeChain(domain: string, o: ObserveOptions): Promise<ChainSnapshot> {
-    const folder = await readChainFolder(chainFolderPath(deps.backupRoot, domain), domain);
-    const domainState = await virsh.domainState(domain);
-    const libvirtCheckpoints = await virsh.checkpoints(domain);
+    // Independent reads run together: this observation precedes every backup.
+    const [folder, domainState, libvirtCheckpoints] = await Promise.all([
+      readChainFolder(chainFolderPath(deps.backupRoot, domain), domain),
+      virsh.domainState(domain),
+      virsh.checkpoints(domain),
+    ]);
     const backupJobActive = await jobActive(virsh, domain, domainState);
     const offline = domainState === "shut off";
     const { bitmaps, inUse } = offline ? await readBitmaps(domain) : { bitmaps: null, inUse: false };
