@@ -111,7 +111,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One `virsh dominfo` instead of a full inventory: this runs before every backup.
-  const isScheduled = async (domain: string) => !ignoredDomains.has(domain) && Boolean((await virsh.domainInfo(domain))?.persistent);
+  const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : virsh.domainInfo(domain));
+  const isScheduled = async (domain: string) => Boolean((await lookup(domain))?.persistent);
   const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, isScheduled, logger });
 
   const rotationDeps = {
@@ -144,9 +145,10 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       if (ctx.signal.aborted) break;
       const backupOne = async () => {
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
-        const scheduled = await isScheduled(domain);
+        const known = await lookup(domain);
+        const scheduled = Boolean(known?.persistent);
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal }, scheduled);
+        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal, known }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds.
         if (scheduled) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
 import { dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
-import { runEngineBackup, type EngineRunResult, type Virsh } from "@vmbs/virt";
+import { runEngineBackup, type DomainInfo, type EngineRunResult, type Virsh } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { archiveChainFolder } from "./archive-chain.js";
 import { chainFolderPath } from "./chain-paths.js";
@@ -25,6 +25,8 @@ export interface BackupRequest {
   level: BackupLevel;
   requestId?: string;
   signal?: AbortSignal;
+  /** The domain as just looked up by the caller (inside the same queue slot), sparing a second lookup. */
+  known?: DomainInfo;
 }
 
 export type BackupOutcome = { ok: true; event: BackupCompleted } | { ok: false; event: BackupFailed };
@@ -45,7 +47,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       return { ok: false, event };
     };
 
-    const domain = await virsh.domainInfo(req.domain);
+    const domain = req.known ?? (await virsh.domainInfo(req.domain));
     if (!domain?.persistent) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
     if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
 

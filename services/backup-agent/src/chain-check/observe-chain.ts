@@ -65,12 +65,14 @@ export function createChainObserver(deps: ObserveChainDeps) {
 
   return async function observeChain(domain: string, o: ObserveOptions): Promise<ChainSnapshot> {
     // Independent reads run together: this observation precedes every backup.
-    const [folder, domainState, libvirtCheckpoints] = await Promise.all([
+    const [folder, domainState, libvirtCheckpoints, jobReported] = await Promise.all([
       readChainFolder(chainFolderPath(deps.backupRoot, domain), domain),
       virsh.domainState(domain),
       virsh.checkpoints(domain),
+      // Asked at once; only an active (running or paused) domain can have a job, so the state decides below.
+      virsh.jobActive(domain).catch(() => false),
     ]);
-    const backupJobActive = await jobActive(virsh, domain, domainState);
+    const backupJobActive = (domainState === "running" || domainState === "paused") && jobReported;
     const offline = domainState === "shut off";
     const { bitmaps, inUse } = offline ? await readBitmaps(domain) : { bitmaps: null, inUse: false };
     // libvirt records a QEMU that died under it (SIGKILL, OOM) as "shut off (crashed)": its bitmaps were never saved.
