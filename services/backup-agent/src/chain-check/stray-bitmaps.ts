@@ -7,11 +7,20 @@ import { liveBitmaps, removeLiveBitmap, type Virsh } from "@vmbs/virt";
  * exists". They back no checkpoint, so removing them loses nothing. Returns the names removed.
  */
 export async function removeStrayLiveBitmaps(virsh: Virsh, domain: string): Promise<string[]> {
-  const state = await virsh.domainState(domain);
+  // Asked together (this runs before a backup); the monitor only answers for an active domain.
+  const [state, checkpoints, live] = await Promise.all([
+    virsh.domainState(domain),
+    virsh.checkpoints(domain),
+    liveBitmaps(virsh, domain).then(
+      (bitmaps) => ({ bitmaps }),
+      (error: unknown) => ({ error }),
+    ),
+  ]);
   if (state !== "running" && state !== "paused") return [];
-  const known = new Set(await virsh.checkpoints(domain));
+  if ("error" in live) throw live.error;
+  const known = new Set(checkpoints);
   const removed: string[] = [];
-  for (const bitmap of await liveBitmaps(virsh, domain)) {
+  for (const bitmap of live.bitmaps) {
     if (!bitmap.name.includes("virtnbdbackup") || known.has(bitmap.name)) continue;
     await removeLiveBitmap(virsh, domain, bitmap);
     removed.push(bitmap.name);
