@@ -6,6 +6,7 @@ import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
+import { createChainEventPublisher } from "./chain-check/chain-events.js";
 import { createChainCommandHandler, requestIdOf } from "./chain-commands.js";
 import { createChainGuard } from "./chain-guard.js";
 import { createGuardedBackup } from "./chain-check/guarded-backup.js";
@@ -95,6 +96,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     ignoredDomains,
     timeZone: config.TZ,
     publish,
+    publishChain: createChainEventPublisher(nc, host),
     logger,
   });
   const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });

@@ -6,6 +6,7 @@ import type { Logger } from "@vmbs/logger";
 import { archiveChainFolder } from "./archive-chain.js";
 import { chainFolderPath } from "./chain-paths.js";
 import { planBackup } from "./plan-backup.js";
+import type { PublishChainEvent } from "./chain-check/chain-events.js";
 
 export interface BackupRunnerDeps {
   host: string;
@@ -17,6 +18,8 @@ export interface BackupRunnerDeps {
   ignoredDomains: ReadonlySet<string>;
   timeZone?: string;
   publish: (event: BackupEvent | BackupFailed) => Promise<void>;
+  /** Announces a destructive chain step (here: archiving the chain before a requested full). */
+  publishChain: PublishChainEvent;
   logger: Logger;
 }
 
@@ -60,6 +63,15 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     if (plan.archiveFirst) {
       archivedTo = await archiveChainFolder(deps.backupRoot, req.domain, deps.timeZone);
       log.info({ archivedTo }, "archived the previous chain folder before a new full backup");
+      await deps.publishChain({
+        type: "archived",
+        domain: req.domain,
+        requestId: req.requestId,
+        trigger: "backup",
+        step: `archive → ${archivedTo}`,
+        folders: [archivedTo],
+        reason: `a ${req.level} backup starts a new chain, so the current one was archived as ${archivedTo}`,
+      });
     }
     const started: BackupStarted = { ...base, type: "started", level: plan.level, requestedLevel: req.level, at: new Date().toISOString() };
     await deps.publish(started);
