@@ -30,7 +30,9 @@ const DISK_MIB = 1024;
 const WRITTEN_BYTES = 512 * 1024 * 1024;
 const BACKUP_TIMEOUT_MS = 30 * 60_000;
 
-interface Round { round: number; first: "bare" | "bus"; bareMs: number; busMs: number; toStartMs: number }
+interface Round { round: number; first: "bare" | "bus"; bareMs: number; busMs: number; toStartMs: number; incBareMs: number; incBusMs: number }
+/** Written between the full and the incremental of a round: a day of guest changes, for the steady state. */
+const INC_WRITTEN_BYTES = 64 * 1024 * 1024;
 
 function parseRounds(argv: readonly string[]): number {
   const i = argv.findIndex((a) => a === "--rounds" || a.startsWith("--rounds="));
@@ -98,7 +100,7 @@ async function main(stop: AbortSignal): Promise<void> {
       },
     });
 
-    const timeBus = async (domain: string): Promise<{ ms: number; toStartMs: number }> => {
+    const timeBus = async (domain: string, level: "full" | "inc" = "full"): Promise<{ ms: number; toStartMs: number }> => {
       const requestId = randomUUID();
       let startedAt = NaN;
       const signal = AbortSignal.any([stop, AbortSignal.timeout(BACKUP_TIMEOUT_MS)]);
@@ -113,14 +115,14 @@ async function main(stop: AbortSignal): Promise<void> {
         });
       });
       const t0 = performance.now();
-      await publishJson(nc!, subjects.cmd.backup(HOST), { domain, level: "full", requestId });
+      await publishJson(nc!, subjects.cmd.backup(HOST), { domain, level, requestId });
       const { event, at } = await outcome;
       if (event.type === "failed") throw new Error(`bus backup of ${domain} failed: ${event.reason}`);
       return { ms: at - t0, toStartMs: startedAt - t0 };
     };
 
-    const timeBare = async (domain: string, output: string): Promise<number> => {
-      const args = ["--domain", domain, "--level", "full", "--output", output, "--uri", lab!.uri, "--noprogress"];
+    const timeBare = async (domain: string, output: string, level: "full" | "inc" = "full"): Promise<number> => {
+      const args = ["--domain", domain, "--level", level, "--output", output, "--uri", lab!.uri, "--noprogress"];
       const t0 = performance.now();
       // SIGINT lets virtnbdbackup end its libvirt backup job itself.
       const r = await execa("virtnbdbackup", args, { stdin: "ignore", cancelSignal: stop, killSignal: "SIGINT", forceKillAfterDelay: 60_000, timeout: BACKUP_TIMEOUT_MS });
@@ -147,7 +149,17 @@ async function main(stop: AbortSignal): Promise<void> {
         if (which === "bare") bareMs = await timeBare(bareDomain, bareDir);
         else bus = await timeBus(busDomain);
       }
-      results.push({ round: r + 1, first, bareMs, busMs: bus.ms, toStartMs: bus.toStartMs });
+      // Steady state: the next day's incremental on both chains, same order.
+      for (const d of domains) await lab.writeGuest(d, { offset: WRITTEN_BYTES, length: INC_WRITTEN_BYTES, pattern: 0x5a + r });
+      let incBareMs = NaN;
+      let incBusMs = NaN;
+      for (const which of first === "bare" ? ["bare", "bus"] : ["bus", "bare"]) {
+        stop.throwIfAborted();
+        await execa("sync", { stdin: "ignore" });
+        if (which === "bare") incBareMs = await timeBare(bareDomain, bareDir, "inc");
+        else incBusMs = (await timeBus(busDomain, "inc")).ms;
+      }
+      results.push({ round: r + 1, first, bareMs, busMs: bus.ms, toStartMs: bus.toStartMs, incBareMs, incBusMs });
       process.stderr.write(`round ${r + 1}/${rounds}: bare ${bareMs.toFixed(0)} ms, bus ${bus.ms.toFixed(0)} ms\n`);
       await rm(bareDir, { recursive: true, force: true }); // no pile-up of 512 MiB copies
     }
@@ -158,9 +170,11 @@ async function main(stop: AbortSignal): Promise<void> {
       console.log(row(String(x.round), x.first, x.bareMs.toFixed(0), x.busMs.toFixed(0), x.toStartMs.toFixed(0), (x.busMs / x.bareMs).toFixed(3)));
     }
     const ratio = median(results.map((x) => x.busMs / x.bareMs));
-    const total = (key: "busMs" | "bareMs") => results.reduce((sum, x) => sum + x[key], 0);
+    const total = (key: "busMs" | "bareMs" | "incBusMs" | "incBareMs") => results.reduce((sum, x) => sum + x[key], 0);
     console.log(`\nmedian ratio bus/bare: ${ratio.toFixed(3)}   target: <= ${TARGET.toFixed(2)}   ${ratio <= TARGET ? "MET" : "NOT MET"}`);
     console.log(`total bus / total bare: ${(total("busMs") / total("bareMs")).toFixed(3)} (order effects cancel with an even number of rounds)`);
+    console.log(`\nsteady state, incremental with ${INC_WRITTEN_BYTES / 2 ** 20} MiB written (ms): ` + results.map((x) => `${x.incBareMs.toFixed(0)} bare / ${x.incBusMs.toFixed(0)} bus`).join(", "));
+    console.log(`total bus / total bare (incremental): ${(total("incBusMs") / total("incBareMs")).toFixed(3)}`);
     console.log("(→started: ms from publishing the command to the `started` event, i.e. before virtnbdbackup runs)");
   } finally {
     // Each step on its own, so one failure doesn't leave the rest behind.
