@@ -83,11 +83,14 @@ export function createVirsh(uri: string): Virsh {
       return { name: domain, state: knownStates[field("State") ?? ""] ?? "other", persistent: field("Persistent") === "yes" };
     },
     async listPersistentDomains() {
-      const names = lines(await run(["list", "--all", "--persistent", "--name"]));
+      // Two calls for any number of domains: exact names from `--name`, states from the table (names there are
+      // padded, so a row is matched by its exact name); a row that cannot be matched costs a domstate.
+      const [names, table] = await Promise.all([run(["list", "--all", "--persistent", "--name"]), run(["list", "--all", "--persistent"])]);
+      const stateOf = parseListTable(table);
       const summaries: DomainSummary[] = [];
-      for (const name of names) {
-        // A domain can vanish between the two calls; it is simply not listed then.
-        const state = await domainState(name).catch(() => undefined);
+      for (const name of lines(names)) {
+        // A domain can vanish between the calls; it is simply not listed then.
+        const state = stateOf.get(name) ?? (await domainState(name).catch(() => undefined));
         if (state) summaries.push({ name, state });
       }
       return summaries;
@@ -140,4 +143,16 @@ export function parseDiskImages(text: string): { target: string; path: string }[
     rows.push({ target: m[3]!, path: m[4]! });
   }
   return rows;
+}
+
+const tableRow = /^\s*(?:\d+|-)\s+(.*\S)\s+(running|idle|paused|in shutdown|shut off|crashed|pmsuspended|blocked|dying)\s*$/;
+
+/** `virsh list` rows → state by domain name (the name column is padded: trailing blanks are not part of it). */
+export function parseListTable(text: string): Map<string, DomainState> {
+  const states = new Map<string, DomainState>();
+  for (const line of text.split("\n")) {
+    const m = tableRow.exec(line);
+    if (m) states.set(m[1]!, knownStates[m[2]!] ?? "other");
+  }
+  return states;
 }
