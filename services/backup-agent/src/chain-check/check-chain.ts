@@ -1,3 +1,4 @@
+import type { DomainState } from "@vmbs/virt";
 import { planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 import type { PublishChainEvent } from "./chain-events.js";
@@ -33,6 +34,8 @@ export interface CheckRequest {
   newChain: "run" | "defer";
   /** Only observe and plan; carry out nothing (and announce nothing) when the chain is to be kept as is. */
   cheap?: boolean;
+  /** The domain's state as the caller just read it (same queue slot): spares a lookup on the backup path. */
+  knownState?: DomainState;
 }
 
 export interface CheckSummary {
@@ -71,7 +74,10 @@ export function createChainCheck(deps: CheckChainDeps) {
     let summary: CheckSummary | undefined;
     let shutDown = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      // Only the first round may trust the caller's state: a later round follows a shutdown.
+      const knownState = round === 0 ? req.knownState : undefined;
       const snapshot = await deps.observe(req.domain, {
+        knownState,
         bootChanged: deps.bootChanged(),
         strict: req.strict === true,
         bitmapsReportedLost: req.bitmapsReportedLost,
@@ -89,7 +95,7 @@ export function createChainCheck(deps: CheckChainDeps) {
       if (plan.kind === "needs-user" && !plan.steps.some((st) => st.op === "require-shutdown")) {
         await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: plan.reason });
       }
-      const result = await deps.execute(plan, { ...base, newChain: req.newChain });
+      const result = await deps.execute(plan, { ...base, newChain: req.newChain, knownState });
       const archived = [...(summary?.archived ?? []), ...result.archived];
       summary = {
         domain: req.domain,

@@ -1,3 +1,4 @@
+import type { DomainState } from "@vmbs/virt";
 import { rm } from "node:fs/promises";
 import type { ChainPlan, ChainStep } from "@vmbs/chain";
 import type { ChainEventType } from "@vmbs/contracts";
@@ -36,6 +37,8 @@ export interface ExecuteContext {
    * it is told to make that one a full.
    */
   newChain: "run" | "defer";
+  /** The domain's state as observed for this plan (steps other than a shutdown leave it as it was). */
+  knownState?: DomainState;
 }
 
 export type ExecuteResult =
@@ -145,7 +148,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       if (straysDone) return undefined;
       straysDone = true;
       try {
-        for (const name of await removeStrayLiveBitmaps(virsh, domain)) {
+        for (const name of await removeStrayLiveBitmaps(virsh, domain, ctx.knownState)) {
           log.warn({ bitmap: name }, "removed a live bitmap that libvirt has no checkpoint for");
           await announce({
             type: "pruned",

@@ -25,7 +25,14 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
   /** `scheduled`: the caller's fresh answer of `isScheduled`, to spare a lookup on the hot path. */
   return async function guardedBackup(req: BackupRequest, scheduled?: boolean): Promise<BackupOutcome> {
     if (!(scheduled ?? (await deps.isScheduled(req.domain)))) return deps.runBackup(req);
-    const pre = await checker.check({ domain: req.domain, trigger: "before-backup", requestId: req.requestId, newChain: "defer", cheap: true });
+    const pre = await checker.check({
+      domain: req.domain,
+      trigger: "before-backup",
+      requestId: req.requestId,
+      newChain: "defer",
+      cheap: true,
+      knownState: req.known?.state,
+    });
     if (pre.plan === "needs-user" || pre.result === "failed" || pre.result === "waiting") {
       const event: BackupFailed = {
         type: "failed",

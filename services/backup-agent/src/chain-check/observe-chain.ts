@@ -1,3 +1,4 @@
+import type { DomainState } from "@vmbs/virt";
 import { readChainFolder, type ChainSnapshot } from "@vmbs/chain";
 import { imageBitmaps, type Virsh } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
@@ -20,6 +21,8 @@ export interface ObserveOptions {
   strict: boolean;
   /** The engine reported missing or broken bitmaps in the run that just failed. */
   bitmapsReportedLost?: boolean;
+  /** The domain's state, when the caller read it a moment ago. */
+  knownState?: DomainState;
 }
 
 /** Engine messages that mean the bitmaps behind libvirt's checkpoints are gone (virtnbdbackup.md §4.3). */
@@ -67,7 +70,7 @@ export function createChainObserver(deps: ObserveChainDeps) {
     // Independent reads run together: this observation precedes every backup.
     const [folder, domainState, libvirtCheckpoints, jobReported] = await Promise.all([
       readChainFolder(chainFolderPath(deps.backupRoot, domain), domain),
-      virsh.domainState(domain),
+      o.knownState ?? virsh.domainState(domain),
       virsh.checkpoints(domain),
       // Asked at once; only an active (running or paused) domain can have a job, so the state decides below.
       virsh.jobActive(domain).catch(() => false),

@@ -1,4 +1,4 @@
-import { liveBitmaps, removeLiveBitmap, type Virsh } from "@vmbs/virt";
+import { liveBitmaps, removeLiveBitmap, type DomainState, type Virsh } from "@vmbs/virt";
 
 /**
  * Bitmaps of ours that a running QEMU holds but libvirt has no checkpoint for (a `checkpoint-delete
@@ -6,10 +6,10 @@ import { liveBitmaps, removeLiveBitmap, type Virsh } from "@vmbs/virt";
  * in its snapshot), yet the next backup that creates a checkpoint of that name fails with "Bitmap already
  * exists". They back no checkpoint, so removing them loses nothing. Returns the names removed.
  */
-export async function removeStrayLiveBitmaps(virsh: Virsh, domain: string): Promise<string[]> {
+export async function removeStrayLiveBitmaps(virsh: Virsh, domain: string, knownState?: DomainState): Promise<string[]> {
   // Asked together (this runs before a backup); the monitor only answers for an active domain.
   const [state, checkpoints, live] = await Promise.all([
-    virsh.domainState(domain),
+    knownState ?? virsh.domainState(domain),
     virsh.checkpoints(domain),
     liveBitmaps(virsh, domain).then(
       (bitmaps) => ({ bitmaps }),
