@@ -147,8 +147,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       if (ctx.signal.aborted) break;
       const backupOne = async () => {
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
-        const known = await lookup(domain);
-        const scheduled = Boolean(known?.persistent);
+        // The inventory (refreshed every heartbeat) answers "is it one of ours" without a libvirt round trip; a
+        // domain it does not list yet (defined since the last beat) is looked up. The state comes from the check.
+        const listed = inventory.current()?.domains.find((d) => d.name === domain);
+        const known = listed?.scheduled ? undefined : await lookup(domain);
+        const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
         await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal, known }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds.

@@ -45,6 +45,8 @@ export interface CheckSummary {
   result: ExecuteResult["status"] | "skipped";
   /** The next backup of this domain must be a full into a fresh folder. */
   newChainPending: boolean;
+  /** The domain's state in the last observation (a check that shut the domain down started it again). */
+  state: DomainState;
   archived: string[];
 }
 
@@ -89,7 +91,7 @@ export function createChainCheck(deps: CheckChainDeps) {
       }
       log.info({ plan: plan.kind, steps: plan.steps.map((s) => s.op), reason: plan.reason }, "chain planned");
       if (req.cheap && plan.kind === "keep" && plan.steps.length === 0) {
-        return { domain: req.domain, plan: plan.kind, reason: plan.reason, result: "skipped", newChainPending: false, archived: [] };
+        return { domain: req.domain, plan: plan.kind, reason: plan.reason, result: "skipped", newChainPending: false, archived: [], state: snapshot.domainState };
       }
       // A plan that asks for a shutdown announces itself when it gets there (with or without VM_ALLOW_POWERCYCLE).
       if (plan.kind === "needs-user" && !plan.steps.some((st) => st.op === "require-shutdown")) {
@@ -104,6 +106,7 @@ export function createChainCheck(deps: CheckChainDeps) {
         result: result.status,
         newChainPending: result.status === "done" && result.newChain === "deferred",
         archived,
+        state: snapshot.domainState,
       };
       if (result.status !== "replan") break;
       shutDown = true;

@@ -48,7 +48,11 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
     }
     // The check ended the chain and left its first full to this run.
     const level = pre.newChainPending ? "full" : req.level;
-    const outcome = await deps.runBackup({ ...req, level });
+    // The check just read the domain: hand its state on rather than asking libvirt again (unless it shut the
+    // domain down and started it again for the check, where only a fresh look is right).
+    // Only an active state is handed on: a shut-off reading may predate a restart the check itself made.
+    const known = pre.state === "running" || pre.state === "paused" ? { name: req.domain, persistent: true, state: pre.state } : undefined;
+    const outcome = await deps.runBackup({ ...req, level, known });
     if (outcome.ok || req.signal?.aborted) return outcome;
     logger.warn({ domain: req.domain, reason: outcome.event.reason }, "backup failed: checking the chain strictly");
     await checker.check({
