@@ -20,9 +20,8 @@ import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
 import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
-import { createLab, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
+import { createLab, ignoredListExcept, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { createVirsh } from "@vmbs/virt";
 
 const HOST = "bench";
 const TARGET = 1.05;
@@ -41,12 +40,6 @@ function parseRounds(argv: readonly string[]): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds needs a positive integer (got ${JSON.stringify(raw ?? "")})`);
   return n;
-}
-
-/** VM_IGNORED_LIST hiding every persistent domain but ours, in double quotes so any name parses back exactly. */
-async function ignoreAllBut(uri: string, keep: readonly string[]): Promise<string> {
-  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name).filter((n) => !keep.includes(n));
-  return names.map((n) => `"${n.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(" ");
 }
 
 /** Empties a folder, keeping the folder itself. */
@@ -85,7 +78,7 @@ async function main(stop: AbortSignal): Promise<void> {
     nats = await startTestNats();
     nc = await connectBus(nats.url, "bench");
     const backupRoot = await lab.tempDir("bench-bus-");
-    const config = loadConfig({ LOCAL_BACKUP_PATH: backupRoot, HOST_ID: HOST, VM_IGNORED_LIST: await ignoreAllBut(lab.uri, domains) });
+    const config = loadConfig({ LOCAL_BACKUP_PATH: backupRoot, HOST_ID: HOST, VM_IGNORED_LIST: await ignoredListExcept(lab.uri, domains) });
     agent = await startBackupAgent({ config, nc, logger: createLogger({ name: "bench", level: "silent" }) });
 
     // requestId → what to do with each of its events, stamped with its arrival time.

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
-import { createLab, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, ignoredListExcept, waitFor, type Lab } from "@vmbs/lab";
 import { backupEventSchema } from "@vmbs/contracts";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -15,11 +15,6 @@ async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function ignoreForeign(lab: Lab): Promise<string> {
-  const { stdout } = await execa("virsh", ["-c", lab.uri, "list", "--all", "--persistent", "--name"]);
-  return stdout.split("\n").filter((n) => n && !n.startsWith("vmbs-lab-")).map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
 }
 
 describe("vmbs CLI, as a user runs it", () => {
@@ -35,7 +30,7 @@ describe("vmbs CLI, as a user runs it", () => {
       VMBS_STATE_DIR: state,
       VMBS_LOCAL_NATS_PORT: String(await freePort()),
       HOST_ID: "clihost",
-      VM_IGNORED_LIST: await ignoreForeign(lab),
+      VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
       NATS_URL: "",
     };
   });

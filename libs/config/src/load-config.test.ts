@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "./load-config.js";
-import { parseWordList } from "./word-list.js";
+import { formatWordList, parseWordList } from "./word-list.js";
 
 describe("loadConfig", () => {
   it("applies every seed default when nothing is set", () => {
@@ -85,4 +85,11 @@ describe("parseWordList", () => {
   ];
   for (const [input, expected] of rows)
     it(`splits ${JSON.stringify(input)}`, () => assert.deepEqual(parseWordList(input), expected));
+});
+
+describe("formatWordList", () => {
+  it("writes any names so that parseWordList reads them back exactly", () => {
+    const names = ["win 11", "it's", 'say "hi"', "back\\slash", "ü ß", "plain"];
+    assert.deepEqual(parseWordList(formatWordList(names)), names);
+  });
 });

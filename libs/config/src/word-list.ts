@@ -33,3 +33,8 @@ export function parseWordList(value: string): string[] {
   if (inWord) words.push(current);
   return words;
 }
+
+/** Writes words as one list value that parseWordList reads back exactly (double quotes, `\` escapes). */
+export function formatWordList(words: readonly string[]): string {
+  return words.map((w) => `"${w.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`).join(" ");
+}

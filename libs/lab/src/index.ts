@@ -6,3 +6,4 @@ export { imageDigest } from "./disk-digest.js";
 export { sweepStaleLabDomains } from "./sweep.js";
 export { type GuestWrite } from "./guest-write.js";
 export { LAB_DOMAIN_PREFIX, DEFAULT_LAB_IMAGE_DIR } from "./lab-constants.js";
+export { ignoredListExcept } from "./ignore-list.js";

@@ -2,9 +2,8 @@ import { Writable } from "node:stream";
 import { connectBus, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
-import { createLab, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
+import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { createVirsh } from "@vmbs/virt";
 import { startBackupAgent, type BackupAgent } from "../backup-agent.js";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
@@ -22,16 +21,6 @@ export interface AgentHarness {
   /** Publishes a raw body with a plain core publish, as `nats pub` does. */
   publishRaw(body: string): void;
   close(): Promise<void>;
-}
-
-/**
- * VM_IGNORED_LIST value that hides every domain defined before the agent starts (tests create theirs after),
- * so tests never touch a real VM nor another test run's lab domains: the agent's startup chain checks act on
- * every scheduled domain.
- */
-async function ignoreForeignDomains(uri: string): Promise<string> {
-  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name);
-  return names.map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
 }
 
 export async function createAgentHarness(host: string): Promise<AgentHarness> {
@@ -60,7 +49,8 @@ export async function createAgentHarness(host: string): Promise<AgentHarness> {
       const config = loadConfig({
         LOCAL_BACKUP_PATH: backupRoot,
         HOST_ID: host,
-        VM_IGNORED_LIST: await ignoreForeignDomains(lab.uri),
+        // Every domain that exists now is ignored: tests create theirs after the agent started.
+        VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
         ...env,
       });
       const level = process.env.VMBS_TEST_LOG ? "debug" : "silent";

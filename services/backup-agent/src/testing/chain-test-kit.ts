@@ -6,8 +6,8 @@ import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, type NatsConnection } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
-import { createLab, imageDigest, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
-import { ignoreAllBut, recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
+import { createLab, ignoredListExcept, imageDigest, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
+import { recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
 
 /*
  * Shared stack of the chain-check acceptance tests: nats-server, a libvirt lab, one backup root, agents run
@@ -87,7 +87,7 @@ export async function createChainTestKit(): Promise<ChainTestKit> {
         LOCAL_BACKUP_PATH: backupRoot,
         LOGFILE_PATH: join(backupRoot, "..", `agent-${host}.log`),
         VMBS_STATE_DIR: join(backupRoot, "..", "state"),
-        VM_IGNORED_LIST: await ignoreAllBut(lab.uri, domains),
+        VM_IGNORED_LIST: await ignoredListExcept(lab.uri, domains),
         ...env,
       });
       agents.push(agent);

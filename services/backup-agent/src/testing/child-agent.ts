@@ -3,16 +3,9 @@ import { fileURLToPath } from "node:url";
 import { chainEventSchema, backupEventSchema, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
 import type { NatsConnection } from "@vmbs/bus";
 import { waitFor } from "@vmbs/lab";
-import { createVirsh } from "@vmbs/virt";
 
 /** The built CLI, run as `vmbs agent` in its own process group so a test can SIGKILL it with its engine. */
 const cliMain = fileURLToPath(new URL("../../../../cli/dist/main.js", import.meta.url));
-
-/** VM_IGNORED_LIST value that hides every domain except `mine`, so a test never touches another test's VM. */
-export async function ignoreAllBut(uri: string, mine: readonly string[]): Promise<string> {
-  const names = (await createVirsh(uri).listPersistentDomains()).map((d) => d.name).filter((n) => !mine.includes(n));
-  return names.map((n) => `'${n.replaceAll("'", "")}'`).join(" ");
-}
 
 export interface ChildAgent {
   proc: ChildProcess;
