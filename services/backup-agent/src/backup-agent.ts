@@ -1,5 +1,5 @@
 import { access, constants, stat } from "node:fs/promises";
-import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed, type ChainEvent } from "@vmbs/contracts";
+import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
 import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createVirsh, detectEngine, filterExtraArgs, type Virsh } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
@@ -87,6 +87,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const publish = async (event: BackupEvent | BackupFailed) => {
     await publishJson(nc, subjects.evt.backup(host, event.type), event);
   };
+  // One publisher for every chain event of this agent: the runner's, the checker's, rotation's and retention's.
+  const publishChain = createChainEventPublisher(nc, host);
   const runBackup = createBackupRunner({
     host,
     backupRoot: config.LOCAL_BACKUP_PATH,
@@ -96,7 +98,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     ignoredDomains,
     timeZone: config.TZ,
     publish,
-    publishChain: createChainEventPublisher(nc, host),
+    publishChain,
     logger,
   });
   const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
@@ -109,20 +111,20 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     nc,
     virsh,
     logger,
+    publish: publishChain,
     runFull: async (domain) => (await runBackup({ domain, level: "full", signal: stopping.signal })).ok,
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One `virsh dominfo` instead of a full inventory: this runs before every backup.
   const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : virsh.domainInfo(domain));
-  const isScheduled = async (domain: string) => Boolean((await lookup(domain))?.persistent);
-  const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, isScheduled, logger });
+  const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, logger });
 
   const rotationDeps = {
     backupRoot: config.LOCAL_BACKUP_PATH,
     host,
     logger,
     timeZone: config.TZ,
-    publish: (e: ChainEvent) => publishJson(nc, subjects.evt.chain(host, e.type), e),
+    publish: publishChain,
   };
   const retention = {
     keep: config.LOCAL_BACKUP_CHAINS_TO_KEEP,
@@ -146,12 +148,12 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
       const backupOne = async () => {
-        // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
         // The inventory (refreshed every heartbeat) answers "is it one of ours" without a libvirt round trip; a
         // domain it does not list yet (defined since the last beat) is looked up. The state comes from the check.
         const listed = inventory.current()?.domains.find((d) => d.name === domain);
         const known = listed?.scheduled ? undefined : await lookup(domain);
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
+        // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
         await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal, known }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds.
@@ -170,7 +172,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
       filterSubject: subjects.cmd.forVerb(verb, host),
-      handler: createChainCommandHandler({ verb, runForDomain, publish: checker.publish, runExclusive, scheduledDomains, logger }),
+      handler: createChainCommandHandler({ verb, runForDomain, publish: publishChain, runExclusive, scheduledDomains, logger }),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: CommandConsumer[] = [

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@vmbs/bus";
 import type { Virsh } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { createBootTracker } from "./boot-id.js";
-import { createChainEventPublisher, type PublishChainEvent } from "./chain-events.js";
+import type { PublishChainEvent } from "./chain-events.js";
 import { createChainCheck, type CheckChain } from "./check-chain.js";
 import { createPlanExecutor } from "./execute-plan.js";
 import { createChainObserver } from "./observe-chain.js";
@@ -18,6 +18,8 @@ export interface ChainCheckerDeps {
   nc: NatsConnection;
   virsh: Virsh;
   logger: Logger;
+  /** The agent's chain event publisher (createChainEventPublisher). */
+  publish: PublishChainEvent;
   /** Runs a full backup into a fresh chain folder; true when it completed. */
   runFull: (domain: string) => Promise<boolean>;
   /** Test hook: where the boot id is read from. */
@@ -37,7 +39,7 @@ export interface ChainChecker {
 export async function createChainChecker(deps: ChainCheckerDeps): Promise<ChainChecker> {
   const { config, virsh } = deps;
   const logger = deps.logger.child({ component: "chain-check" });
-  const publish = createChainEventPublisher(deps.nc, config.HOST_ID);
+  const { publish } = deps;
   const boot = await createBootTracker(deps.nc, config.HOST_ID, deps.bootIdPath);
   // Strict for the whole life of the agent until the boot is recorded, then only per failed backup.
   let bootChanged = await boot.changed();

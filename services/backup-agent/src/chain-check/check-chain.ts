@@ -45,7 +45,7 @@ export interface CheckSummary {
   result: ExecuteResult["status"] | "skipped";
   /** The next backup of this domain must be a full into a fresh folder. */
   newChainPending: boolean;
-  /** The domain's state in the last observation (a check that shut the domain down started it again). */
+  /** The domain's state in the last observation; after a shutdown for the check it predates the restart. */
   state: DomainState;
   archived: string[];
 }

@@ -10,8 +10,6 @@ export interface GuardedBackupDeps {
   checker: ChainChecker;
   runBackup: (req: BackupRequest) => Promise<BackupOutcome>;
   publishFailed: (event: BackupFailed) => Promise<void>;
-  /** Whether the domain exists and is not ignored; other requests go straight to the runner, which refuses them. */
-  isScheduled: (domain: string) => Promise<boolean>;
   logger: Logger;
 }
 
@@ -22,9 +20,12 @@ export interface GuardedBackupDeps {
  */
 export function createGuardedBackup(deps: GuardedBackupDeps) {
   const { checker, logger } = deps;
-  /** `scheduled`: the caller's fresh answer of `isScheduled`, to spare a lookup on the hot path. */
-  return async function guardedBackup(req: BackupRequest, scheduled?: boolean): Promise<BackupOutcome> {
-    if (!(scheduled ?? (await deps.isScheduled(req.domain)))) return deps.runBackup(req);
+  /**
+   * `scheduled`: the domain exists and is not ignored, as the caller just established. Other requests go
+   * straight to the runner, which refuses them with the reason.
+   */
+  return async function guardedBackup(req: BackupRequest, scheduled: boolean): Promise<BackupOutcome> {
+    if (!scheduled) return deps.runBackup(req);
     const pre = await checker.check({
       domain: req.domain,
       trigger: "before-backup",
