@@ -11,3 +11,4 @@ export { VirshError, EngineUnavailableError } from "./virt-errors.js";
 export { parseDiskImages } from "./virsh.js";
 export { imageBitmaps, removeImageBitmap, parseImageBitmaps, QemuImgError, type ImageBitmap } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
+export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";

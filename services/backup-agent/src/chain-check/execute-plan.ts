@@ -1,8 +1,8 @@
-import type { DomainState } from "@vmbs/virt";
+import { setTimeout as sleep } from "node:timers/promises";
 import { rm } from "node:fs/promises";
 import type { ChainPlan, ChainStep } from "@vmbs/chain";
 import type { ChainEventType } from "@vmbs/contracts";
-import { removeImageBitmap, type Virsh } from "@vmbs/virt";
+import { removeImageBitmap, waitForDomainState, type DomainState, type Virsh } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { archiveChainFolder } from "../archive-chain.js";
 import { chainFolderPath } from "../chain-paths.js";
@@ -82,21 +82,11 @@ export function describeStep(step: ChainStep): string {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Carries out a plan's steps in order, announcing each destructive one; stops at the first failure. */
 export function createPlanExecutor(deps: ExecutePlanDeps) {
   const { virsh } = deps;
   const tmpDir = deps.tmpDir ?? ENGINE_TMP_DIR;
-
-  async function waitForState(domain: string, wanted: string, timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      if ((await virsh.domainState(domain).catch(() => "other")) === wanted) return true;
-      if (Date.now() >= until) return false;
-      await sleep(500);
-    }
-  }
 
   /** Does one step; returns the archive folder name for archive-folder. */
   async function perform(domain: string, folder: string, step: ChainStep): Promise<string | undefined> {
@@ -174,7 +164,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
         }
         log.warn("shutting the domain down to check its chain (VM_ALLOW_POWERCYCLE)");
         await virsh.shutdown(domain).catch((err: unknown) => log.warn({ err }, "shutdown request failed"));
-        if (await waitForState(domain, "shut off", deps.waitTimeSec * 1000)) return { status: "replan", archived };
+        if (await waitForDomainState(virsh, domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })) return { status: "replan", archived };
         await announce({ type: "attention", step: what, reason: `${plan.reason} ${domain} did not shut down within VM_WAIT_TIME (${deps.waitTimeSec} s); shut it down by hand.` });
         return { status: "waiting", archived };
       }

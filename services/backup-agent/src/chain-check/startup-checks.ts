@@ -1,4 +1,4 @@
-import type { Virsh } from "@vmbs/virt";
+import { waitForDomainState, type Virsh } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import type { DomainQueue } from "../domain-queue.js";
 import type { ChainChecker } from "./chain-checker.js";
@@ -16,7 +16,6 @@ export interface StartupChecksDeps {
   startTimeoutMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The agent's start-up pass (seed-behaviour.md §2.10, issue 3 item 7): check every scheduled domain (strictly
@@ -42,11 +41,8 @@ async function autostart(deps: StartupChecksDeps, domain: string): Promise<void>
     const state = await virsh.domainState(domain);
     if (state === "running") return;
     await virsh.start(domain);
-    const until = Date.now() + (deps.startTimeoutMs ?? 10_000);
-    while ((await virsh.domainState(domain)) !== "running") {
-      if (Date.now() > until) return void (await attention(`${domain} (VM_AUTOSTART_LIST) was started but is not running`));
-      await sleep(500);
-    }
+    if (!(await waitForDomainState(virsh, domain, "running", { timeoutMs: deps.startTimeoutMs ?? 10_000 })))
+      return void (await attention(`${domain} (VM_AUTOSTART_LIST) was started but is not running`));
     logger.info({ domain }, "autostarted");
   } catch (err) {
     logger.error({ err, domain }, "autostart failed");

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { readFile, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { processAlive } from "./stale-tmp.js";
@@ -17,7 +18,6 @@ export async function cleanTmp(paths: readonly string[], tmpDir: string): Promis
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Stops the qemu-nbd named in each pid file. The pid is checked to still be a qemu-nbd (/proc/<pid>/comm),
