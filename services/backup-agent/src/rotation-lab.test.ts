@@ -68,4 +68,23 @@ describe("rotation, retention and one writer per chain (real lab)", { timeout: 6
     assert.ok(rotationFirst || archived.at > done.at, `rotation at ${archived.at} fell inside the backup ${started.at}..${done.at}`);
     assert.equal(done.type === "completed" && done.checkpoint, rotationFirst ? "virtnbdbackup.0" : "virtnbdbackup.1");
   });
+
+  it("answers malformed rotate and retention commands with a failed chain event and touches nothing", async () => {
+    const host = "rot3";
+    const ev = k.events(host);
+    const dom = await k.lab.createDomain();
+    await k.agentFor(host, [dom.name]);
+    await ev.waitBackup(completed(dom.name), 60_000);
+    const before = await k.hashTree(k.backupRoot);
+    k.nc.publish(subjects.cmd.rotate(host), "{not json");
+    k.nc.publish(subjects.cmd.retention(host), JSON.stringify({ domain: "../../etc", requestId: "bad-retention" }));
+    k.nc.publish(subjects.cmd.rotate(host), JSON.stringify({ domain: "no-such-domain", requestId: "unknown-rotate" }));
+    const notJson = await ev.waitChain((e) => e.type === "failed" && /not valid JSON/.test(e.reason));
+    assert.equal(notJson.domain, undefined);
+    const traversal = await ev.waitChain((e) => e.requestId === "bad-retention" && e.type === "failed");
+    assert.match(traversal.reason, /must not contain '\/'/);
+    const unknown = await ev.waitChain((e) => e.requestId === "unknown-rotate" && e.type === "failed");
+    assert.match(unknown.reason, /not a scheduled domain of this host/);
+    assert.deepEqual(await k.hashTree(k.backupRoot), before, "nothing in the backup root changed");
+  });
 });
