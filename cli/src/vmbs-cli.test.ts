@@ -47,6 +47,15 @@ describe("vmbs CLI, as a user runs it", () => {
     }
     const bad = await execa("node", [vmbs, "backup", "--bogus"], { env, reject: false });
     assert.equal(bad.exitCode, 2);
+    const noDomain = await execa("node", [vmbs, "backup"], { env, reject: false });
+    assert.equal(noDomain.exitCode, 2);
+    assert.match(noDomain.stderr, /--domain is required/);
+    const badHost = await execa("node", [vmbs, "backup", "--domain", "x", "--host", "a.b"], { env, reject: false });
+    assert.equal(badHost.exitCode, 2);
+    assert.match(badHost.stderr, /--host must be a host id/);
+    const badLevel = await execa("node", [vmbs, "backup", "--domain", "x", "--level", "copy"], { env, reject: false });
+    assert.equal(badLevel.exitCode, 2);
+    assert.match(badLevel.stderr, /--level must be one of auto, full, inc/);
   });
 
   it("stops with exit code 78 and names the variable on a bad configuration", async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { backupEventSchema, backupLevels, subjects, type BackupLevel } from "@vmbs/contracts";
+import { backupEventSchema, backupLevels, isHostToken, subjects, type BackupLevel } from "@vmbs/contracts";
 import { connectBus, publishJson } from "@vmbs/bus";
 import { loadConfigOrExit } from "@vmbs/config";
 import { natsUrlOf } from "../runtime.js";
@@ -19,6 +19,10 @@ export async function backupCommand(o: BackupCommandOptions): Promise<number> {
     return 2;
   }
   const host = o.host ?? config.HOST_ID;
+  if (!isHostToken(host)) {
+    process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(host)})\n`);
+    return 2;
+  }
   const nc = await connectBus(natsUrlOf(config), "vmbs-cli");
   const requestId = randomUUID();
   const events = nc.subscribe(subjects.evt.backupAll(host), { timeout: o.timeoutSec * 1000 });
