@@ -16,11 +16,12 @@ RUN find . -type f ! -name package.json ! -name package-lock.json -delete \
 # --- Stage 2: the image ----------------------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
 
-# virtnbdbackup/virtnbdrestore: the backup engine; libvirt-clients: virsh (talks to the HOST's libvirtd through the
-# bind-mounted /run/libvirt socket); qemu-utils: qemu-img (bitmap checks); rsync + openssh-client: mirroring.
+# virtnbdbackup/virtnbdrestore: the backup engine; python3-libvirt: the agent's libvirt connection (libs/virt/bridge;
+# it talks to the HOST's libvirtd through the bind-mounted /run/libvirt socket); libvirt-clients: virsh, for an admin
+# inside the container; qemu-utils: qemu-img (bitmap checks); rsync + openssh-client: mirroring.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      virtnbdbackup libvirt-clients qemu-utils rsync openssh-client ca-certificates \
+      virtnbdbackup python3-libvirt libvirt-clients qemu-utils rsync openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

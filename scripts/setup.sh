@@ -61,7 +61,7 @@ sbin_path
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
                nats-server redis-server rsync sshd ssh)
-apt_packages=(virtnbdbackup libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
               libvirt-clients nats-server redis-server rsync openssh-server openssh-client)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then

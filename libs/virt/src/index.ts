@@ -1,4 +1,5 @@
-export { createVirsh, type Virsh, type DomainState, type DomainSummary, type DomainInfo } from "./virsh.js";
+export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
+export { enginePython, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,
@@ -7,8 +8,7 @@ export {
   type EngineRunResult,
   type EngineLogLine,
 } from "./run-backup.js";
-export { VirshError, EngineUnavailableError } from "./virt-errors.js";
-export { parseDiskImages } from "./virsh.js";
+export { LibvirtError, EngineUnavailableError } from "./virt-errors.js";
 export { imageBitmaps, removeImageBitmap, parseImageBitmaps, QemuImgError, type ImageBitmap } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";

@@ -1,4 +1,4 @@
-import type { Virsh } from "./virsh.js";
+import type { Libvirt } from "./libvirt.js";
 
 /** A dirty bitmap held by a running QEMU, on one block node. */
 export interface LiveBitmap {
@@ -19,15 +19,15 @@ export function parseLiveBitmaps(json: string): LiveBitmap[] {
 }
 
 /** Bitmaps of a running (or paused) domain, read through libvirt's QEMU monitor passthrough. */
-export async function liveBitmaps(virsh: Virsh, domain: string): Promise<LiveBitmap[]> {
-  return parseLiveBitmaps(await virsh.run(["qemu-monitor-command", "--domain", domain, JSON.stringify({ execute: "query-block" })]));
+export async function liveBitmaps(libvirt: Libvirt, domain: string): Promise<LiveBitmap[]> {
+  return parseLiveBitmaps(await libvirt.qemuMonitorCommand(domain, JSON.stringify({ execute: "query-block" })));
 }
 
 /**
  * Removes one bitmap from a running QEMU (virtnbdbackup.md §4.3, "bitmap exists but libvirt has no
  * checkpoint"): the only safe way while the domain runs, since qemu-img must never touch a live image.
  */
-export async function removeLiveBitmap(virsh: Virsh, domain: string, bitmap: LiveBitmap): Promise<void> {
+export async function removeLiveBitmap(libvirt: Libvirt, domain: string, bitmap: LiveBitmap): Promise<void> {
   const cmd = { execute: "block-dirty-bitmap-remove", arguments: { node: bitmap.node, name: bitmap.name } };
-  await virsh.run(["qemu-monitor-command", "--domain", domain, JSON.stringify(cmd)]);
+  await libvirt.qemuMonitorCommand(domain, JSON.stringify(cmd));
 }

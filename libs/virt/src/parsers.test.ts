@@ -2,32 +2,6 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { filterExtraArgs } from "./engine-capabilities.js";
 import { parseEngineLine } from "./run-backup.js";
-import { parseListTable } from "./virsh.js";
-
-describe("parseListTable", () => {
-  it("reads names with spaces and non-ASCII letters, padded columns and every state", () => {
-    const table = [
-      " 31   manual test vm          running",
-      " -    vmbs-lab-1 win 11 ü     shut off",
-      " 2    a                       paused",
-      " 3    b  c                    pmsuspended",
-      " 4    web                     in shutdown",
-    ].join("\n");
-    assert.deepEqual(
-      [...parseListTable(table)],
-      [
-        ["manual test vm", "running"],
-        ["vmbs-lab-1 win 11 ü", "shut off"],
-        ["a", "paused"],
-        ["b  c", "pmsuspended"],
-        ["web", "other"],
-      ],
-    );
-  });
-  it("ignores headers and separators", () => {
-    assert.equal(parseListTable(" Id   Name   State\n--------------------\n").size, 0);
-  });
-});
 
 describe("parseEngineLine", () => {
   const rows: [string, ReturnType<typeof parseEngineLine>][] = [

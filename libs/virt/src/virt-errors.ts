@@ -1,14 +1,14 @@
-/** A virsh call that failed; `stderr` holds libvirt's own words, which are usually the best reason to show. */
-export class VirshError extends Error {
-  readonly args: readonly string[];
-  readonly exitCode: number | undefined;
-  readonly stderr: string;
-  constructor(args: readonly string[], exitCode: number | undefined, stderr: string, options?: ErrorOptions) {
-    super(`virsh ${args[0] ?? ""} failed: ${stderr.trim() || `exit code ${exitCode}`}`, options);
-    this.name = "VirshError";
-    this.args = args;
-    this.exitCode = exitCode;
-    this.stderr = stderr;
+/** A libvirt operation that failed; the message is libvirt's own, usually the best reason to show. */
+export class LibvirtError extends Error {
+  /** The bridge operation, e.g. "checkpoints" or "start". */
+  readonly op: string;
+  /** libvirt's error code (virErrorNumber, e.g. 42 = no such domain); undefined when the bridge itself failed. */
+  readonly code: number | undefined;
+  constructor(op: string, message: string, code?: number, options?: ErrorOptions) {
+    super(`libvirt ${op}: ${message}`, options);
+    this.name = "LibvirtError";
+    this.op = op;
+    this.code = code;
   }
 }
 

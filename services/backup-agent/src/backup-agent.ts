@@ -1,7 +1,7 @@
 import { access, constants, stat } from "node:fs/promises";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
 import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
-import { createVirsh, detectEngine, filterExtraArgs, type Virsh } from "@vmbs/virt";
+import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
@@ -79,9 +79,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
 
   await ensureStreams(nc);
   const hosts = await openHostsBucket(nc);
-  const virsh: Virsh = createVirsh(config.LIBVIRT_URI);
+  const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI);
   const ignoredDomains = new Set(config.VM_IGNORED_LIST);
-  const inventory = createInventory({ host, virsh, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
+  const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
   const publish = async (event: BackupEvent | BackupFailed) => {
@@ -93,7 +93,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     host,
     backupRoot: config.LOCAL_BACKUP_PATH,
     libvirtUri: config.LIBVIRT_URI,
-    virsh,
+    libvirt,
     engineArgs: extra.args,
     ignoredDomains,
     timeZone: config.TZ,
@@ -109,14 +109,14 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const checker = await createChainChecker({
     config,
     nc,
-    virsh,
+    libvirt,
     logger,
     publish: publishChain,
     runFull: async (domain) => (await runBackup({ domain, level: "full", signal: stopping.signal })).ok,
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
-  // One `virsh dominfo` instead of a full inventory: this runs before every backup.
-  const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : virsh.domainInfo(domain));
+  // One lookup instead of a full inventory: this runs before every backup.
+  const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : libvirt.domainInfo(domain));
   const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, logger });
 
   const rotationDeps = {
@@ -134,7 +134,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     rotateChain(rotationDeps, { domain, maxBackupsPerChain: config.MAX_BACKUPS_PER_CHAIN, ...retention, force, trigger, requestId });
 
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
-  await runStartupChecks({ checker, virsh, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
+  await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
 
   const handleBackup = async (msg: JsMsg, ctx: CommandContext) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
@@ -195,6 +195,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       inventory.stop();
       stopping.abort();
       await Promise.all(consumers.map((c) => c.stop()));
+      await libvirt.close();
       logger.info("backup agent stopped");
     },
   };

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
 import { dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
-import { runEngineBackup, type DomainInfo, type EngineRunResult, type Virsh } from "@vmbs/virt";
+import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { archiveChainFolder } from "./archive-chain.js";
 import { chainFolderPath } from "./chain-paths.js";
@@ -12,7 +12,7 @@ export interface BackupRunnerDeps {
   host: string;
   backupRoot: string;
   libvirtUri: string;
-  virsh: Virsh;
+  libvirt: Libvirt;
   /** VIRTNBDBACKUP_ARGS after filterExtraArgs. */
   engineArgs: readonly string[];
   ignoredDomains: ReadonlySet<string>;
@@ -36,7 +36,7 @@ export type BackupOutcome = { ok: true; event: BackupCompleted } | { ok: false; 
 
 /** Runs one domain's backup end to end — checks, plan, engine, verification — and announces each step. */
 export function createBackupRunner(deps: BackupRunnerDeps) {
-  const { virsh, logger } = deps;
+  const { libvirt, logger } = deps;
 
   return async function runBackup(req: BackupRequest): Promise<BackupOutcome> {
     const runId = randomUUID();
@@ -50,7 +50,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       return { ok: false, event };
     };
 
-    const domain = req.known ?? (await virsh.domainInfo(req.domain));
+    const domain = req.known ?? (await libvirt.domainInfo(req.domain));
     if (!domain?.persistent) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
     if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
 
@@ -81,7 +81,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     let startedByUs = false;
     try {
       if (plan.startPaused) {
-        await virsh.startPaused(req.domain);
+        await libvirt.startPaused(req.domain);
         startedByUs = true;
       }
       result = await runEngineBackup({
@@ -96,8 +96,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     } catch (err) {
       return fail(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
     } finally {
-      if (!result?.succeeded) await abortLeftoverJob(virsh, req.domain, log);
-      if (startedByUs) await virsh.destroy(req.domain).catch((err: unknown) => log.warn({ err }, "could not stop the domain started for the backup"));
+      if (!result?.succeeded) await abortLeftoverJob(libvirt, req.domain, log);
+      if (startedByUs) await libvirt.destroy(req.domain).catch((err: unknown) => log.warn({ err }, "could not stop the domain started for the backup"));
     }
 
     const extra = { level: plan.level, durationMs: Date.now() - startedAt };
@@ -123,10 +123,10 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
 }
 
 /** A killed or failed engine can leave the libvirt backup job running, which blocks every later backup. */
-async function abortLeftoverJob(virsh: Virsh, domain: string, log: Logger): Promise<void> {
+async function abortLeftoverJob(libvirt: Libvirt, domain: string, log: Logger): Promise<void> {
   try {
-    if (await virsh.jobActive(domain)) {
-      await virsh.abortJob(domain);
+    if (await libvirt.jobActive(domain)) {
+      await libvirt.abortJob(domain);
       log.warn("aborted a libvirt backup job left behind by the engine");
     }
   } catch (err) {

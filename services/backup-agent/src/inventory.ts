@@ -1,12 +1,12 @@
 import { hostname } from "node:os";
 import type { HostInventory } from "@vmbs/contracts";
 import type { KV } from "@vmbs/bus";
-import type { Virsh } from "@vmbs/virt";
+import type { Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 
 export interface InventoryDeps {
   host: string;
-  virsh: Virsh;
+  libvirt: Libvirt;
   hosts: KV;
   ignoredDomains: ReadonlySet<string>;
   agentVersion: string;
@@ -24,7 +24,7 @@ export function createInventory(deps: InventoryDeps) {
   let last: HostInventory | undefined;
 
   async function refresh(): Promise<HostInventory> {
-    const domains = await deps.virsh.listPersistentDomains();
+    const domains = await deps.libvirt.listPersistentDomains();
     last = {
       host: deps.host,
       hostname: hostname(),

@@ -1,6 +1,6 @@
 import type { Config } from "@vmbs/config";
 import type { NatsConnection } from "@vmbs/bus";
-import type { Virsh } from "@vmbs/virt";
+import type { Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { createBootTracker } from "./boot-id.js";
 import type { PublishChainEvent } from "./chain-events.js";
@@ -16,7 +16,7 @@ export type ChainCheckConfig = Pick<
 export interface ChainCheckerDeps {
   config: ChainCheckConfig;
   nc: NatsConnection;
-  virsh: Virsh;
+  libvirt: Libvirt;
   logger: Logger;
   /** The agent's chain event publisher (createChainEventPublisher). */
   publish: PublishChainEvent;
@@ -37,16 +37,16 @@ export interface ChainChecker {
 
 /** Wires observe → plan → execute for this host's agent. */
 export async function createChainChecker(deps: ChainCheckerDeps): Promise<ChainChecker> {
-  const { config, virsh } = deps;
+  const { config, libvirt } = deps;
   const logger = deps.logger.child({ component: "chain-check" });
   const { publish } = deps;
   const boot = await createBootTracker(deps.nc, config.HOST_ID, deps.bootIdPath);
   // Strict for the whole life of the agent until the boot is recorded, then only per failed backup.
   let bootChanged = await boot.changed();
   if (bootChanged) logger.warn("the host restarted since the agent last ran: chains are checked strictly");
-  const observe = createChainObserver({ virsh, backupRoot: config.LOCAL_BACKUP_PATH, allowChainFix: config.VM_ALLOW_BACKUP_CHAIN_FIX, logger });
+  const observe = createChainObserver({ libvirt, backupRoot: config.LOCAL_BACKUP_PATH, allowChainFix: config.VM_ALLOW_BACKUP_CHAIN_FIX, logger });
   const execute = createPlanExecutor({
-    virsh,
+    libvirt,
     backupRoot: config.LOCAL_BACKUP_PATH,
     timeZone: config.TZ,
     allowPowercycle: config.VM_ALLOW_POWERCYCLE,
@@ -62,7 +62,7 @@ export async function createChainChecker(deps: ChainCheckerDeps): Promise<ChainC
     logger,
     checkIntegrity: config.CHECK_BACKUPS_INTEGRITY,
     bootChanged: () => bootChanged,
-    startDomain: (domain) => virsh.start(domain),
+    startDomain: (domain) => libvirt.start(domain),
   });
   return {
     check,

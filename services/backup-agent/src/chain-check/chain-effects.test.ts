@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseDiskImages, parseImageBitmaps, parseLiveBitmaps } from "@vmbs/virt";
+import { parseImageBitmaps, parseLiveBitmaps } from "@vmbs/virt";
 import { cptText, insideFolder } from "./folder-effects.js";
 import { classifyTmp } from "./stale-tmp.js";
 
@@ -23,17 +23,6 @@ describe("chain-check helpers", () => {
       pidFiles: ["/var/tmp/virtnbdbackup.100.vda.pid"],
     });
     assert.deepEqual(classifyTmp(entries, { alive, anyJobActive: true, now }).scratch, [], "a running job may own any scratch file");
-  });
-
-  it("parses domblklist rows exactly (type file, device disk), paths with spaces", () => {
-    const text = [
-      " file   disk    vda   /var/lib/libvirt/images/win 11.qcow2",
-      " file   cdrom   sda   /iso/x.iso",
-      " block  disk    vdb   /dev/sdb",
-      " file   disk    vdc   -",
-      " filex  disk    vdd   /x",
-    ].join("\n");
-    assert.deepEqual(parseDiskImages(text), [{ target: "vda", path: "/var/lib/libvirt/images/win 11.qcow2" }]);
   });
 
   it("reads bitmap names and the in-use flag", () => {

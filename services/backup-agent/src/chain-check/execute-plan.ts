@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { rm } from "node:fs/promises";
 import type { ChainPlan, ChainStep } from "@vmbs/chain";
 import type { ChainEventType } from "@vmbs/contracts";
-import { removeImageBitmap, waitForDomainState, type DomainState, type Virsh } from "@vmbs/virt";
+import { removeImageBitmap, waitForDomainState, type DomainState, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { archiveChainFolder } from "../archive-chain.js";
 import { chainFolderPath } from "../chain-paths.js";
@@ -13,7 +13,7 @@ import { removeStrayLiveBitmaps } from "./stray-bitmaps.js";
 import { cleanTmp, killQemuNbd } from "./tmp-effects.js";
 
 export interface ExecutePlanDeps {
-  virsh: Virsh;
+  libvirt: Libvirt;
   backupRoot: string;
   timeZone?: string;
   /** VM_ALLOW_POWERCYCLE: the agent may shut a domain down to judge its chain. */
@@ -85,16 +85,16 @@ export function describeStep(step: ChainStep): string {
 
 /** Carries out a plan's steps in order, announcing each destructive one; stops at the first failure. */
 export function createPlanExecutor(deps: ExecutePlanDeps) {
-  const { virsh } = deps;
+  const { libvirt } = deps;
   const tmpDir = deps.tmpDir ?? ENGINE_TMP_DIR;
 
   /** Does one step; returns the archive folder name for archive-folder. */
   async function perform(domain: string, folder: string, step: ChainStep): Promise<string | undefined> {
     switch (step.op) {
       case "abort-job":
-        await virsh.abortJob(domain);
+        await libvirt.abortJob(domain);
         // The abort is asynchronous in QEMU; the next steps need the job (and its socket and scratch) gone.
-        for (let i = 0; i < 60 && (await virsh.jobActive(domain).catch(() => false)); i++) await sleep(250);
+        for (let i = 0; i < 60 && (await libvirt.jobActive(domain).catch(() => false)); i++) await sleep(250);
         return;
       case "kill-qemu-nbd":
         await killQemuNbd(step.pidFiles, tmpDir);
@@ -104,10 +104,10 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       case "delete-files":
         return void (await deleteChainFiles(folder, step.files));
       case "delete-checkpoint":
-        return void (await virsh.deleteCheckpoint(domain, step.name, step.metadataOnly));
+        return void (await libvirt.deleteCheckpoint(domain, step.name, step.metadataOnly));
       case "remove-bitmap": {
         // qemu-img on a running domain's image corrupts it: the state is asserted right before, every time.
-        const state = await virsh.domainState(domain);
+        const state = await libvirt.domainState(domain);
         if (state !== "shut off") throw new Error(`refusing to remove bitmap ${step.name}: ${domain} is ${state}, not shut off`);
         return void (await removeImageBitmap(step.image, step.name));
       }
@@ -138,7 +138,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       if (straysDone) return undefined;
       straysDone = true;
       try {
-        for (const name of await removeStrayLiveBitmaps(virsh, domain, ctx.knownState)) {
+        for (const name of await removeStrayLiveBitmaps(libvirt, domain, ctx.knownState)) {
           log.warn({ bitmap: name }, "removed a live bitmap that libvirt has no checkpoint for");
           await announce({
             type: "pruned",
@@ -163,8 +163,8 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
           return { status: "waiting", archived };
         }
         log.warn("shutting the domain down to check its chain (VM_ALLOW_POWERCYCLE)");
-        await virsh.shutdown(domain).catch((err: unknown) => log.warn({ err }, "shutdown request failed"));
-        if (await waitForDomainState(virsh, domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })) return { status: "replan", archived };
+        await libvirt.shutdown(domain).catch((err: unknown) => log.warn({ err }, "shutdown request failed"));
+        if (await waitForDomainState(libvirt, domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })) return { status: "replan", archived };
         await announce({ type: "attention", step: what, reason: `${plan.reason} ${domain} did not shut down within VM_WAIT_TIME (${deps.waitTimeSec} s); shut it down by hand.` });
         return { status: "waiting", archived };
       }

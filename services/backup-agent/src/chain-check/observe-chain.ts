@@ -1,12 +1,12 @@
 import type { DomainState } from "@vmbs/virt";
 import { readChainFolder, type ChainSnapshot } from "@vmbs/chain";
-import { imageBitmaps, type Virsh } from "@vmbs/virt";
+import { imageBitmaps, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { chainFolderPath } from "../chain-paths.js";
 import { findStaleTmp } from "./stale-tmp.js";
 
 export interface ObserveChainDeps {
-  virsh: Virsh;
+  libvirt: Libvirt;
   backupRoot: string;
   /** VM_ALLOW_BACKUP_CHAIN_FIX. */
   allowChainFix: boolean;
@@ -29,9 +29,9 @@ export interface ObserveOptions {
 export const BITMAPS_LOST_PATTERN = /checkpoint inconsistent|missing or broken bitmap|Bitmap '[^']*' is not found|not found in backing chain/i;
 
 /** Whether the domain (not the checkpoint records) is running a job; a shut-off domain has none. */
-async function jobActive(virsh: Virsh, domain: string, state: string): Promise<boolean> {
+async function jobActive(libvirt: Libvirt, domain: string, state: string): Promise<boolean> {
   if (state !== "running" && state !== "paused") return false;
-  return virsh.jobActive(domain);
+  return libvirt.jobActive(domain);
 }
 
 /**
@@ -39,14 +39,14 @@ async function jobActive(virsh: Virsh, domain: string, state: string): Promise<b
  * so no backup of ours runs meanwhile; any job seen on the domain is therefore a leftover.
  */
 export function createChainObserver(deps: ObserveChainDeps) {
-  const { virsh } = deps;
+  const { libvirt } = deps;
 
   /** Bitmaps per image, read only while shut off; null when unknown or unreadable. Also: any bitmap left in-use. */
   async function readBitmaps(domain: string): Promise<{ bitmaps: Record<string, string[]> | null; inUse: boolean }> {
     try {
       const bitmaps: Record<string, string[]> = {};
       let inUse = false;
-      for (const { path } of await virsh.diskImages(domain)) {
+      for (const { path } of await libvirt.diskImages(domain)) {
         const found = await imageBitmaps(path);
         bitmaps[path] = found.map((b) => b.name);
         inUse ||= found.some((b) => b.inUse && b.name.includes("virtnbdbackup"));
@@ -60,8 +60,8 @@ export function createChainObserver(deps: ObserveChainDeps) {
 
   /** A scratch file is only stale when no domain of the host has a job that could own it. */
   async function anyJobOnHost(): Promise<boolean> {
-    for (const d of await virsh.listPersistentDomains()) {
-      if (await jobActive(virsh, d.name, d.state).catch(() => true)) return true;
+    for (const d of await libvirt.listPersistentDomains()) {
+      if (await jobActive(libvirt, d.name, d.state).catch(() => true)) return true;
     }
     return false;
   }
@@ -70,16 +70,16 @@ export function createChainObserver(deps: ObserveChainDeps) {
     // Independent reads run together: this observation precedes every backup.
     const [folder, domainState, libvirtCheckpoints, jobReported] = await Promise.all([
       readChainFolder(chainFolderPath(deps.backupRoot, domain), domain),
-      o.knownState ?? virsh.domainState(domain),
-      virsh.checkpoints(domain),
+      o.knownState ?? libvirt.domainState(domain),
+      libvirt.checkpoints(domain),
       // Asked at once; only an active (running or paused) domain can have a job, so the state decides below.
-      virsh.jobActive(domain).catch(() => false),
+      libvirt.jobActive(domain).catch(() => false),
     ]);
     const backupJobActive = (domainState === "running" || domainState === "paused") && jobReported;
     const offline = domainState === "shut off";
     const { bitmaps, inUse } = offline ? await readBitmaps(domain) : { bitmaps: null, inUse: false };
     // libvirt records a QEMU that died under it (SIGKILL, OOM) as "shut off (crashed)": its bitmaps were never saved.
-    const crashed = offline && (await virsh.domainStateReason(domain).catch(() => "")) === "crashed";
+    const crashed = offline && (await libvirt.crashed(domain).catch(() => false));
     const staleTmp = await findStaleTmp(async () => backupJobActive || (await anyJobOnHost()), deps.tmpDir);
     return {
       domain,

@@ -45,7 +45,7 @@ export function classifyTmp(entries: readonly TmpEntry[], o: { alive: (pid: numb
 
 /**
  * Reads /var/tmp and returns the engine leftovers that belong to no live job. `anyJobActive` (costly: one
- * virsh call per domain) is only asked when there is a scratch file to judge.
+ * libvirt call per domain) is only asked when there is a scratch file to judge.
  */
 export async function findStaleTmp(anyJobActive: () => Promise<boolean>, dir = ENGINE_TMP_DIR): Promise<StaleTmp> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith("virtnbdbackup.") || n.startsWith("backup."));

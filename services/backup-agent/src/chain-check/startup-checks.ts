@@ -1,11 +1,11 @@
-import { waitForDomainState, type Virsh } from "@vmbs/virt";
+import { waitForDomainState, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import type { DomainQueue } from "../domain-queue.js";
 import type { ChainChecker } from "./chain-checker.js";
 
 export interface StartupChecksDeps {
   checker: ChainChecker;
-  virsh: Virsh;
+  libvirt: Libvirt;
   runExclusive: DomainQueue;
   logger: Logger;
   /** VM_AUTOSTART_LIST. */
@@ -22,7 +22,7 @@ export interface StartupChecksDeps {
  * after a host restart), record the boot, then start the VM_AUTOSTART_LIST domains and confirm they run.
  */
 export async function runStartupChecks(deps: StartupChecksDeps, domains: readonly string[]): Promise<void> {
-  const { checker, virsh, logger } = deps;
+  const { checker, libvirt, logger } = deps;
   for (const domain of domains) {
     if (deps.signal?.aborted) return;
     await deps
@@ -34,14 +34,14 @@ export async function runStartupChecks(deps: StartupChecksDeps, domains: readonl
 }
 
 async function autostart(deps: StartupChecksDeps, domain: string): Promise<void> {
-  const { virsh, checker, logger } = deps;
+  const { libvirt, checker, logger } = deps;
   const attention = (reason: string) =>
     checker.publish({ type: "attention", domain, trigger: "autostart", reason }).catch((err: unknown) => logger.warn({ err }, "could not publish"));
   try {
-    const state = await virsh.domainState(domain);
+    const state = await libvirt.domainState(domain);
     if (state === "running") return;
-    await virsh.start(domain);
-    if (!(await waitForDomainState(virsh, domain, "running", { timeoutMs: deps.startTimeoutMs ?? 10_000 })))
+    await libvirt.start(domain);
+    if (!(await waitForDomainState(libvirt, domain, "running", { timeoutMs: deps.startTimeoutMs ?? 10_000 })))
       return void (await attention(`${domain} (VM_AUTOSTART_LIST) was started but is not running`));
     logger.info({ domain }, "autostarted");
   } catch (err) {

@@ -1,4 +1,4 @@
-import { liveBitmaps, removeLiveBitmap, type DomainState, type Virsh } from "@vmbs/virt";
+import { liveBitmaps, removeLiveBitmap, type DomainState, type Libvirt } from "@vmbs/virt";
 
 /**
  * Bitmaps of ours that a running QEMU holds but libvirt has no checkpoint for (a `checkpoint-delete
@@ -6,12 +6,12 @@ import { liveBitmaps, removeLiveBitmap, type DomainState, type Virsh } from "@vm
  * in its snapshot), yet the next backup that creates a checkpoint of that name fails with "Bitmap already
  * exists". They back no checkpoint, so removing them loses nothing. Returns the names removed.
  */
-export async function removeStrayLiveBitmaps(virsh: Virsh, domain: string, knownState?: DomainState): Promise<string[]> {
+export async function removeStrayLiveBitmaps(libvirt: Libvirt, domain: string, knownState?: DomainState): Promise<string[]> {
   // Asked together (this runs before a backup); the monitor only answers for an active domain.
   const [state, checkpoints, live] = await Promise.all([
-    knownState ?? virsh.domainState(domain),
-    virsh.checkpoints(domain),
-    liveBitmaps(virsh, domain).then(
+    knownState ?? libvirt.domainState(domain),
+    libvirt.checkpoints(domain),
+    liveBitmaps(libvirt, domain).then(
       (bitmaps) => ({ bitmaps }),
       (error: unknown) => ({ error }),
     ),
@@ -22,7 +22,7 @@ export async function removeStrayLiveBitmaps(virsh: Virsh, domain: string, known
   const removed: string[] = [];
   for (const bitmap of live.bitmaps) {
     if (!bitmap.name.includes("virtnbdbackup") || known.has(bitmap.name)) continue;
-    await removeLiveBitmap(virsh, domain, bitmap);
+    await removeLiveBitmap(libvirt, domain, bitmap);
     removed.push(bitmap.name);
   }
   return removed;
