@@ -3,6 +3,7 @@ export { startTestNats, startTestRedis, type TestNats, type TestRedis } from "./
 export { ensureLibvirt, DEFAULT_LIBVIRT_URI } from "./libvirt-daemons.js";
 export { createLab, type Lab, type LabOptions, type LabDomain, type CreateDomainOptions } from "./lab.js";
 export { imageDigest } from "./disk-digest.js";
+export { restoreChain, type RestoreOptions } from "./restore.js";
 export { sweepStaleLabDomains } from "./sweep.js";
 export { type GuestWrite } from "./guest-write.js";
 export { LAB_DOMAIN_PREFIX, DEFAULT_LAB_IMAGE_DIR } from "./lab-constants.js";

@@ -95,7 +95,8 @@ export function createLibvirtBridge(uri: string, options: LibvirtBridgeOptions =
 
   async function start(): Promise<ChildProcessWithoutNullStreams> {
     const python = options.python ?? (await enginePython());
-    const proc = spawn(python, [BRIDGE_SCRIPT, uri], { stdio: ["pipe", "pipe", "pipe"] });
+    // -I: no user site-packages or PYTHON* variables steering the import; -X utf8: names cross as UTF-8 whatever the locale.
+    const proc = spawn(python, ["-I", "-X", "utf8", BRIDGE_SCRIPT, uri], { stdio: ["pipe", "pipe", "pipe"] });
     let stderr = "";
     proc.stderr.setEncoding("utf8");
     proc.stderr.on("data", (chunk: string) => {

@@ -3,23 +3,13 @@ import assert from "node:assert/strict";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { imageDigest, waitFor } from "@vmbs/lab";
+import { imageDigest, restoreChain, waitFor } from "@vmbs/lab";
 import type { BackupEvent } from "@vmbs/contracts";
 import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
 
 const MiB = 1024 * 1024;
 const byRequest = (requestId: string, type?: BackupEvent["type"]) => (e: BackupEvent) =>
   e.requestId === requestId && (type ? e.type === type : e.type !== "started");
-
-async function restoreChain(h: AgentHarness, folder: string): Promise<string> {
-  const out = await h.lab.tempDir("restore-");
-  const result = await execa("virtnbdrestore", ["--input", folder, "--output", out, "--noprogress", "--logfile", join(out, "restore.log")], { reject: false });
-  assert.equal(result.exitCode, 0, result.stderr);
-  assert.doesNotMatch(result.stderr, /\b(ERROR|CRITICAL)\b/, "virtnbdrestore logged an error");
-  const image = (await readdir(out)).find((f) => f !== "restore.log" && !f.endsWith(".xml"));
-  if (!image) assert.fail("virtnbdrestore produced no image");
-  return join(out, image);
-}
 
 describe("backup agent: live backups through NATS", () => {
   let h: AgentHarness;
@@ -56,7 +46,7 @@ describe("backup agent: live backups through NATS", () => {
     assert.ok(incFile.size >= written && incFile.size <= written * 1.01, `inc data file is ${incFile.size} bytes for ${written} written`);
     assert.equal(inc.type === "completed" && inc.bytesWritten, incFile.size);
 
-    const restored = await restoreChain(h, folder);
+    const restored = await restoreChain(folder, await h.lab.tempDir("restore-"));
     assert.equal(await imageDigest(restored), await h.lab.diskDigest(dom.name), "restored chain differs from the live disk");
   });
 
@@ -125,7 +115,7 @@ describe("backup agent: live backups through NATS", () => {
     assert.equal(inc.type === "completed" && inc.checkpoint, "virtnbdbackup.1", JSON.stringify(inc));
     const state = (await execa("virsh", ["-c", h.lab.uri, "domstate", "--domain", dom.name])).stdout.trim();
     assert.equal(state, "shut off", "the domain is stopped again after its backup");
-    const restored = await restoreChain(h, join(h.backupRoot, dom.name));
+    const restored = await restoreChain(join(h.backupRoot, dom.name), await h.lab.tempDir("restore-"));
     assert.equal(await imageDigest(restored), await imageDigest(dom.diskPath));
   });
 });

@@ -7,7 +7,7 @@ import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
 import { createChainEventPublisher } from "./chain-check/chain-events.js";
-import { createChainCommandHandler, requestIdOf } from "./chain-commands.js";
+import { createChainCommandHandler, requestIdOf, type ChainCommandDeps } from "./chain-commands.js";
 import { createChainGuard } from "./chain-guard.js";
 import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
@@ -105,14 +105,15 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const runExclusive = createChainGuard(createDomainQueue(), leases, host);
   // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
-  deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
+  const stop = () => stopping.abort(new Error("the agent is shutting down"));
+  deps.signal?.addEventListener("abort", stop, { once: true });
   const checker = await createChainChecker({
     config,
     nc,
     libvirt,
     logger,
     publish: publishChain,
-    runFull: async (domain) => (await runBackup({ domain, level: "full", signal: stopping.signal })).ok,
+    runFull: async (domain, signal) => (await runBackup({ domain, level: "full", signal: signal ? AbortSignal.any([stopping.signal, signal]) : stopping.signal })).ok,
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One lookup instead of a full inventory: this runs before every backup.
@@ -147,7 +148,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
-      const backupOne = async () => {
+      const backupOne = async (leaseLost: AbortSignal) => {
         // The inventory (refreshed every heartbeat) answers "is it one of ours" without a libvirt round trip; a
         // domain it does not list yet (defined since the last beat) is looked up. The state comes from the check.
         const listed = inventory.current()?.domains.find((d) => d.name === domain);
@@ -155,9 +156,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: ctx.signal, known }, scheduled);
-        // A check after a failure may have archived the chain: keep the archives within bounds.
-        if (scheduled) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
+        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
+        // A check after a failure may have archived the chain: keep the archives within bounds (while it is ours).
+        if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
       await runExclusive(domain, backupOne).catch(async (err: unknown) => {
         logger.error({ err, domain }, "backup run crashed");
@@ -167,7 +168,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     return "ack" as const;
   };
 
-  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: (domain: string, requestId?: string) => Promise<unknown>) =>
+  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"]) =>
     consumeCommands(nc, {
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
@@ -183,7 +184,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       handler: handleBackup,
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),
-    await chainCommand("check", (domain, requestId) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run" })),
+    await chainCommand("check", (domain, requestId, leaseLost) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run", signal: leaseLost })),
     // A rotate command starts a new chain now (the next backup is a full), whatever the chain's length.
     await chainCommand("rotate", (domain, requestId) => rotate(domain, "command", true, requestId)),
     await chainCommand("retention", (domain, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger: "command", requestId })),
@@ -193,7 +194,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   return {
     async stop() {
       inventory.stop();
-      stopping.abort();
+      stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await libvirt.close();
       logger.info("backup agent stopped");

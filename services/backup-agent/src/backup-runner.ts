@@ -101,7 +101,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     }
 
     const extra = { level: plan.level, durationMs: Date.now() - startedAt };
-    if (!result.succeeded) return fail(engineFailureReason(result), extra);
+    if (!result.succeeded) return fail(engineFailureReason(result, req.signal), extra);
     const after = await readChainFolder(folderPath, req.domain);
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
     if (!checked.ok) return fail(checked.reason, extra);
@@ -134,8 +134,14 @@ async function abortLeftoverJob(libvirt: Libvirt, domain: string, log: Logger): 
   }
 }
 
-function engineFailureReason(result: EngineRunResult): string {
-  if (result.cancelled) return "backup cancelled: the agent is shutting down";
+/** Why a run was cancelled: a lost chain lease says so; a plain stop carries no reason of its own. */
+function cancelReason(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error && reason.name !== "AbortError" ? reason.message : "the agent is shutting down";
+}
+
+function engineFailureReason(result: EngineRunResult, signal: AbortSignal | undefined): string {
+  if (result.cancelled) return `backup cancelled: ${cancelReason(signal)}`;
   const errors = [...new Set(result.errors)].slice(-2);
   if (errors.length > 0) return `virtnbdbackup: ${errors.join(" / ")}`;
   const tail = result.lines.filter((l) => l.trim() !== "").slice(-1)[0];

@@ -1,16 +1,16 @@
 import { chainCommandSchema, parsePayload } from "@vmbs/contracts";
 import type { CommandContext, Disposition, JsMsg } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
-import type { DomainQueue } from "./domain-queue.js";
+import type { ChainGuard } from "./chain-guard.js";
 import type { PublishChainEvent } from "./chain-check/chain-events.js";
 
 export interface ChainCommandDeps {
   /** The verb, for logs: "check", "rotate" or "retention". */
   verb: string;
-  /** The work for one domain; runs inside the domain's queue slot and chain lease. */
-  runForDomain: (domain: string, requestId: string | undefined) => Promise<unknown>;
+  /** The work for one domain; runs inside the domain's queue slot and chain lease (`leaseLost` aborts when it goes). */
+  runForDomain: (domain: string, requestId: string | undefined, leaseLost: AbortSignal) => Promise<unknown>;
   publish: PublishChainEvent;
-  runExclusive: DomainQueue;
+  runExclusive: ChainGuard;
   /** The domains a command without `domain` means: every scheduled one. */
   scheduledDomains: () => Promise<string[]>;
   logger: Logger;
@@ -49,7 +49,7 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
     for (const target of domain ? [domain] : scheduled) {
       if (ctx.signal.aborted) break;
       await deps
-        .runExclusive(target, () => deps.runForDomain(target, requestId))
+        .runExclusive(target, (leaseLost) => deps.runForDomain(target, requestId, leaseLost))
         .catch(async (err: unknown) => {
           logger.error({ err, domain: target }, `${deps.verb} crashed`);
           await publish({ type: "failed", domain: target, trigger: "command", requestId, reason: `${deps.verb} failed: ${(err as Error).message}` });

@@ -5,14 +5,20 @@ import type { DomainQueue } from "./domain-queue.js";
 export const defaultChainWaitMs = 30 * 60_000;
 
 /**
- * One writer per chain: the in-process queue orders this agent's own work on a domain, and the KV lease keeps
- * every other process (a second agent, mirror, restore) away while it runs. Same signature as the queue, so
- * every caller that serialised per domain now also holds the lease.
+ * Runs work on one domain's chain. `leaseLost` aborts (with a LeaseLostError) when the chain lease could not be
+ * kept — NATS unreachable for a whole TTL, or another process took the key — so the work stops writing to a
+ * chain that is no longer ours.
  */
-export function createChainGuard(queue: DomainQueue, leases: ChainLeases, host: string, waitMs = defaultChainWaitMs): DomainQueue {
+export type ChainGuard = <T>(domain: string, work: (leaseLost: AbortSignal) => Promise<T>) => Promise<T>;
+
+/**
+ * One writer per chain: the in-process queue orders this agent's own work on a domain, and the KV lease keeps
+ * every other process (a second agent, mirror, restore) away while it runs.
+ */
+export function createChainGuard(queue: DomainQueue, leases: ChainLeases, host: string, waitMs = defaultChainWaitMs): ChainGuard {
   return (domain, work) =>
     queue(domain, () =>
-      leases.withLease(host, domain, { op: "chain", waitMs }, () => work()).catch((err: unknown) => {
+      leases.withLease(host, domain, { op: "chain", waitMs }, (lease) => work(lease.signal)).catch((err: unknown) => {
         if (err instanceof LeaseBusyError)
           throw new Error(`the chain of ${domain} is held by ${err.current?.holder ?? "another process"} (${err.current?.op ?? "?"})`, { cause: err });
         throw err;

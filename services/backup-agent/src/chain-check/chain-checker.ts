@@ -20,8 +20,8 @@ export interface ChainCheckerDeps {
   logger: Logger;
   /** The agent's chain event publisher (createChainEventPublisher). */
   publish: PublishChainEvent;
-  /** Runs a full backup into a fresh chain folder; true when it completed. */
-  runFull: (domain: string) => Promise<boolean>;
+  /** Runs a full backup into a fresh chain folder (cancelled through `signal`); true when it completed. */
+  runFull: (domain: string, signal?: AbortSignal) => Promise<boolean>;
   /** Test hook: where the boot id is read from. */
   bootIdPath?: string;
 }

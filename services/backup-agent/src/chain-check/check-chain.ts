@@ -36,6 +36,8 @@ export interface CheckRequest {
   cheap?: boolean;
   /** The domain's state as the caller just read it (same queue slot): spares a lookup on the backup path. */
   knownState?: DomainState;
+  /** Cancels a full backup the check starts (e.g. the chain lease was lost). */
+  signal?: AbortSignal;
 }
 
 export interface CheckSummary {
@@ -97,7 +99,7 @@ export function createChainCheck(deps: CheckChainDeps) {
       if (plan.kind === "needs-user" && !plan.steps.some((st) => st.op === "require-shutdown")) {
         await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: plan.reason });
       }
-      const result = await deps.execute(plan, { ...base, newChain: req.newChain, knownState });
+      const result = await deps.execute(plan, { ...base, newChain: req.newChain, knownState, signal: req.signal });
       const archived = [...(summary?.archived ?? []), ...result.archived];
       summary = {
         domain: req.domain,

@@ -22,8 +22,8 @@ export interface ExecutePlanDeps {
   waitTimeSec: number;
   publish: PublishChainEvent;
   logger: Logger;
-  /** Runs the full backup of a new chain; resolves true when it completed. */
-  runFull: (domain: string) => Promise<boolean>;
+  /** Runs the full backup of a new chain (cancelled through `signal`); resolves true when it completed. */
+  runFull: (domain: string, signal?: AbortSignal) => Promise<boolean>;
   tmpDir?: string;
 }
 
@@ -39,6 +39,8 @@ export interface ExecuteContext {
   newChain: "run" | "defer";
   /** The domain's state as observed for this plan (steps other than a shutdown leave it as it was). */
   knownState?: DomainState;
+  /** Cancels a new chain's full backup (e.g. the chain lease was lost). */
+  signal?: AbortSignal;
 }
 
 export type ExecuteResult =
@@ -176,7 +178,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
           continue;
         }
         log.info("starting a new chain with a full backup");
-        if (!(await deps.runFull(domain))) {
+        if (!(await deps.runFull(domain, ctx.signal))) {
           await announce({ type: "failed", step: what, reason: `${plan.reason} The full backup of the new chain failed (see its backup event); the next run tries again.` });
           return { status: "failed", step: what, error: "the full backup of the new chain failed", archived };
         }

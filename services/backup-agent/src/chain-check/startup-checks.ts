@@ -1,12 +1,12 @@
 import { waitForDomainState, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
-import type { DomainQueue } from "../domain-queue.js";
+import type { ChainGuard } from "../chain-guard.js";
 import type { ChainChecker } from "./chain-checker.js";
 
 export interface StartupChecksDeps {
   checker: ChainChecker;
   libvirt: Libvirt;
-  runExclusive: DomainQueue;
+  runExclusive: ChainGuard;
   logger: Logger;
   /** VM_AUTOSTART_LIST. */
   autostart: readonly string[];
@@ -22,11 +22,11 @@ export interface StartupChecksDeps {
  * after a host restart), record the boot, then start the VM_AUTOSTART_LIST domains and confirm they run.
  */
 export async function runStartupChecks(deps: StartupChecksDeps, domains: readonly string[]): Promise<void> {
-  const { checker, libvirt, logger } = deps;
+  const { checker, logger } = deps;
   for (const domain of domains) {
     if (deps.signal?.aborted) return;
     await deps
-      .runExclusive(domain, () => checker.check({ domain, trigger: "startup", integrity: true, newChain: "run" }))
+      .runExclusive(domain, (leaseLost) => checker.check({ domain, trigger: "startup", integrity: true, newChain: "run", signal: leaseLost }))
       .catch((err: unknown) => logger.error({ err, domain }, "startup chain check crashed"));
   }
   await checker.recordBoot().catch((err: unknown) => logger.warn({ err }, "could not record the boot id"));
