@@ -49,8 +49,8 @@ async function isExecutable(path: string): Promise<boolean> {
  * The interpreter named by virtnbdbackup's `#!` line: whatever Python the engine runs under has the libvirt
  * binding (a python3 earlier in PATH, e.g. pyenv's, may not). Falls back to /usr/bin/python3.
  */
-export async function enginePython(): Promise<string> {
-  for (const dir of (process.env.PATH ?? "").split(delimiter).filter(Boolean)) {
+export async function enginePython(searchPath = process.env.PATH ?? ""): Promise<string> {
+  for (const dir of searchPath.split(delimiter).filter(Boolean)) {
     const engine = join(dir, "virtnbdbackup");
     if (!(await isExecutable(engine))) continue;
     const file = await open(engine, "r");
