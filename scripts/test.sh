@@ -63,4 +63,4 @@ log "running ${#files[@]} test file(s)"
 
 # Files run one at a time: they share one libvirt daemon and the lab image folder.
 # exec: node's exit status is the script's exit status, and signals (Ctrl-C, CI timeouts) reach node directly.
-exec node --test --test-concurrency=1 --test-force-exit --test-timeout=600000 "$@" "${files[@]}"
+exec node --test --test-concurrency=1 --test-timeout=600000 "$@" "${files[@]}"

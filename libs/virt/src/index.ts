@@ -1,5 +1,5 @@
 export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
-export { enginePython, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
+export type { LibvirtBridgeOptions } from "./libvirt-bridge.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,
