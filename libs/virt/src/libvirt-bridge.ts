@@ -118,7 +118,8 @@ export function createLibvirtBridge(uri: string, options: LibvirtBridgeOptions =
     });
     const ended = (why: string): void => {
       if (child === proc) child = undefined;
-      const reason = `the libvirt bridge (${python}) ${why}${stderr.trim() ? `: ${stderr.trim()}` : ""}`;
+      // A failed spawn reports "error" and may report "exit" too: the first, more telling reason stays.
+      const reason = endedWhy.get(proc) ?? `the libvirt bridge (${python}) ${why}${stderr.trim() ? `: ${stderr.trim()}` : ""}`;
       endedWhy.set(proc, reason);
       for (const [id, p] of pending) {
         settle(id);
