@@ -16,6 +16,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
+import { positiveIntFlag } from "./cli-args.js";
 import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
 import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
@@ -33,15 +34,6 @@ interface Round { round: number; first: "bare" | "bus"; bareMs: number; busMs: n
 /** Written between the full and the incremental of a round: a day of guest changes, for the steady state. */
 const INC_WRITTEN_BYTES = 64 * 1024 * 1024;
 
-function parseRounds(argv: readonly string[]): number {
-  const i = argv.findIndex((a) => a === "--rounds" || a.startsWith("--rounds="));
-  if (i < 0) return 6;
-  const raw = argv[i]!.includes("=") ? argv[i]!.split("=")[1] : argv[i + 1];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds needs a positive integer (got ${JSON.stringify(raw ?? "")})`);
-  return n;
-}
-
 /** Empties a folder, keeping the folder itself. */
 async function emptyDir(dir: string): Promise<void> {
   for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
@@ -54,7 +46,7 @@ const median = (xs: readonly number[]): number => {
 };
 
 async function main(stop: AbortSignal): Promise<void> {
-  const rounds = parseRounds(process.argv.slice(2));
+  const rounds = positiveIntFlag(process.argv.slice(2), "rounds", 6);
   const version = (await execa("virtnbdbackup", ["--version"], { stdin: "ignore" })).stdout.trim();
   console.log(`machine: nproc=${availableParallelism()} mem=${(totalmem() / 2 ** 30).toFixed(1)}GiB node=${process.version} virtnbdbackup=${version}`);
   console.log(`workload: full backup of a ${DISK_MIB} MiB disk with ${WRITTEN_BYTES / 2 ** 20} MiB written, ${rounds} round(s)\n`);

@@ -9,20 +9,12 @@
  */
 import { performance } from "node:perf_hooks";
 import { execa } from "execa";
+import { positiveIntFlag } from "./cli-args.js";
 import { createLibvirt } from "@vmbs/virt";
 import { createLab } from "@vmbs/lab";
 
-function parseCalls(argv: readonly string[]): number {
-  const i = argv.findIndex((a) => a === "--calls" || a.startsWith("--calls="));
-  if (i < 0) return 50;
-  const raw = argv[i]!.includes("=") ? argv[i]!.split("=")[1] : argv[i + 1];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--calls needs a positive integer (got ${JSON.stringify(raw ?? "")})`);
-  return n;
-}
-
 async function main(): Promise<void> {
-  const calls = parseCalls(process.argv.slice(2));
+  const calls = positiveIntFlag(process.argv.slice(2), "calls", 50);
   const lab = await createLab();
   const libvirt = createLibvirt(lab.uri);
   try {

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { execa } from "execa";
-import { createLibvirt, liveBitmaps, LibvirtError, type Libvirt } from "@vmbs/virt";
+import { createLibvirt, liveBitmaps, LibvirtError, waitForDomainState, type Libvirt } from "@vmbs/virt";
 import { createLab, type Lab, type LabDomain } from "./index.js";
 
 const URI = "qemu:///system";
@@ -39,13 +39,12 @@ test("a domain is found by its exact name only, with its state and disk", async 
 });
 
 test("libvirt's refusal comes back as a LibvirtError with its code and words", async () => {
-  const err = await libvirt.checkpoints(`${dom.name}-missing`).then(
-    () => assert.fail("no error"),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof LibvirtError);
-  assert.equal(err.code, VIR_ERR_NO_DOMAIN);
-  assert.match(err.message, /no domain with matching name/);
+  await assert.rejects(libvirt.checkpoints(`${dom.name}-missing`), (err: unknown) => {
+    assert.ok(err instanceof LibvirtError);
+    assert.equal(err.code, VIR_ERR_NO_DOMAIN);
+    assert.match(err.message, /no domain with matching name/);
+    return true;
+  });
 });
 
 test("checkpoints and live bitmaps are read and deleted through the connection", async () => {
@@ -67,7 +66,7 @@ test("state changes: paused start, destroy, and a QEMU killed under libvirt read
   const pid = Number((await execa("pgrep", ["-f", `guest=${dom.name.replace(/[^A-Za-z0-9-]/g, ".")}`])).stdout.split("\n")[0]);
   assert.ok(pid > 0, "the domain's QEMU process is found");
   process.kill(pid, "SIGKILL");
-  for (let i = 0; i < 100 && (await libvirt.domainState(dom.name)) !== "shut off"; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(await waitForDomainState(libvirt, dom.name, "shut off", { timeoutMs: 10_000, intervalMs: 100 }), "libvirt saw QEMU die");
   assert.equal(await libvirt.crashed(dom.name), true);
   await libvirt.start(dom.name);
   assert.equal(await libvirt.domainState(dom.name), "running");
