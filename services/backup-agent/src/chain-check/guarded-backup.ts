@@ -63,6 +63,8 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
       strict: true,
       bitmapsReportedLost: BITMAPS_LOST_PATTERN.test(outcome.event.reason),
       newChain: "run",
+      // The new chain's full this check may start is cancelled like the backup itself (stop, lost lease).
+      signal: req.signal,
     });
     return outcome;
   };
