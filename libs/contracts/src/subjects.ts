@@ -21,6 +21,10 @@ export const buckets = {
   chainLeases: "vmbs_chain_leases",
   /** Per-host agent state that must survive restarts (e.g. the boot identity it last saw). */
   agentState: "vmbs_agent_state",
+  /** Key `<host>`: held (short TTL, renewed) by the one live agent of a host id; a second agent refuses to start. */
+  agentPresence: "vmbs_agent_presence",
+  /** Keys `<host>.<hash of the command's message id>`: the recorded outcome of each handled command (redelivery). */
+  commandOutcomes: "vmbs_command_outcomes",
 } as const;
 
 export const commandVerbs = ["backup", "check", "rotate", "retention"] as const;
