@@ -12,3 +12,6 @@ export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
+export { createChainGuard, defaultChainWaitMs, type ChainGuard } from "./chain-guard.js";
+export { createDomainQueue, type DomainQueue } from "./domain-queue.js";
+export { createChainEventPublisher, type PublishChainEvent, type ChainEventInput } from "./chain-events.js";

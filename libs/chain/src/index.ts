@@ -20,3 +20,15 @@ export type { CheckpointAudit, ChainAudit } from "./chain-audit.js";
 export { auditChain } from "./chain-audit.js";
 export type { DomainState, StaleTmp, ChainSnapshot, ChainStep, PlanKind, ChainPlan } from "./chain-snapshot.js";
 export { planChain } from "./plan-chain.js";
+export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
+export { archiveChainFolder } from "./archive-chain.js";
+export {
+  decideRetention,
+  calendarPolicyOf,
+  type RetentionInput,
+  type RetentionVerdict,
+  type RetentionDecision,
+} from "./decide-retention.js";
+export { readChainPoints } from "./chain-points.js";
+export { checkChainIntegrity, type IntegrityFault } from "./check-integrity.js";
+export { checkStreamFile, type StreamCheck } from "./stream-check.js";

@@ -1,20 +1,17 @@
 import { access, constants, stat } from "node:fs/promises";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { consumeCommands, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
-import { createChainEventPublisher } from "./chain-check/chain-events.js";
 import { createChainCommandHandler, requestIdOf, type ChainCommandDeps } from "./chain-commands.js";
-import { createChainGuard } from "./chain-guard.js";
 import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
-import { createDomainQueue } from "./domain-queue.js";
 import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
-import { calendarPolicyOf } from "./rotation/decide-retention.js";
+import { calendarPolicyOf } from "@vmbs/chain";
 import { rotateChain } from "./rotation/rotate-chain.js";
 
 export interface BackupAgentDeps {

@@ -1,6 +1,4 @@
-import { isCopyBackup, isEffectivelyEmpty, readChainFolder, type CalendarPolicy, type ChainFolder } from "@vmbs/chain";
-import { archiveChainFolder } from "../archive-chain.js";
-import { chainFolderPath } from "../chain-paths.js";
+import { archiveChainFolder, chainFolderPath, isCopyBackup, isEffectivelyEmpty, readChainFolder, type CalendarPolicy, type ChainFolder } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 import { applyRetention, type RetentionSummary } from "./apply-retention.js";
 

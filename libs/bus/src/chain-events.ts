@@ -1,5 +1,6 @@
 import { chainEventSchema, subjects, type ChainEvent } from "@vmbs/contracts";
-import { publishJson, type NatsConnection } from "@vmbs/bus";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { publishJson } from "./publish-json.js";
 
 /** A chain event as the checker builds it; host and time are filled in on publish. */
 export type ChainEventInput = Omit<ChainEvent, "host" | "at">;

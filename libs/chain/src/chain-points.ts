@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { dataFiles, oldestMtime, readChainFolder, type ChainPoints } from "@vmbs/chain";
+import { dataFiles, oldestMtime } from "./chain-files.js";
+import { readChainFolder } from "./chain-folder.js";
+import type { ChainPoints } from "./retention.js";
 
 /** libvirt writes `<creationTime>` in epoch seconds into each checkpoint XML (virsh checkpoint-dumpxml). */
 const CREATION_TIME = /<creationTime>\s*(\d+)\s*<\/creationTime>/;
