@@ -15,4 +15,10 @@ export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
 export { createChainGuard, defaultChainWaitMs, type ChainGuard } from "./chain-guard.js";
 export { createDomainQueue, type DomainQueue } from "./domain-queue.js";
-export { createChainEventPublisher, type PublishChainEvent, type ChainEventInput } from "./chain-events.js";
+export {
+  createChainEventPublisher,
+  createBackupEventPublisher,
+  type PublishChainEvent,
+  type PublishBackupEvent,
+  type ChainEventInput,
+} from "./publish-events.js";

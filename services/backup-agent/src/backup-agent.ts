@@ -1,6 +1,6 @@
 import { access, constants, stat } from "node:fs/promises";
-import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { consumeCommands, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
+import { consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -81,10 +81,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
-  const publish = async (event: BackupEvent | BackupFailed) => {
-    await publishJson(nc, subjects.evt.backup(host, event.type), event);
-  };
-  // One publisher for every chain event of this agent: the runner's, the checker's, rotation's and retention's.
+  // One publisher per event kind for this whole agent (libs/bus publish-events.ts): every chain event — the
+  // runner's, the checker's, rotation's and retention's — and every backup event.
+  const publish = createBackupEventPublisher(nc, host);
   const publishChain = createChainEventPublisher(nc, host);
   const runBackup = createBackupRunner({
     host,
