@@ -1,5 +1,6 @@
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder } from "./chain-folder.js";
+export { localFileLister, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,
   dataFiles,
