@@ -1,13 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { subjects } from "@vmbs/contracts";
-import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
-import { ensureStreams } from "./topology.js";
+import type { NatsConnection } from "./connect-bus.js";
+import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { publishJson } from "./publish-json.js";
 import { consumeEvents } from "./consume-events.js";
 import type { Disposition } from "./consume-commands.js";
@@ -21,21 +17,15 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
-// A real nats-server (not @vmbs/lab's startTestNats: lab depends on bus, a cycle).
 describe("events consumer on a real nats-server", () => {
-  let server: RunningNatsServer;
-  let storeDir: string;
+  let bus: BusFixture;
   let nc: NatsConnection;
   before(async () => {
-    storeDir = await mkdtemp(join(tmpdir(), "vmbs-evt-store-"));
-    server = await startNatsServer({ storeDir });
-    nc = await connectBus(server.url, "events-test");
-    await ensureStreams(nc);
+    bus = await startBusFixture("events-test");
+    nc = bus.nc;
   });
   after(async () => {
-    await nc?.close();
-    await server?.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    await bus?.stop();
   });
 
   const publish = (host: string, n: number) =>

@@ -1,30 +1,20 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { streams, type BackupFailed } from "@vmbs/contracts";
-import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
-import { ensureStreams } from "./topology.js";
+import type { NatsConnection } from "./connect-bus.js";
+import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { createBackupEventPublisher, createChainEventPublisher } from "./publish-events.js";
 
-// A real nats-server (not @vmbs/lab's startTestNats: lab depends on bus, a cycle).
 describe("event publishers on a real nats-server", () => {
-  let server: RunningNatsServer;
-  let storeDir: string;
+  let bus: BusFixture;
   let nc: NatsConnection;
   before(async () => {
-    storeDir = await mkdtemp(join(tmpdir(), "vmbs-pub-store-"));
-    server = await startNatsServer({ storeDir });
-    nc = await connectBus(server.url, "publish-test");
-    await ensureStreams(nc);
+    bus = await startBusFixture("publish-test");
+    nc = bus.nc;
   });
   after(async () => {
-    await nc?.close();
-    await server?.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    await bus?.stop();
   });
 
   const last = async (subject: string) => {
