@@ -18,13 +18,12 @@ export interface RestoreRunOptions {
   timeoutMs?: number;
   /** Aborting sends SIGINT, so virtnbdrestore stops its qemu-nbd. */
   signal?: AbortSignal;
-  /** Each log line as it arrives (virtnbdrestore logs to stderr). */
-  onLine?: (line: string) => void;
 }
 
 export interface RestoreRunResult {
   /** Absolute paths of the restored images, sorted. */
   images: string[];
+  /** The engine's log (virtnbdrestore logs to stderr). */
   lines: string[];
   durationMs: number;
 }
@@ -89,7 +88,6 @@ export async function runEngineRestore(o: RestoreRunOptions): Promise<RestoreRun
       forceKillAfterDelay: 30_000,
     });
     const lines = String(r.stderr).split(/\r?\n/).filter((l) => l !== "");
-    for (const line of lines) o.onLine?.(line);
     const what = `virtnbdrestore of ${o.inputDir}${o.untilCheckpoint ? ` until ${o.untilCheckpoint}` : ""}`;
     if (r.timedOut) throw new RestoreError("timeout", `${what} did not finish within ${o.timeoutMs ?? defaultTimeoutMs} ms`, { lines });
     if (r.isCanceled) throw new RestoreError("cancelled", `${what} was cancelled`, { lines });
