@@ -12,7 +12,7 @@ export interface RestoreOptions {
  * more than one image (lab domains have one disk).
  */
 export async function restoreChain(folder: string, out: string, o: RestoreOptions = {}): Promise<string> {
-  const { images } = await runEngineRestore({ inputDir: folder, outputDir: out, ...(o.until ? { untilCheckpoint: o.until } : {}), timeoutMs: 600_000 });
+  const { images } = await runEngineRestore({ inputDir: folder, outputDir: out, ...(o.until ? { untilCheckpoint: o.until } : {}), timeoutMs: 30 * 60_000 });
   assert.equal(images.length, 1, `virtnbdrestore of ${folder} gave ${images.join(", ")}`);
   return images[0]!;
 }
