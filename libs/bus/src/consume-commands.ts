@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 
 /** What to do with a message once its handler is done. */
 export type Disposition = "ack" | "retry" | "term";
@@ -28,6 +28,8 @@ export interface ConsumeCommandsOptions {
   retryDelayMs?: number;
   /** Called with errors the loop itself hits (handler rejections are `retry`). */
   onError?: (err: unknown, msg?: JsMsg) => void;
+  /** Where a NEW durable starts in the stream (an existing one keeps its own). Default all. */
+  deliverPolicy?: DeliverPolicy;
 }
 
 export interface CommandConsumer {
@@ -43,6 +45,7 @@ export async function consumeCommands(nc: NatsConnection, o: ConsumeCommandsOpti
   const concurrency = o.concurrency ?? 4;
   const ackWaitMs = o.ackWaitMs ?? 60_000;
   const jsm = await jetstreamManager(nc);
+  const existing = await jsm.consumers.info(o.stream, o.durable).catch(() => undefined);
   const config = {
     durable_name: o.durable,
     filter_subject: o.filterSubject,
@@ -50,8 +53,8 @@ export async function consumeCommands(nc: NatsConnection, o: ConsumeCommandsOpti
     ack_wait: ackWaitMs * 1_000_000,
     max_deliver: o.maxDeliver ?? 5,
     max_ack_pending: concurrency,
+    deliver_policy: existing?.config.deliver_policy ?? o.deliverPolicy ?? DeliverPolicy.All,
   };
-  const existing = await jsm.consumers.info(o.stream, o.durable).catch(() => undefined);
   if (existing) await jsm.consumers.update(o.stream, o.durable, config);
   else await jsm.consumers.add(o.stream, config);
   const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);

@@ -8,7 +8,17 @@ export {
   type ConsumeCommandsOptions,
   type Disposition,
 } from "./consume-commands.js";
+export { consumeEvents, type ConsumeEventsOptions } from "./consume-events.js";
 export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
+export { createChainGuard, defaultChainWaitMs, type ChainGuard } from "./chain-guard.js";
+export { createDomainQueue, type DomainQueue } from "./domain-queue.js";
+export {
+  createChainEventPublisher,
+  createBackupEventPublisher,
+  type PublishChainEvent,
+  type PublishBackupEvent,
+  type ChainEventInput,
+} from "./publish-events.js";

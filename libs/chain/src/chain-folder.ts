@@ -1,5 +1,5 @@
-import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { localFileLister, type FileLister } from "./file-lister.js";
 
 /** One regular file inside a chain folder. */
 export interface ChainFile {
@@ -32,10 +32,10 @@ function errorCode(err: unknown): string | undefined {
   return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-async function walk(root: string, rel: string, out: ChainFile[]): Promise<void> {
+async function walk(fs: FileLister, root: string, rel: string, out: ChainFile[]): Promise<void> {
   let entries;
   try {
-    entries = await readdir(rel === "" ? root : join(root, rel), { withFileTypes: true });
+    entries = await fs.readdir(rel === "" ? root : join(root, rel));
   } catch (err) {
     // A sub-folder removed while we walk (a concurrent cleanup) is simply gone, not an error.
     if (rel !== "" && ABSENT.has(errorCode(err) ?? "")) return;
@@ -43,12 +43,12 @@ async function walk(root: string, rel: string, out: ChainFile[]): Promise<void> 
   }
   for (const entry of entries) {
     const childRel = rel === "" ? entry.name : `${rel}/${entry.name}`;
-    if (entry.isDirectory()) {
-      await walk(root, childRel, out);
-    } else if (entry.isFile()) {
+    if (entry.kind === "directory") {
+      await walk(fs, root, childRel, out);
+    } else if (entry.kind === "file") {
       try {
-        const st = await lstat(join(root, childRel));
-        if (st.isFile()) out.push({ path: childRel, size: st.size, mtimeMs: st.mtimeMs });
+        const st = await fs.lstat(join(root, childRel));
+        if (st.kind === "file") out.push({ path: childRel, size: st.size, mtimeMs: st.mtimeMs });
       } catch (err) {
         // Same race as above: a file deleted between readdir and lstat is not part of the folder any more.
         if (!ABSENT.has(errorCode(err) ?? "")) throw err;
@@ -75,19 +75,20 @@ function parseCpt(text: string): { cpt: string[] } | { error: string } {
  * Reads a chain folder: the file list (recursive) and the domain's `.cpt` checkpoint list.
  * A missing folder is reported as `exists: false`; other I/O errors (permissions, …) are thrown,
  * because guessing about a folder we cannot read could lead a planner to delete a good chain.
+ * `fs` is where the folder lives: the local disk by default, or e.g. the mirror's SFTP target.
  */
-export async function readChainFolder(dir: string, domain: string): Promise<ChainFolder> {
+export async function readChainFolder(dir: string, domain: string, fs: FileLister = localFileLister): Promise<ChainFolder> {
   try {
     // The root may be a symlink to the real folder (a moved backup disk); entries inside are not followed.
-    const st = await stat(dir);
-    if (!st.isDirectory()) return { dir, exists: false, files: [], cpt: null };
+    const st = await fs.stat(dir);
+    if (st.kind !== "directory") return { dir, exists: false, files: [], cpt: null };
   } catch (err) {
     if (ABSENT.has(errorCode(err) ?? "")) return { dir, exists: false, files: [], cpt: null };
     throw err;
   }
 
   const files: ChainFile[] = [];
-  await walk(dir, "", files);
+  await walk(fs, dir, "", files);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   // The .cpt file is named after the domain, spaces included (virtnbdbackup.md §2.2).
@@ -96,7 +97,7 @@ export async function readChainFolder(dir: string, domain: string): Promise<Chai
 
   let text: string;
   try {
-    text = await readFile(join(dir, cptName), "utf8");
+    text = await fs.readFile(join(dir, cptName));
   } catch (err) {
     if (ABSENT.has(errorCode(err) ?? "")) return { dir, exists: true, files, cpt: null };
     throw err;

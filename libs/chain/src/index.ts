@@ -1,5 +1,13 @@
+/**
+ * Chain logic shared by every service: reading a chain folder (locally or through a FileLister), classifying its
+ * files, the chain-state planner, archive names, retention, chain points, the integrity check.
+ *
+ * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
+ * rotation at MAX_BACKUPS_PER_CHAIN, and the fate of the folder when the chain check ends a chain).
+ */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder } from "./chain-folder.js";
+export { localFileLister, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,
   dataFiles,
@@ -20,3 +28,23 @@ export type { CheckpointAudit, ChainAudit } from "./chain-audit.js";
 export { auditChain } from "./chain-audit.js";
 export type { DomainState, StaleTmp, ChainSnapshot, ChainStep, PlanKind, ChainPlan } from "./chain-snapshot.js";
 export { planChain } from "./plan-chain.js";
+export {
+  archiveBeforeBackup,
+  hasContinuableChain,
+  needsRotation,
+  folderAtChainEnd,
+  type RotationDecision,
+  type FolderFate,
+} from "./chain-end.js";
+export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
+export { archiveChainFolder } from "./archive-chain.js";
+export {
+  decideRetention,
+  calendarPolicyOf,
+  type RetentionInput,
+  type RetentionVerdict,
+  type RetentionDecision,
+} from "./decide-retention.js";
+export { readChainPoints } from "./chain-points.js";
+export { checkChainIntegrity, type IntegrityFault } from "./check-integrity.js";
+export { checkStreamFile, type StreamCheck } from "./stream-check.js";

@@ -2,6 +2,7 @@ import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import { auditChain, type ChainAudit } from "./chain-audit.js";
 import { dataFiles, filesOfCheckpoint, hasChain, isCopyBackup, partialFiles } from "./chain-files.js";
 import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
+import { folderAtChainEnd } from "./chain-end.js";
 
 /*
  * The chain-state planner: one pure decision per domain (seed-behaviour.md §3/§4, fixed per §10, extended by
@@ -25,6 +26,9 @@ import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
  * checkpoint's files are deleted first and `.cpt` is cut back to its parent, so the archive restores cleanly
  * up to its last complete checkpoint (a half-written multi-disk checkpoint would otherwise restore one disk
  * newer than the other). Anything else in an archived folder is left exactly as found.
+ *
+ * Whether an ended chain's folder is archived, deleted or left is decided in chain-end.ts (folderAtChainEnd),
+ * next to the other reasons a chain ends (a requested full, rotation).
  */
 
 type Mode = "online" | "offline";
@@ -109,7 +113,8 @@ function keep(c: Ctx, reason: string, strays: readonly string[]): ChainPlan {
 }
 
 interface EndOptions {
-  folder: "archive" | "delete" | "none";
+  /** Whether anything in the folder can be restored; folderAtChainEnd turns this into archive, delete or nothing. */
+  restorable: boolean;
   /** Files removed before archiving, relative to the folder. */
   cleanup?: string[];
   /** New `.cpt` content written before archiving. */
@@ -123,8 +128,9 @@ function endChain(c: Ctx, kind: "new-chain" | "delete-partial-chain", reason: st
   if (o.cleanup && o.cleanup.length > 0) steps.push({ op: "delete-files", files: o.cleanup });
   if (o.cpt) steps.push({ op: "rewrite-cpt", checkpoints: o.cpt });
   steps.push(...prune);
-  if (o.folder === "archive") steps.push({ op: "archive-folder" });
-  if (o.folder === "delete") steps.push({ op: "delete-folder" });
+  const fate = folderAtChainEnd(c.s.folder, o.restorable);
+  if (fate === "archive") steps.push({ op: "archive-folder" });
+  if (fate === "delete") steps.push({ op: "delete-folder" });
   steps.push({ op: "start-new-chain" });
   return { kind, reason: reason + pruneNote(prune) + " A new chain starts with a full backup." + c.note, steps };
 }
@@ -228,7 +234,7 @@ function evaluate(c: Ctx): ChainPlan {
         "delete-partial-chain",
         `The first backup in ${dir} was interrupted: ${list(partials)} never finished, so the folder holds nothing ` +
           `restorable and is deleted.`,
-        { folder: "delete" },
+        { restorable: false },
       );
     }
     if (c.cpt.length > 0) {
@@ -237,16 +243,16 @@ function evaluate(c: Ctx): ChainPlan {
         "delete-partial-chain",
         `${d}.cpt in ${dir} records ${list(c.cpt)} but no data file was written (the first backup was killed ` +
           `early), so the folder holds nothing restorable and is deleted.`,
-        { folder: "delete" },
+        { restorable: false },
       );
     }
-    if (!folder.exists) return endChain(c, "new-chain", `${d} has no chain folder (${dir}) yet.`, { folder: "none" });
-    if (folder.files.length === 0) return endChain(c, "new-chain", `The chain folder ${dir} is empty.`, { folder: "none" });
+    if (!folder.exists) return endChain(c, "new-chain", `${d} has no chain folder (${dir}) yet.`, { restorable: false });
+    if (folder.files.length === 0) return endChain(c, "new-chain", `The chain folder ${dir} is empty.`, { restorable: false });
     return endChain(
       c,
       "new-chain",
       `${dir} holds no backup data, only ${fewNames(folder.files.map((f) => f.path))}${cptNote}; it is deleted.`,
-      { folder: "delete" },
+      { restorable: false },
     );
   }
 
@@ -261,7 +267,7 @@ function evaluate(c: Ctx): ChainPlan {
       "delete-partial-chain",
       `The first backup in ${dir} was interrupted: ${list(unfinishedFirst)} never finished (only ${list(data)} ` +
         `did), so no complete restore point exists and the folder is deleted.`,
-      { folder: "delete" },
+      { restorable: false },
     );
   }
 
@@ -272,7 +278,7 @@ function evaluate(c: Ctx): ChainPlan {
       "new-chain",
       `${dir} holds a copy-mode backup (${list(data)}) without checkpoints, which cannot be continued; it is ` +
         `archived and stays restorable.`,
-      { folder: "archive" },
+      { restorable: true },
     );
   }
   if (!hasChain(folder)) {
@@ -281,7 +287,7 @@ function evaluate(c: Ctx): ChainPlan {
       "new-chain",
       `${dir} holds data files (${fewNames(data)}) but no full backup (*.full.data), so the chain cannot ` +
         `continue; it is archived as is.`,
-      { folder: "archive" },
+      { restorable: true },
     );
   }
   if (folder.cptError !== undefined || c.cpt.length === 0) {
@@ -291,7 +297,7 @@ function evaluate(c: Ctx): ChainPlan {
       "new-chain",
       `${what}, so virtnbdbackup cannot continue the chain in ${dir}; it is archived and its full backup stays ` +
         `restorable.`,
-      { folder: "archive" },
+      { restorable: true },
     );
   }
   const badIndex = c.cpt.findIndex((name, i) => name !== `virtnbdbackup.${i}`);
@@ -301,7 +307,7 @@ function evaluate(c: Ctx): ChainPlan {
       "new-chain",
       `${d}.cpt lists ${list(c.cpt)}, but entry ${badIndex} should be virtnbdbackup.${badIndex}; such a chain ` +
         `cannot be trusted, so ${dir} is archived as is.`,
-      { folder: "archive" },
+      { restorable: true },
     );
   }
 
@@ -329,7 +335,7 @@ function planGap(c: Ctx, audit: ChainAudit, firstBad: number): ChainPlan {
         : "") +
       ` The chain in ${c.dir} is archived as is; it restores correctly only ` +
       (upTo ? `up to ${upTo}.` : "as far as its complete disks go."),
-    { folder: "archive" },
+    { restorable: true },
   );
 }
 
@@ -408,7 +414,7 @@ function planUnfinishedLeaf(c: Ctx, audit: ChainAudit): ChainPlan {
     "new-chain",
     `${intro} It is not repaired in place because ${why}. The files of ${last} are removed and ${d}.cpt is cut ` +
       `back to ${parentName} first, so the archived chain restores cleanly up to ${parentName}.`,
-    { folder: "archive", cleanup, cpt: parent },
+    { restorable: true, cleanup, cpt: parent },
   );
 }
 
@@ -421,7 +427,7 @@ function planComplete(c: Ctx, audit: ChainAudit): ChainPlan {
   const strays = audit.strayPartials;
   const archive = (why: string): ChainPlan =>
     endChain(c, "new-chain", `${why} The chain in ${dir} (${n} checkpoint${n === 1 ? "" : "s"}, up to ${last}) is archived intact.`, {
-      folder: "archive",
+      restorable: true,
     });
 
   if (s.qemuKilled) {
@@ -499,6 +505,6 @@ function planAhead(c: Ctx, next: string, bitmapImages: string[], strays: readonl
     };
   }
   return endChain(c, "new-chain", `${intro} It is not repaired in place because ${whyNoFix(s)}; the chain is archived intact.`, {
-    folder: "archive",
+    restorable: true,
   });
 }

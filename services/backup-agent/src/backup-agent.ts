@@ -1,20 +1,17 @@
 import { access, constants, stat } from "node:fs/promises";
-import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
+import { consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
-import { createChainEventPublisher } from "./chain-check/chain-events.js";
 import { createChainCommandHandler, requestIdOf, type ChainCommandDeps } from "./chain-commands.js";
-import { createChainGuard } from "./chain-guard.js";
 import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
-import { createDomainQueue } from "./domain-queue.js";
 import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
-import { calendarPolicyOf } from "./rotation/decide-retention.js";
+import { calendarPolicyOf } from "@vmbs/chain";
 import { rotateChain } from "./rotation/rotate-chain.js";
 
 export interface BackupAgentDeps {
@@ -84,10 +81,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
-  const publish = async (event: BackupEvent | BackupFailed) => {
-    await publishJson(nc, subjects.evt.backup(host, event.type), event);
-  };
-  // One publisher for every chain event of this agent: the runner's, the checker's, rotation's and retention's.
+  // One publisher per event kind for this whole agent (libs/bus publish-events.ts): every chain event — the
+  // runner's, the checker's, rotation's and retention's — and every backup event.
+  const publish = createBackupEventPublisher(nc, host);
   const publishChain = createChainEventPublisher(nc, host);
   const runBackup = createBackupRunner({
     host,

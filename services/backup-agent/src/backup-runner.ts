@@ -1,12 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
-import { dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
-import { archiveChainFolder } from "./archive-chain.js";
-import { chainFolderPath } from "./chain-paths.js";
 import { planBackup } from "./plan-backup.js";
-import type { PublishChainEvent } from "./chain-check/chain-events.js";
+import type { PublishChainEvent } from "@vmbs/bus";
 
 export interface BackupRunnerDeps {
   host: string;

@@ -1,8 +1,6 @@
 import { chainCommandSchema, parsePayload } from "@vmbs/contracts";
-import type { CommandContext, Disposition, JsMsg } from "@vmbs/bus";
+import type { ChainGuard, CommandContext, Disposition, JsMsg, PublishChainEvent } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
-import type { ChainGuard } from "./chain-guard.js";
-import type { PublishChainEvent } from "./chain-check/chain-events.js";
 
 export interface ChainCommandDeps {
   /** The verb, for logs: "check", "rotate" or "retention". */

@@ -1,7 +1,4 @@
 export { startBackupAgent, BackupRootError, type BackupAgent, type BackupAgentDeps } from "./backup-agent.js";
 export { planBackup, type BackupPlan, type BackupObservation } from "./plan-backup.js";
-export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
 export { createChainChecker, type ChainChecker, type ChainCheckerDeps } from "./chain-check/chain-checker.js";
 export type { CheckRequest, CheckSummary } from "./chain-check/check-chain.js";
-export { createChainEventPublisher, type PublishChainEvent, type ChainEventInput } from "./chain-check/chain-events.js";
-export { checkStreamFile } from "./chain-check/stream-check.js";

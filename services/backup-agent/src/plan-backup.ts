@@ -1,5 +1,5 @@
 import type { BackupLevel } from "@vmbs/contracts";
-import { type ChainFolder, hasChain, isEffectivelyEmpty, partialFiles } from "@vmbs/chain";
+import { archiveBeforeBackup, hasContinuableChain, partialFiles, type ChainFolder } from "@vmbs/chain";
 import type { DomainState } from "@vmbs/virt";
 
 /** What one backup run will do, decided from what was observed before it. */
@@ -7,7 +7,7 @@ export type BackupPlan =
   | {
       kind: "run";
       level: "full" | "inc";
-      /** Move the current chain folder aside first: a full needs an empty folder, and one chain per folder. */
+      /** Move the current chain folder aside first (decided by libs/chain chain-end.ts archiveBeforeBackup). */
       archiveFirst: boolean;
       /** Shut-off domain: start it paused for the run and stop it again, so the chain gets real checkpoints. */
       startPaused: boolean;
@@ -32,12 +32,8 @@ export function planBackup({ requested, folder, state }: BackupObservation): Bac
   const partial = partialFiles(folder);
   if (partial.length > 0)
     return { kind: "refuse", reason: `an earlier backup did not finish (${partial.map((f) => f.path).join(", ")}); a chain check must repair the chain first` };
-  const chainExists = hasChain(folder) && (folder.cpt?.length ?? 0) > 0;
-  if (chainExists) {
-    if (requested === "full") return { kind: "run", level: "full", archiveFirst: true, startPaused };
-    return { kind: "run", level: "inc", archiveFirst: false, startPaused };
-  }
+  const archiveFirst = archiveBeforeBackup(folder, requested);
+  if (hasContinuableChain(folder)) return { kind: "run", level: requested === "full" ? "full" : "inc", archiveFirst, startPaused };
   if (requested === "inc") return { kind: "refuse", reason: "there is no chain to continue yet; request level full or auto" };
-  // Data files without a usable chain (e.g. a copy backup) would make the engine refuse a full: set them aside.
-  return { kind: "run", level: "full", archiveFirst: folder.exists && !isEffectivelyEmpty(folder), startPaused };
+  return { kind: "run", level: "full", archiveFirst, startPaused };
 }

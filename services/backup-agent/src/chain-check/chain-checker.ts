@@ -1,9 +1,8 @@
 import type { Config } from "@vmbs/config";
-import type { NatsConnection } from "@vmbs/bus";
+import type { NatsConnection, PublishChainEvent } from "@vmbs/bus";
 import type { Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { createBootTracker } from "./boot-id.js";
-import type { PublishChainEvent } from "./chain-events.js";
 import { createChainCheck, type CheckChain } from "./check-chain.js";
 import { createPlanExecutor } from "./execute-plan.js";
 import { createChainObserver } from "./observe-chain.js";

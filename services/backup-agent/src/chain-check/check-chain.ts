@@ -1,8 +1,7 @@
 import type { DomainState } from "@vmbs/virt";
-import { planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
+import { checkChainIntegrity, planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
-import type { PublishChainEvent } from "./chain-events.js";
-import { checkChainIntegrity } from "./check-integrity.js";
+import type { PublishChainEvent } from "@vmbs/bus";
 import type { ExecutePlan, ExecuteResult } from "./execute-plan.js";
 import type { ObserveChain } from "./observe-chain.js";
 

@@ -1,8 +1,7 @@
 import type { DomainState } from "@vmbs/virt";
-import { readChainFolder, type ChainSnapshot } from "@vmbs/chain";
+import { chainFolderPath, readChainFolder, type ChainSnapshot } from "@vmbs/chain";
 import { imageBitmaps, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
-import { chainFolderPath } from "../chain-paths.js";
 import { findStaleTmp } from "./stale-tmp.js";
 
 export interface ObserveChainDeps {

@@ -1,6 +1,6 @@
 import { waitForDomainState, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
-import type { ChainGuard } from "../chain-guard.js";
+import type { ChainGuard } from "@vmbs/bus";
 import type { ChainChecker } from "./chain-checker.js";
 
 export interface StartupChecksDeps {

@@ -3,9 +3,8 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { archiveFolderName } from "@vmbs/chain";
+import { archiveFolderName, calendarPolicyOf, decideRetention } from "@vmbs/chain";
 import { applyRetention } from "./apply-retention.js";
-import { calendarPolicyOf, decideRetention } from "./decide-retention.js";
 import { captureDeps, DAY, writeChain } from "../testing/chain-fixture.js";
 
 const NOW = Date.UTC(2024, 5, 15, 12); // 2024-06-15 12:00 UTC

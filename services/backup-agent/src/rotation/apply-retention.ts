@@ -1,9 +1,7 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArchiveFolderName, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { decideRetention, parseArchiveFolderName, readChainPoints, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
-import { readChainPoints } from "./chain-points.js";
-import { decideRetention } from "./decide-retention.js";
 
 /** Options of {@link applyRetention}. */
 export interface RetentionOptions extends StepContext {

@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { archiveFolderName, readChainFolder } from "@vmbs/chain";
+import { archiveFolderName, needsRotation, readChainFolder } from "@vmbs/chain";
 import { connectBus, ensureStreams, publishJson, type NatsConnection } from "@vmbs/bus";
 import { chainEventSchema, subjects, type ChainEvent } from "@vmbs/contracts";
 import { startTestNats, waitFor, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { needsRotation, rotateChain } from "./rotate-chain.js";
+import { rotateChain } from "./rotate-chain.js";
 import { captureDeps, DAY, writeChain } from "../testing/chain-fixture.js";
 
 const NOW = Date.UTC(2024, 5, 15, 12);

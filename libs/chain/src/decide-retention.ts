@@ -1,4 +1,5 @@
-import { parseArchiveFolderName, selectArchivesToDelete, selectCalendarRetention, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { parseArchiveFolderName } from "./archive-name.js";
+import { selectArchivesToDelete, selectCalendarRetention, type CalendarPolicy, type ChainPoints } from "./retention.js";
 
 /** Inputs of {@link decideRetention}. Facts only; reading them is the caller's job. */
 export interface RetentionInput {

@@ -1,6 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { dataFiles, oldestMtime, readChainFolder, type ChainPoints } from "@vmbs/chain";
+import { dataFiles, oldestMtime } from "./chain-files.js";
+import { readChainFolder } from "./chain-folder.js";
+import { localFileLister, type FileLister } from "./file-lister.js";
+import type { ChainPoints } from "./retention.js";
 
 /** libvirt writes `<creationTime>` in epoch seconds into each checkpoint XML (virsh checkpoint-dumpxml). */
 const CREATION_TIME = /<creationTime>\s*(\d+)\s*<\/creationTime>/;
@@ -9,15 +11,16 @@ const CREATION_TIME = /<creationTime>\s*(\d+)\s*<\/creationTime>/;
  * The restore points of one archived chain folder, for calendar retention: the `<creationTime>` of each
  * `checkpoints/*.xml`; without any (a copy backup, or XMLs lost), the mtimes of its data files; without
  * those, its oldest file. An unreadable XML is skipped, not fatal: a missing point can only make a chain
- * look older, and the count rule still keeps the newest chains.
+ * look older, and the count rule still keeps the newest chains. `fs` is where the chain lives (the local
+ * disk by default; the mirror passes its SFTP lister).
  */
-export async function readChainPoints(backupRoot: string, domain: string, archiveName: string): Promise<ChainPoints> {
+export async function readChainPoints(backupRoot: string, domain: string, archiveName: string, fs: FileLister = localFileLister): Promise<ChainPoints> {
   const dir = join(backupRoot, archiveName);
-  const folder = await readChainFolder(dir, domain);
+  const folder = await readChainFolder(dir, domain, fs);
   const points: number[] = [];
   for (const f of folder.files) {
     if (!/^checkpoints\/[^/]+\.xml$/.test(f.path)) continue;
-    const text = await readFile(join(dir, f.path), "utf8").catch(() => "");
+    const text = await fs.readFile(join(dir, f.path)).catch(() => "");
     const m = CREATION_TIME.exec(text);
     if (m?.[1]) points.push(Number(m[1]) * 1000);
   }

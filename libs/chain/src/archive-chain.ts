@@ -1,6 +1,8 @@
 import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { archiveFolderName, oldestMtime, readChainFolder, uniqueArchiveName } from "@vmbs/chain";
+import { archiveFolderName, uniqueArchiveName } from "./archive-name.js";
+import { oldestMtime } from "./chain-files.js";
+import { readChainFolder } from "./chain-folder.js";
 import { chainFolderPath } from "./chain-paths.js";
 
 /**

@@ -1,4 +1,5 @@
-import { LeaseBusyError, type ChainLeases } from "@vmbs/bus";
+import { LeaseBusyError } from "./chain-lease-errors.js";
+import type { ChainLeases } from "./chain-lease.js";
 import type { DomainQueue } from "./domain-queue.js";
 
 /** How long an operation waits for another holder of the chain (e.g. a restore or a mirror run). Default 30 min. */

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { dataFilesOfCheckpoint, type ChainFolder } from "@vmbs/chain";
+import { dataFilesOfCheckpoint } from "./chain-files.js";
+import type { ChainFolder } from "./chain-folder.js";
 import { checkStreamFile } from "./stream-check.js";
 
 /** The first checkpoint of a chain whose data does not hold up, or undefined when every file is sound. */

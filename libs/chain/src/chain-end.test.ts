@@ -1,0 +1,57 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { BackupLevel } from "@vmbs/contracts";
+import type { ChainFolder } from "./chain-folder.js";
+import { archiveBeforeBackup, folderAtChainEnd, needsRotation, type FolderFate } from "./chain-end.js";
+
+function folder(files: string[], cpt: string[] | null, extra: Partial<ChainFolder> = {}): ChainFolder {
+  return { dir: "/b/vm", exists: true, files: files.map((path) => ({ path, size: 1, mtimeMs: 0 })), cpt, ...extra };
+}
+const cps = (n: number) => Array.from({ length: n }, (_, i) => `virtnbdbackup.${i}`);
+const absent = folder([], null, { exists: false });
+const empty = folder([], null);
+const logsOnly = folder(["backup.full.11262026023447.log"], null);
+const chain3 = folder(["vda.full.data", "vda.inc.virtnbdbackup.1.data", "vda.inc.virtnbdbackup.2.data", "vm.cpt"], cps(3));
+const copy = folder(["vda.copy.data", "vmconfig.copy.xml"], null);
+const fullNoCpt = folder(["vda.full.data"], null);
+const badCpt = folder(["vda.full.data", "vm.cpt"], null, { cptError: "vm.cpt: not a JSON array" });
+
+describe("chain end: the one place that decides whether a chain is archived", () => {
+  const beforeBackup: [string, ChainFolder, BackupLevel, boolean][] = [
+    ["no folder, auto", absent, "auto", false],
+    ["logs of failed runs only, full", logsOnly, "full", false],
+    ["a chain, auto continues it", chain3, "auto", false],
+    ["a chain, inc continues it", chain3, "inc", false],
+    ["a chain, full starts a new one", chain3, "full", true],
+    ["a copy backup, auto: set aside for the full", copy, "auto", true],
+    ["a full without .cpt, auto: set aside for the full", fullNoCpt, "auto", true],
+  ];
+  for (const [what, f, level, expected] of beforeBackup) it(`before a backup: ${what}`, () => assert.equal(archiveBeforeBackup(f, level), expected));
+
+  const rotation: [string, ChainFolder, number, boolean, boolean, RegExp][] = [
+    ["no folder", absent, 3, false, false, /no chain data/],
+    ["forced rotation of logs only", logsOnly, 3, true, false, /no chain data/],
+    ["forced", chain3, 30, true, true, /forced/],
+    ["at the limit", chain3, 3, false, true, /3 checkpoints, MAX_BACKUPS_PER_CHAIN=3/],
+    ["below the limit", chain3, 4, false, false, /3 of 4/],
+    ["limit 0 never rotates", chain3, 0, false, false, /never rotate/],
+    ["copy backup", copy, 30, false, true, /copy backup/],
+    ["unreadable .cpt is the check's business", badCpt, 1, false, false, /left to the chain check/],
+    ["missing .cpt is the check's business", fullNoCpt, 1, false, false, /left to the chain check/],
+  ];
+  for (const [what, f, max, force, rotate, reason] of rotation) {
+    it(`rotation: ${what}`, () => {
+      const d = needsRotation(f, max, force);
+      assert.equal(d.rotate, rotate);
+      assert.match(d.reason, reason);
+    });
+  }
+
+  const atEnd: [string, ChainFolder, boolean, FolderFate][] = [
+    ["absent folder", absent, true, "none"],
+    ["empty folder", empty, false, "none"],
+    ["restorable chain", chain3, true, "archive"],
+    ["nothing restorable", logsOnly, false, "delete"],
+  ];
+  for (const [what, f, restorable, fate] of atEnd) it(`chain check ends a chain: ${what}`, () => assert.equal(folderAtChainEnd(f, restorable), fate));
+});
