@@ -1,4 +1,5 @@
-export { startBackupAgent, BackupRootError, type BackupAgent, type BackupAgentDeps } from "./backup-agent.js";
+export { startBackupAgent, type BackupAgent, type BackupAgentDeps } from "./backup-agent.js";
+export { assertBackupRoot, BackupRootError, type BackupRootProblem } from "./backup-root.js";
 export { planBackup, type BackupPlan, type BackupObservation } from "./plan-backup.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
 export { createChainChecker, type ChainChecker, type ChainCheckerDeps } from "./chain-check/chain-checker.js";
