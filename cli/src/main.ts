@@ -29,6 +29,9 @@ Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
 };
 
 async function main(argv: string[]): Promise<number> {
+  // Backups, the state dir (nats store, KV) and logs hold whole disks and secrets: private to the service user.
+  // Set first, so every file and child process (virtnbdbackup, nats-server) inherits it.
+  process.umask(0o077);
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(`${usage.main}\n`);

@@ -47,6 +47,14 @@ export function judgeBackupRoot(facts: BackupRootFacts): BackupRootVerdict {
   return { ok: true };
 }
 
+const problemText: Record<BackupRootProblem, string> = {
+  missing: "does not exist",
+  "not-a-directory": "is not a directory",
+  unwritable: "is not readable and writable by this user",
+  "system-folder": "is a system folder",
+  "world-writable": "is writable by every user",
+};
+
 export class BackupRootError extends Error {
   constructor(
     readonly path: string,
@@ -55,7 +63,7 @@ export class BackupRootError extends Error {
     readonly realPath?: string,
     options?: ErrorOptions,
   ) {
-    super(`LOCAL_BACKUP_PATH ${path}${realPath && realPath !== path ? ` (${realPath})` : ""} is refused: ${problem}`, options);
+    super(`LOCAL_BACKUP_PATH ${path}${realPath && realPath !== path ? ` (resolves to ${realPath})` : ""} ${problemText[problem]}`, options);
     this.name = "BackupRootError";
   }
 }
