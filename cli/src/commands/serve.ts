@@ -66,6 +66,8 @@ export async function serve(role: ServeRole): Promise<number> {
     for (const stop of stops) await within(stopStepMs, stop());
     await within(stopStepMs, presence?.lease.release() ?? Promise.resolve());
     await within(stopStepMs, bus!.close());
+    // close() may have timed out while draining: the local nats-server must not outlive us either way.
+    await bus!.server?.stop();
   };
   try {
     await ensureStreams(bus.nc);

@@ -22,11 +22,13 @@ describe("mayTakeOver (pure)", () => {
     ["a container with another hostname on this machine", record({ hostname: "c0ffee" }), false, false],
     ["an unreadable record", undefined, false, false],
     ["a record without a boot id", record({ bootId: "" }), false, false],
+    ["an earlier run with our own pid (a restarted container)", record({ pid: 1 }), true, true],
+    ["our own pid, recorded by another machine", record({ pid: 1, machineId: "m2" }), true, false],
   ];
   for (const [name, holder, alive, expected] of rows)
     it(`${name}: ${expected ? "take over" : "refuse"}`, () => {
       const identity = holder?.bootId === "" ? { ...me, bootId: "" } : me;
-      assert.equal(mayTakeOver(holder, identity, () => alive), expected);
+      assert.equal(mayTakeOver(holder, { ...identity, pid: 1 }, () => alive), expected);
     });
 });
 

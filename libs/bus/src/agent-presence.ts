@@ -52,10 +52,11 @@ export function describeHolder(holder: PresenceRecord | undefined): string {
  * process is gone (a crash, kill -9). Anything else — another machine, an unreadable record, a live
  * process — is a second agent for the same host id, until its key expires.
  */
-export function mayTakeOver(holder: PresenceRecord | undefined, me: MachineIdentity, holderAlive: (pid: number) => boolean): boolean {
+export function mayTakeOver(holder: PresenceRecord | undefined, me: MachineIdentity & { pid: number }, holderAlive: (pid: number) => boolean): boolean {
   if (!holder || typeof holder.pid !== "number") return false;
   const sameMachine = holder.machineId === me.machineId && holder.bootId === me.bootId && holder.hostname === me.hostname;
-  return sameMachine && holder.bootId !== "" && !holderAlive(holder.pid);
+  // Our own pid: an earlier run of ours (a restarted container gets the same pid), since we hold nothing yet.
+  return sameMachine && holder.bootId !== "" && (holder.pid === me.pid || !holderAlive(holder.pid));
 }
 
 async function firstLine(file: string): Promise<string> {
@@ -130,7 +131,7 @@ export async function claimAgentPresence(nc: NatsConnection, o: ClaimPresenceOpt
     const current = await leases.current(o.host);
     if (!current) continue;
     const holder = parseRecord(current.value);
-    if (!mayTakeOver(holder, identity, o.holderAlive ?? isPidAlive)) throw new AgentPresenceBusyError(o.host, holder);
+    if (!mayTakeOver(holder, { ...identity, pid: record.pid }, o.holderAlive ?? isPidAlive)) throw new AgentPresenceBusyError(o.host, holder);
     const taken = await leases.takeOver(o.host, value, current.revision);
     if (taken) return claimed(taken);
   }
