@@ -2,6 +2,11 @@
 import { parseArgs } from "node:util";
 import { backupCommand } from "./commands/backup.js";
 import { serve } from "./commands/serve.js";
+import { exitStatus } from "./exit-reasons.js";
+
+const x = exitStatus;
+const serveExitStatus = `Exit status: 0 stopped by SIGINT/SIGTERM, ${x.config} invalid configuration, ${x.backupPath} LOCAL_BACKUP_PATH missing or refused,
+${x.natsUnavailable} NATS unreachable (or the local nats-server died), ${x.anotherAgent} another agent serves this HOST_ID, ${x.other} other failure.`;
 
 const usage: Record<string, string> = {
   main: `vmbs — VM-Babysitter: live, incremental, self-healing backups of libvirt VMs over NATS
@@ -15,8 +20,8 @@ Commands:
   backup      ask a host's agent for a backup and print the outcome
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
-  start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).`,
-  agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.`,
+  start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
+  agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
 
@@ -29,6 +34,9 @@ Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
 };
 
 async function main(argv: string[]): Promise<number> {
+  // Backups, the state dir (nats store, KV) and logs hold whole disks and secrets: private to the service user.
+  // Set first, so every file and child process (virtnbdbackup, nats-server) inherits it.
+  process.umask(0o077);
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(`${usage.main}\n`);

@@ -58,14 +58,14 @@ describe("vmbs CLI, as a user runs it", () => {
     assert.match(badLevel.stderr, /--level must be one of auto, full, inc/);
   });
 
-  it("stops with exit code 78 and names the variable on a bad configuration", async () => {
+  it("stops with exit code 78 and names the variable on a bad configuration (73 for a missing backup folder)", async () => {
     const r = await execa("node", [vmbs, "start"], { env: { ...env, MAX_BACKUPS_PER_CHAIN: "3a", VM_ALLOW_POWERCYCLE: "maybe" }, reject: false });
     assert.equal(r.exitCode, 78);
     assert.match(r.stderr, /MAX_BACKUPS_PER_CHAIN: expected a whole number/);
     assert.match(r.stderr, /VM_ALLOW_POWERCYCLE: expected yes\/no/);
     const missing = await execa("node", [vmbs, "start"], { env: { ...env, LOCAL_BACKUP_PATH: "/nonexistent/backups" }, reject: false, timeout: 30_000 });
-    assert.equal(missing.exitCode, 78);
-    assert.match(missing.stdout + missing.stderr, /LOCAL_BACKUP_PATH \/nonexistent\/backups must be an existing/);
+    assert.equal(missing.exitCode, 73);
+    assert.match(missing.stderr, /LOCAL_BACKUP_PATH \/nonexistent\/backups does not exist — create it/);
   });
 
   it("`vmbs start` runs its own nats-server; `vmbs backup` prints the outcome; SIGTERM cancels a run and leaves no job", async () => {

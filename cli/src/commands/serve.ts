@@ -1,24 +1,74 @@
-import { openHostsBucket, ensureStreams } from "@vmbs/bus";
-import { startBackupAgent, BackupRootError } from "@vmbs/backup-agent";
+import { claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence } from "@vmbs/bus";
+import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
-import { configErrorExitCode } from "@vmbs/config";
-import { openBus, serviceRuntime, untilSignal } from "../runtime.js";
+import type { Logger } from "@vmbs/logger";
+import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
+import { describeExit, LocalNatsServerDiedError, PresenceLostError } from "../exit-reasons.js";
 
 export type ServeRole = "start" | "agent" | "scheduler";
+
+/** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
+const stopStepMs = 10_000;
+
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
+/** Logs why the process stops and prints the one line a person reads; returns the exit status. */
+function report(logger: Logger, err: unknown, what: string): number {
+  const { line, status } = describeExit(err);
+  logger.fatal({ err, status }, what);
+  logger.flush();
+  process.stderr.write(`${line}\n`);
+  return status;
+}
 
 /**
  * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent in one process (and a local
  * nats-server when NATS_URL is unset), `agent` or `scheduler` alone for a fleet.
+ *
+ * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
+ * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
+ * presence check is stopped again).
  */
 export async function serve(role: ServeRole): Promise<number> {
-  const { config, logger, reopenLog } = serviceRuntime(`vmbs-${role}`);
+  let runtime: ReturnType<typeof serviceRuntime>;
+  try {
+    runtime = serviceRuntime(`vmbs-${role}`);
+  } catch (err) {
+    const { line, status } = describeExit(err);
+    process.stderr.write(`${line}\n`);
+    return status;
+  }
+  const { config, logger, reopenLog } = runtime;
+  const servesAgent = role !== "scheduler";
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
   void signalled.then(() => startup.abort());
-  const bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
+
+  let bus: Bus | undefined;
+  let presence: AgentPresence | undefined;
+  try {
+    if (servesAgent) await assertBackupRoot(config.LOCAL_BACKUP_PATH);
+    bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
+    if (servesAgent) presence = await claimAgentPresence(bus.nc, { host: config.HOST_ID });
+  } catch (err) {
+    await bus?.close();
+    return report(logger, err, "start-up refused");
+  }
+
   const stops: (() => Promise<void>)[] = [startLogRotation(config, logger, reopenLog)];
+  const stopAll = async () => {
+    for (const stop of stops) await within(stopStepMs, stop());
+    await within(stopStepMs, presence?.lease.release() ?? Promise.resolve());
+    await within(stopStepMs, bus!.close());
+    // close() may have timed out while draining: the local nats-server must not outlive us either way.
+    await bus!.server?.stop();
+  };
   try {
     await ensureStreams(bus.nc);
     if (role !== "agent") {
@@ -27,20 +77,30 @@ export async function serve(role: ServeRole): Promise<number> {
       scheduler.start();
       stops.push(() => scheduler.stop());
     }
-    if (role !== "scheduler") {
-      const agent = await startBackupAgent({ config, nc: bus.nc, logger, signal: startup.signal });
+    if (servesAgent) {
+      const agent = await startBackupAgent({ config, nc: bus.nc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
       stops.unshift(() => agent.stop());
     }
   } catch (err) {
-    logger.fatal({ err }, "start-up failed");
-    for (const stop of stops) await stop();
-    await bus.close();
-    return err instanceof BackupRootError ? configErrorExitCode : 1;
+    await stopAll();
+    return report(logger, err, "start-up failed");
   }
-  const signal = await signalled;
-  logger.info({ signal }, "shutting down");
-  for (const stop of stops) await stop();
-  await bus.close();
-  logger.flush();
-  return 0;
+
+  const never = new Promise<never>(() => {});
+  const server = bus.server;
+  const ended = await Promise.race([
+    signalled,
+    presence ? presence.lease.lost.then(async (lost) => new PresenceLostError(config.HOST_ID, await presence!.holder().catch(() => undefined), { cause: lost })) : never,
+    server ? server.exited.then(({ code, signal }) => new LocalNatsServerDiedError(server.pid, code, signal)) : never,
+  ]);
+  if (typeof ended === "string") {
+    logger.info({ signal: ended }, "shutting down");
+    await stopAll();
+    logger.flush();
+    return 0;
+  }
+  // The services stop first, so no command is half taken; then the reason is told.
+  logger.error({ err: ended }, "stopping");
+  await stopAll();
+  return report(logger, ended, "stopped");
 }

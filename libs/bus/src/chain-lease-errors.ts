@@ -25,8 +25,9 @@ export class LeaseBusyError extends Error {
 /** A held lease stopped being ours: expired (renewals failed for a whole TTL) or taken over by another holder. */
 export class LeaseLostError extends Error {
   readonly retryable = true;
-  constructor(readonly key: string, reason: string, options?: ErrorOptions) {
-    super(`chain lease ${key} lost: ${reason}`, options);
+  /** `label` names the kind of lease in the message; default "chain lease". */
+  constructor(readonly key: string, reason: string, options?: ErrorOptions & { label?: string }) {
+    super(`${options?.label ?? "chain lease"} ${key} lost: ${reason}`, options);
     this.name = "LeaseLostError";
   }
 }

@@ -1,19 +1,14 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
-import { LeaseBusyError, LeaseLostError, type LeaseHolder } from "./chain-lease-errors.js";
+import { LeaseBusyError, type LeaseHolder } from "./chain-lease-errors.js";
+import { openKvLeases, type Lease, type LeaseEntry } from "./kv-lease.js";
 
-/*
- * Per-chain lease in NATS KV (engineering-notes.md §2.4, verified on nats-server 2.9): the bucket TTL is the
- * lease length (per-key TTL needs 2.11), `create` acquires, `update` with the last revision renews, and
- * `delete` with `previousSeq` releases only while the key is still ours. Every race is detected by the
- * server's "wrong last sequence" code, never by message text.
- */
+/* Per-chain lease: one KV key per chain, on the lease primitives of kv-lease.ts. */
 
 export { LeaseBusyError, LeaseLostError, type LeaseHolder } from "./chain-lease-errors.js";
+export type { Lease } from "./kv-lease.js";
 
 /** Options of {@link createChainLeases}. */
 export interface ChainLeasesOptions {
@@ -40,21 +35,6 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** A held lease. Renewed automatically every TTL/3 until released, lost or abandoned. */
-export interface Lease {
-  key: string;
-  /** KV revision of the last successful write (acquire or renewal). */
-  readonly revision: number;
-  /** Aborted with a {@link LeaseLostError} when the lease is lost; pass it to the chain operation. */
-  readonly signal: AbortSignal;
-  /** Resolves (never rejects) when the lease is lost. Stays pending after a normal release. */
-  readonly lost: Promise<LeaseLostError>;
-  /** Stops renewing and deletes the key if it is still ours (a no-op when lost or already released). */
-  release(): Promise<void>;
-  /** Stops renewing without deleting, as a crashed holder would; the key expires after the TTL. For tests. */
-  abandon(): void;
-}
-
 /** The lease store of one process. */
 export interface ChainLeases {
   /** TTL in effect (the existing bucket's TTL when it was created by someone else). */
@@ -72,32 +52,13 @@ export function chainLeaseKey(host: string, domain: string): string {
   return `${host}.${createHash("sha256").update(domain, "utf8").digest("hex").slice(0, 32)}`;
 }
 
-function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
-
-async function currentHolder(kv: KV, key: string): Promise<LeaseHolder | undefined> {
-  const entry = await kv.get(key).catch(() => null);
-  if (!entry || entry.operation !== "PUT") return undefined;
+function holderOf(entry: LeaseEntry | undefined): LeaseHolder | undefined {
+  if (!entry) return undefined;
   try {
-    return entry.json<LeaseHolder>();
+    return JSON.parse(entry.value) as LeaseHolder;
   } catch {
     return undefined;
   }
-}
-
-/** Opens (creating if needed) the lease bucket; an existing bucket keeps its own TTL. */
-async function openBucket(nc: NatsConnection, name: string, ttlMs: number): Promise<{ kv: KV; ttlMs: number }> {
-  // Kvm.create opens an existing bucket as is (its config is not changed), so read back the TTL in effect:
-  // renewing on our own idea of the TTL could let the key expire between two renewals.
-  const kv = await new Kvm(nc).create(name, { history: 1, ttl: ttlMs });
-  const actual = (await kv.status()).ttl;
-  // Without a TTL a crashed holder's key would block its chain forever.
-  if (!(actual > 0)) throw new Error(`KV bucket ${name} has no TTL: it cannot hold leases`);
-  return { kv, ttlMs: actual };
 }
 
 /**
@@ -105,59 +66,7 @@ async function openBucket(nc: NatsConnection, name: string, ttlMs: number): Prom
  * one chain at once — across processes and hosts.
  */
 export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOptions): Promise<ChainLeases> {
-  const { kv, ttlMs } = await openBucket(nc, o.bucket ?? buckets.chainLeases, o.ttlMs ?? 30_000);
-
-  const hold = (key: string, value: string, firstRevision: number): Lease => {
-    let revision = firstRevision;
-    let lastRenewed = Date.now();
-    let active = true;
-    let timer: NodeJS.Timeout | undefined;
-    const controller = new AbortController();
-    let markLost: (err: LeaseLostError) => void = () => {};
-    const lost = new Promise<LeaseLostError>((resolve) => (markLost = resolve));
-
-    const lose = (reason: string, cause?: unknown): void => {
-      if (!active) return;
-      active = false;
-      const err = new LeaseLostError(key, reason, { cause });
-      controller.abort(err);
-      markLost(err);
-    };
-    const renew = async (): Promise<void> => {
-      try {
-        revision = await kv.update(key, value, revision);
-        lastRenewed = Date.now();
-      } catch (err) {
-        if (isWrongLastSequence(err)) return lose("the key changed: it expired or another holder took it", err);
-        // A transient failure (reconnecting): the server's copy lives until lastRenewed + TTL, so keep trying.
-        if (Date.now() - lastRenewed >= ttlMs) return lose("no renewal succeeded within the TTL", err);
-      }
-      if (active) timer = setTimeout(() => void renew(), ttlMs / 3);
-    };
-    timer = setTimeout(() => void renew(), ttlMs / 3);
-
-    return {
-      key,
-      get revision() {
-        return revision;
-      },
-      signal: controller.signal,
-      lost,
-      async release() {
-        if (!active) return;
-        active = false;
-        clearTimeout(timer);
-        // previousSeq: deletes only our own write; after an expiry or take-over this fails and nothing is touched.
-        await kv.delete(key, { previousSeq: revision }).catch((err: unknown) => {
-          if (!isWrongLastSequence(err)) throw err;
-        });
-      },
-      abandon() {
-        active = false;
-        clearTimeout(timer);
-      },
-    };
-  };
+  const leases = await openKvLeases(nc, { bucket: o.bucket ?? buckets.chainLeases, ttlMs: o.ttlMs ?? 30_000, label: "chain lease" });
 
   const acquire = async (host: string, domain: string, opts: AcquireOptions = {}): Promise<Lease> => {
     const key = chainLeaseKey(host, domain);
@@ -165,20 +74,17 @@ export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOption
     const deadline = Date.now() + (opts.waitMs ?? 0);
     for (;;) {
       opts.signal?.throwIfAborted();
-      try {
-        return hold(key, value, await kv.create(key, value));
-      } catch (err) {
-        if (!isWrongLastSequence(err)) throw err;
-        const left = deadline - Date.now();
-        if (left <= 0) throw new LeaseBusyError(key, await currentHolder(kv, key), { cause: err });
-        // Polling, not kv.watch: an expiry by bucket TTL produces no watch event on 2.9.
-        await sleep(Math.min(left, opts.pollMs ?? 250), undefined, { signal: opts.signal });
-      }
+      const lease = await leases.tryAcquire(key, value);
+      if (lease) return lease;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new LeaseBusyError(key, holderOf(await leases.current(key)));
+      // Polling, not kv.watch: an expiry by bucket TTL produces no watch event on 2.9.
+      await sleep(Math.min(left, opts.pollMs ?? 250), undefined, { signal: opts.signal });
     }
   };
 
   return {
-    ttlMs,
+    ttlMs: leases.ttlMs,
     acquire,
     async withLease(host, domain, opts, fn) {
       const lease = await acquire(host, domain, opts);

@@ -22,3 +22,4 @@ export {
   type PublishBackupEvent,
   type ChainEventInput,
 } from "./publish-events.js";
+export * from "./agent-presence.js";

@@ -18,6 +18,8 @@ export interface RunningNatsServer {
   /** Client URL read from the ports file, e.g. `nats://127.0.0.1:4222`. */
   url: string;
   pid: number;
+  /** Resolves when the process has exited, for whatever reason (a kill from outside, a crash, or stop()). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
 }
@@ -72,7 +74,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
           : new Error(`could not start nats-server: ${err.message}`, { cause: err });
       }),
     ]);
-    return { url, pid: child.pid!, stop };
+    return { url, pid: child.pid!, exited, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
-import { absolutePath, count, cronExpression, flag, optionalText, timeZone, wordList } from "./env-fields.js";
+import { absolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
   "-q -o IdentityFile=/private/hostname.key -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=10";
@@ -58,7 +58,7 @@ export const configSchema = z.object({
   LOGROTATE_SETTINGS: z.string().default(defaultLogrotateSettings),
   TZ: timeZone(),
   /** Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. */
-  NATS_URL: optionalText(),
+  NATS_URL: natsUrlList(),
   HOST_ID: optionalText()
     .transform((v) => v ?? normalizeHostToken(hostname()))
     .refine(isHostToken, { message: "expected 1-64 characters of A-Z a-z 0-9 _ - (it becomes a NATS subject token)" }),

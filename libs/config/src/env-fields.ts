@@ -91,3 +91,22 @@ export const optionalText = () =>
     .string()
     .optional()
     .transform((v) => (v?.trim() ? v.trim() : undefined));
+
+/** A NATS server URL as the node client takes it: `nats://` or `tls://`, a host, an optional port 1-65535. */
+export function isNatsServerUrl(text: string): boolean {
+  // The client accepts a bare host:port and then assumes nats://.
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return false;
+  }
+  return (url.protocol === "nats:" || url.protocol === "tls:") && url.hostname !== "" && (url.pathname === "" || url.pathname === "/") && !url.search && !url.hash;
+}
+
+/** Unset or one or more NATS server URLs separated by commas (a cluster's seed list). */
+export const natsUrlList = () =>
+  optionalText().refine((v) => v === undefined || v.split(",").every((s) => isNatsServerUrl(s.trim())), {
+    message: "expected nats://host:port (or tls://host:port; several separated by commas), or unset to let vmbs start run its own nats-server",
+  });

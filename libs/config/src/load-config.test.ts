@@ -55,7 +55,20 @@ describe("loadConfig", () => {
     ["an unknown time zone", { TZ: "Mars/Olympus" }, /TZ: unknown time zone/],
     ["a host id with a dot", { HOST_ID: "hv1.example.com" }, /HOST_ID: expected 1-64 characters/],
     ["an unterminated quote", { VM_IGNORED_LIST: '"win 11' }, /VM_IGNORED_LIST: unterminated/],
+    ["a NATS_URL with another scheme", { NATS_URL: "http://nats:4222" }, /NATS_URL: expected nats:\/\/host:port/],
+    ["a NATS_URL with a bad port", { NATS_URL: "nats://nats:99999" }, /NATS_URL: expected nats:\/\/host:port/],
+    ["a NATS_URL with a path", { NATS_URL: "nats://nats:4222/x" }, /NATS_URL: expected nats:\/\/host:port/],
+    ["a NATS_URL list with a bad member", { NATS_URL: "nats://a:4222, nats//b" }, /NATS_URL: expected nats:\/\/host:port/],
+    ["a NATS_URL with credentials, never echoed", { NATS_URL: "http://admin:s3cret@nats:4222" }, /NATS_URL: .*got "http:\/\/\*\*\*@nats:4222"/],
   ];
+  it("never echoes a NATS_URL's password in a config error", () => {
+    assert.throws(() => loadConfig({ NATS_URL: "http://admin:s3cret@nats:4222" }), (err: unknown) => err instanceof ConfigError && !err.message.includes("s3cret"));
+  });
+  const natsUrlRows = ["nats://127.0.0.1:4222", "tls://nats.example.com:4222", "localhost:4222", "nats://user:pw@nats", "nats://a:4222,nats://b:4222", "nats://[::1]:4222"];
+  for (const url of natsUrlRows)
+    it(`accepts the NATS_URL ${url}`, () => {
+      assert.equal(loadConfig({ NATS_URL: url }).NATS_URL, url);
+    });
   for (const [name, env, message] of invalidRows)
     it(`names the variable and the expected form for ${name}`, () => {
       assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message));

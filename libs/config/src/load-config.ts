@@ -19,7 +19,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? "config");
-    return `${name}: ${issue.message} (got ${JSON.stringify(env[name] ?? "")})`;
+    // A URL's user, password or token is never echoed.
+    const shown = (env[name] ?? "").replace(/\/\/[^@/\s]*@/g, "//***@");
+    return `${name}: ${issue.message} (got ${JSON.stringify(shown)})`;
   });
   throw new ConfigError(problems);
 }
@@ -30,7 +32,8 @@ export function loadConfigOrExit(env: Record<string, string | undefined>): Confi
     return loadConfig(env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`vm-babysitter: ${err.message}\n`);
+    // One plain line per variable, each naming what to fix.
+    process.stderr.write(err.problems.map((p) => `vmbs: invalid configuration: ${p}\n`).join(""));
     process.exit(configErrorExitCode);
   }
 }

@@ -1,9 +1,9 @@
-import { access, constants, stat } from "node:fs/promises";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
 import { consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
+import { assertBackupRoot } from "./backup-root.js";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
 import { createChainCommandHandler, requestIdOf, type ChainCommandDeps } from "./chain-commands.js";
@@ -45,22 +45,6 @@ export interface BackupAgentDeps {
 
 export interface BackupAgent {
   stop(): Promise<void>;
-}
-
-export class BackupRootError extends Error {
-  constructor(path: string, options?: ErrorOptions) {
-    super(`LOCAL_BACKUP_PATH ${path} must be an existing, readable and writable directory`, options);
-    this.name = "BackupRootError";
-  }
-}
-
-async function assertBackupRoot(path: string): Promise<void> {
-  try {
-    if (!(await stat(path)).isDirectory()) throw new Error("not a directory");
-    await access(path, constants.R_OK | constants.W_OK);
-  } catch (err) {
-    throw new BackupRootError(path, { cause: err });
-  }
 }
 
 /** The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome. */

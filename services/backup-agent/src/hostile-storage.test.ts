@@ -25,7 +25,7 @@ describe("backup agent on hostile storage", () => {
   });
 
   it("refuses to start without its backup path, naming it", async () => {
-    await assert.rejects(h.startAgent({ LOCAL_BACKUP_PATH: join(h.backupRoot, "not-mounted") }), /LOCAL_BACKUP_PATH .*not-mounted must be an existing, readable and writable directory/);
+    await assert.rejects(h.startAgent({ LOCAL_BACKUP_PATH: join(h.backupRoot, "not-mounted") }), /LOCAL_BACKUP_PATH .*not-mounted does not exist/);
   });
 
   it("reports a full disk as a failed backup with the engine's reason and keeps the earlier checkpoints", async () => {

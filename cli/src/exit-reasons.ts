@@ -1,0 +1,114 @@
+import { getuid } from "node:process";
+import { AgentPresenceBusyError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
+import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
+import { configErrorExitCode } from "@vmbs/config";
+
+/*
+ * The ONE place that turns why a service refuses to start (or had to stop) into the line a person reads on
+ * stderr and the exit status a supervisor sees. Statuses follow sysexits.h, so "fix the setup" (78, 73) is
+ * told apart from "try again later" (69, 75) and from a bug (1).
+ */
+
+export const exitStatus = {
+  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written. */
+  config: configErrorExitCode,
+  /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, or refused. */
+  backupPath: 73,
+  /** EX_UNAVAILABLE: NATS_URL unreachable, the local nats-server could not start, or it died while running. */
+  natsUnavailable: 69,
+  /** EX_TEMPFAIL: another agent serves this HOST_ID (at start-up, or it took the host id over while running). */
+  anotherAgent: 75,
+  /** Anything else: a bug or an unexpected environment; the JSON log has the stack. */
+  other: 1,
+} as const;
+
+/** LOGFILE_PATH could not be opened. */
+export class LogFileError extends Error {
+  constructor(readonly path: string, options: ErrorOptions) {
+    super(`LOGFILE_PATH ${path} is not writable`, options);
+    this.name = "LogFileError";
+  }
+}
+
+/** `vmbs start` could not start its own nats-server (port taken, binary missing, store dir unusable). */
+export class LocalNatsServerError extends Error {
+  constructor(readonly port: number, options: ErrorOptions) {
+    super(`could not start the local nats-server on 127.0.0.1:${port}`, options);
+    this.name = "LocalNatsServerError";
+  }
+}
+
+/** The nats-server that `vmbs start` runs exited while the services were running. */
+export class LocalNatsServerDiedError extends Error {
+  constructor(readonly pid: number, readonly code: number | null, readonly signal: string | null) {
+    super(`the local nats-server (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${code}`})`);
+    this.name = "LocalNatsServerDiedError";
+  }
+}
+
+/** While running, another agent took this HOST_ID's presence key. */
+export class PresenceLostError extends Error {
+  constructor(readonly host: string, readonly holder: PresenceRecord | undefined, options: { cause: LeaseLostError }) {
+    super(`another agent took over HOST_ID ${host}`, options);
+    this.name = "PresenceLostError";
+  }
+}
+
+const hostIdFix = "set HOST_ID to a value unique to each machine (Unraid's default hostname is the same on every box)";
+
+/** What to do about each refused backup path. */
+const backupPathFixes: Record<BackupRootProblem, (path: string) => string> = {
+  missing: (p) => `create it (mkdir -p ${p}) or point LOCAL_BACKUP_PATH at your backup share`,
+  "not-a-directory": () => "point LOCAL_BACKUP_PATH at a folder for the backups",
+  unwritable: () => `give this user (uid ${getuid?.() ?? "?"}) read and write access, or mount the share read-write`,
+  "system-folder": () => "use a folder of its own for the backups, e.g. /srv/backups or /mnt/user/backups",
+  "world-writable": (p) => `make it private (chmod o-w ${p}) or use a folder of its own`,
+};
+
+/** One line: causes such as nats-server's stderr tail may span several. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+/** A URL as it may be shown: without user, password or token. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/g, "//***@");
+}
+
+function causeOf(err: Error): string {
+  return err.cause instanceof Error ? oneLine(err.cause.message) : "";
+}
+
+/** The stderr line (without the trailing newline) and the exit status for why a service stopped. */
+export function describeExit(err: unknown): { line: string; status: number } {
+  if (err instanceof BackupRootError) return { line: `vmbs: ${err.message} — ${backupPathFixes[err.problem](err.path)}`, status: exitStatus.backupPath };
+  if (err instanceof BusConnectError)
+    return {
+      line: `vmbs: NATS_URL ${redactUrl(err.url)} is not reachable (${causeOf(err)}) — start nats-server there, correct NATS_URL, or unset it so that vmbs start runs its own`,
+      status: exitStatus.natsUnavailable,
+    };
+  if (err instanceof LocalNatsServerError)
+    return {
+      line: `vmbs: could not start the local nats-server on 127.0.0.1:${err.port} (${causeOf(err)}) — set VMBS_LOCAL_NATS_PORT to a free port (is another vmbs start running?), or set NATS_URL to an existing server`,
+      status: exitStatus.natsUnavailable,
+    };
+  if (err instanceof LocalNatsServerDiedError)
+    return {
+      line: `vmbs: ${err.message}; the services were stopped — start vmbs again (a supervisor such as systemd or Docker's restart policy does it)`,
+      status: exitStatus.natsUnavailable,
+    };
+  if (err instanceof AgentPresenceBusyError)
+    return {
+      line: `vmbs: HOST_ID ${err.host} is already served by another agent (${describeHolder(err.holder)}) — ${hostIdFix}, or stop that agent`,
+      status: exitStatus.anotherAgent,
+    };
+  if (err instanceof PresenceLostError)
+    return {
+      line: `vmbs: another agent took over HOST_ID ${err.host} (${describeHolder(err.holder)}); this agent stopped taking commands — ${hostIdFix}`,
+      status: exitStatus.anotherAgent,
+    };
+  if (err instanceof LogFileError)
+    return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
+  const message = err instanceof Error ? err.message : String(err);
+  return { line: `vmbs: start-up failed: ${oneLine(message)} (details in the log)`, status: exitStatus.other };
+}
