@@ -1,6 +1,14 @@
 export * from "./nats-server.js";
-export { connectBus, BusConnectError, type NatsConnection } from "./connect-bus.js";
-export { ensureStreams, openHostsBucket, defaultHostTtlMs, type TopologyOptions } from "./topology.js";
+export {
+  connectBus,
+  BusConnectError,
+  isPermissionViolation,
+  splitNatsUrl,
+  type BusAuth,
+  type NatsConnection,
+  type SplitNatsUrl,
+} from "./connect-bus.js";
+export { ensureStreams, openHostsBucket, defaultHostTtlMs, type EnsureStreamsResult, type TopologyOptions } from "./topology.js";
 export {
   consumeCommands,
   type CommandConsumer,
@@ -12,3 +20,4 @@ export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
+export * from "./auth-config.js";
