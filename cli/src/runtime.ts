@@ -1,7 +1,9 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { connectBus, startNatsServer, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit, type Config } from "@vmbs/config";
+import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
+import { configErrorExitCode, loadConfigOrExit, redactUrl, type Config } from "@vmbs/config";
+import { roleId, type BusRole } from "@vmbs/contracts";
+import { hasAuthConfig, localAuthDir, readBusAuth, readRoleSeed } from "./bus-auth.js";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
@@ -23,32 +25,69 @@ export function serviceRuntime(name: string): { config: Config; logger: Logger; 
 }
 
 export interface Bus {
-  nc: NatsConnection;
+  /** A connection as one of the roles given to {@link openBus}, with that role's credentials. */
+  connect(role: BusRole, clientName: string): Promise<NatsConnection>;
+  /**
+   * A connection for set-up (streams): the operator's when this process runs an auth-enabled local server,
+   * else `role`'s. Closed by {@link Bus.close}.
+   */
+  connectForSetup(role: BusRole): Promise<NatsConnection>;
   /** Present when this process started its own nats-server. */
   server?: RunningNatsServer;
   close(): Promise<void>;
 }
 
-/** Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset. */
-export async function openBus(config: Config, logger: Logger, clientName: string, ownServer: boolean): Promise<Bus> {
+/**
+ * Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset — with
+ * the authorization config of `vmbs auth init` when `$VMBS_STATE_DIR/auth` holds one, each role then connecting
+ * with its own credentials from there. Every credential is read before anything starts (a
+ * {@link BusCredentialsError} names the setting).
+ */
+export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean): Promise<Bus> {
+  const local = ownServer && !config.NATS_URL;
+  const authDir = local && hasAuthConfig(localAuthDir(config)) ? localAuthDir(config) : undefined;
+  const setupRoles: BusRole[] = authDir ? [{ kind: "operator" }] : [];
+  const auths = new Map<string, BusAuth>();
+  for (const role of [...roles, ...setupRoles])
+    auths.set(roleId(role), authDir ? await readRoleSeed(authDir, role) : await readBusAuth(config, role));
+
   let server: RunningNatsServer | undefined;
-  if (ownServer && !config.NATS_URL) {
+  if (local) {
     const storeDir = join(config.VMBS_STATE_DIR, "nats");
     mkdirSync(storeDir, { recursive: true });
-    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT });
-    logger.info({ url: server.url, storeDir }, "started a local nats-server (NATS_URL is unset)");
+    const configFile = authDir && join(authDir, authFileNames.serverConfig);
+    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile });
+    logger.info({ url: server.url, storeDir, authConfig: configFile ?? null }, "started a local nats-server (NATS_URL is unset)");
   }
   const url = server?.url ?? natsUrlOf(config);
-  const nc = await connectBus(url, clientName);
-  logger.info({ url }, "connected to NATS");
+  const connections: NatsConnection[] = [];
+  const connect = async (role: BusRole, clientName: string): Promise<NatsConnection> => {
+    const auth = auths.get(roleId(role));
+    if (!auth) throw new Error(`openBus was not given the role ${roleId(role)}`);
+    const nc = await connectBus(url, clientName, auth);
+    connections.push(nc);
+    logger.info({ url: redactUrl(url), role: roleId(role) }, "connected to NATS");
+    return nc;
+  };
   return {
-    nc,
+    connect,
+    connectForSetup: (role) => (authDir ? connect({ kind: "operator" }, "vmbs-setup") : connect(role, "vmbs-setup")),
     server,
     async close() {
-      await nc.drain().catch(() => undefined);
+      for (const nc of connections) await nc.drain().catch(() => undefined);
       await server?.stop();
     },
   };
+}
+
+/**
+ * Credentials of a one-shot operator command (`vmbs backup`): the operator's from the local auth folder when
+ * NATS_URL is unset and `vmbs auth init` wrote one (the server `vmbs start` runs), else the NATS_* settings.
+ */
+export async function operatorBusAuth(config: Config): Promise<BusAuth> {
+  const operator: BusRole = { kind: "operator" };
+  const dir = localAuthDir(config);
+  return !config.NATS_URL && hasAuthConfig(dir) ? readRoleSeed(dir, operator) : readBusAuth(config, operator);
 }
 
 /**

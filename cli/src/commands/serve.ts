@@ -2,7 +2,9 @@ import { openHostsBucket, ensureStreams } from "@vmbs/bus";
 import { startBackupAgent, BackupRootError } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { configErrorExitCode } from "@vmbs/config";
-import { openBus, serviceRuntime, untilSignal } from "../runtime.js";
+import type { BusRole } from "@vmbs/contracts";
+import { BusCredentialsError } from "../bus-auth.js";
+import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
 
 export type ServeRole = "start" | "agent" | "scheduler";
@@ -17,18 +19,33 @@ export async function serve(role: ServeRole): Promise<number> {
   const signalled = untilSignal();
   const startup = new AbortController();
   void signalled.then(() => startup.abort());
-  const bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
+  const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
+  const schedulerRole: BusRole = { kind: "scheduler" };
+  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole];
+  let bus: Bus;
+  try {
+    bus = await openBus(config, logger, roles, role === "start");
+  } catch (err) {
+    if (!(err instanceof BusCredentialsError)) throw err;
+    process.stderr.write(`vm-babysitter: ${err.message}\n`);
+    return configErrorExitCode;
+  }
   const stops: (() => Promise<void>)[] = [startLogRotation(config, logger, reopenLog)];
   try {
-    await ensureStreams(bus.nc);
+    const setup = await bus.connectForSetup(roles[0]!);
+    const { drifted } = await ensureStreams(setup);
+    await setup.close();
+    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; an operator should run with operator credentials to update it");
     if (role !== "agent") {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: bus.nc, hosts: await openHostsBucket(bus.nc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
+      const nc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
+      const scheduler = createScheduler({ nc, hosts: await openHostsBucket(nc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
       scheduler.start();
       stops.push(() => scheduler.stop());
     }
     if (role !== "scheduler") {
-      const agent = await startBackupAgent({ config, nc: bus.nc, logger, signal: startup.signal });
+      const nc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
+      const agent = await startBackupAgent({ config, nc, logger, signal: startup.signal });
       stops.unshift(() => agent.stop());
     }
   } catch (err) {

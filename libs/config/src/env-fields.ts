@@ -91,3 +91,7 @@ export const optionalText = () =>
     .string()
     .optional()
     .transform((v) => (v?.trim() ? v.trim() : undefined));
+
+/** An absolute path, or unset (empty = unset). */
+export const optionalAbsolutePath = () =>
+  optionalText().refine((v) => v === undefined || v.startsWith("/"), { message: "expected an absolute path" });
