@@ -8,7 +8,7 @@ import { Kvm } from "@nats-io/kv";
 import { agentConsumerName, buckets, roleId, roleInboxPrefix, streams, subjects, type BusRole } from "@vmbs/contracts";
 import { authFileNames, createBusAuth, type GeneratedBusAuth } from "./auth-config.js";
 import { chainLeaseKey, createChainLeases } from "./chain-lease.js";
-import { connectBus, isPermissionViolation, type NatsConnection } from "./connect-bus.js";
+import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } from "./connect-bus.js";
 import { consumeCommands } from "./consume-commands.js";
 import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
 import { publishJson } from "./publish-json.js";
@@ -188,4 +188,14 @@ describe("bus roles on a real nats-server with the generated authorization confi
     const js = jetstream(operator);
     assert.ok(await js.streams.get(streams.commands));
   });
+});
+
+describe("credentials written into NATS_URL", () => {
+  const rows: [string, ReturnType<typeof splitNatsUrl>][] = [
+    ["nats://127.0.0.1:4222", { servers: ["nats://127.0.0.1:4222"] }],
+    ["nats://vmbs:p%40ss@h:4222", { servers: ["nats://h:4222"], user: "vmbs", password: "p@ss" }],
+    ["nats://tok@h", { servers: ["nats://h"], token: "tok" }],
+    ["tls://a:b@h1,tls://h2", { servers: ["tls://h1", "tls://h2"], user: "a", password: "b" }],
+  ];
+  for (const [url, split] of rows) it(`splits ${url}`, () => assert.deepEqual(splitNatsUrl(url), split));
 });
