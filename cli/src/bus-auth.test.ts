@@ -86,6 +86,48 @@ describe("bus credentials in the CLI", () => {
     await server.stop();
   });
 
+  it("connects over TLS with NATS_TLS_CA / NATS_TLS_CERT / NATS_TLS_KEY to a server that verifies clients", async () => {
+    const dir = await lab.tempDir("tls-");
+    const f = (name: string) => join(dir, name);
+    const openssl = (...args: string[]) => execa("openssl", args, { cwd: dir, timeout: 30_000 });
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    await openssl("req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "1", "-subj", "/CN=vmbs-test-ca");
+    // An IP address only: connectBus checks it against the configured address (nats.js alone would expect localhost).
+    await writeFile(f("server.ext"), "subjectAltName=IP:127.0.0.1\n");
+    for (const who of ["server", "client"]) {
+      await openssl("req", ...ec, "-keyout", f(`${who}.key`), "-out", f(`${who}.csr`), "-subj", `/CN=${who === "server" ? "127.0.0.1" : "vmbs-client"}`);
+      const ext = who === "server" ? ["-extfile", f("server.ext")] : [];
+      await openssl("x509", "-req", "-in", f(`${who}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f(`${who}.pem`), "-days", "1", ...ext);
+    }
+    const configFile = f("server.conf");
+    await writeFile(configFile, `tls { cert_file: "${f("server.pem")}", key_file: "${f("server.key")}", ca_file: "${f("ca.pem")}", verify: true, timeout: 5 }\n`);
+    const tlsServer = await startNatsServer({ storeDir: f("store"), configFile });
+    try {
+      const url = `tls://127.0.0.1:${new URL(tlsServer.url).port}`;
+      const tlsEnv = { ...env, NATS_URL: url, NATS_TLS_CA: f("ca.pem"), NATS_TLS_CERT: f("client.pem"), NATS_TLS_KEY: f("client.key") };
+      const scheduler = execa("node", [vmbs, "scheduler"], { env: { ...tlsEnv, LOGFILE_PATH: f("s.log") }, reject: false, forceKillAfterDelay: false });
+      let out = "";
+      scheduler.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+      await waitFor(() => out.includes("connected to NATS") || scheduler.exitCode !== null, { timeoutMs: 30_000, what: "the scheduler to connect over TLS" });
+      scheduler.kill("SIGTERM");
+      const done = await scheduler;
+      assert.match(out, /connected to NATS/, `${done.stderr}`);
+      // Without a client certificate the server refuses the connection.
+      const noCert = await execa("node", [vmbs, "backup", "--domain", "x", "--timeout", "1"], {
+        env: { ...tlsEnv, NATS_TLS_CERT: "", NATS_TLS_KEY: "" },
+        reject: false,
+        timeout: 30_000,
+      });
+      assert.notEqual(noCert.exitCode, 0);
+      assert.match(noCert.stderr, /cannot connect to NATS at tls:\/\/127\.0\.0\.1/);
+      const halfSet = await execa("node", [vmbs, "scheduler"], { env: { ...tlsEnv, NATS_TLS_KEY: "" }, reject: false, timeout: 30_000 });
+      assert.equal(halfSet.exitCode, 78);
+      assert.match(halfSet.stderr, /NATS_TLS_CERT and NATS_TLS_KEY go together/);
+    } finally {
+      await tlsServer.stop();
+    }
+  });
+
   it("`vmbs auth init` + `vmbs start`: the local server admits only the generated roles, and a backup completes", async () => {
     const init = await execa("node", [vmbs, "auth", "init"], { env });
     assert.match(init.stdout, /agent-authhost\.nk/);
@@ -110,7 +152,21 @@ describe("bus credentials in the CLI", () => {
     const events = first.stdout.trim().split("\n").map((l) => backupEventSchema.parse(JSON.parse(l)));
     assert.deepEqual(events.map((e) => e.type), ["started", "completed"]);
     // Without credentials the local server refuses the client.
-    await assert.rejects(connectBus(`nats://127.0.0.1:${env.VMBS_LOCAL_NATS_PORT}`, "anonymous"), /cannot connect/);
+    const url = `nats://127.0.0.1:${env.VMBS_LOCAL_NATS_PORT}`;
+    await assert.rejects(connectBus(url, "anonymous"), /cannot connect/);
+    // From another machine: NATS_URL + NATS_NKEY_SEED. The operator's file works; the scheduler's may not
+    // wait for outcomes (it may not subscribe there), and says so.
+    const remote = (seed: string, host: string) =>
+      execa("node", [vmbs, "backup", "--domain", dom.name, "--host", host, "--level", "inc", "--timeout", "120"], {
+        env: { ...env, NATS_URL: url, NATS_NKEY_SEED: join(authDir, seed) },
+        reject: false,
+      });
+    const inc = await remote("operator.nk", "authhost");
+    assert.equal(inc.exitCode, 0, inc.stderr);
+    assert.match(inc.stdout, /"type":"completed".*"level":"inc"/);
+    const refused = await remote("scheduler.nk", "nohost");
+    assert.equal(refused.exitCode, 1);
+    assert.match(refused.stderr, /Permissions Violation for Subscription/);
     stack.kill("SIGTERM");
     const exit = await stack;
     assert.equal(exit.exitCode, 0, String(exit.stderr).slice(-800));

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit, redactUrl, type Config } from "@vmbs/config";
+import { configErrorExitCode, loadConfigOrExit, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
 import { hasAuthConfig, localAuthDir, readBusAuth, readRoleSeed } from "./bus-auth.js";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
@@ -66,7 +66,8 @@ export async function openBus(config: Config, logger: Logger, roles: BusRole[], 
     if (!auth) throw new Error(`openBus was not given the role ${roleId(role)}`);
     const nc = await connectBus(url, clientName, auth);
     connections.push(nc);
-    logger.info({ url: redactUrl(url), role: roleId(role) }, "connected to NATS");
+    // The logger shows `url` without its credentials.
+    logger.info({ url, role: roleId(role) }, "connected to NATS");
     return nc;
   };
   return {

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import {
   connect,
   credsAuthenticator,
@@ -68,6 +70,21 @@ export function splitNatsUrl(url: string): SplitNatsUrl {
   return out;
 }
 
+/**
+ * nats.js sends no server name for a server given by IP address, so Node would check its certificate against
+ * "localhost"; check it against the configured addresses instead (a certificate with `IP:` subject alt names).
+ */
+function ipIdentityCheck(servers: string[]): { checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } {
+  const ips = servers.map((s) => new URL(s.includes("://") ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, ""));
+  if (ips.length === 0 || !ips.every((ip) => isIP(ip) !== 0)) return {};
+  return {
+    checkServerIdentity: (_host, cert) => {
+      const errors = ips.map((ip) => checkServerIdentity(ip, cert));
+      return errors.includes(undefined) ? undefined : errors[0];
+    },
+  };
+}
+
 /** The nats.js options of `auth` (credentials in the URL count when `auth` has none of its own). */
 function connectionOptions(url: SplitNatsUrl, auth: BusAuth): NodeConnectionOptions {
   const encode = (text: string) => new TextEncoder().encode(text);
@@ -79,8 +96,7 @@ function connectionOptions(url: SplitNatsUrl, auth: BusAuth): NodeConnectionOpti
     o.user = auth.user ?? url.user;
     o.pass = auth.password ?? url.password;
   }
-  if (auth.tls) o.tls = { ...auth.tls };
-  else if (url.servers.some((s) => s.startsWith("tls://"))) o.tls = {};
+  if (auth.tls || url.servers.some((s) => s.startsWith("tls://"))) o.tls = { ...auth.tls, ...ipIdentityCheck(url.servers) };
   if (auth.inboxPrefix) o.inboxPrefix = auth.inboxPrefix;
   return o;
 }
