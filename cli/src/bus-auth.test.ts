@@ -53,6 +53,22 @@ describe("bus credentials in the CLI", () => {
     assert.match(two.stderr, /NATS_TOKEN and credentials in NATS_URL are set/);
   });
 
+  it("`vmbs auth` usage: help, a missing sub-command, a bad --share-root or host id", async () => {
+    const help = await execa("node", [vmbs, "auth", "--help"], { env });
+    assert.match(help.stdout, /Usage: vmbs auth init/);
+    const cases: [string[], RegExp][] = [
+      [["auth"], /expected "vmbs auth init"/],
+      [["auth", "init", "--share-root", "hv2"], /--share-root expects HOST=ROOT/],
+      [["auth", "init", "--hosts", "a.b"], /invalid host id "a\.b"/],
+      [["auth", "init", "--hosts", "hv1", "--share-root", "hv2=hv1"], /names host "hv2", which is not in the host list/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await execa("node", [vmbs, ...args], { env: { ...env, VMBS_STATE_DIR: await lab.tempDir("unused-") }, reject: false });
+      assert.equal(r.exitCode, 2, args.join(" "));
+      assert.match(r.stderr, message);
+    }
+  });
+
   it("never logs the password of NATS_URL", async () => {
     const password = "pw-Zq81-secret";
     const dir = await lab.tempDir("userpass-");

@@ -168,6 +168,9 @@ describe("bus roles on a real nats-server with the generated authorization confi
     } finally {
       await consumer.stop();
     }
+    // A restarted agent finds its durable and updates it (info, then create-as-update with the same filter).
+    const again = await consumeCommands(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv1"), filterSubject: subjects.cmd.backup("hv1"), ackWaitMs: 30_000, handler: async () => "ack" });
+    await again.stop();
     // The scheduler may command backups, nothing else.
     await rejectsWithPermission(publishJson(scheduler, subjects.cmd.rotate("hv1"), {}));
     await rejectsWithPermission(publishJson(scheduler, subjects.evt.backup("hv1", "completed"), {}));
