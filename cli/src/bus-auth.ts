@@ -18,9 +18,25 @@ export function localAuthDir(config: Pick<Config, "VMBS_STATE_DIR">): string {
   return join(config.VMBS_STATE_DIR, "auth");
 }
 
-/** True when `dir` holds a generated server config (then `vmbs start` runs its nats-server with it). */
+/** True when `dir` holds a server config written by `vmbs auth init`. */
 export function hasAuthConfig(dir: string): boolean {
   return existsSync(join(dir, authFileNames.serverConfig));
+}
+
+/**
+ * The auth folder credentials come from, when it applies: NATS_URL unset (the nats-server `vmbs start` runs), no
+ * NATS_* credential set, and `vmbs auth init` wrote a config there. Undefined otherwise.
+ */
+export function localAuthInUse(config: Config): string | undefined {
+  const explicit = config.NATS_URL || config.NATS_CREDS || config.NATS_NKEY_SEED || config.NATS_USER || config.NATS_TOKEN;
+  const dir = localAuthDir(config);
+  return !explicit && hasAuthConfig(dir) ? dir : undefined;
+}
+
+/** The credentials of `role`: from the local auth folder when it applies (see {@link localAuthInUse}), else the NATS_* settings. */
+export function credentialsOf(config: Config, role: BusRole): Promise<BusAuth> {
+  const dir = localAuthInUse(config);
+  return dir ? readRoleSeed(dir, role) : readBusAuth(config, role);
 }
 
 async function readSetting(name: string, path: string): Promise<string> {
@@ -41,7 +57,7 @@ function checkSeed(name: string, path: string, seed: string): string {
  * The credentials of `role` from the NATS_* settings, files read now so that a missing file stops start-up with
  * one clear line. The role only sets the inbox prefix (its permissions allow replies there and nowhere else).
  */
-export async function readBusAuth(config: Config, role: BusRole): Promise<BusAuth> {
+async function readBusAuth(config: Config, role: BusRole): Promise<BusAuth> {
   const url = config.NATS_URL ? splitNatsUrl(config.NATS_URL) : undefined;
   const kinds = [
     config.NATS_CREDS && "NATS_CREDS",
@@ -72,8 +88,8 @@ export async function readBusAuth(config: Config, role: BusRole): Promise<BusAut
   return auth;
 }
 
-/** The credentials of `role` from a folder written by `vmbs auth init` (the all-in-one `vmbs start`). */
-export async function readRoleSeed(dir: string, role: BusRole): Promise<BusAuth> {
+/** The credentials of `role` from a folder written by `vmbs auth init`. */
+async function readRoleSeed(dir: string, role: BusRole): Promise<BusAuth> {
   const path = join(dir, authFileNames.seed(roleId(role)));
   if (!existsSync(path))
     throw new BusCredentialsError(`${path} is missing: the auth folder ${dir} has no credential for ${roleId(role)} (run vmbs auth init --force with this host in --hosts)`);

@@ -3,8 +3,8 @@ import { mkdirSync } from "node:fs";
 import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
 import { configErrorExitCode, loadConfigOrExit, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
-import { hasAuthConfig, localAuthDir, readBusAuth, readRoleSeed } from "./bus-auth.js";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
+import { credentialsOf, hasAuthConfig, localAuthDir, localAuthInUse } from "./bus-auth.js";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
 export function natsUrlOf(config: Config): string {
@@ -39,23 +39,24 @@ export interface Bus {
 
 /**
  * Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset — with
- * the authorization config of `vmbs auth init` when `$VMBS_STATE_DIR/auth` holds one, each role then connecting
- * with its own credentials from there. Every credential is read before anything starts (a
- * {@link BusCredentialsError} names the setting).
+ * the authorization config of `vmbs auth init` when `$VMBS_STATE_DIR/auth` holds one (see `localAuthInUse`), each
+ * role then connecting with its own credential from there. Every credential is read before anything starts (a
+ * `BusCredentialsError` names the setting).
  */
 export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean): Promise<Bus> {
   const local = ownServer && !config.NATS_URL;
-  const authDir = local && hasAuthConfig(localAuthDir(config)) ? localAuthDir(config) : undefined;
+  const authDir = localAuthInUse(config);
+  // The operator sets up the streams when the credentials come from the auth folder.
   const setupRoles: BusRole[] = authDir ? [{ kind: "operator" }] : [];
   const auths = new Map<string, BusAuth>();
-  for (const role of [...roles, ...setupRoles])
-    auths.set(roleId(role), authDir ? await readRoleSeed(authDir, role) : await readBusAuth(config, role));
+  for (const role of [...roles, ...setupRoles]) auths.set(roleId(role), await credentialsOf(config, role));
 
   let server: RunningNatsServer | undefined;
   if (local) {
     const storeDir = join(config.VMBS_STATE_DIR, "nats");
     mkdirSync(storeDir, { recursive: true });
-    const configFile = authDir && join(authDir, authFileNames.serverConfig);
+    // The folder's config is enforced whenever it exists, also when the clients bring explicit NATS_* credentials.
+    const configFile = hasAuthConfig(localAuthDir(config)) ? join(localAuthDir(config), authFileNames.serverConfig) : undefined;
     server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile });
     logger.info({ url: server.url, storeDir, authConfig: configFile ?? null }, "started a local nats-server (NATS_URL is unset)");
   }
@@ -79,16 +80,6 @@ export async function openBus(config: Config, logger: Logger, roles: BusRole[], 
       await server?.stop();
     },
   };
-}
-
-/**
- * Credentials of a one-shot operator command (`vmbs backup`): the operator's from the local auth folder when
- * NATS_URL is unset and `vmbs auth init` wrote one (the server `vmbs start` runs), else the NATS_* settings.
- */
-export async function operatorBusAuth(config: Config): Promise<BusAuth> {
-  const operator: BusRole = { kind: "operator" };
-  const dir = localAuthDir(config);
-  return !config.NATS_URL && hasAuthConfig(dir) ? readRoleSeed(dir, operator) : readBusAuth(config, operator);
 }
 
 /**

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { backupEventSchema, backupLevels, isHostToken, subjects, type BackupLevel } from "@vmbs/contracts";
 import { connectBus, publishJson, type BusAuth } from "@vmbs/bus";
 import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
-import { BusCredentialsError } from "../bus-auth.js";
-import { natsUrlOf, operatorBusAuth } from "../runtime.js";
+import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
+import { natsUrlOf } from "../runtime.js";
 
 export interface BackupCommandOptions {
   domain: string;
@@ -26,7 +26,7 @@ export async function backupCommand(o: BackupCommandOptions): Promise<number> {
   }
   let auth: BusAuth;
   try {
-    auth = await operatorBusAuth(config);
+    auth = await credentialsOf(config, { kind: "operator" });
   } catch (err) {
     if (!(err instanceof BusCredentialsError)) throw err;
     process.stderr.write(`vmbs backup: ${err.message}\n`);
