@@ -188,5 +188,9 @@ describe("bus credentials in the CLI", () => {
     assert.equal(exit.exitCode, 0, String(exit.stderr).slice(-800));
     assert.match(String(exit.stdout), /"role":"agent-authhost"/);
     assert.doesNotMatch(String(exit.stdout), /permission/i, "no permission was refused to the agent or the scheduler");
+    for (const f of files.filter((name) => name.endsWith(".nk"))) {
+      const seed = (await readFile(join(authDir, f), "utf8")).trim();
+      assert.ok(!String(exit.stdout).includes(seed) && !(await readFile(env.LOGFILE_PATH!, "utf8")).includes(seed), `${f} is not logged`);
+    }
   });
 });

@@ -5,7 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { agentConsumerName, buckets, roleId, roleInboxPrefix, streams, subjects, type BusRole } from "@vmbs/contracts";
+import {
+  agentConsumerName,
+  buckets,
+  mirrorEventsConsumerName,
+  notifierConsumerName,
+  roleId,
+  roleInboxPrefix,
+  streams,
+  subjects,
+  type BusRole,
+} from "@vmbs/contracts";
 import { authFileNames, createBusAuth, type GeneratedBusAuth } from "./auth-config.js";
 import { chainLeaseKey, createChainLeases } from "./chain-lease.js";
 import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } from "./connect-bus.js";
@@ -181,6 +191,46 @@ describe("bus roles on a real nats-server with the generated authorization confi
     await leases.withLease("hv1", "web", {}, async (lease) => assert.match(lease.key, /^hv1\./));
     await leases.withLease("hv2", "web", {}, async (lease) => assert.match(lease.key, /^hv2\./));
     await rejectsWithPermission(leases.acquire("hv3", "web"));
+  });
+
+  it("the mirror, notifier and restore roles can do their part (issues 8-10) and no more", async () => {
+    const mirror = await as({ kind: "mirror", host: "hv1" });
+    const notifier = await as({ kind: "notifier" });
+    const restore = await as({ kind: "restore", host: "hv1" });
+    const seen = { mirror: [] as string[], notifier: [] as string[] };
+    const durable = (nc: NatsConnection, stream: string, name: string, filter: string, into: string[]) =>
+      consumeCommands(nc, { stream, durable: name, filterSubject: filter, handler: async (m) => (into.push(m.subject), "ack") });
+    const consumers = [
+      await durable(mirror, streams.events, mirrorEventsConsumerName("hv1"), subjects.evt.backup("hv1", "completed"), seen.mirror),
+      await durable(notifier, streams.events, notifierConsumerName, subjects.eventsAll, seen.notifier),
+    ];
+    try {
+      await publishJson(agent1, subjects.evt.backup("hv1", "completed"), { type: "completed" }, "mirror-test");
+      const deadline = Date.now() + 10_000;
+      while ((seen.mirror.length === 0 || seen.notifier.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Earlier tests published hv1 events too: the mirror sees only hv1's completed backups, the notifier everything.
+      assert.ok(seen.mirror.length > 0 && seen.mirror.every((subject) => subject === subjects.evt.backup("hv1", "completed")), seen.mirror.join());
+      assert.ok(seen.notifier.includes(subjects.evt.backup("hv1", "completed")));
+    } finally {
+      for (const c of consumers) await c.stop();
+    }
+    await rejectsWithPermission(durable(mirror, streams.events, mirrorEventsConsumerName("hv2"), subjects.evt.backup("hv2", "completed"), []));
+    await publishJson(mirror, subjects.evt.serviceAll("mirror", "hv1").replace(/\*$/, "completed"), {});
+    await rejectsWithPermission(publishJson(mirror, subjects.evt.backup("hv1", "completed"), {}));
+    await publishJson(notifier, subjects.evt.serviceAll("notify", "hv1").replace(/\*$/, "failed"), {});
+    await rejectsWithPermission(publishJson(notifier, subjects.evt.backup("hv1", "failed"), {}));
+    await rejectsWithPermission(publishJson(notifier, subjects.cmd.backup("hv1"), {}));
+
+    // The restore service answers requests on its own endpoints only.
+    const endpoint = restore.subscribe(`${subjects.svc.restore("hv1")}.>`);
+    void (async () => {
+      for await (const m of endpoint) m.respond(JSON.stringify({ sets: [] }));
+    })();
+    await restore.flush();
+    const reply = await operator.request(`${subjects.svc.restore("hv1")}.list`, "{}", { timeout: 5_000 });
+    assert.deepEqual(reply.json(), { sets: [] });
+    endpoint.unsubscribe();
+    assert.ok(isPermissionViolation(await subscriptionError(restore, `${subjects.svc.restore("hv2")}.>`)));
   });
 
   it("the operator can read everything and command any host", async () => {
