@@ -1,4 +1,3 @@
 export { configSchema, type Config } from "./config-schema.js";
 export { loadConfig, loadConfigOrExit, ConfigError, configErrorExitCode } from "./load-config.js";
 export { parseWordList, formatWordList } from "./word-list.js";
-export { redactUrl, displayValue } from "./redact.js";

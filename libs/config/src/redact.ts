@@ -7,5 +7,3 @@ const secretSettings = new Set(["NATS_PASSWORD", "NATS_TOKEN"]);
 export function displayValue(name: string, value: string): string {
   return secretSettings.has(name) && value !== "" ? "***" : redactUrl(value);
 }
-
-export { redactUrl };
