@@ -2,6 +2,8 @@ import { getuid } from "node:process";
 import { AgentPresenceBusyError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { configErrorExitCode } from "@vmbs/config";
+import { redactUrl } from "@vmbs/logger";
+import { BusCredentialsError } from "./bus-auth.js";
 
 /*
  * The ONE place that turns why a service refuses to start (or had to stop) into the line a person reads on
@@ -70,11 +72,6 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
 }
 
-/** A URL as it may be shown: without user, password or token. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, "//***@");
-}
-
 function causeOf(err: Error): string {
   return err.cause instanceof Error ? oneLine(err.cause.message) : "";
 }
@@ -107,6 +104,7 @@ export function describeExit(err: unknown): { line: string; status: number } {
       line: `vmbs: another agent took over HOST_ID ${err.host} (${describeHolder(err.holder)}); this agent stopped taking commands — ${hostIdFix}`,
       status: exitStatus.anotherAgent,
     };
+  if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

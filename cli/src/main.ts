@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
+import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
 import { serve } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
@@ -18,6 +19,7 @@ Commands:
   agent       the backup agent of this host only
   scheduler   the scheduler only
   backup      ask a host's agent for a backup and print the outcome
+  auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
@@ -31,6 +33,17 @@ Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSO
   --level LEVEL     auto (default): full for a new chain, inc after; full: archive the chain and start anew; inc
   --timeout SEC     give up waiting after SEC seconds (default 3600)
 Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
+  auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
+
+Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
+operator, scheduler, notifier, and per host agent-<host>, mirror-<host>, restore-<host>. Each role may do only its
+part: the agent of a host consumes only that host's commands, publishes only its events and writes only its keys.
+  --hosts LIST         host ids (HOST_ID) of the fleet (default: HOST_ID of this machine)
+  --share-root H=R     host H backs up into the folder whose chains host R created first (a shared LOCAL_BACKUP_PATH):
+                       H may also take R's chain leases. Repeat for more pairs.
+  --out DIR            where to write (default $VMBS_STATE_DIR/auth, which vmbs start uses when NATS_URL is unset)
+  --force              replace existing credentials (every service then needs its new .nk file)
+Give a service its credential with NATS_NKEY_SEED=DIR/<role>.nk. Exit status: 0 written, 1 exists, 2 bad usage.`,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -46,14 +59,30 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage.main}\n`);
     return 2;
   }
-  let values: { help?: boolean; domain?: string; host?: string; level?: string; timeout?: string };
+  let values: {
+    help?: boolean;
+    domain?: string;
+    host?: string;
+    level?: string;
+    timeout?: string;
+    hosts?: string;
+    "share-root"?: string[];
+    out?: string;
+    force?: boolean;
+  };
+  let positionals: string[] = [];
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
-    values =
-      command === "backup"
-        ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
-        : parseArgs({ args: rest, options: { help }, strict: true }).values;
+    if (command === "auth") {
+      const flag = { type: "boolean" } as const;
+      const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
+      ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
+    } else
+      values =
+        command === "backup"
+          ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
+          : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
     return 2;
@@ -61,6 +90,13 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(`${usage[command]}\n`);
     return 0;
+  }
+  if (command === "auth") {
+    if (positionals.length !== 1 || positionals[0] !== "init") {
+      process.stderr.write(`expected "vmbs auth init"\n\n${usage.auth}\n`);
+      return 2;
+    }
+    return authInitCommand({ hosts: values.hosts, shareRoot: values["share-root"], out: values.out, force: values.force });
   }
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);

@@ -1,8 +1,10 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { connectBus, startNatsServer, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
+import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
 import { loadConfigOrExit, type Config } from "@vmbs/config";
+import { roleId, type BusRole } from "@vmbs/contracts";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
+import { credentialsOf, hasAuthConfig, localAuthDir, localAuthInUse } from "./bus-auth.js";
 import { LocalNatsServerError, LogFileError } from "./exit-reasons.js";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
@@ -23,34 +25,60 @@ export function serviceRuntime(name: string): { config: Config; logger: Logger; 
 }
 
 export interface Bus {
-  nc: NatsConnection;
+  /** A connection as one of the roles given to {@link openBus}, with that role's credentials. */
+  connect(role: BusRole, clientName: string): Promise<NatsConnection>;
+  /**
+   * A connection for set-up (streams): the operator's when this process runs an auth-enabled local server,
+   * else `role`'s. Closed by {@link Bus.close}.
+   */
+  connectForSetup(role: BusRole): Promise<NatsConnection>;
   /** Present when this process started its own nats-server. */
   server?: RunningNatsServer;
   close(): Promise<void>;
 }
 
-/** Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset. */
-export async function openBus(config: Config, logger: Logger, clientName: string, ownServer: boolean): Promise<Bus> {
+/**
+ * Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset — with
+ * the authorization config of `vmbs auth init` when `$VMBS_STATE_DIR/auth` holds one (see `localAuthInUse`), each
+ * role then connecting with its own credential from there. Every credential is read before anything starts (a
+ * `BusCredentialsError` names the setting).
+ */
+export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean): Promise<Bus> {
+  const local = ownServer && !config.NATS_URL;
+  const authDir = localAuthInUse(config);
+  // The operator sets up the streams when the credentials come from the auth folder.
+  const setupRoles: BusRole[] = authDir ? [{ kind: "operator" }] : [];
+  const auths = new Map<string, BusAuth>();
+  for (const role of [...roles, ...setupRoles]) auths.set(roleId(role), await credentialsOf(config, role));
+
   let server: RunningNatsServer | undefined;
-  if (ownServer && !config.NATS_URL) {
+  if (local) {
     const storeDir = join(config.VMBS_STATE_DIR, "nats");
     mkdirSync(storeDir, { recursive: true });
-    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT }).catch((err: unknown) => {
+    // The folder's config is enforced whenever it exists, also when the clients bring explicit NATS_* credentials.
+    const configFile = hasAuthConfig(localAuthDir(config)) ? join(localAuthDir(config), authFileNames.serverConfig) : undefined;
+    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile }).catch((err: unknown) => {
       throw new LocalNatsServerError(config.VMBS_LOCAL_NATS_PORT, { cause: err });
     });
-    logger.info({ url: server.url, storeDir }, "started a local nats-server (NATS_URL is unset)");
+    logger.info({ url: server.url, storeDir, authConfig: configFile ?? null }, "started a local nats-server (NATS_URL is unset)");
   }
   const url = server?.url ?? natsUrlOf(config);
-  const nc = await connectBus(url, clientName).catch(async (err: unknown) => {
-    await server?.stop();
-    throw err;
-  });
-  logger.info({ url }, "connected to NATS");
+  const connections: NatsConnection[] = [];
+  const connect = async (role: BusRole, clientName: string): Promise<NatsConnection> => {
+    const auth = auths.get(roleId(role));
+    if (!auth) throw new Error(`openBus was not given the role ${roleId(role)}`);
+    const nc = await connectBus(url, clientName, auth);
+    connections.push(nc);
+    // The logger shows `url` without its credentials.
+    logger.info({ url, role: roleId(role) }, "connected to NATS");
+    return nc;
+  };
   return {
-    nc,
+    connect,
+    connectForSetup: (role) => (authDir ? connect({ kind: "operator" }, "vmbs-setup") : connect(role, "vmbs-setup")),
     server,
     async close() {
-      await nc.drain().catch(() => undefined);
+      for (const nc of connections) await nc.drain().catch(() => undefined);
       await server?.stop();
     },
   };

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { backupEventSchema, backupLevels, isHostToken, subjects, type BackupLevel } from "@vmbs/contracts";
-import { connectBus, publishJson } from "@vmbs/bus";
-import { loadConfigOrExit } from "@vmbs/config";
+import { connectBus, publishJson, type BusAuth } from "@vmbs/bus";
+import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
+import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
 import { natsUrlOf } from "../runtime.js";
 
 export interface BackupCommandOptions {
@@ -23,7 +24,15 @@ export async function backupCommand(o: BackupCommandOptions): Promise<number> {
     process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(host)})\n`);
     return 2;
   }
-  const nc = await connectBus(natsUrlOf(config), "vmbs-cli");
+  let auth: BusAuth;
+  try {
+    auth = await credentialsOf(config, { kind: "operator" });
+  } catch (err) {
+    if (!(err instanceof BusCredentialsError)) throw err;
+    process.stderr.write(`vmbs backup: ${err.message}\n`);
+    return configErrorExitCode;
+  }
+  const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
   const requestId = randomUUID();
   const events = nc.subscribe(subjects.evt.backupAll(host), { timeout: o.timeoutSec * 1000 });
   try {

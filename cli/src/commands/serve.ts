@@ -1,6 +1,7 @@
-import { claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence } from "@vmbs/bus";
+import { claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
+import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
@@ -50,12 +51,23 @@ export async function serve(role: ServeRole): Promise<number> {
   const startup = new AbortController();
   void signalled.then(() => startup.abort());
 
+  const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
+  const schedulerRole: BusRole = { kind: "scheduler" };
+  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole];
+
   let bus: Bus | undefined;
   let presence: AgentPresence | undefined;
+  let agentNc: NatsConnection | undefined;
+  let schedulerNc: NatsConnection | undefined;
   try {
     if (servesAgent) await assertBackupRoot(config.LOCAL_BACKUP_PATH);
-    bus = await openBus(config, logger, `vmbs-${role}-${config.HOST_ID}`, role === "start");
-    if (servesAgent) presence = await claimAgentPresence(bus.nc, { host: config.HOST_ID });
+    bus = await openBus(config, logger, roles, role === "start");
+    // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
+    if (role !== "agent") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
+    if (servesAgent) {
+      agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
+      presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
+    }
   } catch (err) {
     await bus?.close();
     return report(logger, err, "start-up refused");
@@ -70,15 +82,18 @@ export async function serve(role: ServeRole): Promise<number> {
     await bus!.server?.stop();
   };
   try {
-    await ensureStreams(bus.nc);
-    if (role !== "agent") {
+    const setup = await bus.connectForSetup(roles[0]!);
+    const { drifted } = await ensureStreams(setup);
+    await setup.close();
+    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; an operator should run with operator credentials to update it");
+    if (schedulerNc) {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: bus.nc, hosts: await openHostsBucket(bus.nc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
+      const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
       scheduler.start();
       stops.push(() => scheduler.stop());
     }
-    if (servesAgent) {
-      const agent = await startBackupAgent({ config, nc: bus.nc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
+    if (agentNc) {
+      const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
       stops.unshift(() => agent.stop());
     }
   } catch (err) {

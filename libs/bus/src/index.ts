@@ -1,6 +1,14 @@
 export * from "./nats-server.js";
-export { connectBus, BusConnectError, type NatsConnection } from "./connect-bus.js";
-export { ensureStreams, openHostsBucket, defaultHostTtlMs, type TopologyOptions } from "./topology.js";
+export {
+  connectBus,
+  BusConnectError,
+  isPermissionViolation,
+  splitNatsUrl,
+  type BusAuth,
+  type NatsConnection,
+  type SplitNatsUrl,
+} from "./connect-bus.js";
+export { ensureStreams, openHostsBucket, defaultHostTtlMs, type EnsureStreamsResult, type TopologyOptions } from "./topology.js";
 export {
   consumeCommands,
   type CommandConsumer,
@@ -23,3 +31,4 @@ export {
   type ChainEventInput,
 } from "./publish-events.js";
 export * from "./agent-presence.js";
+export * from "./auth-config.js";

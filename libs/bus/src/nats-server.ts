@@ -11,6 +11,8 @@ export interface NatsServerOptions {
   host?: string;
   /** Client port. Default `-1` (nats-server picks a free port). */
   port?: number;
+  /** A config file (`-c`), e.g. the authorization config of `vmbs auth init`; the options above override it. */
+  configFile?: string;
 }
 
 /** A nats-server child process started by {@link startNatsServer}. */
@@ -39,7 +41,10 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   const port = opts.port ?? -1;
   // The ports file is the only reliable way to learn a port picked with -p -1.
   const portsDir = await mkdtemp(join(tmpdir(), "vmbs-nats-ports-"));
-  const args = ["-a", host, "-p", String(port), "-js", "-sd", opts.storeDir, "--ports_file_dir", portsDir];
+  const args = [
+    ...(opts.configFile ? ["-c", opts.configFile] : []),
+    ...["-a", host, "-p", String(port), "-js", "-sd", opts.storeDir, "--ports_file_dir", portsDir],
+  ];
   const child = spawn("nats-server", args, { detached: false, stdio: ["ignore", "ignore", "pipe"] });
 
   let stderrTail = "";

@@ -1,7 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { buckets, streams, subjects } from "@vmbs/contracts";
+import { isPermissionViolation } from "./connect-bus.js";
 
 const second = 1_000_000_000; // JetStream durations are nanoseconds
 const day = 86_400 * second;
@@ -43,18 +44,47 @@ function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: str
   ];
 }
 
-/** Creates the streams (or updates them to this config) so every service can start in any order. */
-export async function ensureStreams(nc: NatsConnection, o: TopologyOptions = {}): Promise<void> {
+/** What {@link ensureStreams} did. */
+export interface EnsureStreamsResult {
+  created: string[];
+  updated: string[];
+  /** Streams whose config differs from this version's but which this client may not update (least privilege). */
+  drifted: string[];
+}
+
+/**
+ * Creates the missing streams and updates the ones whose config drifted, so every service can start in any
+ * order. Services hold only info/create rights on the streams (see @vmbs/contracts roles): a drifted stream is
+ * then left as it is and reported, for the operator to update.
+ */
+export async function ensureStreams(nc: NatsConnection, o: TopologyOptions = {}): Promise<EnsureStreamsResult> {
   const jsm = await jetstreamManager(nc);
+  const result: EnsureStreamsResult = { created: [], updated: [], drifted: [] };
   for (const config of streamConfigs(o)) {
     const name = config.name;
-    const exists = await jsm.streams.info(name).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await jsm.streams.update(name, config);
-    else await jsm.streams.add(config);
+    const info = await jsm.streams.info(name).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+      throw err;
+    });
+    if (!info) {
+      await jsm.streams.add(config);
+      result.created.push(name);
+    } else if (differs(config, info.config)) {
+      try {
+        await jsm.streams.update(name, config);
+        result.updated.push(name);
+      } catch (err) {
+        if (!isPermissionViolation(err)) throw err;
+        result.drifted.push(name);
+      }
+    }
   }
+  return result;
+}
+
+/** True when a field this version sets has another value on the server. */
+function differs(wanted: Partial<StreamConfig>, actual: StreamConfig): boolean {
+  return Object.entries(wanted).some(([key, value]) => JSON.stringify(actual[key as keyof StreamConfig]) !== JSON.stringify(value));
 }
 
 /** The host inventory bucket; entries expire `hostTtlMs` after their last write (the agent's heartbeat). */

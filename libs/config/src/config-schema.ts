@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
-import { absolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
+import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
   "-q -o IdentityFile=/private/hostname.key -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=10";
@@ -57,8 +57,21 @@ export const configSchema = z.object({
   LOGROTATE_SCHEDULE: cronExpression("@daily"),
   LOGROTATE_SETTINGS: z.string().default(defaultLogrotateSettings),
   TZ: timeZone(),
-  /** Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. */
+  /**
+   * Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. May carry credentials
+   * (`nats://user:pass@host:4222`, `nats://token@host`); they are never logged.
+   */
   NATS_URL: natsUrlList(),
+  /** Bus credentials (at most one kind): a `.creds` file (JWT + nkey, operator mode), an nkey seed file (`vmbs auth init`). */
+  NATS_CREDS: optionalAbsolutePath(),
+  NATS_NKEY_SEED: optionalAbsolutePath(),
+  NATS_USER: optionalText(),
+  NATS_PASSWORD: optionalText(),
+  NATS_TOKEN: optionalText(),
+  /** TLS: the CA that signed the server's certificate, and a client certificate + key when the server verifies clients. */
+  NATS_TLS_CA: optionalAbsolutePath(),
+  NATS_TLS_CERT: optionalAbsolutePath(),
+  NATS_TLS_KEY: optionalAbsolutePath(),
   HOST_ID: optionalText()
     .transform((v) => v ?? normalizeHostToken(hostname()))
     .refine(isHostToken, { message: "expected 1-64 characters of A-Z a-z 0-9 _ - (it becomes a NATS subject token)" }),

@@ -110,3 +110,7 @@ export const natsUrlList = () =>
   optionalText().refine((v) => v === undefined || v.split(",").every((s) => isNatsServerUrl(s.trim())), {
     message: "expected nats://host:port (or tls://host:port; several separated by commas), or unset to let vmbs start run its own nats-server",
   });
+
+/** An absolute path, or unset (empty = unset). */
+export const optionalAbsolutePath = () =>
+  optionalText().refine((v) => v === undefined || v.startsWith("/"), { message: "expected an absolute path" });

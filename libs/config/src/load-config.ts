@@ -1,4 +1,5 @@
 import { configSchema, type Config } from "./config-schema.js";
+import { displayValue } from "./redact.js";
 
 /** sysexits EX_CONFIG: a configuration error, so supervisors don't restart in a loop as they did with the seed's 0. */
 export const configErrorExitCode = 78;
@@ -19,9 +20,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? "config");
-    // A URL's user, password or token is never echoed.
-    const shown = (env[name] ?? "").replace(/\/\/[^@/\s]*@/g, "//***@");
-    return `${name}: ${issue.message} (got ${JSON.stringify(shown)})`;
+    return `${name}: ${issue.message} (got ${JSON.stringify(displayValue(name, env[name] ?? ""))})`;
   });
   throw new ConfigError(problems);
 }

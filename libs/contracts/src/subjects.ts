@@ -37,6 +37,13 @@ export type BackupEventType = (typeof backupEventTypes)[number];
 export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
 
+/** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */
+export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
+export type EventService = (typeof eventServices)[number];
+
+/** NATS micro service name of the restore service (`nats micro ls`). */
+export const restoreServiceName = "vmbs-restore";
+
 export const subjects = {
   commandsAll: "vmbs.cmd.>",
   eventsAll: "vmbs.evt.>",
@@ -47,6 +54,12 @@ export const subjects = {
     retention: (host: string): string => `vmbs.cmd.retention.${assertHostToken(host)}`,
     /** Any verb for one host. */
     forVerb: (verb: CommandVerb, host: string): string => `vmbs.cmd.${verb}.${assertHostToken(host)}`,
+    /** One verb for every host, e.g. `vmbs.cmd.backup.*` (what the scheduler may publish). */
+    anyHost: (verb: CommandVerb): string => `vmbs.cmd.${verb}.*`,
+    /** The mirror service of one host (issue 8). */
+    mirror: (host: string): string => `vmbs.cmd.mirror.${assertHostToken(host)}`,
+    /** A restore drill on one host (issue 10). */
+    drill: (host: string): string => `vmbs.cmd.drill.${assertHostToken(host)}`,
   },
   evt: {
     backup: (host: string, type: BackupEventType): string => `vmbs.evt.backup.${assertHostToken(host)}.${type}`,
@@ -54,6 +67,13 @@ export const subjects = {
     backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
     chain: (host: string, type: ChainEventType): string => `vmbs.evt.chain.${assertHostToken(host)}.${type}`,
     chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
+    /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
+    serviceAll: (service: EventService, host: string | "*"): string =>
+      `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
+  },
+  /** Request/reply endpoints of a host's restore micro service (issue 10): `vmbs.svc.restore.<host>.<endpoint>`. */
+  svc: {
+    restore: (host: string): string => `vmbs.svc.restore.${assertHostToken(host)}`,
   },
 } as const;
 
@@ -61,6 +81,24 @@ export const subjects = {
 export function agentConsumerName(verb: CommandVerb, host: string): string {
   return `${verb}-agent-${assertHostToken(host)}`;
 }
+
+/** Durable consumer of a host's mirror on its commands (`vmbs.cmd.mirror.<host>`). */
+export function mirrorConsumerName(host: string): string {
+  return `mirror-${assertHostToken(host)}`;
+}
+
+/** Durable consumer of a host's mirror on that host's completed backups (VMBS_EVT). */
+export function mirrorEventsConsumerName(host: string): string {
+  return `mirror-events-${assertHostToken(host)}`;
+}
+
+/** Durable consumer of a host's restore service on its drill commands. */
+export function drillConsumerName(host: string): string {
+  return `drill-${assertHostToken(host)}`;
+}
+
+/** Durable consumer of the notifier on every event (VMBS_EVT). */
+export const notifierConsumerName = "notifier";
 
 /** Extracts the host token from a command subject (`vmbs.cmd.backup.hv1` → `hv1`). */
 export function hostOfSubject(subject: string): string | undefined {

@@ -18,11 +18,14 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-/** Starts a JetStream nats-server on a random 127.0.0.1 port with a fresh store directory. */
-export async function startTestNats(): Promise<TestNats> {
+/**
+ * Starts a JetStream nats-server on a random 127.0.0.1 port with a fresh store directory; `configFile` e.g. the
+ * authorization config of `createBusAuth` (libs/bus) for tests under least privilege.
+ */
+export async function startTestNats(opts: { configFile?: string } = {}): Promise<TestNats> {
   const storeDir = await mkdtemp(join(tmpdir(), "vmbs-nats-store-"));
   try {
-    const server = await startNatsServer({ storeDir });
+    const server = await startNatsServer({ storeDir, configFile: opts.configFile });
     return {
       url: server.url,
       stop: once(async () => {

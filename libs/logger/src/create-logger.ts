@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import pino, { type Logger, type LevelWithSilent } from "pino";
+import { redactUrl } from "./redact-url.js";
 
 export type { Logger } from "pino";
 
@@ -23,7 +24,12 @@ export interface ProcessLogger {
 }
 
 /** Keys whose values never reach a log line. */
-const redactedPaths = ["password", "*.password", "privateKey", "*.privateKey", "passphrase", "*.passphrase", "token", "*.token"];
+const secretKeys = ["password", "pass", "privateKey", "passphrase", "token", "seed", "NATS_PASSWORD", "NATS_TOKEN"];
+/** Keys holding URLs: logged with their user part (credentials) hidden. */
+const urlKeys = ["url", "NATS_URL"];
+const redactedPaths = [...secretKeys, ...urlKeys].flatMap((k) => [k, `*.${k}`]);
+const censor = (value: unknown, path: string[]): unknown =>
+  urlKeys.includes(path[path.length - 1]!) && typeof value === "string" ? redactUrl(value) : "[redacted]";
 
 /**
  * The one pino logger of a process. Services take `logger.child({ service })`, and a child per command
@@ -31,7 +37,7 @@ const redactedPaths = ["password", "*.password", "privateKey", "*.privateKey", "
  */
 export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const level = opts.level ?? "info";
-  const base = { name: opts.name, level, redact: { paths: redactedPaths, censor: "[redacted]" } };
+  const base = { name: opts.name, level, redact: { paths: redactedPaths, censor } };
   const console = (opts.stream ?? process.stdout) as pino.DestinationStream;
   if (!opts.file) return { logger: pino(base, console), reopenFile: () => undefined };
   mkdirSync(dirname(opts.file), { recursive: true });

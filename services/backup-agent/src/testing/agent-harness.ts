@@ -1,7 +1,9 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Writable } from "node:stream";
-import { connectBus, type NatsConnection } from "@vmbs/bus";
+import { authFileNames, connectBus, createBusAuth, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
-import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
+import { backupEventSchema, roleId, roleInboxPrefix, subjects, type BackupEvent, type BusRole } from "@vmbs/contracts";
 import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startBackupAgent, type BackupAgent } from "../backup-agent.js";
@@ -23,11 +25,30 @@ export interface AgentHarness {
   close(): Promise<void>;
 }
 
-export async function createAgentHarness(host: string): Promise<AgentHarness> {
-  const nats = await startTestNats();
-  const nc = await connectBus(nats.url, "test");
+export interface AgentHarnessOptions {
+  /**
+   * Run the server with the authorization config of `vmbs auth init`: the test's own connection (`nc`) is the
+   * operator, every agent connects with this host's agent credential (least privilege).
+   */
+  auth?: boolean;
+}
+
+export async function createAgentHarness(host: string, opts: AgentHarnessOptions = {}): Promise<AgentHarness> {
   const lab = await createLab();
   const backupRoot = await lab.tempDir("backups-");
+  const generated = opts.auth ? createBusAuth({ hosts: [host] }) : undefined;
+  let configFile: string | undefined;
+  if (generated) {
+    configFile = join(await lab.tempDir("auth-"), authFileNames.serverConfig);
+    await writeFile(configFile, generated.serverConfig);
+  }
+  const credential = (role: BusRole): BusAuth => {
+    const c = generated?.credentials.find((x) => x.id === roleId(role));
+    return c ? { nkeySeed: c.seed, inboxPrefix: roleInboxPrefix(role) } : {};
+  };
+  const nats = await startTestNats({ configFile });
+  const nc = await connectBus(nats.url, "test", credential({ kind: "operator" }));
+  const agentConnections: NatsConnection[] = [];
   const events: BackupEvent[] = [];
   const sub = nc.subscribe(subjects.evt.backupAll(host));
   void (async () => {
@@ -55,7 +76,9 @@ export async function createAgentHarness(host: string): Promise<AgentHarness> {
       });
       const level = process.env.VMBS_TEST_LOG ? "debug" : "silent";
       const logger = createLogger({ name: "test-agent", level, stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
-      const agent = await startBackupAgent({ config, nc, logger, heartbeatMs: 1000 });
+      const agentNc = generated ? await connectBus(nats.url, `agent-${host}`, credential({ kind: "agent", host })) : nc;
+      if (agentNc !== nc) agentConnections.push(agentNc);
+      const agent = await startBackupAgent({ config, nc: agentNc, logger, heartbeatMs: 1000 });
       agents.push(agent);
       return agent;
     },
@@ -68,6 +91,7 @@ export async function createAgentHarness(host: string): Promise<AgentHarness> {
     async close() {
       for (const agent of agents) await agent.stop().catch(() => undefined);
       sub.unsubscribe();
+      for (const c of agentConnections) await c.close();
       await nc.close();
       await nats.stop();
       await lab.cleanup();

@@ -1,0 +1,165 @@
+import {
+  agentConsumerName,
+  buckets,
+  commandVerbs,
+  drillConsumerName,
+  mirrorConsumerName,
+  mirrorEventsConsumerName,
+  notifierConsumerName,
+  restoreServiceName,
+  streams,
+  subjects,
+  isHostToken,
+} from "./subjects.js";
+
+/*
+ * Bus roles and their NATS permissions: what each part of VM-Babysitter may publish and subscribe to, spelled
+ * from the same subject builders the services use. `vmbs auth init` renders these into a nats-server
+ * authorization config. The JetStream API is reached by publishing requests to `$JS.API.…`, so stream, consumer
+ * and KV rights are publish rights on those subjects (KV writes are publishes to `$KV.<bucket>.<key>`, reads are
+ * direct gets `$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`, watches and key listings are ordered consumers).
+ * Nobody but the operator may update, purge or delete a stream, or delete a consumer.
+ */
+
+/** A part of VM-Babysitter that connects to the bus with its own credentials. */
+export type BusRole =
+  /** `sharedRoots`: host ids whose backup root this host also uses (their chain lease keys, `<rootId>.*`). */
+  | { kind: "agent"; host: string; sharedRoots?: readonly string[] }
+  | { kind: "mirror"; host: string; sharedRoots?: readonly string[] }
+  | { kind: "restore"; host: string; sharedRoots?: readonly string[] }
+  | { kind: "scheduler" }
+  | { kind: "notifier" }
+  /** Everything: any command, every stream and bucket, stream management. For `vmbs backup` and set-up. */
+  | { kind: "operator" };
+
+export type BusRoleKind = BusRole["kind"];
+
+/** What a role may do on the bus. */
+export interface RolePermissions {
+  publish: string[];
+  subscribe: string[];
+  /** May answer requests it received (a request/reply service). */
+  allowResponses: boolean;
+}
+
+/** `agent-hv1`, `scheduler`, …: the role's name, used for its credential file and its inbox prefix. */
+export function roleId(role: BusRole): string {
+  return "host" in role ? `${role.kind}-${checkHost(role.host)}` : role.kind;
+}
+
+/** Inbox prefix of a role: replies (request, JetStream acks, pull batches) go there, and only there. */
+export function roleInboxPrefix(role: BusRole): string {
+  return `_INBOX.${roleId(role)}`;
+}
+
+const api = "$JS.API";
+const kvStream = (bucket: string): string => `KV_${bucket}`;
+
+/** Request subjects of reading a stream's info and creating it when missing (never update or delete). */
+function streamUse(stream: string): string[] {
+  return [`${api}.STREAM.INFO.${stream}`, `${api}.STREAM.CREATE.${stream}`];
+}
+
+/**
+ * A durable pull consumer: info, create/update (the 2.9+ API names the filter in the subject, so the consumer
+ * cannot be re-pointed at another subject), fetch, and ack/nak/working/term of its messages.
+ */
+function durableConsumer(stream: string, durable: string, filter: string): string[] {
+  return [
+    `${api}.CONSUMER.INFO.${stream}.${durable}`,
+    `${api}.CONSUMER.CREATE.${stream}.${durable}.${filter}`,
+    `${api}.CONSUMER.MSG.NEXT.${stream}.${durable}`,
+    `$JS.ACK.${stream}.${durable}.>`,
+  ];
+}
+
+/** Reading keys matching `keys` of a bucket: direct get, and watch / keys / history (ordered push consumers). */
+function kvRead(bucket: string, keys: string): string[] {
+  const stream = kvStream(bucket);
+  return [
+    ...streamUse(stream),
+    `${api}.DIRECT.GET.${stream}.$KV.${bucket}.${keys}`,
+    `${api}.CONSUMER.CREATE.${stream}.*.$KV.${bucket}.${keys}`,
+    `${api}.CONSUMER.INFO.${stream}.*`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** Reading and writing (put, create, update, delete) keys matching `keys` of a bucket. */
+function kvWrite(bucket: string, keys: string): string[] {
+  return [...kvRead(bucket, keys), `$KV.${bucket}.${keys}`];
+}
+
+/** Chain leases of this host's own root and of every root it shares (lease keys `<rootId>.<hash>`). */
+function chainLeases(host: string, sharedRoots: readonly string[] = []): string[] {
+  return [host, ...sharedRoots.map(checkHost)].flatMap((root) => kvWrite(buckets.chainLeases, `${root}.>`));
+}
+
+const common = [`${api}.INFO`, ...streamUse(streams.commands), ...streamUse(streams.events)];
+
+/** The NATS permissions of one role. */
+export function rolePermissions(role: BusRole): RolePermissions {
+  const inbox = [`${roleInboxPrefix(role)}.>`];
+  const done = (publish: string[], subscribe: string[] = [], allowResponses = false): RolePermissions => ({
+    publish: [...new Set([...common, ...publish])],
+    subscribe: [...new Set([...inbox, ...subscribe])],
+    allowResponses,
+  });
+  switch (role.kind) {
+    case "operator":
+      return { publish: [">"], subscribe: [">"], allowResponses: true };
+    case "agent": {
+      const host = checkHost(role.host);
+      return done([
+        ...commandVerbs.flatMap((verb) => durableConsumer(streams.commands, agentConsumerName(verb, host), subjects.cmd.forVerb(verb, host))),
+        subjects.evt.serviceAll("backup", host),
+        subjects.evt.serviceAll("chain", host),
+        ...kvWrite(buckets.hosts, host),
+        ...kvWrite(buckets.agentState, `${host}.>`),
+        ...kvWrite(buckets.agentPresence, host),
+        ...kvWrite(buckets.commandOutcomes, `${host}.>`),
+        ...chainLeases(host, role.sharedRoots),
+      ]);
+    }
+    case "scheduler":
+      return done([subjects.cmd.anyHost("backup"), ...kvRead(buckets.hosts, ">")]);
+    case "mirror": {
+      const host = checkHost(role.host);
+      return done([
+        ...durableConsumer(streams.commands, mirrorConsumerName(host), subjects.cmd.mirror(host)),
+        ...durableConsumer(streams.events, mirrorEventsConsumerName(host), subjects.evt.backup(host, "completed")),
+        subjects.evt.serviceAll("mirror", host),
+        ...chainLeases(host, role.sharedRoots),
+      ]);
+    }
+    case "restore": {
+      const host = checkHost(role.host);
+      const endpoints = `${subjects.svc.restore(host)}.>`;
+      // NATS micro discovery: $SRV.PING|INFO|STATS, optionally followed by the service name and instance id.
+      const discovery = ["$SRV.*", `$SRV.*.${restoreServiceName}`, `$SRV.*.${restoreServiceName}.*`];
+      return done(
+        [
+          ...durableConsumer(streams.commands, drillConsumerName(host), subjects.cmd.drill(host)),
+          subjects.evt.serviceAll("restore", host),
+          subjects.evt.serviceAll("drill", host),
+          ...chainLeases(host, role.sharedRoots),
+          ...kvRead(buckets.hosts, ">"),
+        ],
+        [endpoints, ...discovery],
+        true,
+      );
+    }
+    case "notifier":
+      return done([
+        ...durableConsumer(streams.events, notifierConsumerName, subjects.eventsAll),
+        subjects.evt.serviceAll("notify", "*"),
+        ...kvRead(buckets.hosts, ">"),
+        ...kvRead(buckets.agentPresence, ">"),
+      ]);
+  }
+}
+
+function checkHost(host: string): string {
+  if (!isHostToken(host)) throw new TypeError(`invalid host id ${JSON.stringify(host)}: expected 1-64 of [A-Za-z0-9_-]`);
+  return host;
+}
