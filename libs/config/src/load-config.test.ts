@@ -28,6 +28,14 @@ describe("loadConfig", () => {
     assert.match(c.LOGROTATE_SETTINGS, /rotate 30/);
     assert.equal(c.LIBVIRT_URI, "qemu:///system");
     assert.equal(c.NATS_URL, undefined);
+    assert.equal(c.VMBS_LIBVIRT_TIMEOUT, 60);
+    assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 900);
+  });
+
+  it("keeps the engine options that change nothing the agent relies on, and a stall timeout of 0 (off)", () => {
+    const c = loadConfig({ VIRTNBDBACKUP_ARGS: "--compress=2 --worker 2 -x vdb", VMBS_ENGINE_STALL_TIMEOUT: "0" });
+    assert.deepEqual(c.VIRTNBDBACKUP_ARGS, ["--compress=2", "--worker", "2", "-x", "vdb"]);
+    assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 0);
   });
 
   it("treats empty values like unset ones (compose passes empty strings)", () => {
@@ -55,6 +63,11 @@ describe("loadConfig", () => {
     ["an unknown time zone", { TZ: "Mars/Olympus" }, /TZ: unknown time zone/],
     ["a host id with a dot", { HOST_ID: "hv1.example.com" }, /HOST_ID: expected 1-64 characters/],
     ["an unterminated quote", { VM_IGNORED_LIST: '"win 11' }, /VM_IGNORED_LIST: unterminated/],
+    ["an engine option that moves the output", { VIRTNBDBACKUP_ARGS: "--compress=2 -o /elsewhere" }, /VIRTNBDBACKUP_ARGS: --output is not allowed \("-o"\): it would move the backup out of LOCAL_BACKUP_PATH/],
+    ["an engine level", { VIRTNBDBACKUP_ARGS: "--level=copy" }, /VIRTNBDBACKUP_ARGS: --level is not allowed \("--level=copy"\): the agent chooses full or inc/],
+    ["an abbreviated engine option", { VIRTNBDBACKUP_ARGS: "--dom=other" }, /VIRTNBDBACKUP_ARGS: --domain is not allowed \("--dom=other"\): an abbreviation of --domain/],
+    ["a libvirt timeout of 0", { VMBS_LIBVIRT_TIMEOUT: "0" }, /VMBS_LIBVIRT_TIMEOUT: expected at least 1 second/],
+    ["a stall timeout with a unit", { VMBS_ENGINE_STALL_TIMEOUT: "15m" }, /VMBS_ENGINE_STALL_TIMEOUT: expected a whole number/],
   ];
   for (const [name, env, message] of invalidRows)
     it(`names the variable and the expected form for ${name}`, () => {
