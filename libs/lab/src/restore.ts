@@ -20,6 +20,7 @@ export async function restoreChain(folder: string, out: string, o: RestoreOption
   const r = await execa("virtnbdrestore", ["--input", folder, "--output", out, ...until, "--noprogress", "--logfile", join(out, "restore.log")], {
     reject: false,
     stdin: "ignore",
+    timeout: 30 * 60_000,
   });
   assert.equal(r.exitCode, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /\b(ERROR|CRITICAL)\b/, `virtnbdrestore of ${folder}${o.until ? ` until ${o.until}` : ""} logged an error`);
@@ -27,7 +28,7 @@ export async function restoreChain(folder: string, out: string, o: RestoreOption
   assert.ok(image, "virtnbdrestore produced no image");
   const path = join(out, image);
   // Without -U, qemu-img needs the image's write lock: it gets it once qemu-nbd has closed the image.
-  await waitFor(async () => (await execa("qemu-img", ["info", path], { reject: false, stdin: "ignore" })).exitCode === 0, {
+  await waitFor(async () => (await execa("qemu-img", ["info", path], { reject: false, stdin: "ignore", timeout: 30_000 })).exitCode === 0, {
     timeoutMs: 60_000,
     what: `virtnbdrestore's qemu-nbd to release ${path}`,
   });
