@@ -8,7 +8,8 @@ import type { BackupEvent } from "@vmbs/contracts";
 import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
 
 const MiB = 1024 * 1024;
-const STALL_S = 4;
+/** Short for the test, yet long enough that the other backups of this agent never look stalled on a busy machine. */
+const STALL_S = 8;
 const byRequest = (requestId: string) => (e: BackupEvent) => e.requestId === requestId && e.type !== "started";
 
 /** The virtnbdbackup processes of one domain (its name is unique, and passed as `--domain=<name>`). */
