@@ -1,13 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { openHostsBucket } from "@vmbs/bus";
+import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { connectBus, ensureStreams, openHostsBucket } from "@vmbs/bus";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { createScheduler, slotMessageId } from "@vmbs/scheduler";
 import { createLogger } from "@vmbs/logger";
-import { streams } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
+import { streams, subjects, type HostInventory } from "@vmbs/contracts";
+import { startTestNats, waitFor } from "@vmbs/lab";
 
 const silent = createLogger({ name: "test", level: "silent", stream: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -73,6 +73,63 @@ describe("scheduler", () => {
       assert.ok(stored.state.last_seq > before);
     } finally {
       await scheduler.stop();
+    }
+  });
+});
+
+describe("scheduler slot with a broken host entry and a failing publish", () => {
+  it("publishes every other host's commands, logs each failure and counts it", async () => {
+    const nats = await startTestNats();
+    const nc = await connectBus(nats.url, "test");
+    try {
+      await ensureStreams(nc);
+      const jsm = await jetstreamManager(nc);
+      // One command per subject (one scheduled domain per host here), refused beyond that: host "full" already has one waiting, so its publish fails.
+      const info = await jsm.streams.info(streams.commands);
+      await jsm.streams.update(streams.commands, { ...info.config, max_msgs_per_subject: 1, discard: DiscardPolicy.New, discard_new_per_subject: true });
+      await nc.request(subjects.cmd.backup("full"), JSON.stringify({ domain: "earlier" }));
+      const hosts = await openHostsBucket(nc);
+      const inventory = (host: string, domains: [string, boolean][]): HostInventory => ({
+        host,
+        hostname: host,
+        agentVersion: "test",
+        heartbeatAt: new Date().toISOString(),
+        domains: domains.map(([name, scheduled]) => ({ name, state: "running", scheduled })),
+      });
+      await hosts.put("aaa-notjson", "{not json");
+      await hosts.put("bad-shape", JSON.stringify({ host: "x" }));
+      await hosts.put("bad-host", JSON.stringify(inventory("bad.host", [["vm", true]])));
+      await hosts.put("full", JSON.stringify(inventory("full", [["vm", true]])));
+      await hosts.put("hv1", JSON.stringify(inventory("hv1", [["win 11", true], ["ignored", false]])));
+      await hosts.put("hv2", JSON.stringify(inventory("hv2", [["db", true]])));
+      await hosts.put("hv3", JSON.stringify(inventory("hv3", [["web", true]])));
+
+      const lines: { level: number; msg: string; key?: string; host?: string; err?: { message: string } }[] = [];
+      const logger = createLogger({
+        name: "test",
+        level: "debug",
+        stream: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }),
+      });
+      const scheduler = createScheduler({ nc, hosts, schedule: "@daily", logger });
+      const result = await scheduler.fireSlot(new Date("2026-11-26T03:00:00Z"));
+      assert.deepEqual(result, { published: 3, duplicates: 0, failed: 4 });
+
+      const commands = await jsm.streams.info(streams.commands, { subjects_filter: ">" });
+      assert.deepEqual(commands.state.subjects, { "vmbs.cmd.backup.full": 1, "vmbs.cmd.backup.hv1": 1, "vmbs.cmd.backup.hv2": 1, "vmbs.cmd.backup.hv3": 1 });
+      const malformed = lines.filter((l) => l.msg === "ignoring a malformed host entry").map((l) => l.key);
+      assert.deepEqual(malformed.sort(), ["aaa-notjson", "bad-host", "bad-shape"]);
+      const unpublished = lines.filter((l) => l.msg === "could not publish a scheduled backup");
+      assert.equal(unpublished.length, 1);
+      assert.equal(unpublished[0]!.host, "full");
+      assert.match(unpublished[0]!.err?.message ?? "", /maximum messages per subject/i);
+      const summary = lines.find((l) => l.msg === "scheduled backups published");
+      assert.ok(summary && summary.level === 40, "the slot's summary is a warning when something failed");
+
+      const again = await scheduler.fireSlot(new Date("2026-11-26T03:00:00Z"));
+      assert.deepEqual(again, { published: 0, duplicates: 3, failed: 4 }, "a replica firing the same slot stores nothing twice");
+    } finally {
+      await nc.close();
+      await nats.stop();
     }
   });
 });

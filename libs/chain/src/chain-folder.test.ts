@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { mkdtemp, mkdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rm, symlink, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readChainFolder } from "./chain-folder.js";
+import { MAX_CPT_BYTES, readChainFolder } from "./chain-folder.js";
 
 /** One folder layout to create, and what readChainFolder must report for it. */
 interface Row {
@@ -184,6 +184,21 @@ test("readChainFolder: a plain file in place of the folder counts as missing", a
     await writeFile(join(base, "vm1"), "not a folder");
     const folder = await readChainFolder(join(base, "vm1"), "vm1");
     assert.deepEqual(folder, { dir: join(base, "vm1"), exists: false, files: [], cpt: null });
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test("readChainFolder: a huge .cpt (sparse, 1 GiB) is reported as an error without being read", async () => {
+  const base = await mkdtemp(join(tmpdir(), "chain-folder-"));
+  try {
+    await writeFile(join(base, "vm1.cpt"), '["virtnbdbackup.0"]');
+    await truncate(join(base, "vm1.cpt"), 1024 ** 3);
+    const before = process.memoryUsage().arrayBuffers;
+    const folder = await readChainFolder(base, "vm1");
+    assert.ok(process.memoryUsage().arrayBuffers - before < 8 * 1024 * 1024, "the file was not read into memory");
+    assert.equal(folder.cpt, null);
+    assert.match(folder.cptError ?? "", new RegExp(`vm1\\.cpt: 1073741824 bytes, over the ${MAX_CPT_BYTES}-byte limit`));
   } finally {
     await rm(base, { recursive: true, force: true });
   }

@@ -58,6 +58,9 @@ async function walk(fs: FileLister, root: string, rel: string, out: ChainFile[])
 }
 
 /** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
+/** A checkpoint list holds ~20 bytes per checkpoint; even MAX_BACKUPS_PER_CHAIN=100000 stays far below this. */
+export const MAX_CPT_BYTES = 16 * 1024 * 1024;
+
 function parseCpt(text: string): { cpt: string[] } | { error: string } {
   let value: unknown;
   try {
@@ -93,7 +96,10 @@ export async function readChainFolder(dir: string, domain: string, fs: FileListe
 
   // The .cpt file is named after the domain, spaces included (virtnbdbackup.md §2.2).
   const cptName = `${domain}.cpt`;
-  if (!files.some((f) => f.path === cptName)) return { dir, exists: true, files, cpt: null };
+  const cptFile = files.find((f) => f.path === cptName);
+  if (!cptFile) return { dir, exists: true, files, cpt: null };
+  // Read into memory whole, so its size is checked first: a corrupt or foreign file may be any size.
+  if (cptFile.size > MAX_CPT_BYTES) return { dir, exists: true, files, cpt: null, cptError: `${cptName}: ${cptFile.size} bytes, over the ${MAX_CPT_BYTES}-byte limit of a checkpoint list` };
 
   let text: string;
   try {

@@ -6,6 +6,8 @@ import type { ChainPoints } from "./retention.js";
 
 /** libvirt writes `<creationTime>` in epoch seconds into each checkpoint XML (virsh checkpoint-dumpxml). */
 const CREATION_TIME = /<creationTime>\s*(\d+)\s*<\/creationTime>/;
+/** A checkpoint XML is a few KiB (the domain XML inside included); a bigger file is not one and is not read. */
+const MAX_CHECKPOINT_XML_BYTES = 4 * 1024 * 1024;
 
 /**
  * The restore points of one archived chain folder, for calendar retention: the `<creationTime>` of each
@@ -19,7 +21,7 @@ export async function readChainPoints(backupRoot: string, domain: string, archiv
   const folder = await readChainFolder(dir, domain, fs);
   const points: number[] = [];
   for (const f of folder.files) {
-    if (!/^checkpoints\/[^/]+\.xml$/.test(f.path)) continue;
+    if (!/^checkpoints\/[^/]+\.xml$/.test(f.path) || f.size > MAX_CHECKPOINT_XML_BYTES) continue;
     const text = await fs.readFile(join(dir, f.path)).catch(() => "");
     const m = CREATION_TIME.exec(text);
     if (m?.[1]) points.push(Number(m[1]) * 1000);

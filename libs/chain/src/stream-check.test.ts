@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkStreamFile } from "./stream-check.js";
+import { MAX_JSON_FRAME, checkStreamFile } from "./stream-check.js";
 
 const frame = (kind: string, start: number, length: number) =>
   Buffer.from(`${kind} ${start.toString(16).padStart(16, "0")} ${length.toString(16).padStart(16, "0")}\r\n`, "latin1");
@@ -50,6 +50,34 @@ describe("stream check (CHECK_BACKUPS_INTEGRITY for 1.9.15)", () => {
       assert.ok(!extra.ok && /unexpected bytes/.test(extra.problem));
       const empty = await write("empty", Buffer.alloc(0));
       assert.equal(empty.ok, false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a corrupt length field with a reason, without allocating what it claims", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vmbs-stream-"));
+    try {
+      const header = (kind: string, length: string) => Buffer.from(`${kind} ${"0".repeat(16)} ${length}\r\n`, "latin1");
+      const rows: [string, Buffer, number, RegExp][] = [
+        ["a meta length of 2^64-1", header("meta", "f".repeat(16)), 0, /meta frame claims 18446744073709552000 bytes but the file ends at 40/],
+        ["a meta length past the end", header("meta", "0000000100000000"), 1024 * 1024, /meta frame claims 4294967296 bytes but the file ends/],
+        // A sparse file larger than the limit: the claim fits the file, and is still refused.
+        ["a meta length over the limit", header("meta", (MAX_JSON_FRAME + 1).toString(16).padStart(16, "0")), MAX_JSON_FRAME * 2, /over the 67108864-byte limit/],
+      ];
+      const compressedMeta = Buffer.from(JSON.stringify({ compressed: true }));
+      const compressed = Buffer.concat([frame("meta", 0, compressedMeta.length), compressedMeta, Buffer.from("\r\n"), frame("stop", 0, 0)]);
+      rows.push(["a trailer length of 2^63", Buffer.concat([compressed, Buffer.from("[]\r\n"), header("comp", "8" + "0".repeat(15))]), 0, /trailer claims .* more than the file holds/]);
+      for (const [name, head, sparseSize, reason] of rows) {
+        const path = join(dir, name.replace(/\W+/g, "-"));
+        await writeFile(path, head);
+        if (sparseSize > head.length) await truncate(path, sparseSize);
+        const before = process.memoryUsage().arrayBuffers;
+        const result = await checkStreamFile(path);
+        const grown = process.memoryUsage().arrayBuffers - before;
+        assert.ok(!result.ok && reason.test(result.problem), `${name}: ${JSON.stringify(result)}`);
+        assert.ok(grown < 8 * 1024 * 1024, `${name}: ${grown} bytes allocated`);
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -8,16 +8,25 @@ import { open, type FileHandle } from "node:fs/promises";
  */
 
 const FRAME_LEN = 40;
+/**
+ * The meta header and the compression trailer are JSON read into memory; real ones are a few hundred bytes to
+ * a few MiB (the trailer lists one size per compressed block). A length field beyond this is corruption, and
+ * is refused before anything is allocated for it.
+ */
+export const MAX_JSON_FRAME = 64 * 1024 * 1024;
 const framePattern = /^(meta|data|zero|stop|comp) ([0-9a-f]{16}) ([0-9a-f]{16})\r\n$/;
 
 export type StreamCheck = { ok: true } | { ok: false; problem: string };
 
 interface Frame {
   kind: string;
+  /** Exact up to 2^53; a larger field (16 hex digits allow 2^64) comes out larger still, never smaller. */
   length: number;
 }
 
+/** Reads at most `length` bytes; callers bound `length` by the file size and MAX_JSON_FRAME first. */
 async function readAt(fh: FileHandle, pos: number, length: number): Promise<Buffer> {
+  if (!Number.isSafeInteger(length) || length < 0 || length > MAX_JSON_FRAME) throw new RangeError(`refusing to read ${length} bytes at ${pos}`);
   const buf = Buffer.alloc(length);
   const { bytesRead } = await fh.read(buf, 0, length, pos);
   return buf.subarray(0, bytesRead);
@@ -35,7 +44,8 @@ async function trailerStart(fh: FileHandle, size: number): Promise<number | stri
   const comp = await frameAt(fh, size - FRAME_LEN, size);
   if (typeof comp === "string" || comp.kind !== "comp") return "the compression trailer is missing (truncated)";
   const start = size - FRAME_LEN - 2 - comp.length;
-  if (start < FRAME_LEN) return "the compression trailer is larger than the file";
+  if (start < FRAME_LEN) return `the compression trailer claims ${comp.length} bytes, more than the file holds (corrupt)`;
+  if (comp.length > MAX_JSON_FRAME) return `the compression trailer claims ${comp.length} bytes, over the ${MAX_JSON_FRAME}-byte limit (corrupt)`;
   try {
     JSON.parse((await readAt(fh, start, comp.length)).toString("utf8"));
   } catch {
@@ -52,6 +62,8 @@ export async function checkStreamFile(path: string): Promise<StreamCheck> {
     const meta = await frameAt(fh, 0, size);
     if (typeof meta === "string") return { ok: false, problem: meta };
     if (meta.kind !== "meta") return { ok: false, problem: "the stream does not start with a meta frame" };
+    if (FRAME_LEN + meta.length + 2 > size) return { ok: false, problem: `the meta frame claims ${meta.length} bytes but the file ends at ${size} (truncated or corrupt)` };
+    if (meta.length > MAX_JSON_FRAME) return { ok: false, problem: `the meta frame claims ${meta.length} bytes, over the ${MAX_JSON_FRAME}-byte limit (corrupt)` };
     let info: { compressed?: unknown };
     try {
       info = JSON.parse((await readAt(fh, FRAME_LEN, meta.length)).toString("utf8")) as { compressed?: unknown };

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { z } from "zod";
 import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
+import { DEFAULT_LIBVIRT_TIMEOUT_MS, refusedEngineArgs } from "@vmbs/virt";
 import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
@@ -19,6 +20,11 @@ const defaultLogrotateSettings = [
 /** `user@host:/absolute/path` (a mirror over ssh) or an absolute local path (a mounted share). */
 const mirrorPath = optionalText().refine((v) => v === undefined || v.startsWith("/") || /^[^@\s/]+@[^:\s/]+:\//.test(v), {
   message: "expected an absolute path or user@host:/absolute/path",
+});
+
+/** VIRTNBDBACKUP_ARGS without the options that would move the backup or change what it is (refusedEngineArgs). */
+const engineArgs = wordList().superRefine((args, ctx) => {
+  for (const r of refusedEngineArgs(args)) ctx.addIssue({ code: "custom", message: `${r.option} is not allowed (${JSON.stringify(r.arg)}): ${r.reason}` });
 });
 
 /**
@@ -42,7 +48,7 @@ export const configSchema = z.object({
   RSYNC_ARGS: wordList("-a"),
   RSYNC_SCHEDULE: cronExpression(""),
   BACKUP_SCHEDULE: cronExpression("@daily"),
-  VIRTNBDBACKUP_ARGS: wordList(),
+  VIRTNBDBACKUP_ARGS: engineArgs,
   VM_IGNORED_LIST: wordList(),
   VM_AUTOSTART_LIST: wordList(),
   VM_ALLOW_POWERCYCLE: flag(),
@@ -79,6 +85,10 @@ export const configSchema = z.object({
   /** Where `vmbs start` keeps its local nats-server data and the agent its state. */
   VMBS_STATE_DIR: absolutePath("/var/lib/vm-babysitter"),
   VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
+  /** Seconds one libvirt call may take (start, destroy and checkpoint deletion: 3×); a stuck call fails instead of hanging. */
+  VMBS_LIBVIRT_TIMEOUT: count(DEFAULT_LIBVIRT_TIMEOUT_MS / 1000, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
+  /** Seconds a virtnbdbackup run may go without a log line or output growth before it is cancelled; 0 = never. */
+  VMBS_ENGINE_STALL_TIMEOUT: count(900, 604_800),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

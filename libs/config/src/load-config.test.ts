@@ -28,6 +28,14 @@ describe("loadConfig", () => {
     assert.match(c.LOGROTATE_SETTINGS, /rotate 30/);
     assert.equal(c.LIBVIRT_URI, "qemu:///system");
     assert.equal(c.NATS_URL, undefined);
+    assert.equal(c.VMBS_LIBVIRT_TIMEOUT, 60);
+    assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 900);
+  });
+
+  it("keeps the engine options that change nothing the agent relies on, and a stall timeout of 0 (off)", () => {
+    const c = loadConfig({ VIRTNBDBACKUP_ARGS: "--compress=2 --worker 2 -x vdb", VMBS_ENGINE_STALL_TIMEOUT: "0" });
+    assert.deepEqual(c.VIRTNBDBACKUP_ARGS, ["--compress=2", "--worker", "2", "-x", "vdb"]);
+    assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 0);
   });
 
   it("treats empty values like unset ones (compose passes empty strings)", () => {
@@ -60,6 +68,11 @@ describe("loadConfig", () => {
     ["a NATS_URL with a path", { NATS_URL: "nats://nats:4222/x" }, /NATS_URL: expected nats:\/\/host:port/],
     ["a NATS_URL list with a bad member", { NATS_URL: "nats://a:4222, nats//b" }, /NATS_URL: expected nats:\/\/host:port/],
     ["a NATS_URL with credentials, never echoed", { NATS_URL: "http://admin:s3cret@nats:4222" }, /NATS_URL: .*got "http:\/\/\*\*\*@nats:4222"/],
+    ["an engine option that moves the output", { VIRTNBDBACKUP_ARGS: "--compress=2 -o /elsewhere" }, /VIRTNBDBACKUP_ARGS: --output is not allowed \("-o"\): it would move the backup out of LOCAL_BACKUP_PATH/],
+    ["an engine level", { VIRTNBDBACKUP_ARGS: "--level=copy" }, /VIRTNBDBACKUP_ARGS: --level is not allowed \("--level=copy"\): the agent chooses full or inc/],
+    ["an abbreviated engine option", { VIRTNBDBACKUP_ARGS: "--dom=other" }, /VIRTNBDBACKUP_ARGS: --domain is not allowed \("--dom=other"\): an abbreviation of --domain/],
+    ["a libvirt timeout of 0", { VMBS_LIBVIRT_TIMEOUT: "0" }, /VMBS_LIBVIRT_TIMEOUT: expected at least 1 second/],
+    ["a stall timeout with a unit", { VMBS_ENGINE_STALL_TIMEOUT: "15m" }, /VMBS_ENGINE_STALL_TIMEOUT: expected a whole number/],
   ];
   it("never echoes a NATS_URL's password in a config error", () => {
     assert.throws(() => loadConfig({ NATS_URL: "http://admin:s3cret@nats:4222" }), (err: unknown) => err instanceof ConfigError && !err.message.includes("s3cret"));

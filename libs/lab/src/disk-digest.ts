@@ -20,7 +20,7 @@ export async function imageDigest(path: string): Promise<string> {
   const dir = await mkdtemp(join(SCRATCH_ROOT, "vmbs-digest-"));
   try {
     const raw = join(dir, "disk.raw");
-    await execa("qemu-img", ["convert", "-U", "-f", "qcow2", "-O", "raw", path, raw], { stdin: "ignore" });
+    await execa("qemu-img", ["convert", "-U", "-f", "qcow2", "-O", "raw", path, raw], { stdin: "ignore", timeout: 30 * 60_000 });
     const hash = createHash("sha256");
     await pipeline(createReadStream(raw), hash);
     return hash.digest("hex");

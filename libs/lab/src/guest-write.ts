@@ -57,7 +57,7 @@ export async function writeImage(imagePath: string, w: GuestWrite): Promise<void
   const args = ["-f", "qcow2"];
   for (const { command } of writeChunks(w)) args.push("-c", command);
   // Offline qemu-io exits non-zero on a failed command, which execa turns into a rejection.
-  const result = await execa("qemu-io", [...args, imagePath], { stdin: "ignore" });
+  const result = await execa("qemu-io", [...args, imagePath], { stdin: "ignore", timeout: 10 * 60_000 });
   assertNoError(`${result.stdout}\n${result.stderr}`, `qemu-io on ${imagePath}`);
 }
 

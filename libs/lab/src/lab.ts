@@ -86,6 +86,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       images.add(diskPath);
       await execa("qemu-img", ["create", "-f", "qcow2", "-o", "compat=1.1", diskPath, `${sizeMiB}M`], {
         stdin: "ignore",
+        timeout: 60_000,
       });
       const xmlDir = await mkdtemp(join(tmpdir(), "vmbs-lab-xml-"));
       try {

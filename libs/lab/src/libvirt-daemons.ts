@@ -13,15 +13,15 @@ export async function ensureLibvirt(uri: string = DEFAULT_LIBVIRT_URI): Promise<
   if (await virshAnswers(uri)) return;
   // virtlogd first: libvirtd needs it to start any domain.
   for (const daemon of ["virtlogd", "libvirtd"]) {
-    const running = await execa("pgrep", ["-x", daemon], { reject: false });
+    const running = await execa("pgrep", ["-x", daemon], { reject: false, timeout: 10_000 });
     if (running.exitCode === 0) continue;
     // -d daemonizes; stdio is ignored so the forked daemon keeps no pipe of ours open.
-    await execa(daemon, ["-d"], { stdio: "ignore" });
+    await execa(daemon, ["-d"], { stdio: "ignore", timeout: 30_000 });
   }
   await waitFor(() => virshAnswers(uri), { timeoutMs: 30_000, intervalMs: 200, what: `libvirt at ${uri}` });
 }
 
 async function virshAnswers(uri: string): Promise<boolean> {
-  const result = await execa("virsh", ["-c", uri, "list", "--all"], { reject: false, stdin: "ignore" });
+  const result = await execa("virsh", ["-c", uri, "list", "--all"], { reject: false, stdin: "ignore", timeout: 10_000 });
   return result.exitCode === 0;
 }

@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { execa } from "execa";
 import { createLibvirt, liveBitmaps, LibvirtError, waitForDomainState, type Libvirt } from "@vmbs/virt";
-import { createLab, type Lab, type LabDomain } from "./index.js";
+import { join } from "node:path";
+import { createLab, waitFor, type Lab, type LabDomain } from "./index.js";
 
 const URI = "qemu:///system";
 /** libvirt's virErrorNumber for "no such domain". */
@@ -36,6 +37,17 @@ test("a domain is found by its exact name only, with its state and disk", async 
   assert.ok((await libvirt.listPersistentDomains()).some((d) => d.name === dom.name && d.state === "running"));
   assert.deepEqual(await libvirt.diskImages(dom.name), [{ target: "vda", path: dom.diskPath }]);
   assert.equal(await libvirt.jobActive(dom.name), false);
+  assert.equal(await libvirt.backupBlockJobActive(dom.name), false);
+});
+
+test("a backup job left running is seen (job and block job), and gone after an abort", async () => {
+  // --startonly begins the libvirt backup job and exits, as an engine killed mid-run leaves it (copy: no checkpoint).
+  const out = join(await lab.tempDir("edge-job-"), "chain");
+  await execa("virtnbdbackup", [`--domain=${dom.name}`, "--level=copy", `--output=${out}`, "--noprogress", "--startonly"], { timeout: 60_000 });
+  assert.equal(await libvirt.jobActive(dom.name), true);
+  assert.equal(await libvirt.backupBlockJobActive(dom.name), true);
+  await libvirt.abortJob(dom.name);
+  await waitFor(async () => !(await libvirt.jobActive(dom.name)) && !(await libvirt.backupBlockJobActive(dom.name)), { timeoutMs: 30_000, what: "the job to end" });
 });
 
 test("libvirt's refusal comes back as a LibvirtError with its code and words", async () => {

@@ -9,6 +9,8 @@ export async function virsh(uri: string, args: readonly string[]): Promise<strin
   const result = await execa("virsh", ["-c", uri, ...args], {
     stdin: "ignore",
     env: { LC_ALL: "C.UTF-8" },
+    // Generous: a destroy or an undefine under load takes seconds, never minutes.
+    timeout: 120_000,
   });
   return result.stdout.trim();
 }

@@ -99,6 +99,18 @@ def job_active(conn, args):
     return domain(conn, args).jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
 
 
+def backup_block_job(conn, args):
+    """True while QEMU still runs a backup block job on a disk. After an abort libvirt may already report no
+    job while QEMU tears the block job down, and virtnbdbackup refuses to start until it is gone."""
+    dom = domain(conn, args)
+    root = ElementTree.fromstring(dom.XMLDesc(0))
+    for target in root.findall("./devices/disk/target"):
+        info = dom.blockJobInfo(target.get("dev"), 0)
+        if info and info.get("type") == libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP:
+            return True
+    return False
+
+
 def abort_job(conn, args):
     domain(conn, args).abortJob()
 
@@ -152,6 +164,7 @@ READS = {
     "domainState": domain_state,
     "checkpoints": checkpoints,
     "jobActive": job_active,
+    "backupBlockJob": backup_block_job,
     "diskImages": disk_images,
 }
 WRITES = {

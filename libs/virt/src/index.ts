@@ -1,5 +1,6 @@
 export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
-export type { LibvirtBridgeOptions } from "./libvirt-bridge.js";
+export { DEFAULT_LIBVIRT_TIMEOUT_MS, callTimeoutMs, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
+export { refusedEngineArgs, type RefusedEngineArg } from "./engine-args.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,
@@ -8,7 +9,7 @@ export {
   type EngineRunResult,
   type EngineLogLine,
 } from "./run-backup.js";
-export { LibvirtError, EngineUnavailableError } from "./virt-errors.js";
+export { LibvirtError, LibvirtTimeoutError, EngineUnavailableError } from "./virt-errors.js";
 export { imageBitmaps, removeImageBitmap, parseImageBitmaps, QemuImgError, type ImageBitmap } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";

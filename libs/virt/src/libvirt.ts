@@ -27,6 +27,11 @@ export interface Libvirt {
   checkpoints(domain: string): Promise<string[]>;
   /** True when a job (e.g. a backup left by a killed engine) runs on the domain; fails for an inactive one. */
   jobActive(domain: string): Promise<boolean>;
+  /**
+   * True while QEMU still runs a backup block job on one of the running domain's disks: after an abort this
+   * can outlast the job jobActive sees, and virtnbdbackup refuses to start meanwhile.
+   */
+  backupBlockJobActive(domain: string): Promise<boolean>;
   abortJob(domain: string): Promise<void>;
   startPaused(domain: string): Promise<void>;
   /** Stops the domain; libvirt's default is a SIGTERM to QEMU, which still flushes persistent bitmaps. */
@@ -89,6 +94,9 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async jobActive(domain) {
       return (await onDomain("jobActive", domain)) as boolean;
+    },
+    async backupBlockJobActive(domain) {
+      return (await onDomain("backupBlockJob", domain)) as boolean;
     },
     async abortJob(domain) {
       await onDomain("abortJob", domain);

@@ -10,6 +10,10 @@ export class QemuImgError extends Error {
   }
 }
 
+/** `info` reads a header; `bitmap --remove` rewrites one bitmap's metadata. Neither should take minutes. */
+const INFO_TIMEOUT_MS = 60_000;
+const BITMAP_TIMEOUT_MS = 300_000;
+
 /** One persistent bitmap of a qcow2 image. */
 export interface ImageBitmap {
   name: string;
@@ -34,7 +38,7 @@ export function parseImageBitmaps(json: string): ImageBitmap[] {
  * hold the lock; callers only trust the answer for a shut-off domain, whose image nobody writes.
  */
 export async function imageBitmaps(image: string): Promise<ImageBitmap[]> {
-  const result = await execa("qemu-img", ["info", "--output", "json", "-U", "--", image], { reject: false, stdin: "ignore" });
+  const result = await execa("qemu-img", ["info", "--output", "json", "-U", "--", image], { reject: false, stdin: "ignore", timeout: INFO_TIMEOUT_MS });
   if (result.failed) throw new QemuImgError(`info ${image}`, String(result.stderr || result.message));
   return parseImageBitmaps(String(result.stdout));
 }
@@ -44,6 +48,6 @@ export async function imageBitmaps(image: string): Promise<ImageBitmap[]> {
  * qemu-img takes the image lock, so a running QEMU makes it fail rather than write.
  */
 export async function removeImageBitmap(image: string, name: string): Promise<void> {
-  const result = await execa("qemu-img", ["bitmap", "--remove", "--", image, name], { reject: false, stdin: "ignore" });
+  const result = await execa("qemu-img", ["bitmap", "--remove", "--", image, name], { reject: false, stdin: "ignore", timeout: BITMAP_TIMEOUT_MS });
   if (result.failed) throw new QemuImgError(`bitmap --remove ${name} ${image}`, String(result.stderr || result.message));
 }

@@ -12,6 +12,20 @@ export class LibvirtError extends Error {
   }
 }
 
+/**
+ * A libvirt call that got no answer within its limit (a wedged libvirtd, a dead remote host). The bridge that
+ * carried it is restarted, since its connection may be stuck for good.
+ */
+export class LibvirtTimeoutError extends LibvirtError {
+  /** The limit that passed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(op: string, timeoutMs: number, options?: ErrorOptions) {
+    super(op, `no answer within ${timeoutMs / 1000} s (VMBS_LIBVIRT_TIMEOUT); the libvirt connection was restarted`, undefined, options);
+    this.name = "LibvirtTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** virtnbdbackup is missing or could not be queried. */
 export class EngineUnavailableError extends Error {
   constructor(message: string, options?: ErrorOptions) {

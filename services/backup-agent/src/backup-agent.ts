@@ -33,6 +33,8 @@ export interface BackupAgentDeps {
     | "LOCAL_RETENTION_DAYS"
     | "LOCAL_RETENTION_WEEKS"
     | "LOCAL_RETENTION_MONTHS"
+    | "VMBS_LIBVIRT_TIMEOUT"
+    | "VMBS_ENGINE_STALL_TIMEOUT"
   >;
   nc: NatsConnection;
   logger: Logger;
@@ -60,7 +62,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
 
   await ensureStreams(nc);
   const hosts = await openHostsBucket(nc);
-  const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI);
+  const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI, { timeoutMs: config.VMBS_LIBVIRT_TIMEOUT * 1000 });
   const ignoredDomains = new Set(config.VM_IGNORED_LIST);
   const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
@@ -75,6 +77,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     libvirtUri: config.LIBVIRT_URI,
     libvirt,
     engineArgs: extra.args,
+    engineStallTimeoutMs: config.VMBS_ENGINE_STALL_TIMEOUT * 1000,
     ignoredDomains,
     timeZone: config.TZ,
     publish,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
 import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
@@ -13,6 +14,8 @@ export interface BackupRunnerDeps {
   libvirt: Libvirt;
   /** VIRTNBDBACKUP_ARGS after filterExtraArgs. */
   engineArgs: readonly string[];
+  /** VMBS_ENGINE_STALL_TIMEOUT in ms: a run without a log line or output growth for this long is cancelled; 0 = off. */
+  engineStallTimeoutMs?: number;
   ignoredDomains: ReadonlySet<string>;
   timeZone?: string;
   publish: (event: BackupEvent | BackupFailed) => Promise<void>;
@@ -29,6 +32,9 @@ export interface BackupRequest {
   /** The domain as just looked up by the caller (inside the same queue slot), sparing a second lookup. */
   known?: DomainInfo;
 }
+
+/** How long a failed run waits for QEMU to finish aborting its backup job. */
+const JOB_GONE_TIMEOUT_MS = 60_000;
 
 export type BackupOutcome = { ok: true; event: BackupCompleted } | { ok: false; event: BackupFailed };
 
@@ -89,6 +95,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
         uri: deps.libvirtUri,
         extraArgs: deps.engineArgs,
         signal: req.signal,
+        stallTimeoutMs: deps.engineStallTimeoutMs,
         onLine: (line) => log.debug({ engine: line }),
       });
     } catch (err) {
@@ -130,6 +137,24 @@ async function abortLeftoverJob(libvirt: Libvirt, domain: string, log: Logger): 
   } catch (err) {
     log.debug({ err }, "no job to abort (domain gone or not running)");
   }
+  await waitJobGone(libvirt, domain, log);
+}
+
+/**
+ * An abort (the engine's own on SIGINT, or ours) ends in QEMU asynchronously: wait until no job and no backup
+ * block job is left, so the next backup of the domain does not find one and refuse to start.
+ */
+async function waitJobGone(libvirt: Libvirt, domain: string, log: Logger): Promise<void> {
+  const busy = async () => (await libvirt.jobActive(domain)) || (await libvirt.backupBlockJobActive(domain));
+  const deadline = Date.now() + JOB_GONE_TIMEOUT_MS;
+  try {
+    while (await busy()) {
+      if (Date.now() > deadline) return log.warn({ waitedMs: JOB_GONE_TIMEOUT_MS }, "the aborted backup job is still winding down");
+      await sleep(250);
+    }
+  } catch (err) {
+    log.debug({ err }, "no job to wait for (domain gone or not running)");
+  }
 }
 
 /** Why a run was cancelled: a lost chain lease says so; a plain stop carries no reason of its own. */
@@ -139,6 +164,8 @@ function cancelReason(signal: AbortSignal | undefined): string {
 }
 
 function engineFailureReason(result: EngineRunResult, signal: AbortSignal | undefined): string {
+  if (result.stalledMs !== undefined)
+    return `backup cancelled: virtnbdbackup made no progress for ${result.stalledMs / 1000} s (no log line, no output growth; VMBS_ENGINE_STALL_TIMEOUT)`;
   if (result.cancelled) return `backup cancelled: ${cancelReason(signal)}`;
   const errors = [...new Set(result.errors)].slice(-2);
   if (errors.length > 0) return `virtnbdbackup: ${errors.join(" / ")}`;

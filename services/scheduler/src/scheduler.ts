@@ -19,6 +19,8 @@ export interface SlotResult {
   published: number;
   /** Commands another replica had already stored for this slot. */
   duplicates: number;
+  /** Host entries that could not be read and commands that could not be published (each one is logged). */
+  failed: number;
 }
 
 /** Publishes a backup command for every scheduled domain of every registered host at each BACKUP_SCHEDULE slot. */
@@ -26,30 +28,45 @@ export function createScheduler(deps: SchedulerDeps) {
   const logger = deps.logger.child({ service: "scheduler" });
   let task: ScheduledTask | undefined;
 
-  async function registeredHosts(): Promise<HostInventory[]> {
+  /**
+   * The hosts' inventories. An entry that cannot be read or parsed is logged and counted, never fatal: one
+   * broken host must not cost every other host its slot.
+   */
+  async function registeredHosts(result: SlotResult): Promise<HostInventory[]> {
     const inventories: HostInventory[] = [];
     for await (const key of await deps.hosts.keys()) {
-      const entry = await deps.hosts.get(key);
-      if (!entry || entry.operation !== "PUT") continue;
-      const parsed = hostInventorySchema.safeParse(entry.json());
-      if (parsed.success) inventories.push(parsed.data);
-      else logger.warn({ key }, "ignoring a malformed host entry");
+      try {
+        const entry = await deps.hosts.get(key);
+        if (!entry || entry.operation !== "PUT") continue;
+        const inventory = hostInventorySchema.parse(entry.json());
+        subjects.cmd.backup(inventory.host); // throws for a host id that is no subject token
+        inventories.push(inventory);
+      } catch (err) {
+        result.failed++;
+        logger.warn({ key, err }, "ignoring a malformed host entry");
+      }
     }
     return inventories;
   }
 
   /** Publishes the commands of one slot; safe to call from several replicas for the same slot. */
   async function fireSlot(slot: Date): Promise<SlotResult> {
-    const result: SlotResult = { published: 0, duplicates: 0 };
-    for (const inventory of await registeredHosts()) {
+    const result: SlotResult = { published: 0, duplicates: 0, failed: 0 };
+    for (const inventory of await registeredHosts(result)) {
       for (const domain of inventory.domains.filter((d) => d.scheduled)) {
         const command: BackupCommand = { domain: domain.name, level: "auto", requestId: `schedule:${slot.toISOString()}` };
-        const ack = await publishJson(deps.nc, subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot));
-        if (ack.duplicate) result.duplicates++;
-        else result.published++;
+        try {
+          const ack = await publishJson(deps.nc, subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot));
+          if (ack.duplicate) result.duplicates++;
+          else result.published++;
+        } catch (err) {
+          result.failed++;
+          logger.error({ err, host: inventory.host, domain: domain.name, slot: slot.toISOString() }, "could not publish a scheduled backup");
+        }
       }
     }
-    logger.info({ slot: slot.toISOString(), ...result }, "scheduled backups published");
+    const log = result.failed > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
+    log({ slot: slot.toISOString(), ...result }, "scheduled backups published");
     return result;
   }
 
