@@ -184,6 +184,27 @@ const rows: Row[] = [
     reason: [/holds no backup data, only backup\.auto\.01022024000000\.log/],
   },
   {
+    name: "a user's disk image and notes in a folder with no backup data: kept, only our log goes, folder moved aside",
+    snapshot: snap({ folder: folder(["vdisk1.img", "notes.txt", "backup.full.01012024000000.log"], null), libvirtCheckpoints: [] }),
+    kind: "new-chain",
+    steps: [DELETE_FOLDER, START],
+    reason: [/Only the backup's own files are deleted: notes\.txt, vdisk1\.img were not written by virtnbdbackup/, /moved aside as vm1\.<time>\.foreign-files/],
+  },
+  {
+    name: "interrupted first full next to a user's file: the note names the file",
+    snapshot: snap({ folder: folder(["vm1.cpt", "sda.full.data.partial", "vdisk1.img", ...sideFiles(0, ["sda"])], cps(1)), libvirtCheckpoints: cps(1) }),
+    kind: "delete-partial-chain",
+    steps: [del(cp(0), false), DELETE_FOLDER, START],
+    reason: [/never finished/, /vdisk1\.img was not written by virtnbdbackup, so it is kept/],
+  },
+  {
+    name: "a symlinked chain folder is never followed: needs-user",
+    snapshot: snap({ folder: { dir: DIR, exists: true, symlink: true, files: [], cpt: null } }),
+    kind: "needs-user",
+    steps: [],
+    reason: [/is a symbolic link/, /never follows it/],
+  },
+  {
     name: "interrupted first full with a live job and stale socket/scratch",
     snapshot: snap({
       folder: folder(["vm1.cpt", "sda.full.data.partial", ...sideFiles(0, ["sda"])], cps(1)),

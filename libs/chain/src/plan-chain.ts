@@ -1,12 +1,13 @@
 import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import { auditChain, type ChainAudit } from "./chain-audit.js";
-import { dataFiles, filesOfCheckpoint, hasChain, isCopyBackup, partialFiles } from "./chain-files.js";
+import { dataFiles, filesOfCheckpoint, foreignFiles, hasChain, isCopyBackup, partialFiles } from "./chain-files.js";
 import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
 
 /*
  * The chain-state planner: one pure decision per domain (seed-behaviour.md §3/§4, fixed per §10, extended by
  * virtnbdbackup.md §4.5). Rules are tried in order and the first match wins:
  *
+ *   0. the chain folder is a symbolic link     → needs-user (never followed, written or deleted through)
  *   1. foreign checkpoints                      → needs-user (the engine refuses; they are not ours to delete)
  *   2. shut off, bitmaps unreadable, chain state → needs-user (never touch checkpoints blind)
  *   3. no finished data file                    → delete-partial-chain / new-chain (nothing restorable)
@@ -25,6 +26,9 @@ import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
  * checkpoint's files are deleted first and `.cpt` is cut back to its parent, so the archive restores cleanly
  * up to its last complete checkpoint (a half-written multi-disk checkpoint would otherwise restore one disk
  * newer than the other). Anything else in an archived folder is left exactly as found.
+ *
+ * "Deleted" folders (delete-folder) lose only the files the tool recognises as its own (isToolFile); a folder
+ * that also holds anything else (a user's disk image, notes) is moved aside with those files, never removed.
  */
 
 type Mode = "online" | "offline";
@@ -126,7 +130,19 @@ function endChain(c: Ctx, kind: "new-chain" | "delete-partial-chain", reason: st
   if (o.folder === "archive") steps.push({ op: "archive-folder" });
   if (o.folder === "delete") steps.push({ op: "delete-folder" });
   steps.push({ op: "start-new-chain" });
-  return { kind, reason: reason + pruneNote(prune) + " A new chain starts with a full backup." + c.note, steps };
+  const kept = o.folder === "delete" ? foreignNote(c) : "";
+  return { kind, reason: reason + kept + pruneNote(prune) + " A new chain starts with a full backup." + c.note, steps };
+}
+
+/** Tells which files of a folder to delete are not the tool's: they are kept and the folder is moved aside. */
+function foreignNote(c: Ctx): string {
+  const foreign = foreignFiles(c.s.folder, c.d).map((f) => f.path);
+  if (foreign.length === 0) return "";
+  return (
+    ` Only the backup's own files are deleted: ${fewNames(foreign)} ${foreign.length === 1 ? "was" : "were"} not ` +
+    `written by virtnbdbackup, so ${foreign.length === 1 ? "it is" : "they are"} kept and the folder is moved aside ` +
+    `as ${c.d}.<time>.foreign-files.`
+  );
 }
 
 function pruneNote(prune: readonly ChainStep[]): string {
@@ -192,6 +208,15 @@ function whyNoFix(s: ChainSnapshot): string {
 function evaluate(c: Ctx): ChainPlan {
   const { s, d, dir } = c;
   const folder = s.folder;
+
+  if (folder.symlink) {
+    return needsUser(
+      c,
+      `The chain folder ${dir} is a symbolic link. The agent never follows it (it could point at anything, and ` +
+        `deleting or archiving through it could destroy data elsewhere): replace it with a real folder, or mount ` +
+        `the backup disk at LOCAL_BACKUP_PATH instead.`,
+    );
+  }
 
   const foreign = s.libvirtCheckpoints.filter((n) => !isOurs(n));
   if (foreign.length > 0) {
