@@ -12,3 +12,4 @@ export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
+export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";

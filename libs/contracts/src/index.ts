@@ -4,3 +4,4 @@ export * from "./backup.js";
 export * from "./host-inventory.js";
 export * from "./parse-payload.js";
 export * from "./chain.js";
+export * from "./backup-root.js";
