@@ -8,6 +8,11 @@ export interface RotationDeps {
   /** Host id, put into every announced event. */
   host: string;
   /**
+   * Every libvirt domain name of this host (ignored ones included): their folders are active chains, which
+   * retention never deletes even when a name looks like another domain's archive.
+   */
+  domainNames(): Promise<readonly string[]>;
+  /**
    * Announces one chain event, e.g. `(e) => publishJson(nc, subjects.evt.chain(host, e.type), e)`.
    * A rejection is logged, never undoes or stops the step already taken.
    */
