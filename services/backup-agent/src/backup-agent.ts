@@ -1,6 +1,6 @@
 import { access, constants, stat } from "node:fs/promises";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { backupRootId, consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -72,6 +72,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const host = config.HOST_ID;
   const logger = deps.logger.child({ service: "backup-agent", host });
   await assertBackupRoot(config.LOCAL_BACKUP_PATH);
+  // Chain leases are keyed on the folder: every agent writing into this root, on any host, shares its id.
+  const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const engine = await detectEngine();
   const extra = filterExtraArgs(config.VIRTNBDBACKUP_ARGS, engine);
   for (const d of extra.dropped) logger.warn(d, "ignoring an argument of VIRTNBDBACKUP_ARGS");
@@ -102,7 +104,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     logger,
   });
   const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
-  const runExclusive = createChainGuard(createDomainQueue(), leases, host);
+  const runExclusive = createChainGuard(createDomainQueue(), leases, rootId);
   // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
   const stop = () => stopping.abort(new Error("the agent is shutting down"));
@@ -118,11 +120,12 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One lookup instead of a full inventory: this runs before every backup.
   const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : libvirt.domainInfo(domain));
-  const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, logger });
+  const guardedBackup = createGuardedBackup({ host, backupRoot: config.LOCAL_BACKUP_PATH, checker, runBackup, publishFailed: publish, logger });
 
   const rotationDeps = {
     backupRoot: config.LOCAL_BACKUP_PATH,
     host,
+    domainNames: async () => (await libvirt.listPersistentDomains()).map((d) => d.name),
     logger,
     timeZone: config.TZ,
     publish: publishChain,
