@@ -1,6 +1,6 @@
 import { access, constants, stat } from "node:fs/promises";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { backupRootId, consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { backupRootId, consumeCommands, createChainLeases, LeaseBusyError, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -126,6 +126,16 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     backupRoot: config.LOCAL_BACKUP_PATH,
     host,
     domainNames: async () => (await libvirt.listPersistentDomains()).map((d) => d.name),
+    // An archive is deleted under its own folder's lease too: a holder means someone writes it as a chain.
+    lockFolder: async (name: string) => {
+      try {
+        const lease = await leases.acquire(rootId, name, { op: "retention" });
+        return () => lease.release();
+      } catch (err) {
+        if (err instanceof LeaseBusyError) return undefined;
+        throw err;
+      }
+    },
     logger,
     timeZone: config.TZ,
     publish: publishChain,

@@ -112,6 +112,18 @@ describe("local retention on real folders", () => {
     assert.deepEqual(again.deleted, []);
   });
 
+  it("an archive whose folder lease is held (someone writes it) is left alone and the skip announced", async () => {
+    const root = await freshRoot();
+    const archives = await fiveArchives(root);
+    const busy = archives.at(-1)!;
+    const { deps, events } = captureDeps(root, NOW, [], [busy]);
+    const s = await applyRetention(deps, { domain: "vm1", keep: 1 });
+    assert.deepEqual(s.deleted, archives.slice(1, 4));
+    assert.deepEqual(s.failed.map((f) => f.name), [busy]);
+    assert.ok((await readdir(root)).includes(busy));
+    assert.match(events.find((e) => e.type === "failed")!.reason, /lease is held/);
+  });
+
   it("a symlinked archive is never followed or deleted", async () => {
     const root = await freshRoot();
     const archives = await fiveArchives(root);

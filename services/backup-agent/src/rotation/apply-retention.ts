@@ -83,6 +83,15 @@ export async function applyRetention(deps: RotationDeps, o: RetentionOptions): P
   for (const { name, reason } of decision.delete) {
     // Defence in depth: re-check right before the irreversible calls.
     if (name === o.domain || activeChains.includes(name) || parseArchiveFolderName(o.domain, name) === null) continue;
+    const release = await deps.lockFolder(name).catch((err: unknown) => {
+      deps.logger.warn({ err, folder: name }, "could not take the folder's lease");
+      return undefined;
+    });
+    if (!release) {
+      summary.failed.push({ name, error: "its chain lease is held by another process" });
+      await announce(deps, o, "retention", { type: "failed", domain: o.domain, step: `delete-archive ${name}`, folders: [name], reason: `${name} was not deleted (${reason}): its folder's chain lease is held or unavailable, so something may be writing it; the next retention tries again` });
+      continue;
+    }
     try {
       const { kept, folderRemoved } = await removeToolFiles(join(deps.backupRoot, name), o.domain);
       if (folderRemoved) {
@@ -110,6 +119,8 @@ export async function applyRetention(deps: RotationDeps, o: RetentionOptions): P
         folders: [name],
         reason: `could not delete ${name} (${reason}): ${error}`,
       });
+    } finally {
+      await release().catch((err: unknown) => deps.logger.warn({ err, folder: name }, "could not release the folder's lease"));
     }
   }
   return summary;

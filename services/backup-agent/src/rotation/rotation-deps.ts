@@ -13,6 +13,12 @@ export interface RotationDeps {
    */
   domainNames(): Promise<readonly string[]>;
   /**
+   * Takes the chain lease of the folder `<root>/<name>` (as if `name` were a domain) without waiting; resolves
+   * its release, or undefined when someone holds it — then the folder is being written (e.g. it is the active
+   * chain of a domain of another host sharing the root) and retention leaves it alone.
+   */
+  lockFolder(name: string): Promise<(() => Promise<void>) | undefined>;
+  /**
    * Announces one chain event, e.g. `(e) => publishJson(nc, subjects.evt.chain(host, e.type), e)`.
    * A rejection is logged, never undoes or stops the step already taken.
    */
