@@ -97,7 +97,8 @@ export function createChainCheck(deps: CheckChainDeps) {
       if (req.diskFull !== undefined) {
         plan = keepChainOnFullDisk(plan, req.diskFull);
         if (plan.kind !== "needs-user") {
-          await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: `backup disk full: ${req.diskFull}, the chain is kept. ${plan.reason}` });
+          const outcome = plan.kind === "delete-partial-chain" ? "no new chain is started now" : "the chain is kept";
+          await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: `backup disk full: ${req.diskFull}, ${outcome}. ${plan.reason}` });
         }
       }
       if (plan.kind === "keep" && req.integrity && deps.checkIntegrity) {

@@ -38,11 +38,20 @@ const ENDS_CHAIN = new Set<ChainStep["op"]>(["archive-folder", "delete-folder", 
 
 /**
  * Pure: the plan after a backup failed on a full disk. A repair in place (dropping the unfinished checkpoint)
- * or a keep stands; a plan that would end the chain — archive it and start a full on the same full disk, which
+ * or a keep stands, and so does deleting an interrupted first backup (minus starting its full now); a plan
+ * that would end a chain — archive it and start a full on the same full disk, which
  * cannot fit either — becomes needs-user: only the leftovers outside the chain are cleaned up.
  */
 export function keepChainOnFullDisk(plan: ChainPlan, space: string): ChainPlan {
   if (!plan.steps.some((st) => ENDS_CHAIN.has(st.op))) return plan;
+  if (plan.kind === "delete-partial-chain") {
+    // An interrupted first backup is no chain: removing its files frees space; its full waits for the next run.
+    return {
+      ...plan,
+      reason: `${plan.reason} On the full disk (${space}) that full waits for the next backup run.`,
+      steps: plan.steps.filter((st) => st.op !== "start-new-chain"),
+    };
+  }
   const lead = plan.steps.filter((st) => st.op === "abort-job" || st.op === "kill-qemu-nbd" || st.op === "clean-tmp");
   return {
     kind: "needs-user",
