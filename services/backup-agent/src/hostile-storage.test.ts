@@ -55,7 +55,9 @@ describe("backup agent on hostile storage", () => {
     assert.equal(checked.plan, "repair", checked.reason);
     assert.match(checked.reason, /virtnbdbackup\.1/);
 
-    assert.deepEqual((await readdir(small)).sort(), [backupRootMarker, dom.name].sort(), "no archive was made");
+    // Only this domain's folders count: on a shared lab host the agent may adopt a domain created meanwhile.
+    assert.deepEqual((await readdir(small)).filter((n) => n.startsWith(dom.name)), [dom.name], "no archive was made");
+    assert.ok((await readdir(small)).includes(backupRootMarker));
     assert.ok(fullBefore.equals(await readFile(join(folder, "vda.full.data"))), "the full backup is untouched");
     assert.equal(await readFile(join(folder, `${dom.name}.cpt`), "utf8"), '["virtnbdbackup.0"]', ".cpt cut back to the full");
     assert.deepEqual((await readdir(folder)).filter((f) => f.includes("virtnbdbackup.1")), [], "the partial checkpoint's files are gone");
