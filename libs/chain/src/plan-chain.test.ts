@@ -298,6 +298,13 @@ const rows: Row[] = [
     reason: [/virtnbdbackup\.3, the newest/, /sda\.inc\.virtnbdbackup\.3\.data\.partial never finished/, /cut back to virtnbdbackup\.2/],
   },
   {
+    name: "killed inc next to a user's file named like the checkpoint's files → that file is never in the cleanup",
+    snapshot: snap({ folder: folder([...chainFiles(3), ...unfinished(3, true), "notes.virtnbdbackup.3.xml"], cps(4)), libvirtCheckpoints: cps(4) }),
+    kind: "repair",
+    steps: [files(...leftovers(3, true)), del(cp(3), false), cpt(3)],
+    reason: [/cut back to virtnbdbackup\.2/],
+  },
+  {
     name: "same killed inc with VM_ALLOW_BACKUP_CHAIN_FIX off → clean the leaf, archive, new chain",
     snapshot: snap({ folder: killedInc, libvirtCheckpoints: cps(4), allowChainFix: false }),
     kind: "new-chain",

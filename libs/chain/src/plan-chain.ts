@@ -1,6 +1,6 @@
 import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import { auditChain, type ChainAudit } from "./chain-audit.js";
-import { dataFiles, filesOfCheckpoint, foreignFiles, hasChain, isCopyBackup, partialFiles } from "./chain-files.js";
+import { dataFiles, filesOfCheckpoint, foreignFiles, hasChain, isCopyBackup, isToolFile, partialFiles } from "./chain-files.js";
 import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
 
 /*
@@ -184,6 +184,11 @@ function fewNames(paths: readonly string[]): string {
 
 function uniq(items: readonly string[]): string[] {
   return [...new Set(items)];
+}
+
+/** The paths among `paths` the tool made itself (exact names): a checkpoint's look-alike user files are never deleted. */
+function ownFiles(c: Ctx, paths: readonly string[]): string[] {
+  return uniq(paths).filter((p) => isToolFile(p, c.d));
 }
 
 /** Our bitmaps per image of a shut-off domain (foreign bitmaps are not the chain's business). */
@@ -402,7 +407,7 @@ function planUnfinishedLeaf(c: Ctx, audit: ChainAudit): ChainPlan {
       : `it has no data file (${list(leaf?.missing ?? [])} missing): the run was killed before writing, and an ` +
         `incremental on top of it would silently miss every change made since ${parentName}`;
   const intro = `Checkpoint ${last}, the newest in ${d}.cpt, is unfinished: ${what}.`;
-  const cleanup = uniq([...filesOfCheckpoint(s.folder, last).map((f) => f.path), ...audit.strayPartials]);
+  const cleanup = ownFiles(c, [...filesOfCheckpoint(s.folder, last).map((f) => f.path), ...audit.strayPartials]);
   const evidence = leafEvidence(c, last, parent);
 
   if (evidence.ok && s.allowChainFix && !s.strict) {
@@ -511,7 +516,7 @@ function planAhead(c: Ctx, next: string, bitmapImages: string[], strays: readonl
   const intro =
     `${next} exists ${c.mode === "online" ? "in libvirt" : "in libvirt or the disk bitmaps"} but not in ${d}.cpt, ` +
     `which ends at ${last}: a backup was killed between creating the checkpoint and recording it.`;
-  const files = uniq([...filesOfCheckpoint(s.folder, next).map((f) => f.path), ...strays]);
+  const files = ownFiles(c, [...filesOfCheckpoint(s.folder, next).map((f) => f.path), ...strays]);
   if (s.allowChainFix && !s.strict) {
     const steps: ChainStep[] = [...c.lead];
     if (files.length > 0) steps.push({ op: "delete-files", files });

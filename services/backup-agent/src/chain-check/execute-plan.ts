@@ -113,7 +113,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       case "clean-tmp":
         return void (await cleanTmp(step.paths, tmpDir));
       case "delete-files":
-        return void (await deleteChainFiles(folder, step.files));
+        return void (await deleteChainFiles(folder, domain, step.files));
       case "delete-checkpoint":
         return void (await libvirt.deleteCheckpoint(domain, step.name, step.metadataOnly));
       case "remove-bitmap": {
