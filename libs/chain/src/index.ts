@@ -14,7 +14,7 @@ export {
   isToolFile,
   foreignFiles,
 } from "./chain-files.js";
-export { removeToolFiles, setFolderAside, NotAChainFolderError, FOREIGN_FILES_SUFFIX, type RemovedFiles } from "./remove-tool-files.js";
+export { removeToolFiles, setFolderAside, NotAChainFolderError, type RemovedFiles } from "./remove-tool-files.js";
 export type { ParsedArchiveName } from "./archive-name.js";
 export { archiveFolderName, parseArchiveFolderName, uniqueArchiveName } from "./archive-name.js";
 export type { ChainPoints, CalendarPolicy } from "./retention.js";

@@ -72,7 +72,7 @@ async function rmdirIfEmpty(path: string): Promise<boolean> {
 }
 
 /** Suffix of a folder set aside because it holds files the tool did not make; never an archive name. */
-export const FOREIGN_FILES_SUFFIX = ".foreign-files";
+const FOREIGN_FILES_SUFFIX = ".foreign-files";
 
 /**
  * Moves `<root>/<name>` aside to `<base>.foreign-files` (or a free variant); `base` defaults to `name`. The new
