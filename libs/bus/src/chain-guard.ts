@@ -13,13 +13,14 @@ export const defaultChainWaitMs = 30 * 60_000;
 export type ChainGuard = <T>(domain: string, work: (leaseLost: AbortSignal) => Promise<T>) => Promise<T>;
 
 /**
- * One writer per chain: the in-process queue orders this agent's own work on a domain, and the KV lease keeps
- * every other process (a second agent, mirror, restore) away while it runs.
+ * One writer per chain folder: the in-process queue orders this agent's own work on a domain, and the KV lease
+ * keeps every other process (a second agent of any host sharing the backup root, mirror, restore) away while it
+ * runs. `rootId` is the backup root's id (backupRootId), so the lease is keyed on the folder `<root>/<domain>`.
  */
-export function createChainGuard(queue: DomainQueue, leases: ChainLeases, host: string, waitMs = defaultChainWaitMs): ChainGuard {
+export function createChainGuard(queue: DomainQueue, leases: ChainLeases, rootId: string, waitMs = defaultChainWaitMs): ChainGuard {
   return (domain, work) =>
     queue(domain, () =>
-      leases.withLease(host, domain, { op: "chain", waitMs }, (lease) => work(lease.signal)).catch((err: unknown) => {
+      leases.withLease(rootId, domain, { op: "chain", waitMs }, (lease) => work(lease.signal)).catch((err: unknown) => {
         if (err instanceof LeaseBusyError)
           throw new Error(`the chain of ${domain} is held by ${err.current?.holder ?? "another process"} (${err.current?.op ?? "?"})`, { cause: err });
         throw err;

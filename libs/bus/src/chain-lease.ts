@@ -39,17 +39,21 @@ export interface AcquireOptions {
 export interface ChainLeases {
   /** TTL in effect (the existing bucket's TTL when it was created by someone else). */
   ttlMs: number;
-  acquire(host: string, domain: string, opts?: AcquireOptions): Promise<Lease>;
+  /** `rootId`: the backup root's id ({@link backupRootId}), so the lease guards the folder `<root>/<domain>`. */
+  acquire(rootId: string, domain: string, opts?: AcquireOptions): Promise<Lease>;
   /** Acquires, runs `fn` with the lease (watch `lease.signal`), releases in every case. */
-  withLease<T>(host: string, domain: string, opts: AcquireOptions, fn: (lease: Lease) => Promise<T>): Promise<T>;
+  withLease<T>(rootId: string, domain: string, opts: AcquireOptions, fn: (lease: Lease) => Promise<T>): Promise<T>;
 }
 
 /**
- * KV key of a chain lease. KV keys allow only `[-/_=.a-zA-Z0-9]`, and domain names may hold spaces or any
+ * KV key of a chain lease: `<rootId>.<first 32 hex of sha256(domain)>`. It is keyed on the chain folder
+ * `<root>/<domain>`, not on the host, so agents of different hosts sharing one backup root (same-named VMs)
+ * never write one chain at once; `rootId` comes from the root's marker ({@link backupRootId}).
+ * KV keys allow only `[-/_=.a-zA-Z0-9]`, and domain names may hold spaces or any
  * Unicode, so the domain is hashed: 128 bits of sha256 make a collision (two chains sharing a lock) moot.
  */
-export function chainLeaseKey(host: string, domain: string): string {
-  return `${host}.${createHash("sha256").update(domain, "utf8").digest("hex").slice(0, 32)}`;
+export function chainLeaseKey(rootId: string, domain: string): string {
+  return `${rootId}.${createHash("sha256").update(domain, "utf8").digest("hex").slice(0, 32)}`;
 }
 
 function holderOf(entry: LeaseEntry | undefined): LeaseHolder | undefined {
@@ -68,8 +72,8 @@ function holderOf(entry: LeaseEntry | undefined): LeaseHolder | undefined {
 export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOptions): Promise<ChainLeases> {
   const leases = await openKvLeases(nc, { bucket: o.bucket ?? buckets.chainLeases, ttlMs: o.ttlMs ?? 30_000, label: "chain lease" });
 
-  const acquire = async (host: string, domain: string, opts: AcquireOptions = {}): Promise<Lease> => {
-    const key = chainLeaseKey(host, domain);
+  const acquire = async (rootId: string, domain: string, opts: AcquireOptions = {}): Promise<Lease> => {
+    const key = chainLeaseKey(rootId, domain);
     const value = JSON.stringify({ holder: o.holder, op: opts.op ?? "chain", since: new Date().toISOString() } satisfies LeaseHolder);
     const deadline = Date.now() + (opts.waitMs ?? 0);
     for (;;) {
@@ -86,8 +90,8 @@ export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOption
   return {
     ttlMs: leases.ttlMs,
     acquire,
-    async withLease(host, domain, opts, fn) {
-      const lease = await acquire(host, domain, opts);
+    async withLease(rootId, domain, opts, fn) {
+      const lease = await acquire(rootId, domain, opts);
       try {
         return await fn(lease);
       } finally {

@@ -32,3 +32,4 @@ export {
 } from "./publish-events.js";
 export * from "./agent-presence.js";
 export * from "./auth-config.js";
+export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";

@@ -12,6 +12,7 @@ import { chainFolderPath } from "./chain-paths.js";
 export async function archiveChainFolder(root: string, domain: string, timeZone?: string): Promise<string> {
   const folder = chainFolderPath(root, domain);
   const observed = await readChainFolder(folder, domain);
+  if (observed.symlink) throw new Error(`refusing to archive ${folder}: it is a symbolic link`);
   const name = archiveFolderName(domain, oldestMtime(observed) ?? Date.now(), timeZone);
   const target = uniqueArchiveName(name, new Set(await readdir(root)));
   await rename(folder, join(root, target));

@@ -112,3 +112,41 @@ export function oldestMtime(folder: ChainFolder): number | null {
   for (const f of folder.files) if (oldest === null || f.mtimeMs < oldest) oldest = f.mtimeMs;
   return oldest;
 }
+
+/* ------------------------------------------------------------------ ownership */
+
+/** A disk target (`vda`, `sdb`, `hdc`): the first token of every data file name. */
+const DISK = "[A-Za-z0-9_-]+";
+const CP = "virtnbdbackup\\.\\d+";
+/**
+ * Top-level names virtnbdbackup (1.9.15 … 2.x) writes into a chain folder, matched whole: data files and their
+ * `.partial`/`.chksum`, qcow info, vmconfig, autostart and loader/nvram/kernel copies, and its logs.
+ */
+const ENGINE_TOP = [
+  `${DISK}\\.(?:full|copy|inc\\.${CP})\\.data(?:\\.partial|\\.chksum)?`,
+  `${DISK}\\.(?:${CP}|copy)\\.qcow\\.json`,
+  `vmconfig\\.(?:${CP}|copy)\\.xml`,
+  `autostart\\.(?:${CP}|copy)`,
+  // `<loader|nvram|kernel|initrd basename>.<checkpoint>`, e.g. `vm_VARS.fd.virtnbdbackup.3`.
+  `[^/]+\\.${CP}`,
+  `backup\\.(?:full|inc|diff|copy|auto)\\.\\d+\\.log`,
+  // Our own temporary files (rewriteCpt writes `.<domain>.cpt.vmbs-tmp`).
+  `\\.[^/]+\\.vmbs-tmp`,
+].map((p) => new RegExp(`^${p}$`));
+const ENGINE_CHECKPOINT_XML = new RegExp(`^checkpoints/${CP}\\.xml$`);
+
+/**
+ * True when `path` (relative to a chain folder of `domain`) is a file the tool itself makes, by exact name:
+ * only such files may ever be deleted. Anything else — a user's `vdisk1.img`, notes, another domain's
+ * `.cpt`, unknown sub-folders — belongs to someone else.
+ */
+export function isToolFile(path: string, domain: string): boolean {
+  if (path === `${domain}.cpt`) return domain !== "" && !domain.includes("/");
+  if (path.includes("/")) return ENGINE_CHECKPOINT_XML.test(path);
+  return ENGINE_TOP.some((re) => re.test(path));
+}
+
+/** The files in a chain folder the tool did not make (see {@link isToolFile}). */
+export function foreignFiles(folder: ChainFolder, domain: string): ChainFile[] {
+  return folder.files.filter((f) => !isToolFile(f.path, domain));
+}

@@ -17,6 +17,11 @@ export interface ChainFolder {
   dir: string;
   /** False when the folder does not exist (or is not a directory); then `files` is empty and `cpt` null. */
   exists: boolean;
+  /**
+   * The folder path is a symbolic link. It is never followed: `files` is empty, `cpt` null, and nothing may
+   * be written to, archived from or deleted in it (the link could point anywhere, e.g. at a user's data).
+   */
+  symlink?: boolean;
   /** Every regular file below the folder, recursively, sorted by path. Symlinks and special files are left out. */
   files: ChainFile[];
   /** The checkpoint names from `<domain>.cpt`; null when the file is missing or unreadable as a list. */
@@ -82,8 +87,9 @@ function parseCpt(text: string): { cpt: string[] } | { error: string } {
  */
 export async function readChainFolder(dir: string, domain: string, fs: FileLister = localFileLister): Promise<ChainFolder> {
   try {
-    // The root may be a symlink to the real folder (a moved backup disk); entries inside are not followed.
-    const st = await fs.stat(dir);
+    // lstat: a symlinked chain folder is reported, never followed (LOCAL_BACKUP_PATH itself may be a link).
+    const st = await fs.lstat(dir);
+    if (st.kind === "symlink") return { dir, exists: true, symlink: true, files: [], cpt: null };
     if (st.kind !== "directory") return { dir, exists: false, files: [], cpt: null };
   } catch (err) {
     if (ABSENT.has(errorCode(err) ?? "")) return { dir, exists: false, files: [], cpt: null };

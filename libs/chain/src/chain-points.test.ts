@@ -19,7 +19,6 @@ function remoteView(localRoot: string, calls: string[]): FileLister {
   };
   return {
     readdir: (p) => (calls.push(`readdir ${p}`), localFileLister.readdir(map(p))),
-    stat: (p) => (calls.push(`stat ${p}`), localFileLister.stat(map(p))),
     lstat: (p) => (calls.push(`lstat ${p}`), localFileLister.lstat(map(p))),
     readFile: (p) => (calls.push(`readFile ${p}`), localFileLister.readFile(map(p))),
   };

@@ -71,7 +71,10 @@ export type ChainStep =
   | { op: "rewrite-cpt"; checkpoints: string[] }
   /** Rename the chain folder to its archive name (then apply the configured retention). */
   | { op: "archive-folder" }
-  /** Delete the chain folder recursively (only planned when it holds nothing restorable). */
+  /**
+   * Delete the chain folder (only planned when it holds nothing restorable): only the files the tool makes
+   * (isToolFile), then the emptied folders by rmdir. A folder holding anything else is moved aside with it.
+   */
   | { op: "delete-folder" }
   /**
    * The domain must be shut off before its chain can be judged. With VM_ALLOW_POWERCYCLE the executor shuts

@@ -6,6 +6,12 @@ export interface RetentionInput {
   domain: string;
   /** Every folder name in the backup root (the active chain, other domains and pinned folders included). */
   folderNames: readonly string[];
+  /**
+   * Folders that are some domain's active chain: every libvirt domain name of this host, and every folder `X`
+   * holding `X.cpt`. Never candidates, whatever their name looks like (a domain may be called
+   * `web.2026-01-01+00:00:00.0123456789`, which reads as an archive of `web`).
+   */
+  activeChains: readonly string[];
   /** Archived chains kept by count; 0 keeps all (seed semantics). */
   keep: number;
   /** Opt-in calendar tiers (see {@link calendarPolicyOf}); undefined = count only. */
@@ -48,12 +54,13 @@ function describeCalendar(c: CalendarPolicy): string {
  * with a calendar policy the kept set is the UNION of the count-kept and calendar-kept archives, so turning
  * calendar retention on can only keep more, never delete a chain the count rule would keep. `keep` 0 keeps
  * everything, calendar or not (to let the calendar tiers decide, set the count to 1, a floor of one chain).
- * Folders outside the exact archive pattern (the active chain, pinned or other domains' folders) are never
- * candidates.
+ * Folders outside the exact archive pattern (the active chain, pinned or other domains' folders) and every
+ * active chain in `activeChains` are never candidates.
  */
 export function decideRetention(i: RetentionInput): RetentionDecision {
   const setting = i.keepSetting ?? "LOCAL_BACKUP_CHAINS_TO_KEEP";
-  const archives = [...new Set(i.folderNames)].filter((n) => n !== i.domain && parseArchiveFolderName(i.domain, n) !== null);
+  const active = new Set([i.domain, ...i.activeChains]);
+  const archives = [...new Set(i.folderNames)].filter((n) => !active.has(n) && parseArchiveFolderName(i.domain, n) !== null);
   archives.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
   if (i.keep === 0) {
     const reason = `${setting}=0 keeps every archived chain`;

@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile, stat } from "node:fs/promises";
+import { lstat, readdir, readFile } from "node:fs/promises";
 import type { Stats } from "node:fs";
 
 export type FileKind = "file" | "directory" | "symlink" | "other";
@@ -23,8 +23,6 @@ export interface FileFacts {
  */
 export interface FileLister {
   readdir(path: string): Promise<ListedEntry[]>;
-  /** Facts about the path, following a symlink. */
-  stat(path: string): Promise<FileFacts>;
   /** Facts about the path itself (a symlink stays a symlink). */
   lstat(path: string): Promise<FileFacts>;
   /** The whole file as UTF-8. */
@@ -40,7 +38,6 @@ const factsOf = (st: Stats): FileFacts => ({ kind: kindOf(st), size: st.size, mt
 /** The local file system. */
 export const localFileLister: FileLister = {
   readdir: async (path) => (await readdir(path, { withFileTypes: true })).map((e) => ({ name: e.name, kind: kindOf(e) })),
-  stat: async (path) => factsOf(await stat(path)),
   lstat: async (path) => factsOf(await lstat(path)),
   readFile: (path) => readFile(path, "utf8"),
 };

@@ -19,7 +19,10 @@ export {
   dataFilesOfCheckpoint,
   filesOfCheckpoint,
   oldestMtime,
+  isToolFile,
+  foreignFiles,
 } from "./chain-files.js";
+export { removeToolFiles, setFolderAside, NotAChainFolderError, type RemovedFiles } from "./remove-tool-files.js";
 export type { ParsedArchiveName } from "./archive-name.js";
 export { archiveFolderName, parseArchiveFolderName, uniqueArchiveName } from "./archive-name.js";
 export type { ChainPoints, CalendarPolicy } from "./retention.js";

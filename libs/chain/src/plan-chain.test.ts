@@ -184,6 +184,27 @@ const rows: Row[] = [
     reason: [/holds no backup data, only backup\.auto\.01022024000000\.log/],
   },
   {
+    name: "a user's disk image and notes in a folder with no backup data: kept, only our log goes, folder moved aside",
+    snapshot: snap({ folder: folder(["vdisk1.img", "notes.txt", "backup.full.01012024000000.log"], null), libvirtCheckpoints: [] }),
+    kind: "new-chain",
+    steps: [DELETE_FOLDER, START],
+    reason: [/Only the backup's own files are deleted: notes\.txt, vdisk1\.img were not written by virtnbdbackup/, /moved aside as vm1\.<time>\.foreign-files/],
+  },
+  {
+    name: "interrupted first full next to a user's file: the note names the file",
+    snapshot: snap({ folder: folder(["vm1.cpt", "sda.full.data.partial", "vdisk1.img", ...sideFiles(0, ["sda"])], cps(1)), libvirtCheckpoints: cps(1) }),
+    kind: "delete-partial-chain",
+    steps: [del(cp(0), false), DELETE_FOLDER, START],
+    reason: [/never finished/, /vdisk1\.img was not written by virtnbdbackup, so it is kept/],
+  },
+  {
+    name: "a symlinked chain folder is never followed: needs-user",
+    snapshot: snap({ folder: { dir: DIR, exists: true, symlink: true, files: [], cpt: null } }),
+    kind: "needs-user",
+    steps: [],
+    reason: [/is a symbolic link/, /never follows it/],
+  },
+  {
     name: "interrupted first full with a live job and stale socket/scratch",
     snapshot: snap({
       folder: folder(["vm1.cpt", "sda.full.data.partial", ...sideFiles(0, ["sda"])], cps(1)),
@@ -275,6 +296,13 @@ const rows: Row[] = [
     kind: "repair",
     steps: [ABORT, { op: "clean-tmp", paths: [SOCK, SCRATCH] }, files(...leftovers(3, true)), del(cp(3), false), cpt(3)],
     reason: [/virtnbdbackup\.3, the newest/, /sda\.inc\.virtnbdbackup\.3\.data\.partial never finished/, /cut back to virtnbdbackup\.2/],
+  },
+  {
+    name: "killed inc next to a user's file named like the checkpoint's files → that file is never in the cleanup",
+    snapshot: snap({ folder: folder([...chainFiles(3), ...unfinished(3, true), "notes.virtnbdbackup.3.xml"], cps(4)), libvirtCheckpoints: cps(4) }),
+    kind: "repair",
+    steps: [files(...leftovers(3, true)), del(cp(3), false), cpt(3)],
+    reason: [/cut back to virtnbdbackup\.2/],
   },
   {
     name: "same killed inc with VM_ALLOW_BACKUP_CHAIN_FIX off → clean the leaf, archive, new chain",

@@ -1,6 +1,6 @@
 import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import { auditChain, type ChainAudit } from "./chain-audit.js";
-import { dataFiles, filesOfCheckpoint, hasChain, isCopyBackup, partialFiles } from "./chain-files.js";
+import { dataFiles, filesOfCheckpoint, foreignFiles, hasChain, isCopyBackup, isToolFile, partialFiles } from "./chain-files.js";
 import { isOurs, list, pruneSteps, tmpNote, tmpSteps } from "./plan-steps.js";
 import { folderAtChainEnd } from "./chain-end.js";
 
@@ -8,6 +8,7 @@ import { folderAtChainEnd } from "./chain-end.js";
  * The chain-state planner: one pure decision per domain (seed-behaviour.md §3/§4, fixed per §10, extended by
  * virtnbdbackup.md §4.5). Rules are tried in order and the first match wins:
  *
+ *   0. the chain folder is a symbolic link     → needs-user (never followed, written or deleted through)
  *   1. foreign checkpoints                      → needs-user (the engine refuses; they are not ours to delete)
  *   2. shut off, bitmaps unreadable, chain state → needs-user (never touch checkpoints blind)
  *   3. no finished data file                    → delete-partial-chain / new-chain (nothing restorable)
@@ -29,6 +30,9 @@ import { folderAtChainEnd } from "./chain-end.js";
  *
  * Whether an ended chain's folder is archived, deleted or left is decided in chain-end.ts (folderAtChainEnd),
  * next to the other reasons a chain ends (a requested full, rotation).
+ *
+ * "Deleted" folders (delete-folder) lose only the files the tool recognises as its own (isToolFile); a folder
+ * that also holds anything else (a user's disk image, notes) is moved aside with those files, never removed.
  */
 
 type Mode = "online" | "offline";
@@ -132,7 +136,19 @@ function endChain(c: Ctx, kind: "new-chain" | "delete-partial-chain", reason: st
   if (fate === "archive") steps.push({ op: "archive-folder" });
   if (fate === "delete") steps.push({ op: "delete-folder" });
   steps.push({ op: "start-new-chain" });
-  return { kind, reason: reason + pruneNote(prune) + " A new chain starts with a full backup." + c.note, steps };
+  const kept = fate === "delete" ? foreignNote(c) : "";
+  return { kind, reason: reason + kept + pruneNote(prune) + " A new chain starts with a full backup." + c.note, steps };
+}
+
+/** Tells which files of a folder to delete are not the tool's: they are kept and the folder is moved aside. */
+function foreignNote(c: Ctx): string {
+  const foreign = foreignFiles(c.s.folder, c.d).map((f) => f.path);
+  if (foreign.length === 0) return "";
+  return (
+    ` Only the backup's own files are deleted: ${fewNames(foreign)} ${foreign.length === 1 ? "was" : "were"} not ` +
+    `written by virtnbdbackup, so ${foreign.length === 1 ? "it is" : "they are"} kept and the folder is moved aside ` +
+    `as ${c.d}.<time>.foreign-files.`
+  );
 }
 
 function pruneNote(prune: readonly ChainStep[]): string {
@@ -176,6 +192,11 @@ function uniq(items: readonly string[]): string[] {
   return [...new Set(items)];
 }
 
+/** The paths among `paths` the tool made itself (exact names): a checkpoint's look-alike user files are never deleted. */
+function ownFiles(c: Ctx, paths: readonly string[]): string[] {
+  return uniq(paths).filter((p) => isToolFile(p, c.d));
+}
+
 /** Our bitmaps per image of a shut-off domain (foreign bitmaps are not the chain's business). */
 function ourBitmaps(c: Ctx): [string, string[]][] {
   return Object.entries(c.s.bitmaps ?? {}).map(([image, names]) => [image, names.filter(isOurs)]);
@@ -198,6 +219,15 @@ function whyNoFix(s: ChainSnapshot): string {
 function evaluate(c: Ctx): ChainPlan {
   const { s, d, dir } = c;
   const folder = s.folder;
+
+  if (folder.symlink) {
+    return needsUser(
+      c,
+      `The chain folder ${dir} is a symbolic link. The agent never follows it (it could point at anything, and ` +
+        `deleting or archiving through it could destroy data elsewhere): replace it with a real folder, or mount ` +
+        `the backup disk at LOCAL_BACKUP_PATH instead.`,
+    );
+  }
 
   const foreign = s.libvirtCheckpoints.filter((n) => !isOurs(n));
   if (foreign.length > 0) {
@@ -383,7 +413,7 @@ function planUnfinishedLeaf(c: Ctx, audit: ChainAudit): ChainPlan {
       : `it has no data file (${list(leaf?.missing ?? [])} missing): the run was killed before writing, and an ` +
         `incremental on top of it would silently miss every change made since ${parentName}`;
   const intro = `Checkpoint ${last}, the newest in ${d}.cpt, is unfinished: ${what}.`;
-  const cleanup = uniq([...filesOfCheckpoint(s.folder, last).map((f) => f.path), ...audit.strayPartials]);
+  const cleanup = ownFiles(c, [...filesOfCheckpoint(s.folder, last).map((f) => f.path), ...audit.strayPartials]);
   const evidence = leafEvidence(c, last, parent);
 
   if (evidence.ok && s.allowChainFix && !s.strict) {
@@ -492,7 +522,7 @@ function planAhead(c: Ctx, next: string, bitmapImages: string[], strays: readonl
   const intro =
     `${next} exists ${c.mode === "online" ? "in libvirt" : "in libvirt or the disk bitmaps"} but not in ${d}.cpt, ` +
     `which ends at ${last}: a backup was killed between creating the checkpoint and recording it.`;
-  const files = uniq([...filesOfCheckpoint(s.folder, next).map((f) => f.path), ...strays]);
+  const files = ownFiles(c, [...filesOfCheckpoint(s.folder, next).map((f) => f.path), ...strays]);
   if (s.allowChainFix && !s.strict) {
     const steps: ChainStep[] = [...c.lead];
     if (files.length > 0) steps.push({ op: "delete-files", files });

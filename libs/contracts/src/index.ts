@@ -5,3 +5,4 @@ export * from "./host-inventory.js";
 export * from "./parse-payload.js";
 export * from "./chain.js";
 export * from "./roles.js";
+export * from "./backup-root.js";

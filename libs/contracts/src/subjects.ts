@@ -17,7 +17,10 @@ export const streams = {
 export const buckets = {
   /** One key per host: its domain inventory, refreshed by the agent's heartbeat; entries expire when the agent dies. */
   hosts: "vmbs_hosts",
-  /** One key per (host, domain) chain: the lease of the single writer (backup, repair, rotation, retention...). */
+  /**
+   * One key per chain folder, `<rootId>.<sha256(domain) first 32 hex>` (rootId: the backup root's marker id): the
+   * lease of the single writer (backup, repair, rotation, retention...), shared by every host using that root.
+   */
   chainLeases: "vmbs_chain_leases",
   /** Per-host agent state that must survive restarts (e.g. the boot identity it last saw). */
   agentState: "vmbs_agent_state",

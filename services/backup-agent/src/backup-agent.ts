@@ -1,5 +1,5 @@
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
-import { consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { backupRootId, consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, LeaseBusyError, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -55,6 +55,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const host = config.HOST_ID;
   const logger = deps.logger.child({ service: "backup-agent", host });
   await assertBackupRoot(config.LOCAL_BACKUP_PATH);
+  // Chain leases are keyed on the folder: every agent writing into this root, on any host, shares its id.
+  const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const engine = await detectEngine();
   const extra = filterExtraArgs(config.VIRTNBDBACKUP_ARGS, engine);
   for (const d of extra.dropped) logger.warn(d, "ignoring an argument of VIRTNBDBACKUP_ARGS");
@@ -85,7 +87,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     logger,
   });
   const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
-  const runExclusive = createChainGuard(createDomainQueue(), leases, host);
+  const runExclusive = createChainGuard(createDomainQueue(), leases, rootId);
   // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
   const stop = () => stopping.abort(new Error("the agent is shutting down"));
@@ -101,11 +103,22 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One lookup instead of a full inventory: this runs before every backup.
   const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : libvirt.domainInfo(domain));
-  const guardedBackup = createGuardedBackup({ host, checker, runBackup, publishFailed: publish, logger });
+  const guardedBackup = createGuardedBackup({ host, backupRoot: config.LOCAL_BACKUP_PATH, checker, runBackup, publishFailed: publish, logger });
 
   const rotationDeps = {
     backupRoot: config.LOCAL_BACKUP_PATH,
     host,
+    domainNames: async () => (await libvirt.listPersistentDomains()).map((d) => d.name),
+    // An archive is deleted under its own folder's lease too: a holder means someone writes it as a chain.
+    lockFolder: async (name: string) => {
+      try {
+        const lease = await leases.acquire(rootId, name, { op: "retention" });
+        return () => lease.release();
+      } catch (err) {
+        if (err instanceof LeaseBusyError) return undefined;
+        throw err;
+      }
+    },
     logger,
     timeZone: config.TZ,
     publish: publishChain,

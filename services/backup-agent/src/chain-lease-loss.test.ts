@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { chainLeaseKey, createChainLeases } from "@vmbs/bus";
+import { backupRootId, chainLeaseKey, createChainLeases } from "@vmbs/bus";
 import { buckets } from "@vmbs/contracts";
 import { waitFor } from "@vmbs/lab";
 import { completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
@@ -33,7 +33,8 @@ describe("a backup that loses its chain lease (real lab)", { timeout: 300_000 },
     await ev.waitBackup((e) => e.requestId === "stolen" && e.type === "started");
     // Another process takes the key, as a second agent would after our renewals failed for a whole TTL.
     const kv = await new Kvm(k.nc).open(buckets.chainLeases);
-    const key = chainLeaseKey(host, dom.name);
+    // Leases are keyed on the chain folder: the root's id (written by the first agent) and the domain.
+    const key = chainLeaseKey(await backupRootId(k.backupRoot, host), dom.name);
     await kv.put(key, JSON.stringify({ holder: "test-thief", op: "test", since: new Date().toISOString() }));
 
     const failed = await ev.waitBackup(outcome("stolen"), 60_000);

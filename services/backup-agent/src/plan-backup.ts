@@ -28,6 +28,8 @@ export function planBackup({ requested, folder, state }: BackupObservation): Bac
   if (state !== "running" && state !== "paused" && state !== "shut off")
     return { kind: "refuse", reason: `domain is ${state}; only running, paused or shut-off domains are backed up` };
   const startPaused = state === "shut off";
+  // The engine would write wherever the link points, and an archive would move the link, not the chain.
+  if (folder.symlink) return { kind: "refuse", reason: `the chain folder ${folder.dir} is a symbolic link, which is never followed; replace it with a real folder` };
   if (folder.cptError) return { kind: "refuse", reason: `the chain's checkpoint list is unreadable (${folder.cptError}); a chain check must repair it first` };
   const partial = partialFiles(folder);
   if (partial.length > 0)

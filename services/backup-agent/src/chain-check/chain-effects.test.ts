@@ -2,10 +2,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFile, chown, mkdtemp, readdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseImageBitmaps, parseLiveBitmaps } from "@vmbs/virt";
-import { cptText, insideFolder } from "./folder-effects.js";
+import { cptText, deleteChainFiles, insideFolder } from "./folder-effects.js";
 import { classifyTmp, findStaleTmp, processAlive, trustedTmpEntry, type TmpEntry } from "./stale-tmp.js";
 import { cleanTmp, killQemuNbd } from "./tmp-effects.js";
 
@@ -122,5 +123,18 @@ describe("chain-check helpers", () => {
     for (const bad of ["../other/x", "/etc/passwd", "", "checkpoints/../../x", "."]) assert.throws(() => insideFolder("/b/dom", bad), /not inside/);
     assert.equal(cptText(["virtnbdbackup.0", "virtnbdbackup.1"]), '["virtnbdbackup.0", "virtnbdbackup.1"]');
     assert.equal(cptText([]), "[]");
+  });
+
+  it("deletes only files the tool makes: a list naming anything else is refused before the first deletion", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vmbs-delete-files-"));
+    try {
+      for (const f of ["vda.inc.virtnbdbackup.3.data.partial", "vdisk1.img"]) await writeFile(join(dir, f), "x");
+      await assert.rejects(deleteChainFiles(dir, "vm1", ["vda.inc.virtnbdbackup.3.data.partial", "vdisk1.img"]), /refusing to delete vdisk1\.img/);
+      assert.deepEqual((await readdir(dir)).sort(), ["vda.inc.virtnbdbackup.3.data.partial", "vdisk1.img"]);
+      await deleteChainFiles(dir, "vm1", ["vda.inc.virtnbdbackup.3.data.partial"]);
+      assert.deepEqual(await readdir(dir), ["vdisk1.img"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

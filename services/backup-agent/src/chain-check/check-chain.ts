@@ -2,6 +2,7 @@ import type { DomainState } from "@vmbs/virt";
 import { checkChainIntegrity, planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 import type { PublishChainEvent } from "@vmbs/bus";
+import { keepChainOnFullDisk } from "./disk-full.js";
 import type { ExecutePlan, ExecuteResult } from "./execute-plan.js";
 import type { ObserveChain } from "./observe-chain.js";
 
@@ -37,6 +38,11 @@ export interface CheckRequest {
   knownState?: DomainState;
   /** Cancels a full backup the check starts (e.g. the chain lease was lost). */
   signal?: AbortSignal;
+  /**
+   * The backup just failed because the backup disk is full; the text describes the free space. The chain is
+   * kept: an unfinished checkpoint is repaired in place, nothing is archived, no full is started.
+   */
+  diskFull?: string;
 }
 
 export interface CheckSummary {
@@ -84,8 +90,16 @@ export function createChainCheck(deps: CheckChainDeps) {
         bootChanged: deps.bootChanged(),
         strict: req.strict === true,
         bitmapsReportedLost: req.bitmapsReportedLost,
+        repairInPlace: req.diskFull !== undefined,
       });
       let plan = planChain(snapshot);
+      if (req.diskFull !== undefined) {
+        plan = keepChainOnFullDisk(plan, req.diskFull);
+        if (plan.kind !== "needs-user") {
+          const outcome = plan.kind === "delete-partial-chain" ? "no new chain is started now" : "the chain is kept";
+          await deps.publish({ ...base, type: "attention", plan: plan.kind, reason: `backup disk full: ${req.diskFull}, ${outcome}. ${plan.reason}` });
+        }
+      }
       if (plan.kind === "keep" && req.integrity && deps.checkIntegrity) {
         const fault = await checkChainIntegrity(snapshot.folder);
         if (fault) plan = integrityPlan(snapshot, plan, fault);

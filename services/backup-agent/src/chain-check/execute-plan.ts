@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { rm } from "node:fs/promises";
-import type { ChainPlan, ChainStep } from "@vmbs/chain";
+import { archiveFolderName, removeToolFiles, setFolderAside, type ChainPlan, type ChainStep } from "@vmbs/chain";
 import type { ChainEventType } from "@vmbs/contracts";
 import { removeImageBitmap, waitForDomainState, type DomainState, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
@@ -89,8 +88,18 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
   const { libvirt } = deps;
   const tmpDir = deps.tmpDir ?? ENGINE_TMP_DIR;
 
-  /** Does one step; returns the archive folder name for archive-folder. */
-  async function perform(domain: string, folder: string, step: ChainStep): Promise<string | undefined> {
+  /**
+   * delete-folder: only the tool's own files go (rmdir, never rm -r). When anything else is left, the folder
+   * is moved aside with it so the new chain starts in a clean folder; returns where, and what was kept.
+   */
+  async function clearFolder(domain: string, folder: string): Promise<{ aside: string; kept: string[] } | undefined> {
+    const { kept, folderRemoved } = await removeToolFiles(folder, domain);
+    if (folderRemoved) return undefined;
+    return { aside: await setFolderAside(deps.backupRoot, domain, archiveFolderName(domain, Date.now(), deps.timeZone)), kept };
+  }
+
+  /** Does one step; returns the archive folder name for archive-folder, or the set-aside folder of delete-folder. */
+  async function perform(domain: string, folder: string, step: ChainStep): Promise<{ archive?: string; aside?: { aside: string; kept: string[] } } | undefined> {
     switch (step.op) {
       case "abort-job":
         await libvirt.abortJob(domain);
@@ -103,7 +112,7 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       case "clean-tmp":
         return void (await cleanTmp(step.paths, tmpDir));
       case "delete-files":
-        return void (await deleteChainFiles(folder, step.files));
+        return void (await deleteChainFiles(folder, domain, step.files));
       case "delete-checkpoint":
         return void (await libvirt.deleteCheckpoint(domain, step.name, step.metadataOnly));
       case "remove-bitmap": {
@@ -115,9 +124,9 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
       case "rewrite-cpt":
         return void (await rewriteCpt(folder, domain, step.checkpoints));
       case "archive-folder":
-        return archiveChainFolder(deps.backupRoot, domain, deps.timeZone);
+        return { archive: await archiveChainFolder(deps.backupRoot, domain, deps.timeZone) };
       case "delete-folder":
-        return void (await rm(folder, { recursive: true, force: true }));
+        return { aside: await clearFolder(domain, folder) };
       case "require-shutdown":
       case "start-new-chain":
         throw new Error(`${step.op} is not a plain step`);
@@ -185,11 +194,22 @@ export function createPlanExecutor(deps: ExecutePlanDeps) {
         continue;
       }
       try {
-        const archive = await perform(domain, folder, step);
+        const done = await perform(domain, folder, step);
+        const archive = done?.archive;
+        const aside = done?.aside;
         if (archive) archived.push(archive);
-        log.info({ step: what, archive }, "chain step done");
+        log.info({ step: what, archive, aside }, "chain step done");
         const type = eventOf[step.op];
-        if (type) await announce({ type, step: archive ? `archive → ${archive}` : what, folders: archive ? [archive] : undefined, reason: plan.reason });
+        if (aside) {
+          const kept = aside.kept.join(", ");
+          await announce({ type: "deleted", step: `${what} (own files only) → moved aside as ${aside.aside}`, folders: [aside.aside], reason: plan.reason });
+          await announce({
+            type: "attention",
+            step: what,
+            folders: [aside.aside],
+            reason: `${folder} held files virtnbdbackup did not write (${kept}). They were not deleted: only the backup's own files were removed and the folder was moved aside as ${aside.aside}; look through it and remove it when it is no longer needed.`,
+          });
+        } else if (type) await announce({ type, step: archive ? `archive → ${archive}` : what, folders: archive ? [archive] : undefined, reason: plan.reason });
       } catch (err) {
         const error = (err as Error).message;
         log.error({ err, step: what }, "chain step failed; the rest of the plan is skipped");

@@ -1,5 +1,6 @@
 import { rename, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { isToolFile } from "@vmbs/chain";
 
 /** Resolves a plan's relative path and proves it stays inside the chain folder. */
 export function insideFolder(folder: string, rel: string): string {
@@ -10,8 +11,13 @@ export function insideFolder(folder: string, rel: string): string {
   return path;
 }
 
-/** Deletes files named relative to the chain folder (never folders; missing files are fine). */
-export async function deleteChainFiles(folder: string, files: readonly string[]): Promise<void> {
+/**
+ * Deletes files named relative to the chain folder (never folders; missing files are fine). Only files the
+ * tool makes (isToolFile) may be named: anything else is refused before the first deletion.
+ */
+export async function deleteChainFiles(folder: string, domain: string, files: readonly string[]): Promise<void> {
+  const foreign = files.filter((rel) => !isToolFile(rel, domain));
+  if (foreign.length > 0) throw new Error(`refusing to delete ${foreign.join(", ")}: not files virtnbdbackup or this tool writes`);
   for (const rel of files) await rm(insideFolder(folder, rel), { force: true });
 }
 

@@ -3,10 +3,13 @@ import type { BackupFailed } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import type { BackupOutcome, BackupRequest } from "../backup-runner.js";
 import type { ChainChecker } from "./chain-checker.js";
+import { describeSpace, isOutOfSpace, readSpace } from "./disk-full.js";
 import { BITMAPS_LOST_PATTERN } from "./observe-chain.js";
 
 export interface GuardedBackupDeps {
   host: string;
+  /** LOCAL_BACKUP_PATH, whose free space tells a full disk apart from other failures. */
+  backupRoot: string;
   checker: ChainChecker;
   runBackup: (req: BackupRequest) => Promise<BackupOutcome>;
   publishFailed: (event: BackupFailed) => Promise<void>;
@@ -15,8 +18,9 @@ export interface GuardedBackupDeps {
 
 /**
  * One backup framed by chain checks (issue 3 item 3): a cheap check first (it acts only when the chain is
- * not fine as it is), the backup, and after a failure a strict check that repairs or restarts the chain.
- * The caller holds the domain's queue slot for the whole sequence.
+ * not fine as it is), the backup, and after a failure a strict check that repairs or restarts the chain —
+ * except on a full backup disk, where the chain is kept (its unfinished checkpoint dropped in place) and no
+ * full is started on the same full disk. The caller holds the domain's queue slot for the whole sequence.
  */
 export function createGuardedBackup(deps: GuardedBackupDeps) {
   const { checker, logger } = deps;
@@ -55,6 +59,13 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
     const known = pre.state === "running" || pre.state === "paused" ? { name: req.domain, persistent: true, state: pre.state } : undefined;
     const outcome = await deps.runBackup({ ...req, level, known });
     if (outcome.ok || req.signal?.aborted) return outcome;
+    const space = await readSpace(deps.backupRoot);
+    if (isOutOfSpace(outcome.event.reason, space)) {
+      const diskFull = describeSpace(deps.backupRoot, space);
+      logger.warn({ domain: req.domain, reason: outcome.event.reason, space }, "backup failed on a full disk: keeping the chain");
+      await checker.check({ domain: req.domain, trigger: "after-failure", requestId: req.requestId, diskFull, newChain: "defer", signal: req.signal });
+      return outcome;
+    }
     logger.warn({ domain: req.domain, reason: outcome.event.reason }, "backup failed: checking the chain strictly");
     await checker.check({
       domain: req.domain,

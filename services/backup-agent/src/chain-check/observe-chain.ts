@@ -22,6 +22,11 @@ export interface ObserveOptions {
   bitmapsReportedLost?: boolean;
   /** The domain's state, when the caller read it a moment ago. */
   knownState?: DomainState;
+  /**
+   * The run failed on a full backup disk: an unfinished checkpoint is dropped in place whatever
+   * VM_ALLOW_BACKUP_CHAIN_FIX says, because archiving the chain and starting a full cannot fit either.
+   */
+  repairInPlace?: boolean;
 }
 
 /** Engine messages that mean the bitmaps behind libvirt's checkpoints are gone (virtnbdbackup.md §4.3). */
@@ -90,7 +95,7 @@ export function createChainObserver(deps: ObserveChainDeps) {
       staleTmp,
       bootChanged: o.bootChanged,
       qemuKilled: o.bitmapsReportedLost === true || inUse || crashed,
-      allowChainFix: deps.allowChainFix,
+      allowChainFix: deps.allowChainFix || o.repairInPlace === true,
       strict: o.strict || o.bootChanged,
     };
   };

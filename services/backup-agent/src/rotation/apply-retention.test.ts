@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { archiveFolderName, calendarPolicyOf, decideRetention } from "@vmbs/chain";
@@ -74,6 +74,69 @@ describe("local retention on real folders", () => {
     for (const t of theirs) assert.ok((await readdir(root)).includes(t), `${t} must survive`);
   });
 
+  it("never deletes another domain's active chain that looks like an archive (libvirt name or its own .cpt)", async () => {
+    const root = await freshRoot();
+    const archives = await fiveArchives(root, "web");
+    // Domains named like archives of `web`: one known to libvirt here, one of another host (only its .cpt tells).
+    const lookAlike = "web.2020-01-01+00:00:00.0123456789";
+    const otherHost = "web.2020-01-02+00:00:00.0123456789";
+    await writeChain(root, lookAlike, lookAlike, { points: [NOW - 400 * DAY] });
+    await writeChain(root, otherHost, otherHost, { points: [NOW - 399 * DAY] });
+    const before = (await readdir(join(root, lookAlike))).length;
+    const { deps } = captureDeps(root, NOW, ["web", lookAlike]);
+    const s = await applyRetention(deps, { domain: "web", keep: 1 });
+    assert.deepEqual(s.deleted, archives.slice(1));
+    assert.deepEqual(s.archives, archives, "neither look-alike counts as an archive of web");
+    assert.equal((await readdir(join(root, lookAlike))).length, before);
+    assert.ok((await readdir(join(root, otherHost))).includes(`${otherHost}.cpt`));
+  });
+
+  it("an archive holding a foreign file loses only the tool's files; the rest is set aside and announced", async () => {
+    const root = await freshRoot();
+    const archives = await fiveArchives(root);
+    const oldest = archives.at(-1)!;
+    await writeFile(join(root, oldest, "notes.txt"), "my notes");
+    await mkdir(join(root, oldest, "extra"));
+    const { deps, events } = captureDeps(root, NOW);
+    const s = await applyRetention(deps, { domain: "vm1", keep: 2 });
+    assert.deepEqual(s.deleted, archives.slice(2, 4));
+    assert.deepEqual(s.setAside, [{ name: oldest, to: `${oldest}.foreign-files`, kept: ["extra/", "notes.txt"] }]);
+    assert.deepEqual((await readdir(join(root, `${oldest}.foreign-files`))).sort(), ["extra", "notes.txt"]);
+    assert.equal(await readFile(join(root, `${oldest}.foreign-files`, "notes.txt"), "utf8"), "my notes");
+    const attention = events.find((e) => e.type === "attention");
+    assert.ok(attention);
+    assert.match(attention.reason, /did not write \(extra\/, notes\.txt\)/);
+    // Set aside, the folder is no archive any more: the next pass leaves it alone.
+    const again = await applyRetention(captureDeps(root, NOW).deps, { domain: "vm1", keep: 2 });
+    assert.deepEqual(again.deleted, []);
+  });
+
+  it("an archive whose folder lease is held (someone writes it) is left alone and the skip announced", async () => {
+    const root = await freshRoot();
+    const archives = await fiveArchives(root);
+    const busy = archives.at(-1)!;
+    const { deps, events } = captureDeps(root, NOW, [], [busy]);
+    const s = await applyRetention(deps, { domain: "vm1", keep: 1 });
+    assert.deepEqual(s.deleted, archives.slice(1, 4));
+    assert.deepEqual(s.failed.map((f) => f.name), [busy]);
+    assert.ok((await readdir(root)).includes(busy));
+    assert.match(events.find((e) => e.type === "failed")!.reason, /lease is held/);
+  });
+
+  it("a symlinked archive is never followed or deleted", async () => {
+    const root = await freshRoot();
+    const archives = await fiveArchives(root);
+    const target = await mkdtemp(join(base, "target-"));
+    await writeFile(join(target, "vm1.cpt"), "[]");
+    const linked = name("vm1", NOW - 1000 * DAY);
+    await symlink(target, join(root, linked));
+    const { deps } = captureDeps(root, NOW);
+    const s = await applyRetention(deps, { domain: "vm1", keep: 1 });
+    assert.deepEqual(s.deleted, archives.slice(1));
+    assert.ok((await readdir(root)).includes(linked));
+    assert.equal(await readFile(join(target, "vm1.cpt"), "utf8"), "[]");
+  });
+
   it("keep 0 deletes nothing", async () => {
     const root = await freshRoot();
     const archives = await fiveArchives(root);
@@ -109,8 +172,22 @@ describe("local retention on real folders", () => {
     assert.match(events[0]!.reason, /calendar retention \(days=0, weeks=0, months=3\)/);
   });
 
+  it("decideRetention never offers an active chain, whatever its name", () => {
+    const web = [name("web", 3e12), name("web", 2e12), name("web", 1e12)];
+    const rows: [active: string[], deleted: string[]][] = [
+      [[], web.slice(1)],
+      [[web[2]!], [web[1]!]],
+      [[web[0]!], [web[2]!]],
+      [web, []],
+    ];
+    for (const [activeChains, deleted] of rows) {
+      const d = decideRetention({ domain: "web", folderNames: ["web", ...web], activeChains, keep: 1, now: NOW });
+      assert.deepEqual(d.delete.map((v) => v.name), deleted, `active: ${activeChains.join(", ")}`);
+    }
+  });
+
   it("without the calendar the same folders keep only the count", () => {
-    const d = decideRetention({ domain: "vm1", folderNames: ["vm1", name("vm1", 1e12), name("vm1", 2e12)], keep: 1, now: NOW });
+    const d = decideRetention({ domain: "vm1", folderNames: ["vm1", name("vm1", 1e12), name("vm1", 2e12)], activeChains: [], keep: 1, now: NOW });
     assert.equal(d.delete.length, 1);
     assert.equal(calendarPolicyOf(0, 0, 0), undefined);
   });

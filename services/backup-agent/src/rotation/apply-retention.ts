@@ -1,6 +1,6 @@
-import { readdir, rm } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { decideRetention, parseArchiveFolderName, readChainPoints, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { decideRetention, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 
 /** Options of {@link applyRetention}. */
@@ -21,6 +21,8 @@ export interface RetentionSummary {
   deleted: string[];
   /** Deletions that failed; the folder may be partly removed. */
   failed: { name: string; error: string }[];
+  /** Archives that held files the tool did not make: emptied of its own files and moved aside to `to`. */
+  setAside: { name: string; to: string; kept: string[] }[];
 }
 
 /** Directory names in the root. Symlinks are not directories here: a link is never followed into a delete. */
@@ -28,14 +30,36 @@ async function folderNames(root: string): Promise<string[]> {
   return (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
+/** True when `<root>/<name>/<name>.cpt` exists: the folder looks like the active chain of a domain `name`. */
+async function holdsOwnCpt(root: string, name: string): Promise<boolean> {
+  return lstat(join(root, name, `${name}.cpt`)).then(
+    (st) => st.isFile(),
+    () => false,
+  );
+}
+
+/**
+ * Every folder that is some domain's active chain: this host's libvirt domains, and (for domains of other hosts
+ * sharing the root) any folder `X` holding `X.cpt`. Only archive-looking names need the second check.
+ */
+async function activeChainsAmong(deps: RotationDeps, domain: string, names: readonly string[]): Promise<string[]> {
+  const libvirtNames = new Set(await deps.domainNames());
+  const lookAlikes = names.filter((n) => parseArchiveFolderName(domain, n) !== null);
+  const withCpt = await Promise.all(lookAlikes.map(async (n) => ((await holdsOwnCpt(deps.backupRoot, n)) ? n : undefined)));
+  return [...names.filter((n) => libvirtNames.has(n)), ...withCpt.filter((n): n is string => n !== undefined)];
+}
+
 /**
  * Local retention for one domain (seed-behaviour.md §6, plus opt-in calendar tiers): deletes the archived
  * chains that `decideRetention` lets go, each logged and announced as `pruned` with its reason. Never
- * touches the active chain folder or a folder outside the exact archive pattern (pinned by renaming).
+ * touches an active chain folder (of any domain) or a folder outside the exact archive pattern (pinned by
+ * renaming). Deleting removes only the tool's own files (removeToolFiles); an archive that also holds other
+ * files keeps them and is moved aside as `<name>.foreign-files`, with an `attention` event naming them.
  * Hold the chain lease of the domain around this call.
  */
 export async function applyRetention(deps: RotationDeps, o: RetentionOptions): Promise<RetentionSummary> {
   const names = await folderNames(deps.backupRoot);
+  const activeChains = await activeChainsAmong(deps, o.domain, names);
   let chains: ChainPoints[] | undefined;
   if (o.calendar) {
     const archives = names.filter((n) => parseArchiveFolderName(o.domain, n) !== null);
@@ -44,22 +68,45 @@ export async function applyRetention(deps: RotationDeps, o: RetentionOptions): P
   const decision = decideRetention({
     domain: o.domain,
     folderNames: names,
+    activeChains,
     keep: o.keep,
     ...(o.calendar ? { calendar: o.calendar } : {}),
     ...(chains ? { chains } : {}),
     now: deps.now?.() ?? Date.now(),
     ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
   });
-  const summary: RetentionSummary = { domain: o.domain, archives: decision.archives, kept: decision.keep.map((v) => v.name), deleted: [], failed: [] };
+  const summary: RetentionSummary = { domain: o.domain, archives: decision.archives, kept: decision.keep.map((v) => v.name), deleted: [], failed: [], setAside: [] };
   deps.logger.info({ domain: o.domain, archives: decision.archives.length, keep: summary.kept, delete: decision.delete.map((v) => v.name) }, "local retention decided");
 
   for (const { name, reason } of decision.delete) {
-    // Defence in depth: re-check right before the one irreversible call.
-    if (name === o.domain || parseArchiveFolderName(o.domain, name) === null) continue;
+    // Defence in depth: re-check right before the irreversible calls.
+    if (name === o.domain || activeChains.includes(name) || parseArchiveFolderName(o.domain, name) === null) continue;
+    const release = await deps.lockFolder(name).catch((err: unknown) => {
+      deps.logger.warn({ err, folder: name }, "could not take the folder's lease");
+      return undefined;
+    });
+    if (!release) {
+      summary.failed.push({ name, error: "its chain lease is held by another process" });
+      await announce(deps, o, "retention", { type: "failed", domain: o.domain, step: `delete-archive ${name}`, folders: [name], reason: `${name} was not deleted (${reason}): its folder's chain lease is held or unavailable, so something may be writing it; the next retention tries again` });
+      continue;
+    }
     try {
-      await rm(join(deps.backupRoot, name), { recursive: true });
-      summary.deleted.push(name);
-      await announce(deps, o, "retention", { type: "pruned", domain: o.domain, step: `delete-archive ${name}`, folders: [name], reason });
+      const { kept, folderRemoved } = await removeToolFiles(join(deps.backupRoot, name), o.domain);
+      if (folderRemoved) {
+        summary.deleted.push(name);
+        await announce(deps, o, "retention", { type: "pruned", domain: o.domain, step: `delete-archive ${name}`, folders: [name], reason });
+        continue;
+      }
+      const to = await setFolderAside(deps.backupRoot, name);
+      summary.setAside.push({ name, to, kept });
+      await announce(deps, o, "retention", { type: "pruned", domain: o.domain, step: `delete-archive ${name} (own files only) → moved aside as ${to}`, folders: [to], reason });
+      await announce(deps, o, "retention", {
+        type: "attention",
+        domain: o.domain,
+        step: `delete-archive ${name}`,
+        folders: [to],
+        reason: `the archive ${name} held files virtnbdbackup did not write (${kept.join(", ")}). They were not deleted: only the backup's own files were removed and the folder was moved aside as ${to}, which retention never touches.`,
+      });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       summary.failed.push({ name, error });
@@ -70,6 +117,8 @@ export async function applyRetention(deps: RotationDeps, o: RetentionOptions): P
         folders: [name],
         reason: `could not delete ${name} (${reason}): ${error}`,
       });
+    } finally {
+      await release().catch((err: unknown) => deps.logger.warn({ err, folder: name }, "could not release the folder's lease"));
     }
   }
   return summary;

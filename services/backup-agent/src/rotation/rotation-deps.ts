@@ -8,6 +8,17 @@ export interface RotationDeps {
   /** Host id, put into every announced event. */
   host: string;
   /**
+   * Every libvirt domain name of this host (ignored ones included): their folders are active chains, which
+   * retention never deletes even when a name looks like another domain's archive.
+   */
+  domainNames(): Promise<readonly string[]>;
+  /**
+   * Takes the chain lease of the folder `<root>/<name>` (as if `name` were a domain) without waiting; resolves
+   * its release, or undefined when someone holds it — then the folder is being written (e.g. it is the active
+   * chain of a domain of another host sharing the root) and retention leaves it alone.
+   */
+  lockFolder(name: string): Promise<(() => Promise<void>) | undefined>;
+  /**
    * Announces one chain event, e.g. libs/bus `createChainEventPublisher(nc, host)`.
    * A rejection is logged, never undoes or stops the step already taken.
    */

@@ -47,11 +47,19 @@ export async function writeChain(root: string, folder: string, domain: string, c
 }
 
 /** Deps with a captured publish callback (the real dep, not a NATS mock) and a silent logger. */
-export function captureDeps(backupRoot: string, now: number): { deps: RotationDeps; events: ChainEvent[] } {
+export function captureDeps(
+  backupRoot: string,
+  now: number,
+  domainNames: readonly string[] = [],
+  busyFolders: readonly string[] = [],
+): { deps: RotationDeps; events: ChainEvent[] } {
   const events: ChainEvent[] = [];
   const deps: RotationDeps = {
     backupRoot,
     host: "hv1",
+    domainNames: async () => domainNames,
+    // The lease store's answer, reduced to what retention sees: busy or a release.
+    lockFolder: async (name) => (busyFolders.includes(name) ? undefined : async () => undefined),
     publish: (e) => void events.push(e),
     logger: createLogger({ name: "test", level: "silent" }),
     timeZone: "UTC",

@@ -1,0 +1,50 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
+
+/** The backup root's marker exists but does not hold a valid id; it is never replaced silently. */
+export class BackupRootMarkerError extends Error {
+  constructor(
+    readonly path: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `${path}: ${detail}. This file names the backup root for the chain locks of every agent using it; ` +
+        `restore it (content {"id":"<host id>"}) or, if no other agent uses this root, delete it so the next start writes a new one`,
+      options,
+    );
+    this.name = "BackupRootMarkerError";
+  }
+}
+
+function errorCode(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * The id of a backup root: the scope of its chain leases (chainLeaseKey(rootId, domain)), so two agents — on
+ * any hosts — writing into the same `<root>/<domain>` folder take the same lease. The first agent to use the
+ * root writes its own HOST_ID into `<root>/.vm-babysitter-root` with an exclusive create; every later one
+ * (this host or another) reads it. A corrupt marker throws {@link BackupRootMarkerError}.
+ */
+export async function backupRootId(root: string, hostId: string): Promise<string> {
+  if (!isHostToken(hostId)) throw new TypeError(`invalid host id ${JSON.stringify(hostId)}`);
+  const path = join(root, backupRootMarker);
+  try {
+    // wx = O_CREAT|O_EXCL: of two agents starting at once, exactly one writes; the other reads its id.
+    await writeFile(path, JSON.stringify({ id: hostId }), { flag: "wx", mode: 0o644 });
+    return hostId;
+  } catch (err) {
+    if (errorCode(err) !== "EEXIST") throw err;
+  }
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new BackupRootMarkerError(path, `cannot be read (${(err as Error).message})`, { cause: err });
+  }
+  const parsed = parsePayload(backupRootMarkerSchema, text.trim() === "" ? "null" : text);
+  if (!parsed.ok) throw new BackupRootMarkerError(path, parsed.reason.replace(/^invalid payload: /, "invalid content: "));
+  return parsed.value.id;
+}
