@@ -47,7 +47,7 @@ describe("bus credentials in the CLI", () => {
   it("a missing credential file stops start-up with one line naming the setting (exit 78)", async () => {
     const r = await execa("node", [vmbs, "scheduler"], { env: { ...env, NATS_URL: "nats://127.0.0.1:1", NATS_NKEY_SEED: "/nonexistent/x.nk" }, reject: false, timeout: 30_000 });
     assert.equal(r.exitCode, 78);
-    assert.match(r.stderr, /^vm-babysitter: NATS_NKEY_SEED: cannot read \/nonexistent\/x\.nk \(ENOENT\)/);
+    assert.match(r.stderr, /^vmbs: NATS_NKEY_SEED: cannot read \/nonexistent\/x\.nk \(ENOENT\)/);
     const two = await execa("node", [vmbs, "scheduler"], { env: { ...env, NATS_URL: "nats://u:p@127.0.0.1:1", NATS_TOKEN: "t" }, reject: false, timeout: 30_000 });
     assert.equal(two.exitCode, 78);
     assert.match(two.stderr, /NATS_TOKEN and credentials in NATS_URL are set/);
