@@ -20,8 +20,8 @@ describe("backup agent on hostile storage", () => {
     ev = recordEvents(h.nc, h.host);
     small = join(h.backupRoot, "small");
     await mkdir(small);
-    // A 24 MiB file system: room for a first chain, not for what comes after.
-    await execa("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", small]);
+    // A 24 MiB file system: room for a first chain, not for what comes after (0755: a world-writable root is refused).
+    await execa("mount", ["-t", "tmpfs", "-o", "size=24m,mode=0755", "tmpfs", small]);
   });
   after(async () => {
     ev?.stop();
