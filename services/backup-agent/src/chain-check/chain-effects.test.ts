@@ -5,9 +5,10 @@ import { copyFile, chown, mkdtemp, readdir, rm, symlink, utimes, writeFile } fro
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { isPidAlive } from "@vmbs/bus";
 import { parseImageBitmaps, parseLiveBitmaps } from "@vmbs/virt";
 import { cptText, deleteChainFiles, insideFolder } from "./folder-effects.js";
-import { classifyTmp, findStaleTmp, processAlive, trustedTmpEntry, type TmpEntry } from "./stale-tmp.js";
+import { classifyTmp, findStaleTmp, trustedTmpEntry, type TmpEntry } from "./stale-tmp.js";
 import { cleanTmp, killQemuNbd } from "./tmp-effects.js";
 
 const NOBODY = 65534;
@@ -90,7 +91,7 @@ describe("chain-check helpers", () => {
 
       // Even when a plan names them, nobody's files are not believed or removed.
       assert.deepEqual(await killQemuNbd([join(dir, "virtnbdbackup.999991.vda.pid"), join(dir, "virtnbdbackup.999993.vda.pid")], dir), []);
-      assert.ok(processAlive(pid), "the pid in nobody's pid file was left alone");
+      assert.ok(isPidAlive(pid), "the pid in nobody's pid file was left alone");
       await cleanTmp([join(dir, "virtnbdbackup.999991.vda.pid"), join(dir, "backup.NOBDY.vda"), join(dir, "virtnbdbackup.999992")], dir);
       const left = new Set(await readdir(dir));
       for (const n of ["virtnbdbackup.999991.vda.pid", "backup.NOBDY.vda", "virtnbdbackup.999992"]) assert.ok(left.has(n), `${n} was deleted`);

@@ -1,6 +1,7 @@
 import { lstat, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { StaleTmp } from "@vmbs/chain";
+import { isPidAlive } from "@vmbs/bus";
 
 /** Where virtnbdbackup 1.9.15 and QEMU put sockets, scratch files and qemu-nbd pid files (virtnbdbackup.md §4.4). */
 export const ENGINE_TMP_DIR = "/var/tmp";
@@ -11,15 +12,6 @@ const SCRATCH_MIN_AGE_MS = 60_000;
 /** The accounts libvirt runs QEMU as (Debian: libvirt-qemu, Fedora/RHEL: qemu); QEMU creates online sockets and scratch files. */
 const QEMU_USERS = new Set(["libvirt-qemu", "qemu"]);
 
-/** True when a process with this pid exists (EPERM means it exists but is not ours). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Reads at most `max` bytes of a file; a file that is bigger is cut there (no allocation from its size). */
 export async function readHead(path: string, max: number): Promise<string> {
@@ -108,5 +100,5 @@ export async function findStaleTmp(anyJobActive: () => Promise<boolean>, dir = E
   }
   const qemu = await qemuUids();
   const scratch = entries.some((e) => e.name.startsWith("backup.") && trustedTmpEntry(e, qemu));
-  return classifyTmp(entries, { alive: processAlive, anyJobActive: scratch ? await anyJobActive() : false, now: Date.now(), dir, qemuUids: qemu });
+  return classifyTmp(entries, { alive: isPidAlive, anyJobActive: scratch ? await anyJobActive() : false, now: Date.now(), dir, qemuUids: qemu });
 }

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { constants } from "node:fs";
 import { open, readFile, rm, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { processAlive, qemuUids, tmpEntry, trustedTmpEntry } from "./stale-tmp.js";
+import { isPidAlive } from "@vmbs/bus";
+import { qemuUids, tmpEntry, trustedTmpEntry } from "./stale-tmp.js";
 
 /** Only engine leftovers directly in the tmp folder may be removed, whatever a plan says. */
 function assertEngineTmp(path: string, tmpDir: string): void {
@@ -56,8 +57,8 @@ export async function killQemuNbd(pidFiles: readonly string[], tmpDir: string): 
     const owner = (await stat(`/proc/${pid}`).catch(() => undefined))?.uid;
     if (comm !== "qemu-nbd" || owner !== 0) continue;
     process.kill(pid, "SIGTERM");
-    for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
-    if (processAlive(pid)) process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 50 && isPidAlive(pid); i++) await sleep(100);
+    if (isPidAlive(pid)) process.kill(pid, "SIGKILL");
     stopped.push(pid);
   }
   return stopped;
