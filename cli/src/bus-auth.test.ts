@@ -1,23 +1,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { connectBus, startNatsServer, type RunningNatsServer } from "@vmbs/bus";
 import { backupEventSchema } from "@vmbs/contracts";
-import { createLab, ignoredListExcept, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("bus credentials in the CLI", () => {
   let lab: Lab;
@@ -27,16 +18,8 @@ describe("bus credentials in the CLI", () => {
   let server: RunningNatsServer | undefined;
   before(async () => {
     lab = await createLab();
-    state = await lab.tempDir("state-");
-    env = {
-      LOCAL_BACKUP_PATH: await lab.tempDir("backups-"),
-      LOGFILE_PATH: `${state}/logs/vmbs.log`,
-      VMBS_STATE_DIR: state,
-      VMBS_LOCAL_NATS_PORT: String(await freePort()),
-      HOST_ID: "authhost",
-      VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
-      NATS_URL: "",
-    };
+    env = await vmbsProcessEnv(lab, "authhost");
+    state = env.VMBS_STATE_DIR!;
   });
   after(async () => {
     stack?.kill("SIGKILL");

@@ -1,21 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
-import { createLab, ignoredListExcept, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 import { backupEventSchema } from "@vmbs/contracts";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("vmbs CLI, as a user runs it", () => {
   let lab: Lab;
@@ -23,16 +14,7 @@ describe("vmbs CLI, as a user runs it", () => {
   let stack: ResultPromise | undefined;
   before(async () => {
     lab = await createLab();
-    const state = await lab.tempDir("state-");
-    env = {
-      LOCAL_BACKUP_PATH: await lab.tempDir("backups-"),
-      LOGFILE_PATH: `${state}/logs/vmbs.log`,
-      VMBS_STATE_DIR: state,
-      VMBS_LOCAL_NATS_PORT: String(await freePort()),
-      HOST_ID: "clihost",
-      VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
-      NATS_URL: "",
-    };
+    env = await vmbsProcessEnv(lab, "clihost");
   });
   after(async () => {
     stack?.kill("SIGKILL");

@@ -8,7 +8,7 @@ import { execa, type ResultPromise } from "execa";
 import { Kvm } from "@nats-io/kv";
 import { connectBus } from "@vmbs/bus";
 import { buckets } from "@vmbs/contracts";
-import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
+import { createLab, freePort, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
@@ -18,12 +18,6 @@ async function listen(): Promise<Server> {
   return server;
 }
 const portOf = (server: Server) => (server.address() as { port: number }).port;
-async function freePort(): Promise<number> {
-  const server = await listen();
-  const port = portOf(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** nats-server processes whose command line names this store (each run gets its own VMBS_STATE_DIR). */
 async function natsServersOf(stateDir: string): Promise<string> {
