@@ -1,5 +1,5 @@
 import { getuid } from "node:process";
-import { AgentPresenceBusyError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
+import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { configErrorExitCode } from "@vmbs/config";
 import { redactUrl } from "@vmbs/logger";
@@ -14,7 +14,7 @@ import { BusCredentialsError } from "./bus-auth.js";
 export const exitStatus = {
   /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written. */
   config: configErrorExitCode,
-  /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, or refused. */
+  /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, refused, or its root marker is corrupt. */
   backupPath: 73,
   /** EX_UNAVAILABLE: NATS_URL unreachable, the local nats-server could not start, or it died while running. */
   natsUnavailable: 69,
@@ -104,6 +104,7 @@ export function describeExit(err: unknown): { line: string; status: number } {
       line: `vmbs: another agent took over HOST_ID ${err.host} (${describeHolder(err.holder)}); this agent stopped taking commands — ${hostIdFix}`,
       status: exitStatus.anotherAgent,
     };
+  if (err instanceof BackupRootMarkerError) return { line: `vmbs: LOCAL_BACKUP_PATH marker ${oneLine(err.message)}`, status: exitStatus.backupPath };
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };

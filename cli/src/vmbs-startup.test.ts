@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
-import { chmod, mkdir, readdir, stat, symlink } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
@@ -69,6 +69,9 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
     const open = join(scratch, "open");
     await mkdir(open);
     await chmod(open, 0o1777);
+    const marked = join(scratch, "marked");
+    await mkdir(marked);
+    await writeFile(join(marked, ".vm-babysitter-root"), "{not json");
     const blocker = await listen();
     blockers.push(blocker);
     const rows: [string, string, Record<string, string>, number, RegExp][] = [
@@ -77,6 +80,7 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
       ["a symlink to /etc", "start", { LOCAL_BACKUP_PATH: toEtc }, 73, /^vmbs: LOCAL_BACKUP_PATH \S+to-etc \(resolves to \/etc\) is a system folder — use a folder of its own/],
       ["the root folder", "agent", { LOCAL_BACKUP_PATH: "/" }, 73, /^vmbs: LOCAL_BACKUP_PATH \/ is a system folder/],
       ["a world-writable folder", "start", { LOCAL_BACKUP_PATH: open }, 73, /^vmbs: LOCAL_BACKUP_PATH \S+open is writable by every user — make it private \(chmod o-w /],
+      ["a corrupt backup root marker", "start", { LOCAL_BACKUP_PATH: marked }, 73, /^vmbs: LOCAL_BACKUP_PATH marker \S+marked\/\.vm-babysitter-root: payload is not valid JSON.* restore it \(content \{"id":"<host id>"\}\) or, if no other agent uses this root, delete it/],
       ["a malformed NATS_URL", "agent", { NATS_URL: "http://admin:s3cret@nats:4222" }, 78, /^vmbs: invalid configuration: NATS_URL: expected nats:\/\/host:port .*\(got "http:\/\/\*\*\*@nats:4222"\)$/],
       ["an unreachable NATS_URL", "start", { NATS_URL: `nats://127.0.0.1:${await freePort()}` }, 69, /^vmbs: NATS_URL nats:\/\/127\.0\.0\.1:\d+ is not reachable \(.+\) — start nats-server there, correct NATS_URL, or unset it/],
       ["a taken local NATS port", "start", { VMBS_LOCAL_NATS_PORT: String(portOf(blocker)) }, 69, /^vmbs: could not start the local nats-server on 127\.0\.0\.1:\d+ \(.+\) — set VMBS_LOCAL_NATS_PORT to a free port/],

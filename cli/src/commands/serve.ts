@@ -1,4 +1,4 @@
-import { claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import type { BusRole } from "@vmbs/contracts";
@@ -60,7 +60,11 @@ export async function serve(role: ServeRole): Promise<number> {
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
   try {
-    if (servesAgent) await assertBackupRoot(config.LOCAL_BACKUP_PATH);
+    if (servesAgent) {
+      await assertBackupRoot(config.LOCAL_BACKUP_PATH);
+      // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
+      await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
+    }
     bus = await openBus(config, logger, roles, role === "start");
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
     if (role !== "agent") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
