@@ -26,6 +26,11 @@ export interface ChainLeasesOptions {
   ttlMs?: number;
   /** Bucket name, default `buckets.chainLeases`. */
   bucket?: string;
+  /**
+   * A release in `withLease` that threw (NATS down as the work ended). The work's own result or error stands:
+   * the key is left to expire after the TTL, which keeps others away no longer than a crashed holder would.
+   */
+  onReleaseError?: (err: unknown, key: string) => void;
 }
 
 /** Options of one acquire. */
@@ -60,7 +65,7 @@ export interface ChainLeases {
   /** TTL in effect (the existing bucket's TTL when it was created by someone else). */
   ttlMs: number;
   acquire(host: string, domain: string, opts?: AcquireOptions): Promise<Lease>;
-  /** Acquires, runs `fn` with the lease (watch `lease.signal`), releases in every case. */
+  /** Acquires, runs `fn` with the lease (watch `lease.signal`), releases in every case; a failed release never replaces `fn`'s outcome. */
   withLease<T>(host: string, domain: string, opts: AcquireOptions, fn: (lease: Lease) => Promise<T>): Promise<T>;
 }
 
@@ -182,11 +187,16 @@ export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOption
     acquire,
     async withLease(host, domain, opts, fn) {
       const lease = await acquire(host, domain, opts);
+      const release = () => lease.release().catch((err: unknown) => o.onReleaseError?.(err, lease.key));
+      let result: Awaited<ReturnType<typeof fn>>;
       try {
-        return await fn(lease);
-      } finally {
-        await lease.release();
+        result = await fn(lease);
+      } catch (err) {
+        await release();
+        throw err;
       }
+      await release();
+      return result;
     },
   };
 }
