@@ -42,6 +42,8 @@ export interface EventOutbox {
   pending(): number;
   /** Resolves true once nothing is pending, false when `timeoutMs` passes first. */
   drain(timeoutMs: number): Promise<boolean>;
+  /** Cuts a backoff pause short, e.g. when the connection is back. */
+  wake(): void;
   /** Tries to publish for up to `drainMs` (default 0), then stops; what is left is published at the next open. */
   close(drainMs?: number): Promise<void>;
 }
@@ -95,7 +97,8 @@ export async function openEventOutbox(o: EventOutboxOptions): Promise<EventOutbo
     });
 
   let closed = false;
-  const wakeUp = new AbortController();
+  const closing = new AbortController();
+  let nap: AbortController | undefined;
   let pumping: Promise<void> | undefined;
   const drainWaiters = new Set<() => void>();
   const settleDrains = () => {
@@ -114,7 +117,8 @@ export async function openEventOutbox(o: EventOutboxOptions): Promise<EventOutbo
         failures += 1;
         o.onError?.(err, event, failures);
         const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** (failures - 1));
-        await sleep(backoff, undefined, { signal: wakeUp.signal }).catch(() => undefined);
+        nap = new AbortController();
+        await sleep(backoff, undefined, { signal: AbortSignal.any([nap.signal, closing.signal]) }).catch(() => undefined);
         continue;
       }
       failures = 0;
@@ -159,11 +163,12 @@ export async function openEventOutbox(o: EventOutboxOptions): Promise<EventOutbo
     },
     pending: () => queue.length,
     drain,
+    wake: () => nap?.abort(),
     async close(drainMs = 0) {
       if (closed) return;
       if (drainMs > 0) await drain(drainMs);
       closed = true;
-      wakeUp.abort();
+      closing.abort();
       await pumping;
       await serial(() => file.close());
     },

@@ -1,6 +1,22 @@
 import { access, constants, stat } from "node:fs/promises";
-import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import { consumeCommands, createChainLeases, ensureStreams, openHostsBucket, publishJson, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import { join } from "node:path";
+import { agentConsumerName, backupCommandSchema, eventMessageId, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
+import {
+  consumeCommands,
+  createChainLeases,
+  createCommandJournal,
+  ensureStreams,
+  jetStreamSender,
+  openCommandOutcomeStore,
+  openCommandOutcomesBucket,
+  openEventOutbox,
+  openHostsBucket,
+  type CommandConsumer,
+  type CommandContext,
+  type CommandRun,
+  type JsMsg,
+  type NatsConnection,
+} from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -16,6 +32,7 @@ import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
 import { calendarPolicyOf } from "./rotation/decide-retention.js";
 import { rotateChain } from "./rotation/rotate-chain.js";
+import { resumeBackup } from "./resume-backup.js";
 
 export interface BackupAgentDeps {
   config: Pick<
@@ -36,6 +53,7 @@ export interface BackupAgentDeps {
     | "LOCAL_RETENTION_DAYS"
     | "LOCAL_RETENTION_WEEKS"
     | "LOCAL_RETENTION_MONTHS"
+    | "VMBS_STATE_DIR"
   >;
   nc: NatsConnection;
   logger: Logger;
@@ -66,7 +84,19 @@ async function assertBackupRoot(path: string): Promise<void> {
   }
 }
 
-/** The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome. */
+/** The agent's own state: `$VMBS_STATE_DIR/agent/<host>/` (event outbox, command outcomes). */
+export function agentStateDir(stateDir: string, host: string): string {
+  return join(stateDir, "agent", host);
+}
+
+/** How long a stopping agent keeps trying to publish its outbox before leaving the rest for its next start. */
+const outboxDrainOnStopMs = 3_000;
+
+/**
+ * The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome.
+ * Every event leaves through a durable outbox and every command through a journal of outcomes, so a lost ack
+ * or a NATS restart neither repeats a backup nor loses its events.
+ */
 export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAgent> {
   const { config, nc } = deps;
   const host = config.HOST_ID;
@@ -84,11 +114,35 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
+  const stateDir = agentStateDir(config.VMBS_STATE_DIR, host);
+  const outbox = await openEventOutbox({
+    dir: stateDir,
+    send: jetStreamSender(nc),
+    // The first failure of an event and then every 20th: a NATS restart is a handful of lines, not hundreds.
+    onError: (err, event, attempt) => {
+      if (attempt <= 1 || attempt % 20 === 0) logger.warn({ err, subject: event?.subject, msgId: event?.msgId, attempt }, "event not published yet: kept in the outbox");
+    },
+  });
+  // Publish what waited as soon as the connection is back, not at the end of the current backoff.
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === "reconnect") outbox.wake();
+  })().catch((err: unknown) => logger.debug({ err }, "connection status watch ended"));
+  const journal = createCommandJournal({
+    host,
+    outbox,
+    store: await openCommandOutcomeStore({
+      dir: join(stateDir, "commands"),
+      kv: await openCommandOutcomesBucket(nc),
+      onError: (err, key) => logger.warn({ err, key }, "command outcome not shared in KV (the local record holds it)"),
+    }),
+    onReplay: (record) => logger.info({ subject: record.subject, identity: record.identity, events: record.events.length }, "redelivered command answered from its recorded outcome"),
+  });
   const publish = async (event: BackupEvent | BackupFailed) => {
-    await publishJson(nc, subjects.evt.backup(host, event.type), event);
+    const subject = subjects.evt.backup(host, event.type);
+    await journal.announce({ subject, msgId: eventMessageId(subject, event.runId), payload: event });
   };
   // One publisher for every chain event of this agent: the runner's, the checker's, rotation's and retention's.
-  const publishChain = createChainEventPublisher(nc, host);
+  const publishChain = createChainEventPublisher(journal.announce, host);
   const runBackup = createBackupRunner({
     host,
     backupRoot: config.LOCAL_BACKUP_PATH,
@@ -101,7 +155,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publishChain,
     logger,
   });
-  const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
+  const leases = await createChainLeases(nc, {
+    holder: `backup-agent@${host}#${process.pid}`,
+    // The work is done (or failed on its own): a release lost to a NATS hiccup is no failure of it.
+    onReleaseError: (err, key) => logger.warn({ err, key }, "could not release a chain lease; it expires after its TTL"),
+  });
   const runExclusive = createChainGuard(createDomainQueue(), leases, host);
   // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
@@ -137,7 +195,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
   await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
 
-  const handleBackup = async (msg: JsMsg, ctx: CommandContext) => {
+  const handleBackup = async (msg: JsMsg, ctx: CommandContext, run: CommandRun) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
     if (!parsed.ok) {
       logger.warn({ seq: msg.seq, reason: parsed.reason }, "rejected a backup command");
@@ -148,6 +206,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
+      const resume = resumeBackup(host, run.interrupted, domain, cmd.level);
+      if (run.interrupted) logger.warn({ domain, identity: run.identity, decision: resume }, "resuming an interrupted backup command");
+      if (resume.kind === "skip") continue;
       const backupOne = async (leaseLost: AbortSignal) => {
         // The inventory (refreshed every heartbeat) answers "is it one of ours" without a libvirt round trip; a
         // domain it does not list yet (defined since the last beat) is looked up. The state comes from the check.
@@ -156,7 +217,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
+        await guardedBackup({ domain, level: resume.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds (while it is ours).
         if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
@@ -173,7 +234,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
       filterSubject: subjects.cmd.forVerb(verb, host),
-      handler: createChainCommandHandler({ verb, runForDomain, publish: publishChain, runExclusive, scheduledDomains, logger }),
+      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: CommandConsumer[] = [
@@ -181,7 +242,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       stream: streams.commands,
       durable: agentConsumerName("backup", host),
       filterSubject: subjects.cmd.backup(host),
-      handler: handleBackup,
+      handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),
     await chainCommand("check", (domain, requestId, leaseLost) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run", signal: leaseLost })),
@@ -196,6 +257,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       inventory.stop();
       stop();
       await Promise.all(consumers.map((c) => c.stop()));
+      await outbox.close(outboxDrainOnStopMs);
       await libvirt.close();
       logger.info("backup agent stopped");
     },

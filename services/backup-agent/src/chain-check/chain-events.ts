@@ -1,14 +1,19 @@
-import { chainEventSchema, subjects, type ChainEvent } from "@vmbs/contracts";
-import { publishJson, type NatsConnection } from "@vmbs/bus";
+import { randomUUID } from "node:crypto";
+import { chainEventSchema, eventMessageId, subjects, type ChainEvent } from "@vmbs/contracts";
+import type { OutboxEvent } from "@vmbs/bus";
 
 /** A chain event as the checker builds it; host and time are filled in on publish. */
 export type ChainEventInput = Omit<ChainEvent, "host" | "at">;
 export type PublishChainEvent = (event: ChainEventInput) => Promise<void>;
 
-/** Publishes `vmbs.evt.chain.<host>.<type>`, validated against the contract so a bad event never leaves. */
-export function createChainEventPublisher(nc: NatsConnection, host: string): PublishChainEvent {
+/**
+ * Announces `vmbs.evt.chain.<host>.<type>` through `announce` (the agent's outbox), validated against the
+ * contract so a bad event never leaves, with a message id of its own.
+ */
+export function createChainEventPublisher(announce: (event: OutboxEvent) => Promise<void>, host: string): PublishChainEvent {
   return async (input) => {
     const event = chainEventSchema.parse({ ...input, host, at: new Date().toISOString() });
-    await publishJson(nc, subjects.evt.chain(host, event.type), event);
+    const subject = subjects.evt.chain(host, event.type);
+    await announce({ subject, msgId: eventMessageId(subject, randomUUID()), payload: event });
   };
 }

@@ -13,6 +13,8 @@ export interface AgentHarness {
   lab: Lab;
   host: string;
   backupRoot: string;
+  /** VMBS_STATE_DIR of the agents (outbox and command outcomes under `agent/<host>/`). */
+  stateDir: string;
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
   startAgent(env?: Record<string, string>): Promise<BackupAgent>;
@@ -28,6 +30,7 @@ export async function createAgentHarness(host: string): Promise<AgentHarness> {
   const nc = await connectBus(nats.url, "test");
   const lab = await createLab();
   const backupRoot = await lab.tempDir("backups-");
+  const stateDir = await lab.tempDir("state-");
   const events: BackupEvent[] = [];
   const sub = nc.subscribe(subjects.evt.backupAll(host));
   void (async () => {
@@ -44,11 +47,13 @@ export async function createAgentHarness(host: string): Promise<AgentHarness> {
     lab,
     host,
     backupRoot,
+    stateDir,
     events,
     async startAgent(env = {}) {
       const config = loadConfig({
         LOCAL_BACKUP_PATH: backupRoot,
         HOST_ID: host,
+        VMBS_STATE_DIR: stateDir,
         // Every domain that exists now is ignored: tests create theirs after the agent started.
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
         ...env,
