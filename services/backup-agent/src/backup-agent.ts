@@ -32,7 +32,7 @@ import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
 import { calendarPolicyOf } from "./rotation/decide-retention.js";
 import { rotateChain } from "./rotation/rotate-chain.js";
-import { resumeBackup } from "./resume-backup.js";
+import { resumeBackup, rotationDone } from "./resume-rules.js";
 
 export interface BackupAgentDeps {
   config: Pick<
@@ -229,12 +229,12 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     return "ack" as const;
   };
 
-  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"]) =>
+  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
     consumeCommands(nc, {
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
       filterSubject: subjects.cmd.forVerb(verb, host),
-      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, publish: publishChain, runExclusive, scheduledDomains, logger })),
+      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: CommandConsumer[] = [
@@ -247,7 +247,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     }),
     await chainCommand("check", (domain, requestId, leaseLost) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run", signal: leaseLost })),
     // A rotate command starts a new chain now (the next backup is a full), whatever the chain's length.
-    await chainCommand("rotate", (domain, requestId) => rotate(domain, "command", true, requestId)),
+    await chainCommand(
+      "rotate",
+      (domain, requestId) => rotate(domain, "command", true, requestId),
+      (domain, interrupted) => rotationDone(host, interrupted, domain),
+    ),
     await chainCommand("retention", (domain, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger: "command", requestId })),
   ];
   logger.info({ subjects: ["backup", "check", "rotate", "retention"].map((v) => `vmbs.cmd.${v}.${host}`) }, "backup agent serving");

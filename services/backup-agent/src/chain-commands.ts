@@ -1,5 +1,5 @@
 import { chainCommandSchema, parsePayload } from "@vmbs/contracts";
-import type { CommandContext, Disposition, JsMsg } from "@vmbs/bus";
+import type { CommandContext, CommandRun, Disposition, JsMsg, OutboxEvent } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
 import type { ChainGuard } from "./chain-guard.js";
 import type { PublishChainEvent } from "./chain-check/chain-events.js";
@@ -11,6 +11,8 @@ export interface ChainCommandDeps {
   runForDomain: (domain: string, requestId: string | undefined, leaseLost: AbortSignal) => Promise<unknown>;
   publish: PublishChainEvent;
   runExclusive: ChainGuard;
+  /** For a redelivered command whose earlier run was interrupted: true when that run finished this domain. */
+  doneBefore?: (domain: string, interrupted: readonly OutboxEvent[]) => boolean;
   /** The domains a command without `domain` means: every scheduled one. */
   scheduledDomains: () => Promise<string[]>;
   logger: Logger;
@@ -33,7 +35,7 @@ export function requestIdOf(data: Uint8Array): string | undefined {
  */
 export function createChainCommandHandler(deps: ChainCommandDeps) {
   const { logger, publish } = deps;
-  return async (msg: JsMsg, ctx: CommandContext): Promise<Disposition> => {
+  return async (msg: JsMsg, ctx: CommandContext, run?: CommandRun): Promise<Disposition> => {
     const parsed = parsePayload(chainCommandSchema, msg.data);
     if (!parsed.ok) {
       logger.warn({ seq: msg.seq, reason: parsed.reason }, `rejected a ${deps.verb} command`);
@@ -48,6 +50,10 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
     }
     for (const target of domain ? [domain] : scheduled) {
       if (ctx.signal.aborted) break;
+      if (run?.interrupted && deps.doneBefore?.(target, run.interrupted)) {
+        logger.warn({ domain: target, identity: run.identity }, `the interrupted ${deps.verb} command had finished this domain: not repeated`);
+        continue;
+      }
       await deps
         .runExclusive(target, (leaseLost) => deps.runForDomain(target, requestId, leaseLost))
         .catch(async (err: unknown) => {

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { subjects, type BackupLevel } from "@vmbs/contracts";
 import type { OutboxEvent } from "@vmbs/bus";
-import { resumeBackup, type ResumeDecision } from "./resume-backup.js";
+import { resumeBackup, rotationDone, type ResumeDecision } from "./resume-rules.js";
 
 const at = "2026-12-01T00:00:00.000Z";
 const backup = (type: "started" | "completed" | "failed", domain: string): OutboxEvent => ({
@@ -40,4 +40,15 @@ describe("resumeBackup: what a redelivered backup command does for a domain", ()
       assert.equal(decision.kind, kind, JSON.stringify(decision));
       if (decision.kind === "run") assert.equal(decision.level, level);
     });
+});
+
+describe("rotationDone: a redelivered rotate command skips a domain it archived already", () => {
+  const rows: [string, OutboxEvent[] | undefined, boolean][] = [
+    ["first delivery", undefined, false],
+    ["interrupted before archiving", [], false],
+    ["archived by this rotate command", [archived("web", "command")], true],
+    ["archived by a backup's full, not by the rotation", [archived("web", "backup")], false],
+    ["another domain archived", [archived("db", "command")], false],
+  ];
+  for (const [name, events, skip] of rows) it(name, () => assert.equal(rotationDone("hv1", events, "web"), skip));
 });
