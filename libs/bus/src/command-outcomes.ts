@@ -51,7 +51,7 @@ export interface CommandOutcomeStoreOptions {
   dir: string;
   /** The shared copy in NATS KV (see {@link openCommandOutcomesBucket}); written best effort. */
   kv?: KV;
-  /** Local copies older than this are deleted at open. Default 7 days. */
+  /** Local copies older than this are deleted (at open, then at most hourly). Default 7 days. */
   maxAgeMs?: number;
   /** How long a KV read or write may take before it is given up. Default 3 s. */
   kvTimeoutMs?: number;
@@ -75,12 +75,16 @@ export async function openCommandOutcomeStore(o: CommandOutcomeStoreOptions): Pr
   const maxAgeMs = o.maxAgeMs ?? defaultOutcomeMaxAgeMs;
   const kvTimeoutMs = o.kvTimeoutMs ?? 3_000;
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
-  const now = Date.now();
-  for (const name of await readdir(o.dir)) {
-    const path = join(o.dir, name);
-    const old = name.endsWith(".tmp") || now - (await stat(path)).mtimeMs > maxAgeMs;
-    if (old) await rm(path, { force: true });
-  }
+  let prunedAt = 0;
+  const prune = async () => {
+    prunedAt = Date.now();
+    for (const name of await readdir(o.dir)) {
+      const path = join(o.dir, name);
+      const old = name.endsWith(".tmp") || prunedAt - (await stat(path).catch(() => ({ mtimeMs: prunedAt }))).mtimeMs > maxAgeMs;
+      if (old) await rm(path, { force: true });
+    }
+  };
+  await prune();
   const fileOf = (key: string) => join(o.dir, `${key}.json`);
   const bounded = <T>(op: Promise<T>): Promise<T> => {
     // The late settlement of an operation that lost the race must not become an unhandled rejection.
@@ -105,6 +109,8 @@ export async function openCommandOutcomeStore(o: CommandOutcomeStoreOptions): Pr
       }
     },
     async put(key, record, shared) {
+      // A long-running agent is not reopened for weeks: prune as it goes, at most hourly.
+      if (Date.now() - prunedAt > 3_600_000) await prune();
       const path = fileOf(key);
       const handle = await open(`${path}.tmp`, "w", 0o600);
       try {
