@@ -8,7 +8,7 @@ export interface RotationDeps {
   /** Host id, put into every announced event. */
   host: string;
   /**
-   * Announces one chain event, e.g. `(e) => publishJson(nc, subjects.evt.chain(host, e.type), e)`.
+   * Announces one chain event; in the agent, its chain event publisher (through the durable event outbox).
    * A rejection is logged, never undoes or stops the step already taken.
    */
   publish(event: ChainEvent): Promise<unknown> | void;
