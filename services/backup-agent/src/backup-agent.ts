@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { access, constants, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { agentConsumerName, backupCommandSchema, eventMessageId, parsePayload, streams, subjects, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
@@ -223,7 +224,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       };
       await runExclusive(domain, backupOne).catch(async (err: unknown) => {
         logger.error({ err, domain }, "backup run crashed");
-        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: `msg-${msg.seq}`, reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
+        // A run id of its own: the event's message id derives from it, and one command may fail for several domains.
+        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
       });
     }
     return "ack" as const;
