@@ -126,6 +126,23 @@ describe("command outcomes and the journal on a real nats-server and real files"
     await second.outbox.close();
   });
 
+  it("does not let an event announced after the handler returned rewrite the done record", async () => {
+    const { journal, outbox, store } = await journalIn("late", "agent-1");
+    const msg = await command({}, "late-1");
+    let late: Promise<void> | undefined;
+    await journal.idempotent(async () => {
+      setTimeout(() => (late = journal.announce({ subject: "vmbs.evt.chain.hv1.checked", msgId: "evt-late", payload: {} })), 20);
+      return "ack";
+    })(msg, ctx);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok(late, "the late event was announced");
+    await late;
+    const record = await store.get(commandOutcomeKey("hv1", commandIdentity(msg)));
+    assert.equal(record?.state, "done");
+    assert.deepEqual(record?.events, []);
+    await outbox.close();
+  });
+
   it("leaves a retried command `started`, so its next delivery resumes instead of answering", async () => {
     const { journal, outbox, store } = await journalIn("retry", "agent-1");
     const msg = await command({}, "retry-1");

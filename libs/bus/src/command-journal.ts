@@ -41,6 +41,8 @@ interface ActiveRun {
   record: CommandRecord;
   /** Record writes of one run, in order. */
   writes: Promise<void>;
+  /** Set once the handler returned: a late event (a timer the handler left) must not rewrite the record. */
+  finished: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export function createCommandJournal(o: CommandJournalOptions): CommandJournal {
 
   const announce = async (event: OutboxEvent): Promise<void> => {
     const run = current.getStore();
-    if (run) {
+    if (run && !run.finished) {
       run.record.events.push(event);
       const snapshot = structuredClone(run.record);
       run.writes = run.writes.then(() => o.store.put(run.key, snapshot, false));
@@ -95,13 +97,14 @@ export function createCommandJournal(o: CommandJournalOptions): CommandJournal {
         };
         await o.store.put(key, record, true);
         const run: CommandRun = { key, identity, interrupted: prior ? prior.events : undefined };
-        const active: ActiveRun = { key, record, writes: Promise.resolve() };
+        const active: ActiveRun = { key, record, writes: Promise.resolve(), finished: false };
         const task = current.run(active, () => handler(msg, ctx, run));
         inFlight.set(key, task);
         let disposition: Disposition;
         try {
           disposition = await task;
         } finally {
+          active.finished = true;
           inFlight.delete(key);
         }
         await active.writes;
