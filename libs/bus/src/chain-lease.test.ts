@@ -35,6 +35,30 @@ describe("chain leases on a real nats-server", () => {
     assert.notEqual(key, chainLeaseKey("hv1", "win 11 ü/y"));
   });
 
+  it("withLease keeps the work's result when the release fails, and reports the release error", async () => {
+    const own = await connectBus(server.url, "lease-release");
+    const errors: string[] = [];
+    const l = await createChainLeases(own, { holder: "agent-r", bucket: `${buckets.chainLeases}_release`, onReleaseError: (_err, key) => errors.push(key) });
+    // The connection goes away as the work ends, as when NATS restarts at the end of a backup.
+    const result = await l.withLease("hv1", "web", {}, async () => {
+      await own.close();
+      return "backed up";
+    });
+    assert.equal(result, "backed up");
+    assert.deepEqual(errors, [chainLeaseKey("hv1", "web")]);
+    // A failing work keeps its own error, not the release's.
+    const own2 = await connectBus(server.url, "lease-release-2");
+    const l2 = await createChainLeases(own2, { holder: "agent-r", bucket: `${buckets.chainLeases}_release2`, onReleaseError: (_err, key) => errors.push(key) });
+    await assert.rejects(
+      l2.withLease("hv1", "db", {}, async () => {
+        await own2.close();
+        throw new Error("engine failed");
+      }),
+      /engine failed/,
+    );
+    assert.equal(errors.length, 2);
+  });
+
   it("is exclusive, and a busy error names the holder", async () => {
     const a = await leases("agent-a", 30_000, "excl");
     const b = await leases("agent-b", 30_000, "excl");

@@ -21,6 +21,11 @@ export interface ChainLeasesOptions {
   ttlMs?: number;
   /** Bucket name, default `buckets.chainLeases`. */
   bucket?: string;
+  /**
+   * A release in `withLease` that threw (NATS down as the work ended). The work's own result or error stands:
+   * the key is left to expire after the TTL, which keeps others away no longer than a crashed holder would.
+   */
+  onReleaseError?: (err: unknown, key: string) => void;
 }
 
 /** Options of one acquire. */
@@ -41,7 +46,7 @@ export interface ChainLeases {
   ttlMs: number;
   /** `rootId`: the backup root's id ({@link backupRootId}), so the lease guards the folder `<root>/<domain>`. */
   acquire(rootId: string, domain: string, opts?: AcquireOptions): Promise<Lease>;
-  /** Acquires, runs `fn` with the lease (watch `lease.signal`), releases in every case. */
+  /** Acquires, runs `fn` with the lease (watch `lease.signal`), releases in every case; a failed release never replaces `fn`'s outcome. */
   withLease<T>(rootId: string, domain: string, opts: AcquireOptions, fn: (lease: Lease) => Promise<T>): Promise<T>;
 }
 
@@ -92,11 +97,16 @@ export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOption
     acquire,
     async withLease(rootId, domain, opts, fn) {
       const lease = await acquire(rootId, domain, opts);
+      const release = () => lease.release().catch((err: unknown) => o.onReleaseError?.(err, lease.key));
+      let result: Awaited<ReturnType<typeof fn>>;
       try {
-        return await fn(lease);
-      } finally {
-        await lease.release();
+        result = await fn(lease);
+      } catch (err) {
+        await release();
+        throw err;
       }
+      await release();
+      return result;
     },
   };
 }

@@ -33,3 +33,15 @@ export {
 export * from "./agent-presence.js";
 export * from "./auth-config.js";
 export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
+export { openEventOutbox, jetStreamSender, type EventOutbox, type EventOutboxOptions, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
+export {
+  openCommandOutcomeStore,
+  openCommandOutcomesBucket,
+  commandIdentity,
+  commandOutcomeKey,
+  defaultOutcomeMaxAgeMs,
+  type CommandOutcomeStore,
+  type CommandOutcomeStoreOptions,
+  type CommandRecord,
+} from "./command-outcomes.js";
+export { createCommandJournal, type CommandJournal, type CommandJournalOptions, type CommandRun, type JournaledHandler } from "./command-journal.js";

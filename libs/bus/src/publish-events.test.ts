@@ -4,6 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { streams, type BackupFailed } from "@vmbs/contracts";
 import type { NatsConnection } from "./connect-bus.js";
 import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
+import { jetStreamSender, type OutboxEvent } from "./event-outbox.js";
 import { createBackupEventPublisher, createChainEventPublisher } from "./publish-events.js";
 
 describe("event publishers on a real nats-server", () => {
@@ -23,8 +24,11 @@ describe("event publishers on a real nats-server", () => {
   };
 
   it("stores valid events on the contract's subjects with this host, and lets no invalid one leave", async () => {
-    const backup = createBackupEventPublisher(nc, "hv1");
-    const chain = createChainEventPublisher(nc, "hv1");
+    // Straight to the stream here; the agent announces through its durable outbox (event-outbox.test.ts).
+    const send = jetStreamSender(nc);
+    const announce = (event: OutboxEvent) => send(event, 5_000);
+    const backup = createBackupEventPublisher(announce, "hv1");
+    const chain = createChainEventPublisher(announce, "hv1");
     const failed: BackupFailed = { type: "failed", host: "other", domain: "web", runId: "r1", reason: "disk full", at: "2026-01-01T00:00:00.000Z" };
     await backup(failed);
     const stored = await last("vmbs.evt.backup.hv1.failed");

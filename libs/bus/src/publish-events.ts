@@ -1,25 +1,32 @@
-import { chainEventSchema, subjects, type ChainEvent } from "@vmbs/contracts";
-import { backupEventSchema, type BackupEvent, type BackupFailed } from "@vmbs/contracts";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { publishJson } from "./publish-json.js";
+import { randomUUID } from "node:crypto";
+import { backupEventSchema, chainEventSchema, eventMessageId, subjects, type BackupEvent, type BackupFailed, type ChainEvent } from "@vmbs/contracts";
+import type { OutboxEvent } from "./event-outbox.js";
+
+/** Where events go: the agent's durable outbox (`EventOutbox.announce` or a command journal's). */
+export type Announce = (event: OutboxEvent) => Promise<void>;
 
 /** A chain event as the checker builds it; host and time are filled in on publish. */
 export type ChainEventInput = Omit<ChainEvent, "host" | "at">;
 export type PublishChainEvent = (event: ChainEventInput) => Promise<void>;
 
-/** Publishes `vmbs.evt.chain.<host>.<type>`, validated against the contract so a bad event never leaves. */
-export function createChainEventPublisher(nc: NatsConnection, host: string): PublishChainEvent {
+/**
+ * Announces `vmbs.evt.chain.<host>.<type>` through `announce`, validated against the contract so a bad event
+ * never leaves, with a message id of its own.
+ */
+export function createChainEventPublisher(announce: Announce, host: string): PublishChainEvent {
   return async (input) => {
     const event = chainEventSchema.parse({ ...input, host, at: new Date().toISOString() });
-    await publishJson(nc, subjects.evt.chain(host, event.type), event);
+    const subject = subjects.evt.chain(host, event.type);
+    await announce({ subject, msgId: eventMessageId(subject, randomUUID()), payload: event });
   };
 }
 
 export type PublishBackupEvent = (event: BackupEvent | BackupFailed) => Promise<void>;
-/** The same for `vmbs.evt.backup.<host>.<type>`. */
-export function createBackupEventPublisher(nc: NatsConnection, host: string): PublishBackupEvent {
+/** The same for `vmbs.evt.backup.<host>.<type>`; the message id is the subject and the run id (one per run and type). */
+export function createBackupEventPublisher(announce: Announce, host: string): PublishBackupEvent {
   return async (input) => {
     const event = backupEventSchema.parse({ ...input, host });
-    await publishJson(nc, subjects.evt.backup(host, event.type), event);
+    const subject = subjects.evt.backup(host, event.type);
+    await announce({ subject, msgId: eventMessageId(subject, event.runId), payload: event });
   };
 }

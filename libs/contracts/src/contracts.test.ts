@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { backupCommandSchema } from "./backup.js";
 import { parsePayload } from "./parse-payload.js";
-import { hostOfSubject, normalizeHostToken, subjects } from "./subjects.js";
+import { eventMessageId, hostOfSubject, normalizeHostToken, subjects } from "./subjects.js";
 
 describe("subjects", () => {
   it("builds command and event subjects with the verb before the host", () => {
@@ -10,6 +10,9 @@ describe("subjects", () => {
     assert.equal(subjects.evt.backup("hv1", "failed"), "vmbs.evt.backup.hv1.failed");
     assert.equal(subjects.evt.backupAll("*"), "vmbs.evt.backup.*.*");
     assert.equal(hostOfSubject("vmbs.cmd.backup.hv1"), "hv1");
+  });
+  it("gives an event its Nats-Msg-Id from its subject and a fixed id", () => {
+    assert.equal(eventMessageId(subjects.evt.backup("hv1", "completed"), "run-1"), "vmbs.evt.backup.hv1.completed#run-1");
   });
   it("refuses a host id that would break the subject", () => {
     assert.throws(() => subjects.cmd.backup("a.b"), /invalid host id/);

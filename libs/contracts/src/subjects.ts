@@ -80,6 +80,15 @@ export const subjects = {
   },
 } as const;
 
+/**
+ * Nats-Msg-Id of an event: `<subject>#<id>`, the id fixed when the event is made (a backup event's runId, a UUID
+ * for a chain event). Every re-publish of that event (outbox retry, redelivered command) carries the same id, so
+ * VMBS_EVT drops repeats within its duplicate window and a subscriber can drop later ones by this header.
+ */
+export function eventMessageId(subject: string, id: string): string {
+  return `${subject}#${id}`;
+}
+
 /** Durable consumer name of a host's agent for one verb, e.g. `backup-agent-hv1`. */
 export function agentConsumerName(verb: CommandVerb, host: string): string {
   return `${verb}-agent-${assertHostToken(host)}`;

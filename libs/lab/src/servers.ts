@@ -3,12 +3,18 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNatsServer } from "@vmbs/bus";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/bus";
 import { waitFor } from "./wait-for.js";
 
 /** A throwaway nats-server with JetStream; `stop()` also deletes its store. */
 export interface TestNats {
   url: string;
+  /** SIGKILLs the server (no clean shutdown, as a crash or OOM kill) and keeps its store; `start()` brings it back. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port with the same store (after `kill`). */
+  start(): Promise<void>;
+  /** Pid of the running server (for SIGSTOP/SIGCONT). */
+  pid(): number;
   stop(): Promise<void>;
 }
 
@@ -25,11 +31,27 @@ export interface TestRedis {
 export async function startTestNats(opts: { configFile?: string } = {}): Promise<TestNats> {
   const storeDir = await mkdtemp(join(tmpdir(), "vmbs-nats-store-"));
   try {
-    const server = await startNatsServer({ storeDir, configFile: opts.configFile });
+    let server: RunningNatsServer | undefined = await startNatsServer({ storeDir, configFile: opts.configFile });
+    const url = server.url;
+    const port = Number(new URL(url).port);
     return {
-      url: server.url,
-      stop: once(async () => {
+      url,
+      async kill() {
+        if (!server) return;
+        process.kill(server.pid, "SIGKILL");
         await server.stop();
+        server = undefined;
+      },
+      async start() {
+        // Clients reconnect to the same URL; the port was just freed, so it is still ours in practice.
+        server ??= await startNatsServer({ storeDir, port });
+      },
+      pid() {
+        if (!server) throw new Error("the nats-server is not running");
+        return server.pid;
+      },
+      stop: once(async () => {
+        await server?.stop();
         await rm(storeDir, { recursive: true, force: true });
       }),
     };

@@ -1,5 +1,28 @@
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
-import { backupRootId, consumeCommands, createBackupEventPublisher, createChainEventPublisher, createChainGuard, createChainLeases, createDomainQueue, LeaseBusyError, ensureStreams, openHostsBucket, type CommandConsumer, type NatsConnection, type JsMsg, type CommandContext } from "@vmbs/bus";
+import {
+  backupRootId,
+  consumeCommands,
+  createBackupEventPublisher,
+  createChainEventPublisher,
+  createChainGuard,
+  createChainLeases,
+  createCommandJournal,
+  createDomainQueue,
+  ensureStreams,
+  jetStreamSender,
+  LeaseBusyError,
+  openCommandOutcomeStore,
+  openCommandOutcomesBucket,
+  openEventOutbox,
+  openHostsBucket,
+  type CommandConsumer,
+  type CommandContext,
+  type CommandRun,
+  type JsMsg,
+  type NatsConnection,
+} from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -13,6 +36,7 @@ import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
 import { calendarPolicyOf } from "@vmbs/chain";
 import { rotateChain } from "./rotation/rotate-chain.js";
+import { resumeBackup, rotationDone } from "./resume-rules.js";
 
 export interface BackupAgentDeps {
   config: Pick<
@@ -35,6 +59,7 @@ export interface BackupAgentDeps {
     | "LOCAL_RETENTION_MONTHS"
     | "VMBS_LIBVIRT_TIMEOUT"
     | "VMBS_ENGINE_STALL_TIMEOUT"
+    | "VMBS_STATE_DIR"
   >;
   nc: NatsConnection;
   logger: Logger;
@@ -49,7 +74,19 @@ export interface BackupAgent {
   stop(): Promise<void>;
 }
 
-/** The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome. */
+/** The agent's own state: `$VMBS_STATE_DIR/agent/<host>/` (event outbox, command outcomes). */
+export function agentStateDir(stateDir: string, host: string): string {
+  return join(stateDir, "agent", host);
+}
+
+/** How long a stopping agent keeps trying to publish its outbox before leaving the rest for its next start. */
+const outboxDrainOnStopMs = 3_000;
+
+/**
+ * The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome.
+ * Every event leaves through a durable outbox and every command through a journal of outcomes, so a lost ack
+ * or a NATS restart neither repeats a backup nor loses its events.
+ */
 export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAgent> {
   const { config, nc } = deps;
   const host = config.HOST_ID;
@@ -69,10 +106,33 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
-  // One publisher per event kind for this whole agent (libs/bus publish-events.ts): every chain event — the
-  // runner's, the checker's, rotation's and retention's — and every backup event.
-  const publish = createBackupEventPublisher(nc, host);
-  const publishChain = createChainEventPublisher(nc, host);
+  const stateDir = agentStateDir(config.VMBS_STATE_DIR, host);
+  const outbox = await openEventOutbox({
+    dir: stateDir,
+    send: jetStreamSender(nc),
+    // The first failure of an event and then every 20th: a NATS restart is a handful of lines, not hundreds.
+    onError: (err, event, attempt) => {
+      if (attempt <= 1 || attempt % 20 === 0) logger.warn({ err, subject: event?.subject, msgId: event?.msgId, attempt }, "event not published yet: kept in the outbox");
+    },
+  });
+  // Publish what waited as soon as the connection is back, not at the end of the current backoff.
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === "reconnect") outbox.wake();
+  })().catch((err: unknown) => logger.debug({ err }, "connection status watch ended"));
+  const journal = createCommandJournal({
+    host,
+    outbox,
+    store: await openCommandOutcomeStore({
+      dir: join(stateDir, "commands"),
+      kv: await openCommandOutcomesBucket(nc),
+      onError: (err, key) => logger.warn({ err, key }, "command outcome not shared in KV (the local record holds it)"),
+    }),
+    onReplay: (record) => logger.info({ subject: record.subject, identity: record.identity, events: record.events.length }, "redelivered command answered from its recorded outcome"),
+  });
+  // One publisher per event kind for this whole agent (libs/bus publish-events.ts), both through the journal's
+  // outbox: every chain event — the runner's, the checker's, rotation's and retention's — and every backup event.
+  const publish = createBackupEventPublisher(journal.announce, host);
+  const publishChain = createChainEventPublisher(journal.announce, host);
   const runBackup = createBackupRunner({
     host,
     backupRoot: config.LOCAL_BACKUP_PATH,
@@ -86,7 +146,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publishChain,
     logger,
   });
-  const leases = await createChainLeases(nc, { holder: `backup-agent@${host}#${process.pid}` });
+  const leases = await createChainLeases(nc, {
+    holder: `backup-agent@${host}#${process.pid}`,
+    // The work is done (or failed on its own): a release lost to a NATS hiccup is no failure of it.
+    onReleaseError: (err, key) => logger.warn({ err, key }, "could not release a chain lease; it expires after its TTL"),
+  });
   const runExclusive = createChainGuard(createDomainQueue(), leases, rootId);
   // Aborted on stop (or a stop during start-up), so a full started by a chain check is cancelled like any run.
   const stopping = new AbortController();
@@ -133,7 +197,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
   await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
 
-  const handleBackup = async (msg: JsMsg, ctx: CommandContext) => {
+  const handleBackup = async (msg: JsMsg, ctx: CommandContext, run: CommandRun) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
     if (!parsed.ok) {
       logger.warn({ seq: msg.seq, reason: parsed.reason }, "rejected a backup command");
@@ -144,6 +208,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
       if (ctx.signal.aborted) break;
+      const resume = resumeBackup(host, run.interrupted, domain, cmd.level);
+      if (run.interrupted) logger.warn({ domain, identity: run.identity, decision: resume }, "resuming an interrupted backup command");
+      if (resume.kind === "skip") continue;
       const backupOne = async (leaseLost: AbortSignal) => {
         // The inventory (refreshed every heartbeat) answers "is it one of ours" without a libvirt round trip; a
         // domain it does not list yet (defined since the last beat) is looked up. The state comes from the check.
@@ -152,24 +219,25 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
         if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: cmd.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
+        await guardedBackup({ domain, level: resume.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds (while it is ours).
         if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
       await runExclusive(domain, backupOne).catch(async (err: unknown) => {
         logger.error({ err, domain }, "backup run crashed");
-        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: `msg-${msg.seq}`, reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
+        // A run id of its own: the event's message id derives from it, and one command may fail for several domains.
+        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
       });
     }
     return "ack" as const;
   };
 
-  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"]) =>
+  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
     consumeCommands(nc, {
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
       filterSubject: subjects.cmd.forVerb(verb, host),
-      handler: createChainCommandHandler({ verb, runForDomain, publish: publishChain, runExclusive, scheduledDomains, logger }),
+      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: CommandConsumer[] = [
@@ -177,12 +245,16 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       stream: streams.commands,
       durable: agentConsumerName("backup", host),
       filterSubject: subjects.cmd.backup(host),
-      handler: handleBackup,
+      handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),
     await chainCommand("check", (domain, requestId, leaseLost) => checker.check({ domain, trigger: "command", requestId, integrity: true, newChain: "run", signal: leaseLost })),
     // A rotate command starts a new chain now (the next backup is a full), whatever the chain's length.
-    await chainCommand("rotate", (domain, requestId) => rotate(domain, "command", true, requestId)),
+    await chainCommand(
+      "rotate",
+      (domain, requestId) => rotate(domain, "command", true, requestId),
+      (domain, interrupted) => rotationDone(host, interrupted, domain),
+    ),
     await chainCommand("retention", (domain, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger: "command", requestId })),
   ];
   logger.info({ subjects: ["backup", "check", "rotate", "retention"].map((v) => `vmbs.cmd.${v}.${host}`) }, "backup agent serving");
@@ -192,6 +264,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       inventory.stop();
       stop();
       await Promise.all(consumers.map((c) => c.stop()));
+      await outbox.close(outboxDrainOnStopMs);
       await libvirt.close();
       logger.info("backup agent stopped");
     },

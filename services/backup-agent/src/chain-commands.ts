@@ -1,5 +1,5 @@
 import { chainCommandSchema, parsePayload } from "@vmbs/contracts";
-import type { ChainGuard, CommandContext, Disposition, JsMsg, PublishChainEvent } from "@vmbs/bus";
+import type { ChainGuard, CommandContext, CommandRun, Disposition, JsMsg, OutboxEvent, PublishChainEvent } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
 
 export interface ChainCommandDeps {
@@ -9,6 +9,8 @@ export interface ChainCommandDeps {
   runForDomain: (domain: string, requestId: string | undefined, leaseLost: AbortSignal) => Promise<unknown>;
   publish: PublishChainEvent;
   runExclusive: ChainGuard;
+  /** For a redelivered command whose earlier run was interrupted: true when that run finished this domain. */
+  doneBefore?: (domain: string, interrupted: readonly OutboxEvent[]) => boolean;
   /** The domains a command without `domain` means: every scheduled one. */
   scheduledDomains: () => Promise<string[]>;
   logger: Logger;
@@ -31,7 +33,7 @@ export function requestIdOf(data: Uint8Array): string | undefined {
  */
 export function createChainCommandHandler(deps: ChainCommandDeps) {
   const { logger, publish } = deps;
-  return async (msg: JsMsg, ctx: CommandContext): Promise<Disposition> => {
+  return async (msg: JsMsg, ctx: CommandContext, run?: CommandRun): Promise<Disposition> => {
     const parsed = parsePayload(chainCommandSchema, msg.data);
     if (!parsed.ok) {
       logger.warn({ seq: msg.seq, reason: parsed.reason }, `rejected a ${deps.verb} command`);
@@ -46,6 +48,10 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
     }
     for (const target of domain ? [domain] : scheduled) {
       if (ctx.signal.aborted) break;
+      if (run?.interrupted && deps.doneBefore?.(target, run.interrupted)) {
+        logger.warn({ domain: target, identity: run.identity }, `the interrupted ${deps.verb} command had finished this domain: not repeated`);
+        continue;
+      }
       await deps
         .runExclusive(target, (leaseLost) => deps.runForDomain(target, requestId, leaseLost))
         .catch(async (err: unknown) => {

@@ -19,7 +19,7 @@ export interface RotationDeps {
    */
   lockFolder(name: string): Promise<(() => Promise<void>) | undefined>;
   /**
-   * Announces one chain event, e.g. libs/bus `createChainEventPublisher(nc, host)`.
+   * Announces one chain event; in the agent, its chain event publisher (through the durable event outbox).
    * A rejection is logged, never undoes or stops the step already taken.
    */
   publish(event: ChainEvent): Promise<unknown> | void;

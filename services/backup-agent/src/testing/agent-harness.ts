@@ -15,6 +15,8 @@ export interface AgentHarness {
   lab: Lab;
   host: string;
   backupRoot: string;
+  /** VMBS_STATE_DIR of the agents (outbox and command outcomes under `agent/<host>/`). */
+  stateDir: string;
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
   startAgent(env?: Record<string, string>): Promise<BackupAgent>;
@@ -49,6 +51,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
   const nats = await startTestNats({ configFile });
   const nc = await connectBus(nats.url, "test", credential({ kind: "operator" }));
   const agentConnections: NatsConnection[] = [];
+  const stateDir = await lab.tempDir("state-");
   const events: BackupEvent[] = [];
   const sub = nc.subscribe(subjects.evt.backupAll(host));
   void (async () => {
@@ -65,11 +68,13 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
     lab,
     host,
     backupRoot,
+    stateDir,
     events,
     async startAgent(env = {}) {
       const config = loadConfig({
         LOCAL_BACKUP_PATH: backupRoot,
         HOST_ID: host,
+        VMBS_STATE_DIR: stateDir,
         // Every domain that exists now is ignored: tests create theirs after the agent started.
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
         ...env,
