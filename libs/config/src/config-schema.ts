@@ -89,6 +89,11 @@ export const configSchema = z.object({
   VMBS_LIBVIRT_TIMEOUT: count(DEFAULT_LIBVIRT_TIMEOUT_MS / 1000, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
   /** Seconds a virtnbdbackup run may go without a log line or output growth before it is cancelled; 0 = never. */
   VMBS_ENGINE_STALL_TIMEOUT: count(900, 604_800),
+  /**
+   * Seconds a command handed to an agent that stops answering (crashed, frozen, cut off from NATS) waits before
+   * JetStream delivers it again; a working agent keeps its commands alive, however long a backup runs.
+   */
+  VMBS_COMMAND_ACK_WAIT: count(60, 3_600).refine((v) => v >= 5, { message: "expected at least 5 seconds" }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -72,6 +72,7 @@ describe("loadConfig", () => {
     ["an engine level", { VIRTNBDBACKUP_ARGS: "--level=copy" }, /VIRTNBDBACKUP_ARGS: --level is not allowed \("--level=copy"\): the agent chooses full or inc/],
     ["an abbreviated engine option", { VIRTNBDBACKUP_ARGS: "--dom=other" }, /VIRTNBDBACKUP_ARGS: --domain is not allowed \("--dom=other"\): an abbreviation of --domain/],
     ["a libvirt timeout of 0", { VMBS_LIBVIRT_TIMEOUT: "0" }, /VMBS_LIBVIRT_TIMEOUT: expected at least 1 second/],
+    ["a command ack wait under 5 s", { VMBS_COMMAND_ACK_WAIT: "2" }, /VMBS_COMMAND_ACK_WAIT: expected at least 5 seconds/],
     ["a stall timeout with a unit", { VMBS_ENGINE_STALL_TIMEOUT: "15m" }, /VMBS_ENGINE_STALL_TIMEOUT: expected a whole number/],
   ];
   it("never echoes a NATS_URL's password in a config error", () => {

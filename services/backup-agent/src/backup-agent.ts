@@ -59,6 +59,7 @@ export interface BackupAgentDeps {
     | "LOCAL_RETENTION_MONTHS"
     | "VMBS_LIBVIRT_TIMEOUT"
     | "VMBS_ENGINE_STALL_TIMEOUT"
+    | "VMBS_COMMAND_ACK_WAIT"
     | "VMBS_STATE_DIR"
   >;
   nc: NatsConnection;
@@ -232,11 +233,14 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     return "ack" as const;
   };
 
+  // A silent agent's commands come back after this long; a working one keeps them alive (consumeCommands).
+  const ackWaitMs = config.VMBS_COMMAND_ACK_WAIT * 1000;
   const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
     consumeCommands(nc, {
       stream: streams.commands,
       durable: agentConsumerName(verb, host),
       filterSubject: subjects.cmd.forVerb(verb, host),
+      ackWaitMs,
       handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
@@ -245,6 +249,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       stream: streams.commands,
       durable: agentConsumerName("backup", host),
       filterSubject: subjects.cmd.backup(host),
+      ackWaitMs,
       handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),

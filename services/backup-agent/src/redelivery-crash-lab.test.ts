@@ -14,6 +14,9 @@ import { completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit }
  * engine) is answered from its record or resumed without repeating a destructive step.
  */
 
+/** A killed agent's command comes back after 10 s instead of the default minute. */
+const quickRedelivery = { VMBS_COMMAND_ACK_WAIT: "10" };
+
 describe("redelivery after a killed agent (real lab, child agents)", { timeout: 600_000 }, () => {
   let k: ChainTestKit;
   before(async () => {
@@ -45,7 +48,7 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     const host = "rdk1";
     const ev = k.events(host);
     const dom = await k.lab.createDomain({ sizeMiB: 256 });
-    let agent = await k.agentFor(host, [dom.name]);
+    let agent = await k.agentFor(host, [dom.name], quickRedelivery);
     await ev.waitBackup(completed(dom.name), 60_000); // the startup check starts the chain
     await k.lab.writeGuest(dom.name, { offset: 16 * MiB, length: 128 * MiB, pattern: 0x41 });
 
@@ -70,7 +73,7 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     const interrupted = (await recordsOf(host)).find((r) => r.events.some((e) => JSON.stringify(e.payload).includes("rdk-inc")));
     assert.equal(interrupted?.state, "started", "the run was recorded as started, never done");
 
-    agent = await k.agentFor(host, [dom.name]);
+    agent = await k.agentFor(host, [dom.name], quickRedelivery);
     // JetStream redelivers the command after its ack wait; the new agent answers and acks it.
     await waitFor(async () => (await pendingCommands()) === 0, { timeoutMs: 180_000, intervalMs: 500, what: "the redelivered command acked" });
     await waitFor(async () => (await stored(host, "rdk-inc", "completed")).length > 0, { timeoutMs: 30_000, what: "the completed event stored" });
@@ -92,7 +95,7 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     const ev = k.events(host);
     const dom = await k.lab.createDomain({ sizeMiB: 1024 });
     await k.lab.writeGuest(dom.name, { offset: 0, length: 16 * MiB, pattern: 0x50 });
-    let agent = await k.agentFor(host, [dom.name]);
+    let agent = await k.agentFor(host, [dom.name], quickRedelivery);
     await ev.waitBackup(completed(dom.name), 60_000);
     await k.lab.writeGuest(dom.name, { offset: 32 * MiB, length: 608 * MiB, pattern: 0x51 });
 
@@ -106,7 +109,7 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     await agent.kill9();
 
     // The restarted agent repairs the interrupted chain at start-up (a new full), then gets the command again.
-    agent = await k.agentFor(host, [dom.name]);
+    agent = await k.agentFor(host, [dom.name], quickRedelivery);
     const redone = await ev.waitBackup(outcome("rdk-full"), 240_000);
     await waitFor(async () => (await pendingCommands()) === 0, { timeoutMs: 180_000, intervalMs: 500, what: "the redelivered command acked" });
     const outcomes = await stored(host, "rdk-full", "completed");

@@ -20,7 +20,9 @@ describe("redelivered commands and the event outbox (real lab)", { timeout: 600_
   let h: AgentHarness;
   before(async () => {
     h = await createAgentHarness(host);
-    await h.startAgent();
+    // A lost ack brings the command back after 30 s instead of the default minute (long enough for test b to see
+    // it still pending once its own connection is back).
+    await h.startAgent({ VMBS_COMMAND_ACK_WAIT: "30" });
   });
   after(async () => h?.close());
 
