@@ -40,6 +40,10 @@ export type BackupEventType = (typeof backupEventTypes)[number];
 export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
 
+/** Events of the notifier: `failed` = a notification gave up after its retries. */
+export const notifyEventTypes = ["failed"] as const;
+export type NotifyEventType = (typeof notifyEventTypes)[number];
+
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */
 export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
 export type EventService = (typeof eventServices)[number];
@@ -70,6 +74,8 @@ export const subjects = {
     backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
     chain: (host: string, type: ChainEventType): string => `vmbs.evt.chain.${assertHostToken(host)}.${type}`,
     chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
+    /** The notifier's own events (a notification that exhausted its retries). */
+    notify: (host: string, type: NotifyEventType): string => `vmbs.evt.notify.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
