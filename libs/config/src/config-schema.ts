@@ -1,7 +1,8 @@
-import { hostname } from "node:os";
+import { hostname, release } from "node:os";
 import { z } from "zod";
 import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
 import { DEFAULT_LIBVIRT_TIMEOUT_MS, refusedEngineArgs } from "@vmbs/virt";
+import { parseNotifyUrl, NotifyUrlError, type NotifyTarget } from "./notify-targets.js";
 import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
@@ -25,6 +26,32 @@ const mirrorPath = optionalText().refine((v) => v === undefined || v.startsWith(
 /** VIRTNBDBACKUP_ARGS without the options that would move the backup or change what it is (refusedEngineArgs). */
 const engineArgs = wordList().superRefine((args, ctx) => {
   for (const r of refusedEngineArgs(args)) ctx.addIssue({ code: "custom", message: `${r.option} is not allowed (${JSON.stringify(r.arg)}): ${r.reason}` });
+});
+
+/**
+ * NOTIFY_URLS: space-separated target URLs; each is checked at start-up. Unset: `unraid://` on an Unraid kernel
+ * (as the seed), nothing elsewhere.
+ */
+const notifyUrls = z
+  .string()
+  .default("")
+  .transform((v, ctx): NotifyTarget[] => {
+    const words = v.trim() === "" ? (release().endsWith("-Unraid") ? ["unraid://"] : []) : v.trim().split(/\s+/);
+    const targets: NotifyTarget[] = [];
+    for (const word of words) {
+      try {
+        targets.push(parseNotifyUrl(word));
+      } catch (err) {
+        if (!(err instanceof NotifyUrlError)) throw err;
+        ctx.addIssue({ code: "custom", message: err.message });
+      }
+    }
+    return targets;
+  });
+
+/** `redis://[user:pass@]host:port[/db]`, `rediss://…` or `unix:///path/to/redis.sock`. */
+const redisUrl = optionalText().refine((v) => v === undefined || /^(rediss?:\/\/[^/\s]+(\/\d+)?\/?|unix:\/\/\/\S+)$/.test(v), {
+  message: "expected redis://host:port, rediss://host:port or unix:///path/to/redis.sock",
 });
 
 /**
@@ -57,6 +84,9 @@ export const configSchema = z.object({
   VM_WAIT_TIME: count(60, 86_400),
   UNRAID_NOTIFY_HOST: z.string().default("localhost"),
   SSH_OPTIONS: wordList(defaultSshOptions),
+  NOTIFY_URLS: notifyUrls,
+  /** Redis of the notifier's delivery queue (BullMQ); required when NOTIFY_URLS names a target. */
+  REDIS_URL: redisUrl,
   LOGFILE_PATH: absolutePath("/logs/vm-babysitter.log"),
   SCHEDULE_LOGFILE_PATH: absolutePath("/logs/scheduled-tasks.log"),
   LOGROTATE_CONFIG_PATH: absolutePath("/tmp/logrotate.d/vm-babysitter"),

@@ -1,3 +1,4 @@
 export { configSchema, type Config } from "./config-schema.js";
 export { loadConfig, loadConfigOrExit, ConfigError, configErrorExitCode } from "./load-config.js";
 export { parseWordList, formatWordList } from "./word-list.js";
+export { parseNotifyUrl, notifyUrlLabel, notifySeverities, NotifyUrlError, type NotifyTarget, type NotifyFilter, type NotifySeverity } from "./notify-targets.js";

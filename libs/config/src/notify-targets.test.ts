@@ -1,0 +1,66 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { loadConfig, ConfigError } from "./load-config.js";
+import { parseNotifyUrl, notifyUrlLabel } from "./notify-targets.js";
+
+describe("parseNotifyUrl", () => {
+  const rows: [string, Record<string, unknown>][] = [
+    ["json://hooks.example:8080/in?x=1", { kind: "json", url: "http://hooks.example:8080/in?x=1" }],
+    ["jsons://u:p@hooks.example/in", { kind: "json", url: "https://u:p@hooks.example/in" }],
+    ["smtp://mail.example?from=a@b.c&to=d@e.f,g@h.i", { kind: "smtp", host: "mail.example", port: 25, secure: false, from: "a@b.c", to: ["d@e.f", "g@h.i"] }],
+    ["smtps://me:s%40cret@mail.example?from=a@b.c&to=d@e.f", { kind: "smtp", port: 465, secure: true, user: "me", pass: "s@cret" }],
+    ["unraid://", { kind: "unraid", user: "root" }],
+    ["unraid://admin@tower:2222", { kind: "unraid", user: "admin", host: "tower", port: 2222 }],
+    ["ntfys://ntfy.sh/backups", { kind: "ntfy", url: "https://ntfy.sh", topic: "backups" }],
+    ["gotify://push.example/sub/Tok", { kind: "gotify", url: "http://push.example/sub", token: "Tok" }],
+    ["discord://123/abc", { kind: "discord", url: "https://discord.com/api/webhooks/123/abc" }],
+    ["slack://T1/B2/c3", { kind: "slack", url: "https://hooks.slack.com/services/T1/B2/c3" }],
+    ["tgram://123:AbC/-42", { kind: "tgram", url: "https://api.telegram.org/bot123:AbC/sendMessage", chatId: "-42" }],
+    ["json://h/p?severity=info&events=backup.*,attention&hosts=hv*&domains=win%2A", { filter: { minSeverity: "info", events: ["backup.*", "attention"], hosts: ["hv*"], domains: ["win*"] } }],
+  ];
+  for (const [url, want] of rows)
+    it(`reads ${url}`, () => {
+      const t = parseNotifyUrl(url) as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(t[k], v, k);
+    });
+
+  it("defaults to failed and attention events (severity warning) and gives a stable id", () => {
+    const t = parseNotifyUrl("json://h/p");
+    assert.deepEqual(t.filter, { minSeverity: "warning", events: [], hosts: [], domains: [] });
+    assert.equal(t.id, parseNotifyUrl("json://h/p").id);
+    assert.notEqual(t.id, parseNotifyUrl("json://h/q").id);
+  });
+
+  const bad: [string, RegExp][] = [
+    ["smtp://mail.example?to=d@e.f", /from=ADDRESS is required/],
+    ["smtp://mail.example?from=a@b.c", /to=ADDRESS/],
+    ["ntfy://h", /ntfy:\/\/host\[:port\]\/topic/],
+    ["discord://123", /discord:\/\/webhook_id\/webhook_token/],
+    ["mailto://x", /unknown scheme mailto/],
+    ["json://h/p?severity=loud", /severity must be one of/],
+    ["not a url", /not a URL/],
+  ];
+  for (const [url, re] of bad) it(`refuses ${url}`, () => assert.throws(() => parseNotifyUrl(url), { name: "NotifyUrlError", message: re }));
+});
+
+describe("NOTIFY_URLS in the config", () => {
+  it("labels never hold credentials or tokens", () => {
+    for (const url of ["json://u:SECRET@h/SECRET", "discord://1/SECRET", "tgram://1:SECRET/2", "gotify://h/SECRET", "smtp://u:SECRET@h?from=a@b&to=c@d", "slack://SECRET/SECRET/SECRET"])
+      assert.ok(!notifyUrlLabel(url).includes("SECRET"), notifyUrlLabel(url));
+  });
+  it("a malformed URL is a config error naming NOTIFY_URLS without its secrets", () => {
+    assert.throws(() => loadConfig({ NOTIFY_URLS: "json://h/p smtp://u:SECRET@mail?to=x@y" }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 1);
+      assert.match(err.problems[0]!, /^NOTIFY_URLS: smtp:\/\/mail.*from=ADDRESS is required/);
+      assert.ok(!err.message.includes("SECRET"));
+      return true;
+    });
+  });
+  it("reads several targets and a REDIS_URL", () => {
+    const c = loadConfig({ NOTIFY_URLS: " json://h/p  unraid:// ", REDIS_URL: "unix:///run/redis.sock" });
+    assert.deepEqual(c.NOTIFY_URLS.map((t) => t.kind), ["json", "unraid"]);
+    assert.equal(c.REDIS_URL, "unix:///run/redis.sock");
+    assert.throws(() => loadConfig({ REDIS_URL: "http://x" }), /REDIS_URL: expected redis:\/\/host:port/);
+  });
+});
