@@ -6,7 +6,7 @@ import { parseNotifyUrl, notifyUrlLabel } from "./notify-targets.js";
 describe("parseNotifyUrl", () => {
   const rows: [string, Record<string, unknown>][] = [
     ["json://hooks.example:8080/in?x=1", { kind: "json", url: "http://hooks.example:8080/in?x=1" }],
-    ["jsons://u:p@hooks.example/in", { kind: "json", url: "https://u:p@hooks.example/in" }],
+    ["jsons://u:p%40@hooks.example/in", { kind: "json", url: "https://hooks.example/in", basicAuth: "u:p@" }],
     ["smtp://mail.example?from=a@b.c&to=d@e.f,g@h.i", { kind: "smtp", host: "mail.example", port: 25, secure: false, from: "a@b.c", to: ["d@e.f", "g@h.i"] }],
     ["smtps://me:s%40cret@mail.example?from=a@b.c&to=d@e.f", { kind: "smtp", port: 465, secure: true, user: "me", pass: "s@cret" }],
     ["unraid://", { kind: "unraid", user: "root" }],

@@ -23,7 +23,7 @@ interface TargetBase {
 
 export type NotifyTarget = TargetBase &
   (
-    | { kind: "json"; url: string }
+    | { kind: "json"; url: string; /** `user:password` of the URL, sent as HTTP basic auth. */ basicAuth?: string }
     | { kind: "smtp"; host: string; port: number; secure: boolean; user?: string; pass?: string; from: string; to: string[] }
     | { kind: "unraid"; user: string; host?: string; port?: number; script?: string }
     | { kind: "ntfy"; url: string; topic: string }
@@ -90,7 +90,12 @@ export function parseNotifyUrl(text: string): NotifyTarget {
     case "json":
     case "jsons":
       needHost();
-      return { ...base, kind: "json", url: `${scheme === "jsons" ? "https" : "http"}://${u.username ? `${u.username}:${u.password}@` : ""}${hostPort}${u.pathname}${restQuery}` };
+      return {
+        ...base,
+        kind: "json",
+        url: `${scheme === "jsons" ? "https" : "http"}://${hostPort}${u.pathname}${restQuery}`,
+        ...(u.username ? { basicAuth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` } : {}),
+      };
     case "smtp":
     case "smtps": {
       needHost();

@@ -1,0 +1,124 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connectBus, ensureStreams, publishJson, type NatsConnection } from "@vmbs/bus";
+import { parseNotifyUrl } from "@vmbs/config";
+import { eventMessageId, notifyFailedSchema, subjects } from "@vmbs/contracts";
+import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
+import { createLogger } from "@vmbs/logger";
+import { startNotifier, type Notifier } from "./notifier.js";
+import { startHttpReceiver } from "./testing/http-receiver.js";
+
+describe("notifier on real NATS, Redis and HTTP receivers", () => {
+  let nats: TestNats;
+  let redis: TestRedis;
+  let nc: NatsConnection;
+  const logSink = new PassThrough();
+  let logText = "";
+  logSink.on("data", (c: Buffer) => (logText += c.toString("utf8")));
+  const logger = createLogger({ name: "notifier-test", level: "debug", stream: logSink });
+
+  before(async () => {
+    nats = await startTestNats();
+    redis = await startTestRedis();
+    nc = await connectBus(nats.url, "notifier-test");
+    await ensureStreams(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await nats?.stop();
+    await redis?.stop();
+  });
+
+  const start = (urls: string[], delivery = { attempts: 8, retryBaseMs: 500, rateMs: 50 }): Promise<Notifier> =>
+    startNotifier({ nc, targets: urls.map(parseNotifyUrl), redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger, delivery, sendTimeoutMs: 3_000 });
+
+  let run = 0;
+  const failBackup = async (host: string, domain: string, reason: string): Promise<string> => {
+    const runId = `run-${++run}`;
+    const subject = subjects.evt.backup(host, "failed");
+    await publishJson(nc, subject, { type: "failed", host, domain, runId, at: new Date().toISOString(), bytesWritten: 0, durationMs: 10, reason }, eventMessageId(subject, runId));
+    return runId;
+  };
+
+  it("one failed backup → exactly one alert per matching target with the reason; successes and other hosts stay quiet; no secret is logged", async () => {
+    const a = await startHttpReceiver();
+    const b = await startHttpReceiver();
+    const notifier = await start([`json://hook:S3CRET@${a.base}/a`, `json://${b.base}/b?hosts=other`]);
+    try {
+      const subject = subjects.evt.backup("hv1", "completed");
+      await publishJson(nc, subject, { type: "completed", host: "hv1", domain: "web", runId: "ok-1", at: "t", level: "inc", checkpoint: "virtnbdbackup.1", bytesWritten: 1, durationMs: 1, folder: "/b/web" }, eventMessageId(subject, "ok-1"));
+      await failBackup("hv1", "web", "engine exited 1: No space left on device");
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 15_000, what: "the alert" });
+      await sleep(1_500); // room for a duplicate to show up
+      assert.equal(a.received.length, 1);
+      const body = a.received[0]!.body as { title: string; message: string; type: string; event: { domain: string } };
+      assert.equal(body.type, "failure");
+      assert.equal(body.title, "VM-Babysitter: web on hv1: backup failed");
+      assert.match(body.message, /Reason: engine exited 1: No space left on device/);
+      assert.equal(body.event.domain, "web");
+      assert.equal(a.received[0]!.headers.authorization, `Basic ${Buffer.from("hook:S3CRET").toString("base64")}`);
+      assert.equal(b.received.length, 0);
+      assert.match(logText, /notification sent/);
+      assert.ok(!logText.includes("S3CRET"));
+    } finally {
+      await notifier.stop();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("a target down for 10 s, and a notifier restarted meanwhile, still gets the alert once it is back — exactly once", async () => {
+    const a = await startHttpReceiver();
+    await a.close(); // connection refused from now on
+    let notifier = await start([`json://${a.base}/down`]);
+    try {
+      await failBackup("hv1", "db", "chain broken");
+      await sleep(4_000);
+      await notifier.stop(); // the job waits in Redis; the event was acked once Redis held it
+      notifier = await start([`json://${a.base}/down`]);
+      await sleep(6_000);
+      assert.equal(a.received.length, 0);
+      await a.listen();
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 30_000, what: "the delayed alert" });
+      await sleep(2_000);
+      assert.equal(a.received.length, 1);
+      assert.match((a.received[0]!.body as { message: string }).message, /Reason: chain broken/);
+    } finally {
+      await notifier.stop();
+      await a.close();
+    }
+  });
+
+  it("a delivery that exhausts its retries becomes vmbs.evt.notify.<host>.failed, which reaches the other targets but not the dead one", async () => {
+    const dead = await startHttpReceiver();
+    dead.status = 500;
+    const alive = await startHttpReceiver();
+    const gaveUp: unknown[] = [];
+    const sub = nc.subscribe(subjects.evt.serviceAll("notify", "*"));
+    void (async () => {
+      for await (const m of sub) gaveUp.push(m.json());
+    })();
+    const notifier = await start([`json://${dead.base}/dead`, `json://${alive.base}/alive?hosts=hv2`], { attempts: 2, retryBaseMs: 200, rateMs: 50 });
+    try {
+      await failBackup("hv2", "mail", "timeout");
+      await waitFor(() => gaveUp.length >= 1, { timeoutMs: 20_000, what: "the notify failed event" });
+      const ev = notifyFailedSchema.parse(gaveUp[0]);
+      assert.equal(ev.host, "hv2");
+      assert.equal(ev.attempts, 2);
+      assert.equal(ev.target, `json://${dead.base}/***`);
+      assert.match(ev.reason, /HTTP 500/);
+      await waitFor(() => alive.received.length >= 2, { timeoutMs: 15_000, what: "the alert and the give-up notice at the live target" });
+      await sleep(1_500);
+      const titles = alive.received.map((r) => (r.body as { title: string }).title);
+      assert.deepEqual(titles.sort(), ["VM-Babysitter: mail on hv2: backup failed", `VM-Babysitter: mail on hv2: notification to json://${dead.base}/*** failed`].sort());
+      assert.equal(gaveUp.length, 1);
+    } finally {
+      sub.unsubscribe();
+      await notifier.stop();
+      await dead.close();
+      await alive.close();
+    }
+  });
+});

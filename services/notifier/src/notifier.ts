@@ -1,0 +1,110 @@
+import { consumeEvents, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
+import type { NotifyTarget } from "@vmbs/config";
+import { eventMessageId, notifierConsumerName, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+import { createDeliveryQueue, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
+import { matchesFilter } from "./match-target.js";
+import { renderEvent } from "./render-event.js";
+import { createSender, type Sender } from "./send-notification.js";
+
+export interface NotifierDeps {
+  nc: NatsConnection;
+  targets: NotifyTarget[];
+  /** REDIS_URL of the delivery queue. */
+  redisUrl: string;
+  sshOptions: string[];
+  unraidHost: string;
+  logger: Logger;
+  /** Delivery tuning (tests use short delays); defaults: 10 attempts from 10 s doubling, 1 message/s per target. */
+  delivery?: Pick<DeliveryQueueOptions, "attempts" | "retryBaseMs" | "rateMs">;
+  /** Per-attempt timeout of a send. Default 20 s. */
+  sendTimeoutMs?: number;
+}
+
+export interface Notifier {
+  stop(): Promise<void>;
+}
+
+/** An event's identity: its Nats-Msg-Id (the same for every re-publish), else its stream position. */
+function eventIdentity(msg: JsMsg): string {
+  return msg.headers?.get("Nats-Msg-Id") || `${msg.subject}@${msg.seq}`;
+}
+
+/**
+ * Reads every event through the durable `notifier` consumer and enqueues one delivery job per matching target.
+ * An event is acked only once Redis holds its jobs, so a restart of NATS, Redis or the notifier loses nothing;
+ * the jobs' ids are derived from (event, target), so a redelivered event notifies nobody twice.
+ */
+export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
+  const logger = deps.logger.child({ service: "notifier" });
+  const senders = new Map<string, Sender>(
+    deps.targets.map((t) => [t.id, createSender(t, { sshOptions: deps.sshOptions, unraidHost: deps.unraidHost, timeoutMs: deps.sendTimeoutMs })]),
+  );
+
+  const announceGaveUp = async (g: DeliveryGaveUp): Promise<void> => {
+    const n = g.job.notification;
+    const payload: NotifyFailedEvent = {
+      type: "failed",
+      host: n.host,
+      ...(n.domain ? { domain: n.domain } : {}),
+      targetId: g.target.id,
+      target: g.target.label,
+      eventSubject: g.job.eventSubject,
+      attempts: g.attempts,
+      reason: g.reason,
+      at: new Date().toISOString(),
+    };
+    const subject = subjects.evt.notify(n.host, "failed");
+    await publishJson(deps.nc, subject, payload, eventMessageId(subject, g.jobId));
+  };
+
+  const queue = createDeliveryQueue({
+    redisUrl: deps.redisUrl,
+    targets: deps.targets,
+    senders,
+    ...deps.delivery,
+    onGaveUp: (g) => {
+      logger.error({ target: g.target.label, eventSubject: g.job.eventSubject, attempts: g.attempts, reason: g.reason }, "notification gave up");
+      void announceGaveUp(g).catch((err: unknown) => logger.error({ err, target: g.target.label }, "could not announce a notification that gave up"));
+    },
+    onError: (err, target) => logger.warn({ err, target: target?.label }, "notification delivery problem"),
+    onSent: (target, jobId) => logger.info({ target: target.label, jobId }, "notification sent"),
+  });
+
+  const consumer = await consumeEvents(deps.nc, {
+    durable: notifierConsumerName,
+    filterSubject: subjects.eventsAll,
+    startAt: "new",
+    // Only infrastructure trouble (Redis down) makes a retry: never give an event up for that.
+    maxDeliver: -1,
+    onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
+    handler: async (msg) => {
+      let event: unknown;
+      try {
+        event = msg.json();
+      } catch {
+        logger.warn({ subject: msg.subject }, "event is not JSON; skipped");
+        return "term";
+      }
+      if (typeof event !== "object" || event === null) return "term";
+      const n = renderEvent(msg.subject, event as Record<string, unknown>);
+      if (!n) return "term";
+      // A notification about a target that gave up is not sent to that same target (it would loop).
+      const skipTarget = n.service === "notify" ? (event as { targetId?: unknown }).targetId : undefined;
+      const id = eventIdentity(msg);
+      for (const target of deps.targets) {
+        if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;
+        await queue.enqueue(id, target, { notification: n, eventSubject: msg.subject, event });
+      }
+      return "ack";
+    },
+  });
+  logger.info({ targets: deps.targets.map((t) => t.label) }, "notifier started");
+
+  return {
+    async stop() {
+      await consumer.stop();
+      await queue.close();
+    },
+  };
+}

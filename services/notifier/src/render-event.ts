@@ -1,0 +1,58 @@
+import type { NotifySeverity } from "@vmbs/config";
+import { shellQuote } from "./shell-quote.js";
+
+/** A notification about one event, ready for any target. */
+export interface Notification {
+  service: string;
+  host: string;
+  /** The event type (`failed`, `attention`, `completed`, …). */
+  type: string;
+  domain?: string;
+  severity: NotifySeverity;
+  /** Short: fits a phone's lock screen and an e-mail subject. */
+  title: string;
+  /** What happened, why, and what to do. */
+  message: string;
+}
+
+type EventRecord = Record<string, unknown>;
+
+const severityOf = (type: string): NotifySeverity =>
+  type === "failed" ? "failure" : type === "attention" ? "warning" : type === "completed" ? "success" : "info";
+
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+
+/** What a person should do next, by (service, type). */
+function advice(service: string, type: string, e: EventRecord): string | undefined {
+  if (service === "backup" && type === "failed")
+    return `the agent has checked the chain and the next scheduled backup tries again; to retry now: vmbs backup --domain ${shellQuote(String(e.domain ?? ""))}`;
+  if (service === "chain" && type === "attention") return "VM-Babysitter cannot fix this alone: act as the reason says; the next backup checks the chain again.";
+  if (service === "chain" && type === "failed") return "the chain could not be checked or repaired; see the agent's log (the next backup tries again).";
+  if (service === "notify" && type === "failed") return "check that target's address, credentials and reachability.";
+  return undefined;
+}
+
+/**
+ * Turns an event (`vmbs.evt.<service>.<host>.<type>` and its JSON payload) into a notification, or undefined
+ * when the subject is not an event subject.
+ */
+export function renderEvent(subject: string, event: EventRecord): Notification | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 5 || parts[0] !== "vmbs" || parts[1] !== "evt") return undefined;
+  const [, , service, host, type] = parts as [string, string, string, string, string];
+  const domain = str(event.domain);
+  const reason = str(event.reason);
+  const what = service === "notify" ? `notification to ${String(event.target)}` : service;
+  const subjectLine = `${domain ? `${domain} on ${host}` : host}: ${what} ${type}`;
+  const lines = [
+    `Host: ${host}`,
+    ...(domain ? [`Domain: ${domain}`] : []),
+    `Event: ${service} ${type}${str(event.at) ? ` at ${String(event.at)}` : ""}`,
+    ...(reason ? [`Reason: ${reason}`] : []),
+    ...(typeof event.bytesWritten === "number" && type === "completed" ? [`Written: ${event.bytesWritten} bytes in ${Math.round(Number(event.durationMs ?? 0) / 1000)} s`] : []),
+    ...(str(event.folder) ? [`Folder: ${String(event.folder)}`] : []),
+  ];
+  const next = advice(service, type, event);
+  if (next) lines.push("", `What to do: ${next}`);
+  return { service, host, type, ...(domain ? { domain } : {}), severity: severityOf(type), title: `VM-Babysitter: ${subjectLine}`, message: lines.join("\n") };
+}
