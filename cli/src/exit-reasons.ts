@@ -1,6 +1,7 @@
 import { getuid } from "node:process";
 import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
+import { RedisUnavailableError } from "@vmbs/notifier";
 import { configErrorExitCode } from "@vmbs/config";
 import { redactUrl } from "@vmbs/logger";
 import { BusCredentialsError } from "./bus-auth.js";
@@ -16,7 +17,7 @@ export const exitStatus = {
   config: configErrorExitCode,
   /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, refused, or its root marker is corrupt. */
   backupPath: 73,
-  /** EX_UNAVAILABLE: NATS_URL unreachable, the local nats-server could not start, or it died while running. */
+  /** EX_UNAVAILABLE: NATS_URL or REDIS_URL unreachable, the local nats-server could not start, or it died while running. */
   natsUnavailable: 69,
   /** EX_TEMPFAIL: another agent serves this HOST_ID (at start-up, or it took the host id over while running). */
   anotherAgent: 75,
@@ -37,6 +38,14 @@ export class LocalNatsServerError extends Error {
   constructor(readonly port: number, options: ErrorOptions) {
     super(`could not start the local nats-server on 127.0.0.1:${port}`, options);
     this.name = "LocalNatsServerError";
+  }
+}
+
+/** The notifier's settings do not fit together (NOTIFY_URLS without REDIS_URL, …): exit 78. */
+export class NotifierSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotifierSetupError";
   }
 }
 
@@ -106,6 +115,9 @@ export function describeExit(err: unknown): { line: string; status: number } {
     };
   if (err instanceof BackupRootMarkerError) return { line: `vmbs: LOCAL_BACKUP_PATH marker ${oneLine(err.message)}`, status: exitStatus.backupPath };
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
+  if (err instanceof NotifierSetupError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
+  if (err instanceof RedisUnavailableError)
+    return { line: `vmbs: ${redactUrl(err.message)} (${causeOf(err)}) — start redis-server there or correct REDIS_URL`, status: exitStatus.natsUnavailable };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

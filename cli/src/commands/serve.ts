@@ -1,13 +1,14 @@
 import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
+import { checkRedis, startNotifier } from "@vmbs/notifier";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
-import { describeExit, LocalNatsServerDiedError, PresenceLostError } from "../exit-reasons.js";
+import { describeExit, LocalNatsServerDiedError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
-export type ServeRole = "start" | "agent" | "scheduler";
+export type ServeRole = "start" | "agent" | "scheduler" | "notifier";
 
 /** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
 const stopStepMs = 10_000;
@@ -28,8 +29,8 @@ function report(logger: Logger, err: unknown, what: string): number {
 }
 
 /**
- * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent in one process (and a local
- * nats-server when NATS_URL is unset), `agent` or `scheduler` alone for a fleet.
+ * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent (+ notifier when NOTIFY_URLS is
+ * set) in one process (and a local nats-server when NATS_URL is unset), `agent`, `scheduler` or `notifier` alone.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
  * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
@@ -45,7 +46,8 @@ export async function serve(role: ServeRole): Promise<number> {
     return status;
   }
   const { config, logger, reopenLog } = runtime;
-  const servesAgent = role !== "scheduler";
+  const servesAgent = role === "start" || role === "agent";
+  const servesNotifier = role === "notifier" || (role === "start" && config.NOTIFY_URLS.length > 0);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -53,13 +55,21 @@ export async function serve(role: ServeRole): Promise<number> {
 
   const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
   const schedulerRole: BusRole = { kind: "scheduler" };
-  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole];
+  const notifierRole: BusRole = { kind: "notifier" };
+  const roles: BusRole[] = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : role === "notifier" ? [notifierRole] : [schedulerRole, agentRole];
+  if (servesNotifier && role === "start") roles.push(notifierRole);
 
   let bus: Bus | undefined;
   let presence: AgentPresence | undefined;
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
+  let notifierNc: NatsConnection | undefined;
   try {
+    if (servesNotifier) {
+      if (config.NOTIFY_URLS.length === 0) throw new NotifierSetupError("NOTIFY_URLS is empty — name at least one target (see README, Notifications)");
+      if (!config.REDIS_URL) throw new NotifierSetupError("NOTIFY_URLS needs REDIS_URL (the delivery queue) — e.g. REDIS_URL=unix:///run/redis/redis.sock");
+      await checkRedis(config.REDIS_URL);
+    }
     if (servesAgent) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
@@ -67,7 +77,8 @@ export async function serve(role: ServeRole): Promise<number> {
     }
     bus = await openBus(config, logger, roles, role === "start");
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
-    if (role !== "agent") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
+    if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
+    if (servesNotifier) notifierNc = await bus.connect(notifierRole, `vmbs-notifier-${config.HOST_ID}`);
     if (servesAgent) {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
       presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
@@ -95,6 +106,17 @@ export async function serve(role: ServeRole): Promise<number> {
       const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
       scheduler.start();
       stops.push(() => scheduler.stop());
+    }
+    if (notifierNc) {
+      const notifier = await startNotifier({
+        nc: notifierNc,
+        targets: config.NOTIFY_URLS,
+        redisUrl: config.REDIS_URL!,
+        sshOptions: config.SSH_OPTIONS,
+        unraidHost: config.UNRAID_NOTIFY_HOST,
+        logger,
+      });
+      stops.push(() => notifier.stop());
     }
     if (agentNc) {
       const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });

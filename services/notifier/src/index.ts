@@ -4,3 +4,4 @@ export { createSender, unraidRemoteCommand, SendError, type Sender, type SendDep
 export { shellQuote } from "./shell-quote.js";
 export { deliveryJobId, redisOptions } from "./delivery-queue.js";
 export { matchesFilter, globMatch } from "./match-target.js";
+export { checkRedis, RedisUnavailableError } from "./check-redis.js";

@@ -1,0 +1,1 @@
+export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "./http-receiver.js";
