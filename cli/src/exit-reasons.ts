@@ -1,7 +1,7 @@
 import { getuid } from "node:process";
 import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
-import { RedisUnavailableError } from "@vmbs/notifier";
+import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
 import { configErrorExitCode } from "@vmbs/config";
 import { redactUrl } from "@vmbs/logger";
 import { BusCredentialsError } from "./bus-auth.js";
@@ -54,6 +54,14 @@ export class LocalNatsServerDiedError extends Error {
   constructor(readonly pid: number, readonly code: number | null, readonly signal: string | null) {
     super(`the local nats-server (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${code}`})`);
     this.name = "LocalNatsServerDiedError";
+  }
+}
+
+/** The redis-server that `vmbs start` runs for the notifier exited while the services were running. */
+export class LocalRedisServerDiedError extends Error {
+  constructor(readonly pid: number, readonly code: number | null, readonly signal: string | null) {
+    super(`the local redis-server (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${code}`})`);
+    this.name = "LocalRedisServerDiedError";
   }
 }
 
@@ -118,6 +126,10 @@ export function describeExit(err: unknown): { line: string; status: number } {
   if (err instanceof NotifierSetupError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
   if (err instanceof RedisUnavailableError)
     return { line: `vmbs: ${redactUrl(err.message)} (${causeOf(err)}) — start redis-server there or correct REDIS_URL`, status: exitStatus.natsUnavailable };
+  if (err instanceof LocalRedisServerError)
+    return { line: `vmbs: ${err.message} (${causeOf(err)}) — install redis-server, or set REDIS_URL to an existing Redis`, status: exitStatus.natsUnavailable };
+  if (err instanceof LocalRedisServerDiedError)
+    return { line: `vmbs: ${err.message}; the services were stopped — start vmbs again (queued alerts are kept in its append-only file)`, status: exitStatus.natsUnavailable };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

@@ -18,7 +18,7 @@ Commands:
   start       scheduler + backup agent (+ notifier when NOTIFY_URLS is set) in one process (starts a local nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
-  notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS (needs REDIS_URL)
+  notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
   backup      ask a host's agent for a backup and print the outcome
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
@@ -26,7 +26,7 @@ Run "vmbs <command> --help" for a command's options. Configuration comes from en
   start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
-  notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue (REDIS_URL) with retries, until SIGINT/SIGTERM. NATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable; ${x.config} also: NOTIFY_URLS without REDIS_URL.`,
+  notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
 
 Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,14 +25,15 @@ describe("vmbs notifier", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("refuses a malformed NOTIFY_URLS and a missing REDIS_URL with one line each (exit 78), never showing a secret", async () => {
+  it("refuses a malformed NOTIFY_URLS (exit 78) and an unreachable REDIS_URL (exit 69) with one line each, never showing a secret", async () => {
     const bad = await execa("node", [vmbs, "notifier"], { env: { ...env, NOTIFY_URLS: "discord://123/SeCrEt-token-9 smtp://me:PaSsWoRd@mail?to=x@y" }, reject: false, timeout: 30_000 });
     assert.equal(bad.exitCode, 78);
     assert.match(bad.stderr, /^vmbs: invalid configuration: NOTIFY_URLS: smtp:\/\/mail\/\*\*\*: from=ADDRESS is required/m);
     assert.ok(!bad.stderr.includes("SeCrEt") && !bad.stderr.includes("PaSsWoRd"));
-    const noRedis = await execa("node", [vmbs, "notifier"], { env: { ...env, NOTIFY_URLS: "json://127.0.0.1:1/x", NATS_URL: "nats://127.0.0.1:1" }, reject: false, timeout: 30_000 });
-    assert.equal(noRedis.exitCode, 78);
-    assert.match(noRedis.stderr, /^vmbs: NOTIFY_URLS needs REDIS_URL/);
+    const noRedis = await execa("node", [vmbs, "notifier"], { env: { ...env, NOTIFY_URLS: "json://127.0.0.1:1/x", REDIS_URL: "redis://u:PaSsWoRd@127.0.0.1:1", NATS_URL: "nats://127.0.0.1:1" }, reject: false, timeout: 30_000 });
+    assert.equal(noRedis.exitCode, 69);
+    assert.match(noRedis.stderr, /^vmbs: REDIS_URL redis:\/\/\*\*\*@127\.0\.0\.1:1 is not reachable/);
+    assert.ok(!noRedis.stderr.includes("PaSsWoRd"));
   });
 
   describe("under least privilege (vmbs auth init, notifier.nk)", () => {
@@ -58,21 +60,31 @@ describe("vmbs notifier", () => {
       await redis?.stop();
     });
 
-    it("sends a failed backup to the target once and stops cleanly on SIGTERM", async () => {
-      notifier = execa("node", [vmbs, "notifier"], {
-        env: { ...env, NATS_URL: nats.url, NATS_NKEY_SEED: join(authDir, "notifier.nk"), REDIS_URL: `unix://${redis.socketPath}`, NOTIFY_URLS: `json://${hook.base}/vmbs` },
-        reject: false,
+    const runs: [string, () => Record<string, string>][] = [
+      ["with REDIS_URL", () => ({ REDIS_URL: `unix://${redis.socketPath}` })],
+      ["with its own redis-server (REDIS_URL unset)", () => ({})],
+    ];
+    for (const [what, redisEnv] of runs)
+      it(`sends a failed backup to the target once and stops cleanly on SIGTERM (${what})`, async () => {
+        hook.received.length = 0;
+        const logFile = join(dir, `${what.length}.log`);
+        notifier = execa("node", [vmbs, "notifier"], {
+          env: { ...env, ...redisEnv(), LOGFILE_PATH: logFile, NATS_URL: nats.url, NATS_NKEY_SEED: join(authDir, "notifier.nk"), NOTIFY_URLS: `json://${hook.base}/vmbs` },
+          reject: false,
+        });
+        await waitFor(async () => (await readFile(logFile, "utf8").catch(() => "")).includes("notifier started"), { timeoutMs: 20_000, what: "notifier started" });
+        const runId = `cli-${what.length}`;
+        const subject = subjects.evt.backup("hv1", "failed");
+        await publishJson(operator, subject, { type: "failed", host: "hv1", domain: "vm 1", runId, at: "t", bytesWritten: 0, durationMs: 1, reason: "boom" }, eventMessageId(subject, runId));
+        await waitFor(() => hook.received.length >= 1, { timeoutMs: 20_000, what: "the alert" });
+        await sleep(1_000);
+        assert.equal(hook.received.length, 1);
+        assert.equal((hook.received[0]!.body as { title: string }).title, "VM-Babysitter: vm 1 on hv1: backup failed");
+        notifier.kill("SIGTERM");
+        const r = await notifier;
+        assert.equal(r.exitCode, 0, String(r.stderr));
+        // Its own Redis is stopped with it (redis-server removes its socket on a clean shutdown).
+        assert.equal(existsSync(join(env.VMBS_STATE_DIR!, "redis", "redis.sock")), false);
       });
-      await waitFor(async () => (await readFile(env.LOGFILE_PATH!, "utf8").catch(() => "")).includes("notifier started"), { timeoutMs: 20_000, what: "notifier started" });
-      const subject = subjects.evt.backup("hv1", "failed");
-      await publishJson(operator, subject, { type: "failed", host: "hv1", domain: "vm 1", runId: "cli-1", at: "t", bytesWritten: 0, durationMs: 1, reason: "boom" }, eventMessageId(subject, "cli-1"));
-      await waitFor(() => hook.received.length >= 1, { timeoutMs: 20_000, what: "the alert" });
-      await sleep(1_000);
-      assert.equal(hook.received.length, 1);
-      assert.equal((hook.received[0]!.body as { title: string }).title, "VM-Babysitter: vm 1 on hv1: backup failed");
-      notifier.kill("SIGTERM");
-      const r = await notifier;
-      assert.equal(r.exitCode, 0, String(r.stderr));
-    });
   });
 });

@@ -1,12 +1,13 @@
 import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
-import { checkRedis, startNotifier } from "@vmbs/notifier";
+import { join } from "node:path";
+import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
-import { describeExit, LocalNatsServerDiedError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
+import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
 export type ServeRole = "start" | "agent" | "scheduler" | "notifier";
 
@@ -64,11 +65,12 @@ export async function serve(role: ServeRole): Promise<number> {
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
   let notifierNc: NatsConnection | undefined;
+  let redis: RunningRedisServer | undefined;
+  let redisUrl = config.REDIS_URL;
   try {
     if (servesNotifier) {
       if (config.NOTIFY_URLS.length === 0) throw new NotifierSetupError("NOTIFY_URLS is empty — name at least one target (see README, Notifications)");
-      if (!config.REDIS_URL) throw new NotifierSetupError("NOTIFY_URLS needs REDIS_URL (the delivery queue) — e.g. REDIS_URL=unix:///run/redis/redis.sock");
-      await checkRedis(config.REDIS_URL);
+      if (redisUrl) await checkRedis(redisUrl);
     }
     if (servesAgent) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
@@ -79,12 +81,15 @@ export async function serve(role: ServeRole): Promise<number> {
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
     if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
     if (servesNotifier) notifierNc = await bus.connect(notifierRole, `vmbs-notifier-${config.HOST_ID}`);
+    // Like NATS: without REDIS_URL the notifier gets a redis-server of its own (started last: nothing refused after it).
+    if (servesNotifier && !redisUrl) redisUrl = (redis = await startRedisServer(join(config.VMBS_STATE_DIR, "redis"))).url;
     if (servesAgent) {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
       presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
     }
   } catch (err) {
     await bus?.close();
+    await redis?.stop();
     return report(logger, err, "start-up refused");
   }
 
@@ -95,6 +100,7 @@ export async function serve(role: ServeRole): Promise<number> {
     await within(stopStepMs, bus!.close());
     // close() may have timed out while draining: the local nats-server must not outlive us either way.
     await bus!.server?.stop();
+    await redis?.stop();
   };
   try {
     const setup = await bus.connectForSetup(roles[0]!);
@@ -111,7 +117,7 @@ export async function serve(role: ServeRole): Promise<number> {
       const notifier = await startNotifier({
         nc: notifierNc,
         targets: config.NOTIFY_URLS,
-        redisUrl: config.REDIS_URL!,
+        redisUrl: redisUrl!,
         sshOptions: config.SSH_OPTIONS,
         unraidHost: config.UNRAID_NOTIFY_HOST,
         logger,
@@ -133,6 +139,7 @@ export async function serve(role: ServeRole): Promise<number> {
     signalled,
     presence ? presence.lease.lost.then(async (lost) => new PresenceLostError(config.HOST_ID, await presence!.holder().catch(() => undefined), { cause: lost })) : never,
     server ? server.exited.then(({ code, signal }) => new LocalNatsServerDiedError(server.pid, code, signal)) : never,
+    redis ? redis.exited.then(({ code, signal }) => new LocalRedisServerDiedError(redis!.pid, code, signal)) : never,
   ]);
   if (typeof ended === "string") {
     logger.info({ signal: ended }, "shutting down");

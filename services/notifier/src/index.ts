@@ -5,3 +5,4 @@ export { shellQuote } from "./shell-quote.js";
 export { deliveryJobId, redisOptions } from "./delivery-queue.js";
 export { matchesFilter, globMatch } from "./match-target.js";
 export { checkRedis, RedisUnavailableError } from "./check-redis.js";
+export { startRedisServer, LocalRedisServerError, type RunningRedisServer } from "./redis-server.js";
