@@ -1,6 +1,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connectBus, ensureStreams, publishJson, type NatsConnection } from "@vmbs/bus";
 import { parseNotifyUrl } from "@vmbs/config";
@@ -8,6 +11,7 @@ import { eventMessageId, notifyFailedSchema, subjects } from "@vmbs/contracts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startNotifier, type Notifier } from "./notifier.js";
+import { startRedisServer } from "./redis-server.js";
 import { startHttpReceiver } from "./testing/http-receiver.js";
 
 describe("notifier on real NATS, Redis and HTTP receivers", () => {
@@ -31,8 +35,8 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     await redis?.stop();
   });
 
-  const start = (urls: string[], delivery = { attempts: 8, retryBaseMs: 500, rateMs: 50 }): Promise<Notifier> =>
-    startNotifier({ nc, targets: urls.map(parseNotifyUrl), redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger, delivery, sendTimeoutMs: 3_000 });
+  const start = (urls: string[], delivery = { attempts: 8, retryBaseMs: 500, rateMs: 50 }, redisUrl = `unix://${redis.socketPath}`): Promise<Notifier> =>
+    startNotifier({ nc, targets: urls.map(parseNotifyUrl), redisUrl, sshOptions: [], unraidHost: "localhost", logger, delivery, sendTimeoutMs: 3_000 });
 
   let run = 0;
   const failBackup = async (host: string, domain: string, reason: string): Promise<string> => {
@@ -119,6 +123,34 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await notifier.stop();
       await dead.close();
       await alive.close();
+    }
+  });
+
+  it("Redis killed (SIGKILL) and restarted mid-delivery: every alert arrives exactly once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vmbs-notifier-redis-"));
+    let own = await startRedisServer(dir);
+    const a = await startHttpReceiver();
+    a.status = 503; // down: the first alert waits in Redis
+    const notifier = await start([`json://${a.base}/r`], { attempts: 20, retryBaseMs: 300, rateMs: 50 }, own.url);
+    try {
+      await failBackup("hv3", "one", "first");
+      await waitFor(() => logText.includes("HTTP 503"), { timeoutMs: 10_000, what: "a failed attempt" });
+      await sleep(1_500); // the append-only file is fsync'd every second
+      process.kill(own.pid, "SIGKILL");
+      await own.exited;
+      await failBackup("hv3", "two", "second"); // published while Redis is down: NATS keeps it until Redis is back
+      await sleep(3_000);
+      own = await startRedisServer(dir);
+      a.status = 200;
+      await waitFor(() => a.received.length >= 2, { timeoutMs: 30_000, what: "both alerts" });
+      await sleep(2_000);
+      const reasons = a.received.map((r) => /Reason: (\w+)/.exec((r.body as { message: string }).message)?.[1]).sort();
+      assert.deepEqual(reasons, ["first", "second"]);
+    } finally {
+      await notifier.stop();
+      await a.close();
+      await own.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
