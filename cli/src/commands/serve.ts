@@ -120,6 +120,7 @@ export async function serve(role: ServeRole): Promise<number> {
         redisUrl: redisUrl!,
         sshOptions: config.SSH_OPTIONS,
         unraidHost: config.UNRAID_NOTIFY_HOST,
+        staleMs: config.NOTIFY_STALE_HOURS * 3_600_000,
         logger,
       });
       stops.push(() => notifier.stop());

@@ -85,6 +85,11 @@ export const configSchema = z.object({
   UNRAID_NOTIFY_HOST: z.string().default("localhost"),
   SSH_OPTIONS: wordList(defaultSshOptions),
   NOTIFY_URLS: notifyUrls,
+  /**
+   * Stale-backup alarm of the notifier: a scheduled domain without a completed backup for this many hours (or a
+   * host whose agent stopped heart-beating) raises an alert; 0 = off.
+   */
+  NOTIFY_STALE_HOURS: count(36, 8_760),
   /** Redis of the notifier's delivery queue (BullMQ); required when NOTIFY_URLS names a target. */
   REDIS_URL: redisUrl,
   LOGFILE_PATH: absolutePath("/logs/vm-babysitter.log"),

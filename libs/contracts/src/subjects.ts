@@ -40,8 +40,11 @@ export type BackupEventType = (typeof backupEventTypes)[number];
 export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
 
-/** Events of the notifier: `failed` = a notification gave up after its retries. */
-export const notifyEventTypes = ["failed"] as const;
+/**
+ * Events of the notifier: `failed` = a notification gave up after its retries; `stale` = a scheduled domain has
+ * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating.
+ */
+export const notifyEventTypes = ["failed", "stale", "silent"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */

@@ -5,9 +5,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connectBus, ensureStreams, publishJson, type NatsConnection } from "@vmbs/bus";
+import { connectBus, ensureStreams, openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
 import { parseNotifyUrl } from "@vmbs/config";
-import { eventMessageId, notifyFailedSchema, subjects } from "@vmbs/contracts";
+import { eventMessageId, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startNotifier, type Notifier } from "./notifier.js";
@@ -151,6 +151,50 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await a.close();
       await own.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stale-backup alarm: a domain whose backups stopped and a host whose agent died raise one alert each", async () => {
+    const a = await startHttpReceiver();
+    const alarms: unknown[] = [];
+    const sub = nc.subscribe(subjects.evt.serviceAll("notify", "hv4"));
+    void (async () => {
+      for await (const m of sub) alarms.push(m.json());
+    })();
+    const hosts = await openHostsBucket(nc);
+    const inventory: HostInventory = {
+      host: "hv4",
+      hostname: "hv4",
+      agentVersion: "test",
+      heartbeatAt: new Date().toISOString(),
+      domains: [{ name: "old", state: "running", scheduled: true }, { name: "fresh", state: "running", scheduled: true }, { name: "skip", state: "shutoff", scheduled: false }],
+    };
+    await hosts.put("hv4", JSON.stringify(inventory));
+    const completed = async (domain: string, at: string): Promise<void> => {
+      const subject = subjects.evt.backup("hv4", "completed");
+      await publishJson(nc, subject, { type: "completed", host: "hv4", domain, runId: `c-${domain}`, at, level: "inc", checkpoint: "virtnbdbackup.3", bytesWritten: 1, durationMs: 1, folder: `/b/${domain}` }, eventMessageId(subject, `c-${domain}`));
+    };
+    const notifier = await startNotifier({
+      nc, targets: [parseNotifyUrl(`json://${a.base}/alarm?hosts=hv4`)], redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger,
+      delivery: { attempts: 3, retryBaseMs: 200, rateMs: 50 }, staleMs: 3_600_000, watchIntervalMs: 400,
+    });
+    try {
+      await completed("old", new Date(Date.now() - 2 * 3_600_000).toISOString());
+      await completed("fresh", new Date().toISOString());
+      await waitFor(() => alarms.length >= 1, { timeoutMs: 15_000, what: "the stale alarm" });
+      const stale = notifyStaleSchema.parse(alarms[0]);
+      assert.equal(stale.domain, "old");
+      await hosts.delete("hv4"); // the agent stopped: its inventory is gone
+      await waitFor(() => alarms.length >= 2, { timeoutMs: 15_000, what: "the silent alarm" });
+      assert.equal(notifySilentSchema.parse(alarms[1]).lastHeartbeatAt, inventory.heartbeatAt);
+      await waitFor(() => a.received.length >= 2, { timeoutMs: 15_000, what: "both alerts" });
+      await sleep(2_000); // several more checks: no alarm is raised twice
+      assert.equal(alarms.length, 2);
+      assert.deepEqual(a.received.map((r) => (r.body as { title: string }).title), ["VM-Babysitter: old on hv4: no recent backup", "VM-Babysitter: hv4: agent stopped heart-beating"]);
+    } finally {
+      sub.unsubscribe();
+      await notifier.stop();
+      await a.close();
     }
   });
 });

@@ -2,6 +2,7 @@ import { consumeEvents, publishJson, type JsMsg, type NatsConnection } from "@vm
 import type { NotifyTarget } from "@vmbs/config";
 import { eventMessageId, notifierConsumerName, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
+import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
 import { createDeliveryQueue, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
 import { matchesFilter } from "./match-target.js";
 import { renderEvent } from "./render-event.js";
@@ -19,6 +20,10 @@ export interface NotifierDeps {
   delivery?: Pick<DeliveryQueueOptions, "attempts" | "retryBaseMs" | "rateMs">;
   /** Per-attempt timeout of a send. Default 20 s. */
   sendTimeoutMs?: number;
+  /** Stale-backup alarm (NOTIFY_STALE_HOURS in ms); 0 = off. Default off. */
+  staleMs?: number;
+  /** Between two stale-backup checks. Default 60 s. */
+  watchIntervalMs?: number;
 }
 
 export interface Notifier {
@@ -71,6 +76,10 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     onSent: (target, jobId) => logger.info({ target: target.label, jobId }, "notification sent"),
   });
 
+  const watch: BackupWatch | undefined = deps.staleMs
+    ? createBackupWatch({ nc: deps.nc, redisUrl: deps.redisUrl, staleMs: deps.staleMs, intervalMs: deps.watchIntervalMs, onError: (err) => logger.warn({ err }, "stale-backup check failed") })
+    : undefined;
+
   const consumer = await consumeEvents(deps.nc, {
     durable: notifierConsumerName,
     filterSubject: subjects.eventsAll,
@@ -91,6 +100,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       if (!n) return "term";
       // A notification about a target that gave up is not sent to that same target (it would loop).
       const skipTarget = n.service === "notify" ? (event as { targetId?: unknown }).targetId : undefined;
+      if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String((event as { at?: unknown }).at ?? new Date().toISOString()));
       const id = eventIdentity(msg);
       for (const target of deps.targets) {
         if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;
@@ -104,6 +114,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   return {
     async stop() {
       await consumer.stop();
+      await watch?.stop();
       await queue.close();
     },
   };
