@@ -84,7 +84,8 @@ export function createBackupWatch(o: BackupWatchOptions): BackupWatch {
     return raised;
   }
 
-  let running: Promise<unknown> = Promise.resolve();
+  // A first check at once: a restarted notifier need not wait a whole interval.
+  let running: Promise<unknown> = check().catch(o.onError);
   const timer = setInterval(() => {
     running = check().catch(o.onError);
   }, o.intervalMs ?? 60_000);
