@@ -16,7 +16,8 @@ describe("parseNotifyUrl", () => {
     ["discord://123/abc", { kind: "discord", url: "https://discord.com/api/webhooks/123/abc" }],
     ["slack://T1/B2/c3", { kind: "slack", url: "https://hooks.slack.com/services/T1/B2/c3" }],
     ["tgram://123:AbC/-42", { kind: "tgram", url: "https://api.telegram.org/bot123:AbC/sendMessage", chatId: "-42" }],
-    ["json://h/p?severity=info&events=backup.*,attention&hosts=hv*&domains=win%2A", { filter: { minSeverity: "info", events: ["backup.*", "attention"], hosts: ["hv*"], domains: ["win*"] } }],
+    ["json://h/p?severity=info&events=backup.*,attention&hosts=hv*&domains=win%2A", { filter: { minSeverity: "info", events: ["backup.*", "attention"], hosts: ["hv*"], domains: ["win*"], digest: true } }],
+    ["json://h/p?digest=no", { filter: { minSeverity: "warning", events: [], hosts: [], domains: [], digest: false } }],
   ];
   for (const [url, want] of rows)
     it(`reads ${url}`, () => {
@@ -26,7 +27,7 @@ describe("parseNotifyUrl", () => {
 
   it("defaults to failed and attention events (severity warning) and gives a stable id", () => {
     const t = parseNotifyUrl("json://h/p");
-    assert.deepEqual(t.filter, { minSeverity: "warning", events: [], hosts: [], domains: [] });
+    assert.deepEqual(t.filter, { minSeverity: "warning", events: [], hosts: [], domains: [], digest: true });
     assert.equal(t.id, parseNotifyUrl("json://h/p").id);
     assert.notEqual(t.id, parseNotifyUrl("json://h/q").id);
   });
@@ -38,6 +39,7 @@ describe("parseNotifyUrl", () => {
     ["discord://123", /discord:\/\/webhook_id\/webhook_token/],
     ["mailto://x", /unknown scheme mailto/],
     ["json://h/p?severity=loud", /severity must be one of/],
+    ["json://h/p?digest=maybe", /digest must be yes or no/],
     ["not a url", /not a URL/],
   ];
   for (const [url, re] of bad) it(`refuses ${url}`, () => assert.throws(() => parseNotifyUrl(url), { name: "NotifyUrlError", message: re }));

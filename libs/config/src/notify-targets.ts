@@ -11,6 +11,8 @@ export interface NotifyFilter {
   events: string[];
   hosts: string[];
   domains: string[];
+  /** Gets the summary of each scheduled run (`digest=yes|no`, default yes). */
+  digest: boolean;
 }
 
 interface TargetBase {
@@ -41,7 +43,7 @@ export class NotifyUrlError extends Error {
 }
 
 /** Query options of ours, removed before a URL is used. */
-const ownOptions = new Set(["severity", "events", "hosts", "domains", "api", "script", "from", "to"]);
+const ownOptions = new Set(["digest", "severity", "events", "hosts", "domains", "api", "script", "from", "to"]);
 
 /** The URL as it may be shown: only scheme and host (tokens live in paths and queries too). */
 export function notifyUrlLabel(text: string): string {
@@ -71,10 +73,12 @@ export function parseNotifyUrl(text: string): NotifyTarget {
   const list = (name: string): string[] => (q.get(name) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const severity = q.get("severity") ?? "warning";
   if (!(notifySeverities as readonly string[]).includes(severity)) fail(`severity must be one of ${notifySeverities.join(", ")}`);
+  const digest = (q.get("digest") ?? "yes").toLowerCase();
+  if (!["yes", "no", "true", "false", "on", "off", "1", "0"].includes(digest)) fail("digest must be yes or no");
   const base: TargetBase = {
     id: `${scheme}-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`,
     label,
-    filter: { minSeverity: severity as NotifySeverity, events: list("events"), hosts: list("hosts"), domains: list("domains") },
+    filter: { minSeverity: severity as NotifySeverity, events: list("events"), hosts: list("hosts"), domains: list("domains"), digest: ["yes", "true", "on", "1"].includes(digest) },
   };
   const rest = new URLSearchParams([...q].filter(([k]) => !ownOptions.has(k)));
   const restQuery = rest.size > 0 ? `?${rest}` : "";

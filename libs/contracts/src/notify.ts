@@ -42,3 +42,22 @@ export const notifySilentSchema = z.object({
   at: z.string(),
 });
 export type NotifySilentEvent = z.infer<typeof notifySilentSchema>;
+
+/** Payload of `vmbs.evt.notify.<host>.digest`: one scheduled run of a host (all its domains' outcomes), once. */
+export const notifyDigestSchema = z.object({
+  type: z.literal("digest"),
+  host: z.string(),
+  /** The scheduler's `schedule:<slot>` request id shared by the run's commands and events. */
+  requestId: z.string(),
+  succeeded: z.number().int(),
+  failed: z.number().int(),
+  bytesWritten: z.number(),
+  durationMs: z.number(),
+  domains: z.array(
+    z.object({ domain: z.string(), outcome: z.enum(["completed", "failed"]), bytesWritten: z.number(), durationMs: z.number(), reason: z.string().optional() }),
+  ),
+  /** Chain events of the run that need a person. */
+  attention: z.array(z.object({ domain: z.string().optional(), reason: z.string() })),
+  at: z.string(),
+});
+export type NotifyDigestEvent = z.infer<typeof notifyDigestSchema>;

@@ -42,9 +42,10 @@ export type ChainEventType = (typeof chainEventTypes)[number];
 
 /**
  * Events of the notifier: `failed` = a notification gave up after its retries; `stale` = a scheduled domain has
- * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating.
+ * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating;
+ * `digest` = the summary of one host's scheduled run.
  */
-export const notifyEventTypes = ["failed", "stale", "silent"] as const;
+export const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */

@@ -12,6 +12,8 @@ const anyMatch = (patterns: string[], text: string | undefined): boolean =>
 
 /** Whether a target with this filter is sent the notification (severity at least its minimum, lists match). */
 export function matchesFilter(filter: NotifyFilter, n: Notification): boolean {
+  // A run's summary is wanted or not as a whole, whatever its severity.
+  if (n.service === "notify" && n.type === "digest") return filter.digest && anyMatch(filter.hosts, n.host);
   return (
     notifySeverities.indexOf(n.severity) >= notifySeverities.indexOf(filter.minSeverity) &&
     (filter.events.length === 0 || filter.events.some((p) => globMatch(p, n.type) || globMatch(p, `${n.service}.${n.type}`))) &&

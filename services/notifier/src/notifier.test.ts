@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connectBus, ensureStreams, openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
 import { parseNotifyUrl } from "@vmbs/config";
-import { eventMessageId, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
+import { eventMessageId, notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startNotifier, type Notifier } from "./notifier.js";
@@ -195,6 +195,52 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       sub.unsubscribe();
       await notifier.stop();
       await a.close();
+    }
+  });
+
+  it("a scheduled run of 3 domains (2 ok, 1 failed) gives one digest per digest target with the right counts, once", async () => {
+    const a = await startHttpReceiver();
+    const b = await startHttpReceiver();
+    const hosts = await openHostsBucket(nc);
+    const domains = ["alpha", "beta", "gamma"];
+    await hosts.put("hv5", JSON.stringify({ host: "hv5", hostname: "hv5", agentVersion: "t", heartbeatAt: new Date().toISOString(), domains: domains.map((name) => ({ name, state: "running", scheduled: true })) }));
+    const digests: unknown[] = [];
+    const sub = nc.subscribe(subjects.evt.notify("hv5", "digest"));
+    void (async () => {
+      for await (const m of sub) digests.push(m.json());
+    })();
+    const notifier = await start([`json://${a.base}/all?hosts=hv5`, `json://${b.base}/nodigest?hosts=hv5&digest=no`]);
+    const requestId = "schedule:2026-12-01T03:00:00.000Z";
+    const outcome = async (domain: string, type: "completed" | "failed", msgId = domain): Promise<void> => {
+      const subject = subjects.evt.backup("hv5", type);
+      const common = { type, host: "hv5", domain, requestId, runId: `d-${domain}`, at: new Date().toISOString(), durationMs: 2_000 };
+      const payload = type === "completed" ? { ...common, level: "inc", checkpoint: "virtnbdbackup.4", bytesWritten: 3 * 1_048_576, folder: `/b/${domain}` } : { ...common, bytesWritten: 0, reason: "qemu: I/O error" };
+      await publishJson(nc, subject, payload, eventMessageId(subject, msgId));
+    };
+    try {
+      await outcome("alpha", "completed");
+      await outcome("gamma", "failed");
+      await sleep(1_000);
+      assert.equal(digests.length, 0); // beta is still running
+      await outcome("beta", "completed");
+      await waitFor(() => a.received.length >= 2 && b.received.length >= 1, { timeoutMs: 15_000, what: "the alerts and the digest" });
+      await outcome("beta", "completed", "beta-again"); // a late repeat of the last event
+      await sleep(2_000);
+      assert.equal(digests.length, 1);
+      const d = notifyDigestSchema.parse(digests[0]);
+      assert.deepEqual([d.succeeded, d.failed, d.bytesWritten, d.durationMs], [2, 1, 6 * 1_048_576, 6_000]);
+      assert.deepEqual(d.domains.map((x) => `${x.domain}:${x.outcome}`), ["alpha:completed", "beta:completed", "gamma:failed"]);
+      const titles = a.received.map((r) => (r.body as { title: string }).title).sort();
+      assert.deepEqual(titles, ["VM-Babysitter: gamma on hv5: backup failed", "VM-Babysitter: hv5: 1 of 3 backups failed"]);
+      const digestMessage = (a.received.find((r) => (r.body as { title: string }).title.includes("of 3"))!.body as { message: string }).message;
+      assert.match(digestMessage, /Succeeded: 2 of 3, failed: 1; 6\.0 MiB written in 6 s/);
+      assert.match(digestMessage, /FAILED  gamma: qemu: I\/O error/);
+      assert.deepEqual(b.received.map((r) => (r.body as { title: string }).title), ["VM-Babysitter: gamma on hv5: backup failed"]);
+    } finally {
+      sub.unsubscribe();
+      await notifier.stop();
+      await a.close();
+      await b.close();
     }
   });
 });

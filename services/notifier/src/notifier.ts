@@ -3,7 +3,9 @@ import type { NotifyTarget } from "@vmbs/config";
 import { eventMessageId, notifierConsumerName, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
-import { createDeliveryQueue, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
+import { createDigestCollector } from "./digest-collector.js";
+import { Redis } from "ioredis";
+import { createDeliveryQueue, redisOptions, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
 import { matchesFilter } from "./match-target.js";
 import { renderEvent } from "./render-event.js";
 import { createSender, type Sender } from "./send-notification.js";
@@ -80,6 +82,11 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     ? createBackupWatch({ nc: deps.nc, redisUrl: deps.redisUrl, staleMs: deps.staleMs, intervalMs: deps.watchIntervalMs, onError: (err) => logger.warn({ err }, "stale-backup check failed") })
     : undefined;
 
+  // Runs are summarized only when some target wants the digest.
+  const digestRedis = deps.targets.some((t) => t.filter.digest) ? new Redis({ ...redisOptions(deps.redisUrl), maxRetriesPerRequest: 1 }) : undefined;
+  digestRedis?.on("error", (err) => logger.warn({ err }, "digest store problem"));
+  const digests = digestRedis ? createDigestCollector(deps.nc, digestRedis) : undefined;
+
   const consumer = await consumeEvents(deps.nc, {
     durable: notifierConsumerName,
     filterSubject: subjects.eventsAll,
@@ -101,6 +108,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       // A notification about a target that gave up is not sent to that same target (it would loop).
       const skipTarget = n.service === "notify" ? (event as { targetId?: unknown }).targetId : undefined;
       if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String((event as { at?: unknown }).at ?? new Date().toISOString()));
+      await digests?.observe(n, event as Record<string, unknown>);
       const id = eventIdentity(msg);
       for (const target of deps.targets) {
         if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;
@@ -115,6 +123,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     async stop() {
       await consumer.stop();
       await watch?.stop();
+      digestRedis?.disconnect();
       await queue.close();
     },
   };

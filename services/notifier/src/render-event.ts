@@ -1,4 +1,5 @@
 import type { NotifySeverity } from "@vmbs/config";
+import type { NotifyDigestEvent } from "@vmbs/contracts";
 import { shellQuote } from "./shell-quote.js";
 
 /** A notification about one event, ready for any target. */
@@ -42,6 +43,7 @@ export function renderEvent(subject: string, event: EventRecord): Notification |
   const parts = subject.split(".");
   if (parts.length !== 5 || parts[0] !== "vmbs" || parts[1] !== "evt") return undefined;
   const [, , service, host, type] = parts as [string, string, string, string, string];
+  if (service === "notify" && type === "digest") return renderDigest(host, event as unknown as NotifyDigestEvent);
   const domain = str(event.domain);
   const reason = str(event.reason);
   const what =
@@ -58,4 +60,28 @@ export function renderEvent(subject: string, event: EventRecord): Notification |
   const next = advice(service, type, event);
   if (next) lines.push("", `What to do: ${next}`);
   return { service, host, type, ...(domain ? { domain } : {}), severity: severityOf(type), title: `VM-Babysitter: ${subjectLine}`, message: lines.join("\n") };
+}
+
+const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(1)} MiB`;
+const secs = (ms: number): string => `${Math.round(ms / 1000)} s`;
+
+/** One message for a whole scheduled run of a host. */
+function renderDigest(host: string, d: NotifyDigestEvent): Notification {
+  const total = d.succeeded + d.failed;
+  const lines = [
+    `Host: ${host}`,
+    `Run: ${d.requestId.replace(/^schedule:/, "")}`,
+    `Succeeded: ${d.succeeded} of ${total}, failed: ${d.failed}; ${mib(d.bytesWritten)} written in ${secs(d.durationMs)}`,
+    "",
+    ...d.domains.map((x) => (x.outcome === "completed" ? `ok      ${x.domain}: ${mib(x.bytesWritten)}, ${secs(x.durationMs)}` : `FAILED  ${x.domain}: ${x.reason ?? "no reason given"}`)),
+    ...(d.attention.length > 0 ? ["", "Needs you:", ...d.attention.map((a) => `- ${a.domain ? `${a.domain}: ` : ""}${a.reason}`)] : []),
+  ];
+  return {
+    service: "notify",
+    host,
+    type: "digest",
+    severity: d.failed > 0 ? "failure" : d.attention.length > 0 ? "warning" : "success",
+    title: `VM-Babysitter: ${host}: ${d.failed > 0 ? `${d.failed} of ${total} backups failed` : `all ${total} backups done`}`,
+    message: lines.join("\n"),
+  };
 }

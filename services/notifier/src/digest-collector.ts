@@ -1,0 +1,62 @@
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
+import { eventMessageId, hostInventorySchema, subjects } from "@vmbs/contracts";
+import { isRunComplete, isScheduledRun, summarizeRun, type DomainOutcome } from "./run-digest.js";
+import type { Notification } from "./render-event.js";
+
+const keepSeconds = 7 * 24 * 3600;
+
+export interface DigestCollector {
+  /** Takes note of an event of a scheduled run; publishes the run's digest once its last domain is done. */
+  observe(n: Notification, event: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * Collects each scheduled run's outcomes per host in Redis (so a restart mid-run forgets nothing) and publishes
+ * `vmbs.evt.notify.<host>.digest` once every domain the host had scheduled when the run began has an outcome.
+ * The digest's message id is derived from (host, run): it is published once, and delivered like any event.
+ */
+export function createDigestCollector(nc: NatsConnection, redis: Redis): DigestCollector {
+  async function scheduledDomains(host: string): Promise<string[] | undefined> {
+    const entry = await (await openHostsBucket(nc)).get(host);
+    const parsed = entry?.operation === "PUT" ? hostInventorySchema.safeParse(entry.json()) : undefined;
+    return parsed?.success ? parsed.data.domains.filter((d) => d.scheduled).map((d) => d.name) : undefined;
+  }
+
+  return {
+    async observe(n, event) {
+      if (!isScheduledRun(event.requestId)) return;
+      const base = `vmbs:notify:run:${n.host}:${event.requestId}`;
+      if (n.service === "chain" && n.type === "attention") {
+        await redis.rpush(`${base}:attention`, JSON.stringify({ ...(n.domain ? { domain: n.domain } : {}), reason: String(event.reason ?? "") }));
+        await redis.expire(`${base}:attention`, keepSeconds);
+        return;
+      }
+      if (n.service !== "backup" || (n.type !== "completed" && n.type !== "failed") || !n.domain) return;
+      if ((await redis.exists(`${base}:expected`)) === 0) {
+        // The host's scheduled domains when the run is first heard of; without an inventory, what reports in.
+        const expected = (await scheduledDomains(n.host)) ?? [n.domain];
+        await redis.set(`${base}:expected`, JSON.stringify(expected), "EX", keepSeconds, "NX");
+      }
+      const outcome: DomainOutcome = {
+        domain: n.domain,
+        outcome: n.type,
+        bytesWritten: Number(event.bytesWritten ?? 0),
+        durationMs: Number(event.durationMs ?? 0),
+        ...(n.type === "failed" && typeof event.reason === "string" ? { reason: event.reason } : {}),
+      };
+      await redis.hset(`${base}:outcomes`, n.domain, JSON.stringify(outcome));
+      await redis.expire(`${base}:outcomes`, keepSeconds);
+      const expected = JSON.parse((await redis.get(`${base}:expected`)) ?? "[]") as string[];
+      const outcomes = Object.values(await redis.hgetall(`${base}:outcomes`)).map((v) => JSON.parse(v) as DomainOutcome);
+      if (!isRunComplete(expected, outcomes) || (await redis.exists(`${base}:done`)) === 1) return;
+      const attention = (await redis.lrange(`${base}:attention`, 0, -1)).map((v) => JSON.parse(v) as { domain?: string; reason: string });
+      const digest = summarizeRun(n.host, event.requestId, outcomes, attention, new Date().toISOString());
+      const subject = subjects.evt.notify(n.host, "digest");
+      // Marked done only once published; a crash in between publishes the same id again, which the stream drops.
+      await publishJson(nc, subject, digest, eventMessageId(subject, createHash("sha256").update(base).digest("hex").slice(0, 32)));
+      await redis.set(`${base}:done`, digest.at, "EX", keepSeconds);
+    },
+  };
+}
