@@ -243,4 +243,27 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await b.close();
     }
   });
+
+  it("NATS killed (SIGKILL) and restarted: the notifier resumes and an event published afterwards arrives exactly once", async () => {
+    const a = await startHttpReceiver();
+    const notifier = await start([`json://${a.base}/nats?hosts=hv6`]);
+    try {
+      await failBackup("hv6", "before", "one");
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 15_000, what: "the first alert" });
+      await nats.kill();
+      await sleep(1_000);
+      await nats.start();
+      const subject = subjects.evt.backup("hv6", "failed");
+      const after = { type: "failed", host: "hv6", domain: "after", runId: "nats-after", at: "t", bytesWritten: 0, durationMs: 1, reason: "two" };
+      // The same message id on every try: a publish whose ack was lost is stored once.
+      await waitFor(async () => Boolean(await publishJson(nc, subject, after, eventMessageId(subject, after.runId))), { timeoutMs: 20_000, intervalMs: 500, what: "publishing after the restart" });
+      await waitFor(() => a.received.length >= 2, { timeoutMs: 30_000, what: "the alert after the restart" });
+      await sleep(1_500);
+      const reasons = a.received.map((r) => /Reason: (\w+)/.exec((r.body as { message: string }).message)?.[1]);
+      assert.deepEqual(reasons, ["one", "two"]);
+    } finally {
+      await notifier.stop();
+      await a.close();
+    }
+  });
 });
