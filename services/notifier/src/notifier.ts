@@ -87,6 +87,11 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   digestRedis?.on("error", (err) => logger.warn({ err }, "digest store problem"));
   const digests = digestRedis ? createDigestCollector(deps.nc, digestRedis) : undefined;
 
+  const closeStores = async (): Promise<void> => {
+    await watch?.stop();
+    digestRedis?.disconnect();
+    await queue.close();
+  };
   const consumer = await consumeEvents(deps.nc, {
     durable: notifierConsumerName,
     filterSubject: subjects.eventsAll,
@@ -116,15 +121,17 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       }
       return "ack";
     },
+  }).catch(async (err: unknown) => {
+    // No consumer (e.g. NATS refused it): leave no Redis connection or timer behind.
+    await closeStores();
+    throw err;
   });
   logger.info({ targets: deps.targets.map((t) => t.label) }, "notifier started");
 
   return {
     async stop() {
       await consumer.stop();
-      await watch?.stop();
-      digestRedis?.disconnect();
-      await queue.close();
+      await closeStores();
     },
   };
 }
