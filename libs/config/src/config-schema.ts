@@ -90,7 +90,7 @@ export const configSchema = z.object({
    * host whose agent stopped heart-beating) raises an alert; 0 = off.
    */
   NOTIFY_STALE_HOURS: count(36, 8_760),
-  /** Redis of the notifier's delivery queue (BullMQ); required when NOTIFY_URLS names a target. */
+  /** Redis of the notifier's queue (BullMQ). Unset: `vmbs start` / `vmbs notifier` run their own redis-server. */
   REDIS_URL: redisUrl,
   LOGFILE_PATH: absolutePath("/logs/vm-babysitter.log"),
   SCHEDULE_LOGFILE_PATH: absolutePath("/logs/scheduled-tasks.log"),
