@@ -36,6 +36,9 @@ export type CommandVerb = (typeof commandVerbs)[number];
 export const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
 
+export const mirrorEventTypes = ["started", "completed", "failed"] as const;
+export type MirrorEventType = (typeof mirrorEventTypes)[number];
+
 /** Destructive or noteworthy chain steps, each announced with its reason. */
 export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
@@ -70,6 +73,7 @@ export const subjects = {
     backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
     chain: (host: string, type: ChainEventType): string => `vmbs.evt.chain.${assertHostToken(host)}.${type}`,
     chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
+    mirror: (host: string, type: MirrorEventType): string => `vmbs.evt.mirror.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
