@@ -32,6 +32,14 @@ export class LogFileError extends Error {
   }
 }
 
+/** `vmbs mirror-service` without RSYNC_BACKUP_PATH: there is nothing to mirror to. */
+export class MirrorNotConfiguredError extends Error {
+  constructor() {
+    super("RSYNC_BACKUP_PATH is not set");
+    this.name = "MirrorNotConfiguredError";
+  }
+}
+
 /** `vmbs start` could not start its own nats-server (port taken, binary missing, store dir unusable). */
 export class LocalNatsServerError extends Error {
   constructor(readonly port: number, options: ErrorOptions) {
@@ -106,6 +114,8 @@ export function describeExit(err: unknown): { line: string; status: number } {
     };
   if (err instanceof BackupRootMarkerError) return { line: `vmbs: LOCAL_BACKUP_PATH marker ${oneLine(err.message)}`, status: exitStatus.backupPath };
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
+  if (err instanceof MirrorNotConfiguredError)
+    return { line: "vmbs: RSYNC_BACKUP_PATH is not set — set it to user@host:/absolute/path or a mounted folder to run the mirror", status: exitStatus.config };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
+import { mirrorCommand } from "./commands/mirror.js";
 import { serve } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
 
@@ -15,16 +16,27 @@ const usage: Record<string, string> = {
 Usage: vmbs <command> [options]
 
 Commands:
-  start       scheduler + backup agent in one process (starts a local nats-server when NATS_URL is unset)
+  start       scheduler + backup agent (+ mirror when RSYNC_BACKUP_PATH is set) in one process (starts a local
+              nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
+  mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH)
   backup      ask a host's agent for a backup and print the outcome
+  mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
+  "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH after its backups (or at\nRSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
+  mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
+
+Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
+  --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
+  --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
+  --timeout SEC     give up waiting after SEC seconds (default 3600)
+Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage.`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
 
 Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.
@@ -82,7 +94,9 @@ async function main(argv: string[]): Promise<number> {
       values =
         command === "backup"
           ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
-          : parseArgs({ args: rest, options: { help }, strict: true }).values;
+          : command === "mirror"
+            ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
+            : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
     return 2;
@@ -106,7 +120,15 @@ async function main(argv: string[]): Promise<number> {
     }
     return backupCommand({ domain: values.domain, host: values.host, level: values.level ?? "auto", timeoutSec });
   }
-  return serve(command as "start" | "agent" | "scheduler");
+  if (command === "mirror") {
+    const timeoutSec = Number(values.timeout ?? 3600);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage.mirror}\n`);
+      return 2;
+    }
+    return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
+  }
+  return serve(command as "start" | "agent" | "scheduler" | "mirror-service");
 }
 
 main(process.argv.slice(2)).then(

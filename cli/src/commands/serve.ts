@@ -1,13 +1,14 @@
 import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
+import { startMirror } from "@vmbs/mirror";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
-import { describeExit, LocalNatsServerDiedError, PresenceLostError } from "../exit-reasons.js";
+import { describeExit, LocalNatsServerDiedError, MirrorNotConfiguredError, PresenceLostError } from "../exit-reasons.js";
 
-export type ServeRole = "start" | "agent" | "scheduler";
+export type ServeRole = "start" | "agent" | "scheduler" | "mirror-service";
 
 /** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
 const stopStepMs = 10_000;
@@ -28,8 +29,9 @@ function report(logger: Logger, err: unknown, what: string): number {
 }
 
 /**
- * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent in one process (and a local
- * nats-server when NATS_URL is unset), `agent` or `scheduler` alone for a fleet.
+ * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent (+ the mirror when RSYNC_BACKUP_PATH
+ * is set) in one process (and a local nats-server when NATS_URL is unset), `agent`, `scheduler` or
+ * `mirror-service` alone for a fleet.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
  * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
@@ -45,7 +47,8 @@ export async function serve(role: ServeRole): Promise<number> {
     return status;
   }
   const { config, logger, reopenLog } = runtime;
-  const servesAgent = role !== "scheduler";
+  const servesAgent = role === "start" || role === "agent";
+  const servesMirror = role === "mirror-service" || (role === "start" && config.RSYNC_BACKUP_PATH !== undefined);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -53,25 +56,33 @@ export async function serve(role: ServeRole): Promise<number> {
 
   const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
   const schedulerRole: BusRole = { kind: "scheduler" };
-  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole];
+  const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
+  const roles: BusRole[] =
+    role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : role === "mirror-service" ? [mirrorRole] : [schedulerRole, agentRole];
+  if (role === "start" && servesMirror) roles.push(mirrorRole);
 
   let bus: Bus | undefined;
   let presence: AgentPresence | undefined;
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
+  let mirrorNc: NatsConnection | undefined;
   try {
-    if (servesAgent) {
+    if (role === "mirror-service" && !config.RSYNC_BACKUP_PATH) throw new MirrorNotConfiguredError();
+    if (servesAgent || servesMirror) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
       await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
     }
     bus = await openBus(config, logger, roles, role === "start");
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
-    if (role !== "agent") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
+    if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
     if (servesAgent) {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
       presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
     }
+    // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
+    // completed backup events and its root's chain leases.
+    if (servesMirror) mirrorNc = await bus.connect(mirrorRole, `vmbs-mirror-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     return report(logger, err, "start-up refused");
@@ -99,6 +110,10 @@ export async function serve(role: ServeRole): Promise<number> {
     if (agentNc) {
       const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
       stops.unshift(() => agent.stop());
+    }
+    if (mirrorNc) {
+      const mirror = await startMirror({ config, nc: mirrorNc, logger });
+      stops.unshift(() => mirror.stop());
     }
   } catch (err) {
     await stopAll();
