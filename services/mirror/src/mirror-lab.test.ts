@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, stat, writeFile, utimes } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, writeFile, utimes } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -117,6 +117,24 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     for (const dir of ["/root", mirrorRoot, h.backupRoot, process.cwd()])
       for (const f of ["a", "b", "c"]) assert.equal(existsSync(join(dir, `vmbs-pwn-${f}`)), false, `${dir}/vmbs-pwn-${f} must not exist`);
     assert.equal((await stat(join(mirrorRoot, name, "vda.full.data"))).mtime.toISOString(), "2026-01-02T03:04:05.000Z");
+  });
+
+  it("the local chain is gone: the mirror copy is archived without retention, and nothing is retried", async () => {
+    const name = `gone-${Date.now().toString(16)}`;
+    const folder = join(h.backupRoot, name);
+    await mkdir(folder);
+    await writeFile(join(folder, "vda.full.data"), Buffer.alloc(4096, 1));
+    await writeFile(join(folder, `${name}.cpt`), '["virtnbdbackup.0"]');
+    assert.equal((await mirror.syncDomain(name, "command")).type, "completed");
+    await rm(folder, { recursive: true });
+    const archived = await mirror.syncDomain(name, "command");
+    assert.equal(archived.type, "completed", JSON.stringify(archived));
+    assert.match(archived.archivedTo ?? "", new RegExp(`^${name}\\.\\d{4}-\\d{2}-\\d{2}\\+`));
+    const names = await readdir(mirrorRoot);
+    assert.ok(names.includes(archived.archivedTo!) && !names.includes(name));
+    const nothing = await mirror.syncDomain(name, "command");
+    assert.equal(nothing.type, "failed");
+    assert.match(nothing.reason ?? "", /no local chain/);
   });
 
   it("refuses a malformed mirror command with a reason", async () => {
