@@ -12,8 +12,11 @@ export const mirrorCommandSchema = z
   .strict();
 export type MirrorCommand = z.infer<typeof mirrorCommandSchema>;
 
-/** What started a sync: a completed backup, RSYNC_SCHEDULE, a command, or a retry after a failed sync. */
-export const mirrorTriggers = ["backup", "schedule", "command", "retry"] as const;
+/**
+ * What started a sync: a completed backup, RSYNC_SCHEDULE, a command, a retry after a failed sync, or the
+ * catch-up at start (a sync that failed before a restart is not lost).
+ */
+export const mirrorTriggers = ["backup", "schedule", "command", "retry", "startup"] as const;
 
 /** `vmbs.evt.mirror.<host>.started|completed|failed`, one run = one domain synced to one target. */
 export const mirrorEventSchema = z.object({

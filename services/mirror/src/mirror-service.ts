@@ -48,6 +48,8 @@ export interface MirrorDeps {
   rsyncTimeoutMs?: number;
   /** How long a sync waits for the chain lease (a backup or rotation running). Default 30 min. */
   leaseWaitMs?: number;
+  /** Sync every chain once at start, so what failed before a restart catches up. Default true. */
+  catchUpAtStart?: boolean;
 }
 
 export interface MirrorService {
@@ -234,6 +236,8 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     }, { timezone: config.TZ, name: "mirror-schedule", noOverlap: true });
   }
   logger.info({ target: targetText, schedule: config.RSYNC_SCHEDULE ?? "after each backup" }, "mirror started");
+  // rsync skips what the mirror already has, so this costs a listing per chain when nothing was missed.
+  if (deps.catchUpAtStart ?? true) void syncAll("startup").catch((err: unknown) => logger.warn({ err }, "mirror catch-up at start failed"));
 
   return {
     syncDomain,
