@@ -32,10 +32,10 @@ export class LogFileError extends Error {
   }
 }
 
-/** `vmbs mirror-service` without RSYNC_BACKUP_PATH: there is nothing to mirror to. */
+/** `vmbs mirror-service` without RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS: there is nothing to mirror to. */
 export class MirrorNotConfiguredError extends Error {
   constructor() {
-    super("RSYNC_BACKUP_PATH is not set");
+    super("neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
     this.name = "MirrorNotConfiguredError";
   }
 }
@@ -115,7 +115,10 @@ export function describeExit(err: unknown): { line: string; status: number } {
   if (err instanceof BackupRootMarkerError) return { line: `vmbs: LOCAL_BACKUP_PATH marker ${oneLine(err.message)}`, status: exitStatus.backupPath };
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
   if (err instanceof MirrorNotConfiguredError)
-    return { line: "vmbs: RSYNC_BACKUP_PATH is not set — set it to user@host:/absolute/path or a mounted folder to run the mirror", status: exitStatus.config };
+    return {
+      line: "vmbs: RSYNC_BACKUP_PATH is not set — set it to user@host:/absolute/path or a mounted folder (or MIRROR_RCLONE_TARGETS to rclone remotes) to run the mirror",
+      status: exitStatus.config,
+    };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

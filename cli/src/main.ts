@@ -20,7 +20,7 @@ Commands:
               nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
-  mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH)
+  mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS)
   backup      ask a host's agent for a backup and print the outcome
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
@@ -29,7 +29,7 @@ Run "vmbs <command> --help" for a command's options. Configuration comes from en
   start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
-  "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH after its backups (or at\nRSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
+  "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH and MIRROR_RCLONE_TARGETS after\nits backups (or at RSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
   mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
 
 Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.

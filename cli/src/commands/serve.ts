@@ -48,7 +48,8 @@ export async function serve(role: ServeRole): Promise<number> {
   }
   const { config, logger, reopenLog } = runtime;
   const servesAgent = role === "start" || role === "agent";
-  const servesMirror = role === "mirror-service" || (role === "start" && config.RSYNC_BACKUP_PATH !== undefined);
+  const mirrorConfigured = config.RSYNC_BACKUP_PATH !== undefined || config.MIRROR_RCLONE_TARGETS.length > 0;
+  const servesMirror = role === "mirror-service" || (role === "start" && mirrorConfigured);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -67,7 +68,7 @@ export async function serve(role: ServeRole): Promise<number> {
   let schedulerNc: NatsConnection | undefined;
   let mirrorNc: NatsConnection | undefined;
   try {
-    if (role === "mirror-service" && !config.RSYNC_BACKUP_PATH) throw new MirrorNotConfiguredError();
+    if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
     if (servesAgent || servesMirror) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.

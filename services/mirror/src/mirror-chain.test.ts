@@ -1,14 +1,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, posix } from "node:path";
+import { execa } from "execa";
 import { archiveFolderName } from "@vmbs/chain";
 import { compareTrees, listTree, mirrorArchiveName, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { parseSshOptions } from "./mirror-target.js";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
+import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
 import { createTestSshd, type TestSshd } from "./testing/test-sshd.js";
 
 const tree = (entries: [string, number, number][]): FileTree => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
@@ -53,6 +54,8 @@ describe("mirror decisions (pure)", () => {
     assert.deepEqual(local, ["-a", "--timeout=60", "--stats", "/b/w/", "/mnt/m/w/"]);
     assert.equal(statsBytes("Literal data: 1,234 bytes\nTotal bytes sent: 2,345,678\n", "Total bytes sent"), 2_345_678);
     assert.equal(statsBytes("Total bytes sent: 99\n", "Literal data"), undefined);
+    const log = '{"level":"info","stats":{"bytes":51,"checks":0}}\n{"level":"info","stats":{"bytes":4096,"checks":1}}\n';
+    assert.equal(rcloneStatsBytes(log), 4096);
   });
 });
 
@@ -80,7 +83,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
     await rm(base, { recursive: true, force: true });
   });
 
-  for (const kind of ["sftp", "local"] as const) {
+  for (const kind of ["sftp", "local", "rclone crypt"] as const) {
     it(`${kind}: archives the copy, keeps exactly RSYNC_BACKUP_CHAINS_TO_KEEP archives, spares pinned, foreign and active folders`, async () => {
       const root = await mkdtemp(join(base, `${kind}-`));
       const d = "web";
@@ -95,18 +98,31 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
       await chainFolder(join(root, vmNamedLikeArchive), vmNamedLikeArchive, 1_400_000_000);
       await mkdir(join(root, "other"));
 
-      const store: MirrorStore =
-        kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) }) : localMirrorStore();
+      let store: MirrorStore;
+      let at = root;
+      let names = async () => (await readdir(root)).sort();
+      if (kind === "rclone crypt") {
+        // The same folders, uploaded into a crypt remote over a local folder; the store then works through rclone.
+        const config = join(base, "rclone.conf");
+        const obscured = (await execa("rclone", ["obscure", "pw"], { timeout: 30_000 })).stdout.trim();
+        await writeFile(config, `[store]\ntype = local\n\n[secret]\ntype = crypt\nremote = store:${join(base, "crypt")}\npassword = ${obscured}\n`);
+        await execa("rclone", ["--config", config, "copy", "--create-empty-src-dirs", root, "secret:m"], { timeout: 60_000 });
+        store = rcloneStore("secret:", { configFile: config, timeoutMs: 60_000 });
+        at = "m";
+        names = async () => (await store.readdir("m")).map((e) => e.name).sort();
+      } else {
+        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) }) : localMirrorStore();
+      }
       try {
-        const mirror = (await listTree(store, join(root, d)))!;
+        const mirror = (await listTree(store, posix.join(at, d)))!;
         assert.equal(mirror.size, 3);
-        const r = await rotateMirrorCopy(store, { root, domain: d, mirror, localNames: [], keep: 2, timeZone: "UTC" });
+        const r = await rotateMirrorCopy(store, { root: at, domain: d, mirror, localNames: [], keep: 2, timeZone: "UTC" });
         assert.equal(r.archivedTo, archiveFolderName(d, 1_800_000_000_000, "UTC"));
         assert.deepEqual(r.pruned, [old[0]]);
         assert.deepEqual(r.keptForeign, [foreign]);
-        assert.deepEqual((await readdir(root)).sort(), [r.archivedTo, old[1], foreign, pinned, vmNamedLikeArchive, "other"].sort());
-        assert.deepEqual(await readdir(join(root, foreign)), ["notes.txt"], "only the tool's files were removed");
-        assert.equal(existsSync(join(root, d)), false);
+        assert.deepEqual(await names(), [r.archivedTo, old[1], foreign, pinned, vmNamedLikeArchive, "other"].sort());
+        assert.deepEqual((await store.readdir(posix.join(at, foreign))).map((e) => e.name), ["notes.txt"], "only the tool's files were removed");
+        await assert.rejects(store.readdir(posix.join(at, d)), (err: { code?: string }) => err.code === "ENOENT");
       } finally {
         await store.close();
       }

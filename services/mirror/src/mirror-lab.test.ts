@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, rm, stat, writeFile, utimes } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile, utimes } from "node:fs/promises";
+import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -21,6 +22,10 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
   let sshd: TestSshd;
   let mirror: MirrorService;
   let mirrorRoot: string;
+  let cryptDir: string;
+  let rcloneConfig: string;
+  let sshTarget: string;
+  const cryptTarget = "secret:vmbs";
   const events: MirrorEvent[] = [];
 
   before(async () => {
@@ -28,6 +33,12 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     sshd = await createTestSshd(await h.lab.tempDir("sshd-"));
     await sshd.start();
     mirrorRoot = await h.lab.tempDir("mirror-");
+    sshTarget = `root@127.0.0.1:${mirrorRoot}`;
+    // An rclone crypt remote over a local folder: what lands in cryptDir must be encrypted names and data.
+    cryptDir = await h.lab.tempDir("crypt-");
+    rcloneConfig = join(await h.lab.tempDir("rclone-"), "rclone.conf");
+    const obscured = (await execa("rclone", ["obscure", "vmbs-test-password"], { timeout: 30_000 })).stdout.trim();
+    await writeFile(rcloneConfig, `[store]\ntype = local\n\n[secret]\ntype = crypt\nremote = store:${cryptDir}\npassword = ${obscured}\n`);
     const sub = h.nc.subscribe(subjects.evt.serviceAll("mirror", HOST));
     void (async () => {
       for await (const m of sub) events.push(mirrorEventSchema.parse(m.json()));
@@ -37,7 +48,9 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
       LOCAL_BACKUP_PATH: h.backupRoot,
       HOST_ID: HOST,
       VMBS_STATE_DIR: h.stateDir,
-      RSYNC_BACKUP_PATH: `root@127.0.0.1:${mirrorRoot}`,
+      RSYNC_BACKUP_PATH: sshTarget,
+      MIRROR_RCLONE_TARGETS: cryptTarget,
+      MIRROR_RCLONE_CONFIG: rcloneConfig,
       RSYNC_BACKUP_CHAINS_TO_KEEP: "1",
       SSH_OPTIONS: sshd.sshOptions,
     });
@@ -65,8 +78,15 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     assert.equal(e.type, "completed", JSON.stringify(e));
     return e;
   };
-  const mirrored = (requestId: string, type: MirrorEvent["type"] = "completed", trigger?: MirrorEvent["trigger"]) =>
-    waitFor(() => events.find((e) => e.type === type && (trigger ? e.trigger === trigger : e.requestId === requestId || e.requestId === `${requestId}-again`)), { timeoutMs: 60_000, what: `mirror ${type} of ${requestId}` });
+  const mirrored = (requestId: string, type: MirrorEvent["type"] = "completed", trigger?: MirrorEvent["trigger"], target = sshTarget) =>
+    waitFor(
+      () =>
+        events.find(
+          (e) => e.target === target && e.type === type && (trigger ? e.trigger === trigger : e.requestId === requestId || e.requestId === `${requestId}-again`),
+        ),
+      { timeoutMs: 60_000, what: `mirror ${type} of ${requestId} to ${target}` },
+    );
+  const types = (es: readonly { type: string }[]) => es.map((e) => e.type);
 
   it("mirrors full + incrementals after each backup, survives an sshd outage, rotates, and the copy restores to the disk", async () => {
     const dom = await h.lab.createDomain({ name: `vmbs-lab-${Date.now().toString(16)} mirror me`, sizeMiB: 64 });
@@ -97,7 +117,23 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
 
     const copy = join(mirrorRoot, dom.name);
     const restored = await restoreChain(copy, await h.lab.tempDir("restore-"));
-    assert.equal(await imageDigest(restored), await h.lab.diskDigest(dom.name), "the mirror copy restores to the live disk");
+    const disk = await h.lab.diskDigest(dom.name);
+    assert.equal(await imageDigest(restored), disk, "the mirror copy restores to the live disk");
+
+    // The crypt remote got the same chain (it was up all along), encrypted; copied back it restores as well.
+    const crypt = await mirrored("inc-2", "completed", undefined, cryptTarget);
+    assert.ok((crypt.verifiedFiles ?? 0) >= 6 && crypt.bytesTransferred > 0, JSON.stringify(crypt));
+    const stored = (await execa("find", [cryptDir, "-type", "f"], { timeout: 30_000 })).stdout.split("\n").filter(Boolean);
+    assert.ok(stored.length >= 6);
+    const plain = Buffer.alloc(4096, 0xa1);
+    for (const f of stored) {
+      assert.ok(!/vda|virtnbdbackup|vmconfig|mirror me|\.cpt|\.data/.test(f.slice(cryptDir.length)), `an encrypted name: ${f}`);
+      assert.equal((await readFile(f)).includes(plain), false, `${f} holds no plain guest data`);
+    }
+    const back = join(await h.lab.tempDir("crypt-back-"), dom.name);
+    await execa("rclone", ["--config", rcloneConfig, "copy", `${cryptTarget}/${dom.name}`, back], { timeout: 300_000 });
+    const fromCrypt = await restoreChain(back, await h.lab.tempDir("restore-crypt-"));
+    assert.equal(await imageDigest(fromCrypt), disk, "the crypt copy, copied back, restores to the live disk");
 
     // Rotation: the agent archives its chain; the next full makes the mirror archive its copy under the same name.
     h.nc.publish(subjects.cmd.rotate(HOST), JSON.stringify({ domain: dom.name, requestId: "rot-1" }));
@@ -107,6 +143,8 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     const localArchive = (await readdir(h.backupRoot)).find((n) => n.startsWith(`${dom.name}.`));
     assert.equal(rotated.archivedTo, localArchive, "the mirror archive has the local archive's name");
     assert.deepEqual((await readdir(mirrorRoot)).sort(), [dom.name, localArchive].sort());
+    const rotatedCrypt = await mirrored("full-2", "completed", undefined, cryptTarget);
+    assert.equal(rotatedCrypt.archivedTo, localArchive, "the crypt remote archives under the same name");
   });
 
   it("a hostile domain name reaches the remote side as data and creates nothing else there", async () => {
@@ -134,16 +172,19 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     await mkdir(folder);
     await writeFile(join(folder, "vda.full.data"), Buffer.alloc(4096, 1));
     await writeFile(join(folder, `${name}.cpt`), '["virtnbdbackup.0"]');
-    assert.equal((await mirror.syncDomain(name, "command")).type, "completed");
+    assert.deepEqual(types(await mirror.syncDomain(name, "command")), ["completed", "completed"]);
     await rm(folder, { recursive: true });
-    const archived = await mirror.syncDomain(name, "command");
-    assert.equal(archived.type, "completed", JSON.stringify(archived));
-    assert.match(archived.archivedTo ?? "", new RegExp(`^${name}\\.\\d{4}-\\d{2}-\\d{2}\\+`));
+    const [archived, archivedCrypt] = await mirror.syncDomain(name, "command");
+    assert.equal(archived!.type, "completed", JSON.stringify(archived));
+    assert.equal(archivedCrypt!.archivedTo, archived!.archivedTo, "the crypt remote archives under the same name");
+    assert.match(archived!.archivedTo ?? "", new RegExp(`^${name}\\.\\d{4}-\\d{2}-\\d{2}\\+`));
     const names = await readdir(mirrorRoot);
-    assert.ok(names.includes(archived.archivedTo!) && !names.includes(name));
+    assert.ok(names.includes(archived!.archivedTo!) && !names.includes(name));
+    const cryptNames = (await execa("rclone", ["--config", rcloneConfig, "lsf", "--dirs-only", cryptTarget], { timeout: 30_000 })).stdout;
+    assert.ok(cryptNames.includes(`${archived!.archivedTo}/`) && !cryptNames.split("\n").includes(`${name}/`), cryptNames);
     const nothing = await mirror.syncDomain(name, "command");
-    assert.equal(nothing.type, "failed");
-    assert.match(nothing.reason ?? "", /no local chain/);
+    assert.deepEqual(types(nothing), ["failed", "failed"]);
+    assert.match(nothing[0]!.reason ?? "", /no local chain/);
   });
 
   it("holds the chain lease while syncing: a sync waits for the chain's holder", async () => {
@@ -158,7 +199,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     assert.equal(settled, false, "the sync waits while another process holds the chain");
     assert.equal(existsSync(join(mirrorRoot, name)), false);
     await lease.release();
-    assert.equal((await sync).type, "completed");
+    assert.deepEqual(types(await sync), ["completed", "completed"]);
     assert.ok(existsSync(join(mirrorRoot, name, `${name}.cpt`)));
   });
 

@@ -31,9 +31,11 @@ import {
 import { chainFolderPath, localFileLister } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
+import { posix } from "node:path";
 import { compareTrees, listTree, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
-import { openMirrorStore } from "./mirror-store.js";
-import { describeTarget, parseMirrorTarget, parseSshOptions } from "./mirror-target.js";
+import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, type MirrorTarget } from "./mirror-target.js";
+import { rcloneCopy, rcloneStore } from "./rclone.js";
 import { rsyncArgs, runRsync } from "./run-rsync.js";
 
 type Trigger = (typeof mirrorTriggers)[number];
@@ -53,8 +55,8 @@ export interface MirrorDeps {
 }
 
 export interface MirrorService {
-  /** Syncs one domain now (what a command or a completed backup does); resolves with the final event. */
-  syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput>;
+  /** Syncs one domain to every target now (what a command or a completed backup does); resolves with each target's final event. */
+  syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]>;
   /** Syncs every chain folder of the backup root. */
   syncAll(trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]>;
   stop(): Promise<void>;
@@ -77,12 +79,15 @@ class MirrorSyncError extends Error {
  */
 export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
   const { config, nc } = deps;
-  if (!config.RSYNC_BACKUP_PATH) throw new TypeError("RSYNC_BACKUP_PATH is not set");
+  const targets: MirrorTarget[] = [
+    ...(config.RSYNC_BACKUP_PATH ? [parseMirrorTarget(config.RSYNC_BACKUP_PATH)] : []),
+    ...config.MIRROR_RCLONE_TARGETS.map(parseRcloneTarget),
+  ];
+  if (targets.length === 0) throw new TypeError("neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
   const host = config.HOST_ID;
   const logger = deps.logger.child({ service: "mirror", host });
-  const target = parseMirrorTarget(config.RSYNC_BACKUP_PATH);
   const ssh = parseSshOptions(config.SSH_OPTIONS);
-  const targetText = describeTarget(target);
+  const transferTimeoutMs = deps.rsyncTimeoutMs ?? 12 * 3600_000;
   const root = config.LOCAL_BACKUP_PATH;
   const rootId = await backupRootId(root, host);
   const retryDelays = deps.retryDelaysMs ?? defaultRetryDelaysMs;
@@ -106,15 +111,33 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
   });
   const guard = createChainGuard(createDomainQueue(), leases, rootId, deps.leaseWaitMs);
   const stopping = new AbortController();
+  /** Pending retries, keyed by target and domain. */
   const retries = new Map<string, { attempt: number; timer?: NodeJS.Timeout }>();
+  const retryKey = (target: MirrorTarget, domain: string) => `${describeTarget(target)}\n${domain}`;
 
-  /** The sync itself, under the chain lease: rotation of the mirror copy, rsync, verification. */
-  async function syncUnderLease(domain: string, signal: AbortSignal): Promise<Partial<MirrorEventInput>> {
+  const openStore = (target: MirrorTarget, signal: AbortSignal): Promise<MirrorStore> | MirrorStore =>
+    target.kind === "local"
+      ? localMirrorStore()
+      : target.kind === "ssh"
+        ? openSftpStore({ host: target.host, user: target.user, ssh })
+        : rcloneStore(target.remote, { configFile: config.MIRROR_RCLONE_CONFIG, timeoutMs: 300_000, signal });
+
+  /** Copies the chain: rsync (bytes from --stats) or rclone copy + rclone check. Returns the bytes sent. */
+  async function transfer(target: MirrorTarget, local: string, domain: string, signal: AbortSignal): Promise<number> {
+    if (target.kind === "rclone")
+      return rcloneCopy(local, target.remote, posix.join(target.root, domain), { configFile: config.MIRROR_RCLONE_CONFIG, timeoutMs: transferTimeoutMs, signal });
+    const args = rsyncArgs({ rsyncArgs: config.RSYNC_ARGS, sshOptions: config.SSH_OPTIONS, source: local, target, domain });
+    return (await runRsync(args, { timeoutMs: transferTimeoutMs, signal })).bytesSent;
+  }
+
+  /** The sync itself, under the chain lease: rotation of the mirror copy, the transfer, verification. */
+  async function syncUnderLease(target: MirrorTarget, domain: string, signal: AbortSignal): Promise<Partial<MirrorEventInput>> {
     const local = chainFolderPath(root, domain);
-    const store = await openMirrorStore(target, ssh);
+    const copyPath = posix.join(target.root, domain);
+    const store = await openStore(target, signal);
     try {
       const localTree = await listTree(localFileLister, local);
-      const mirrorTree = await listTree(store, `${target.root}/${domain}`);
+      const mirrorTree = await listTree(store, copyPath);
       const localNames = await readdir(root);
       const rotate = (mirror: FileTree, keep: number) =>
         rotateMirrorCopy(store, { root: target.root, domain, mirror, localNames, keep, timeZone: config.TZ });
@@ -127,49 +150,55 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       let rotation: Awaited<ReturnType<typeof rotate>> | undefined;
       if (mirrorTree && mirrorHoldsOtherChain(localTree, mirrorTree)) rotation = await rotate(mirrorTree, config.RSYNC_BACKUP_CHAINS_TO_KEEP);
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
-      const args = rsyncArgs({ rsyncArgs: config.RSYNC_ARGS, sshOptions: config.SSH_OPTIONS, source: local, target, domain });
-      const r = await runRsync(args, { timeoutMs: deps.rsyncTimeoutMs ?? 12 * 3600_000, signal });
+      const bytesTransferred = await transfer(target, local, domain, signal);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
       const after = await listTree(localFileLister, local);
-      const copy = await listTree(store, `${target.root}/${domain}`);
+      const copy = await listTree(store, copyPath);
       const diffs = compareTrees(after ?? new Map(), copy ?? new Map());
-      if (diffs.length > 0) throw new MirrorSyncError(`the mirror copy differs from the local chain after rsync: ${diffs.slice(0, 5).join("; ")}${diffs.length > 5 ? ` (+${diffs.length - 5} more)` : ""}`);
-      return { bytesTransferred: r.bytesSent, verifiedFiles: after?.size ?? 0, archivedTo: rotation?.archivedTo, pruned: rotation?.pruned.length ? rotation.pruned : undefined };
+      if (diffs.length > 0) throw new MirrorSyncError(`the mirror copy differs from the local chain after the transfer: ${diffs.slice(0, 5).join("; ")}${diffs.length > 5 ? ` (+${diffs.length - 5} more)` : ""}`);
+      return { bytesTransferred, verifiedFiles: after?.size ?? 0, archivedTo: rotation?.archivedTo, pruned: rotation?.pruned.length ? rotation.pruned : undefined };
     } finally {
       await store.close();
     }
   }
 
-  function scheduleRetry(domain: string, attempt: number): void {
+  function scheduleRetry(target: MirrorTarget, domain: string, attempt: number): void {
     const delay = retryDelays[Math.min(attempt - 1, retryDelays.length - 1)] ?? 60_000;
     const timer = setTimeout(() => {
-      void syncDomain(domain, "retry").catch((err: unknown) => logger.error({ err, domain }, "mirror retry failed"));
+      void syncTarget(target, domain, "retry").catch((err: unknown) => logger.error({ err, domain }, "mirror retry failed"));
     }, delay);
-    retries.set(domain, { attempt, timer });
-    logger.info({ domain, attempt, inMs: delay }, "mirror sync will be retried");
+    retries.set(retryKey(target, domain), { attempt, timer });
+    logger.info({ domain, target: describeTarget(target), attempt, inMs: delay }, "mirror sync will be retried");
   }
 
-  async function syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput> {
-    const pending = retries.get(domain);
+  async function syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]> {
+    const results: MirrorEventInput[] = [];
+    for (const target of targets) results.push(await syncTarget(target, domain, trigger, requestId));
+    return results;
+  }
+
+  async function syncTarget(target: MirrorTarget, domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput> {
+    const key = retryKey(target, domain);
+    const pending = retries.get(key);
     clearTimeout(pending?.timer);
     const attempt = (pending?.attempt ?? 0) + 1;
     const runId = randomUUID();
     const started = Date.now();
-    const base = { host, domain, requestId, runId, trigger, target: targetText, attempt };
+    const base = { host, domain, requestId, runId, trigger, target: describeTarget(target), attempt };
     await announce({ ...base, type: "started", at: new Date().toISOString() });
     let final: MirrorEventInput;
     try {
-      const result = await guard(domain, (leaseLost) => syncUnderLease(domain, AbortSignal.any([leaseLost, stopping.signal])));
+      const result = await guard(domain, (leaseLost) => syncUnderLease(target, domain, AbortSignal.any([leaseLost, stopping.signal])));
       final = { ...base, ...result, type: "completed", at: new Date().toISOString(), durationMs: Date.now() - started };
-      retries.delete(domain);
+      retries.delete(key);
       logger.info({ domain, trigger, bytesTransferred: final.bytesTransferred, durationMs: final.durationMs, archivedTo: final.archivedTo }, "mirror sync completed");
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       final = { ...base, type: "failed", at: new Date().toISOString(), durationMs: Date.now() - started, reason };
       logger.warn({ err, domain, trigger, attempt }, "mirror sync failed");
       // Local chain gone and nothing on the mirror: nothing will ever change by retrying.
-      if (!stopping.signal.aborted && !(err instanceof MirrorSyncError && reason.startsWith("no local chain"))) scheduleRetry(domain, attempt);
-      else retries.delete(domain);
+      if (!stopping.signal.aborted && !(err instanceof MirrorSyncError && reason.startsWith("no local chain"))) scheduleRetry(target, domain, attempt);
+      else retries.delete(key);
     }
     await announce(final);
     return final;
@@ -188,7 +217,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
 
   async function syncAll(trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]> {
     const results: MirrorEventInput[] = [];
-    for (const domain of await chainDomains()) results.push(await syncDomain(domain, trigger, requestId));
+    for (const domain of await chainDomains()) results.push(...(await syncDomain(domain, trigger, requestId)));
     return results;
   }
 
@@ -219,7 +248,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       handler: async (msg) => {
         const parsed = parsePayload(mirrorCommandSchema, msg.data);
         if (!parsed.ok) {
-          await announce({ type: "failed", host, runId: randomUUID(), trigger: "command", target: targetText, at: new Date().toISOString(), reason: parsed.reason });
+          await announce({ type: "failed", host, runId: randomUUID(), trigger: "command", target: targets.map(describeTarget).join(" "), at: new Date().toISOString(), reason: parsed.reason });
           return "term";
         }
         const { domain, requestId } = parsed.value;
@@ -235,7 +264,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       await syncAll("schedule").catch((err: unknown) => logger.error({ err }, "scheduled mirror run failed"));
     }, { timezone: config.TZ, name: "mirror-schedule", noOverlap: true });
   }
-  logger.info({ target: targetText, schedule: config.RSYNC_SCHEDULE ?? "after each backup" }, "mirror started");
+  logger.info({ targets: targets.map(describeTarget), schedule: config.RSYNC_SCHEDULE ?? "after each backup" }, "mirror started");
   // rsync skips what the mirror already has, so this costs a listing per chain when nothing was missed.
   if (deps.catchUpAtStart ?? true) void syncAll("startup").catch((err: unknown) => logger.warn({ err }, "mirror catch-up at start failed"));
 

@@ -1,7 +1,7 @@
 import { readFile, rename, rmdir, unlink } from "node:fs/promises";
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
 import { localFileLister, type FileFacts, type FileKind, type FileLister, type ListedEntry } from "@vmbs/chain";
-import type { MirrorTarget, SshSettings } from "./mirror-target.js";
+import type { SshSettings } from "./mirror-target.js";
 
 /**
  * The file operations the mirror needs on its target: reading (a chain FileLister, for verification and
@@ -24,11 +24,6 @@ export class MirrorStoreError extends Error {
 
 export function localMirrorStore(): MirrorStore {
   return { ...localFileLister, rename, unlink, rmdir, close: async () => undefined };
-}
-
-/** Opens the store of a target: node:fs for a local one, one SFTP session for an ssh one. */
-export async function openMirrorStore(target: MirrorTarget, ssh: SshSettings): Promise<MirrorStore> {
-  return target.kind === "local" ? localMirrorStore() : openSftpStore({ host: target.host, user: target.user, ssh });
 }
 
 /* SFTP status codes (draft-ietf-secsh-filexfer): 2 = no such file; mapped to ENOENT as FileLister requires. */

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { homedir } from "node:os";
-import { parseMirrorTarget, parseSshOptions, rsyncRemoteShell } from "./mirror-target.js";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, rsyncRemoteShell } from "./mirror-target.js";
 
 describe("mirror target and SSH_OPTIONS", () => {
   it("reads RSYNC_BACKUP_PATH as the seed does", () => {
@@ -12,6 +12,18 @@ describe("mirror target and SSH_OPTIONS", () => {
       ["/mnt/a@b:/c", { kind: "local", root: "/mnt/a@b:/c" }],
     ];
     for (const [value, want] of cases) assert.deepEqual(parseMirrorTarget(value), want, value);
+  });
+
+  it("reads MIRROR_RCLONE_TARGETS entries as remote + path", () => {
+    const cases: [string, ReturnType<typeof parseRcloneTarget>][] = [
+      ["b2crypt:", { kind: "rclone", remote: "b2crypt:", root: "" }],
+      ["s3:bucket/vms/", { kind: "rclone", remote: "s3:", root: "bucket/vms" }],
+    ];
+    for (const [value, want] of cases) {
+      assert.deepEqual(parseRcloneTarget(value), want, value);
+      assert.equal(describeTarget(want), value.replace(/\/$/, ""));
+    }
+    assert.throws(() => parseRcloneTarget("nocolon"), /not an rclone remote/);
   });
 
   it("reads port, keys, user and timeout from every spelling users write", () => {
