@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readdir, lstat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { schedule, type ScheduledTask } from "node-cron";
 import {
   backupCompletedSchema,
@@ -31,7 +31,6 @@ import {
 import { chainFolderPath, localFileLister } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
-import { posix } from "node:path";
 import { compareTrees, listTree, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, type MirrorTarget } from "./mirror-target.js";
