@@ -18,10 +18,10 @@ FROM node:20-bookworm-slim
 
 # virtnbdbackup/virtnbdrestore: the backup engine; python3-libvirt: the agent's libvirt connection (libs/virt/bridge;
 # it talks to the HOST's libvirtd through the bind-mounted /run/libvirt socket); libvirt-clients: virsh, for an admin
-# inside the container; qemu-utils: qemu-img (bitmap checks); rsync + openssh-client: mirroring.
+# inside the container; qemu-utils: qemu-img (bitmap checks); rsync + openssh-client + rclone: mirroring.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      virtnbdbackup python3-libvirt libvirt-clients qemu-utils rsync openssh-client ca-certificates \
+      virtnbdbackup python3-libvirt libvirt-clients qemu-utils rsync openssh-client rclone ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -60,9 +60,9 @@ sbin_path
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
-               nats-server redis-server rsync sshd ssh)
+               nats-server redis-server rsync sshd ssh rclone)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-              libvirt-clients nats-server redis-server rsync openssh-server openssh-client)
+              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)

@@ -33,6 +33,14 @@ export class LogFileError extends Error {
   }
 }
 
+/** `vmbs mirror-service` without RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS: there is nothing to mirror to. */
+export class MirrorNotConfiguredError extends Error {
+  constructor() {
+    super("neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
+    this.name = "MirrorNotConfiguredError";
+  }
+}
+
 /** `vmbs start` could not start its own nats-server (port taken, binary missing, store dir unusable). */
 export class LocalNatsServerError extends Error {
   constructor(readonly port: number, options: ErrorOptions) {
@@ -130,6 +138,11 @@ export function describeExit(err: unknown): { line: string; status: number } {
     return { line: `vmbs: ${err.message} (${causeOf(err)}) — install redis-server, or set REDIS_URL to an existing Redis`, status: exitStatus.natsUnavailable };
   if (err instanceof LocalRedisServerDiedError)
     return { line: `vmbs: ${err.message}; the services were stopped — start vmbs again (queued alerts are kept in its append-only file)`, status: exitStatus.natsUnavailable };
+  if (err instanceof MirrorNotConfiguredError)
+    return {
+      line: "vmbs: RSYNC_BACKUP_PATH is not set — set it to user@host:/absolute/path or a mounted folder (or MIRROR_RCLONE_TARGETS to rclone remotes) to run the mirror",
+      status: exitStatus.config,
+    };
   if (err instanceof LogFileError)
     return { line: `vmbs: LOGFILE_PATH ${err.path} is not writable (${causeOf(err)}) — create its folder or point LOGFILE_PATH elsewhere`, status: exitStatus.config };
   const message = err instanceof Error ? err.message : String(err);

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
+import { mirrorCommand } from "./commands/mirror.js";
 import { serve } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
 
@@ -15,11 +16,14 @@ const usage: Record<string, string> = {
 Usage: vmbs <command> [options]
 
 Commands:
-  start       scheduler + backup agent (+ notifier when NOTIFY_URLS is set) in one process (starts a local nats-server when NATS_URL is unset)
+  start       scheduler + backup agent (+ notifier when NOTIFY_URLS is set, + mirror when RSYNC_BACKUP_PATH is set)
+              in one process (starts a local nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
   notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
+  mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS)
   backup      ask a host's agent for a backup and print the outcome
+  mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
@@ -27,6 +31,14 @@ Run "vmbs <command> --help" for a command's options. Configuration comes from en
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
+  "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH and MIRROR_RCLONE_TARGETS after\nits backups (or at RSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
+  mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
+
+Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
+  --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
+  --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
+  --timeout SEC     give up waiting after SEC seconds (default 3600)
+Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage.`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
 
 Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.
@@ -84,7 +96,9 @@ async function main(argv: string[]): Promise<number> {
       values =
         command === "backup"
           ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
-          : parseArgs({ args: rest, options: { help }, strict: true }).values;
+          : command === "mirror"
+            ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
+            : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
     return 2;
@@ -108,7 +122,15 @@ async function main(argv: string[]): Promise<number> {
     }
     return backupCommand({ domain: values.domain, host: values.host, level: values.level ?? "auto", timeoutSec });
   }
-  return serve(command as "start" | "agent" | "scheduler" | "notifier");
+  if (command === "mirror") {
+    const timeoutSec = Number(values.timeout ?? 3600);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage.mirror}\n`);
+      return 2;
+    }
+    return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
+  }
+  return serve(command as "start" | "agent" | "scheduler" | "notifier" | "mirror-service");
 }
 
 main(process.argv.slice(2)).then(

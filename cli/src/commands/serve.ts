@@ -3,13 +3,14 @@ import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
 import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
+import { startMirror } from "@vmbs/mirror";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
-import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
+import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, MirrorNotConfiguredError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
-export type ServeRole = "start" | "agent" | "scheduler" | "notifier";
+export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service";
 
 /** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
 const stopStepMs = 10_000;
@@ -31,7 +32,8 @@ function report(logger: Logger, err: unknown, what: string): number {
 
 /**
  * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent (+ notifier when NOTIFY_URLS is
- * set) in one process (and a local nats-server when NATS_URL is unset), `agent`, `scheduler` or `notifier` alone.
+ * set, + the mirror when RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS is set) in one process (and a local
+ * nats-server when NATS_URL is unset), `agent`, `scheduler`, `notifier` or `mirror-service` alone for a fleet.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
  * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
@@ -49,6 +51,8 @@ export async function serve(role: ServeRole): Promise<number> {
   const { config, logger, reopenLog } = runtime;
   const servesAgent = role === "start" || role === "agent";
   const servesNotifier = role === "notifier" || (role === "start" && config.NOTIFY_URLS.length > 0);
+  const mirrorConfigured = config.RSYNC_BACKUP_PATH !== undefined || config.MIRROR_RCLONE_TARGETS.length > 0;
+  const servesMirror = role === "mirror-service" || (role === "start" && mirrorConfigured);
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -57,22 +61,28 @@ export async function serve(role: ServeRole): Promise<number> {
   const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
   const schedulerRole: BusRole = { kind: "scheduler" };
   const notifierRole: BusRole = { kind: "notifier" };
-  const roles: BusRole[] = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : role === "notifier" ? [notifierRole] : [schedulerRole, agentRole];
-  if (servesNotifier && role === "start") roles.push(notifierRole);
+  const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
+  const soloRoles: Partial<Record<ServeRole, BusRole>> = { agent: agentRole, scheduler: schedulerRole, notifier: notifierRole, "mirror-service": mirrorRole };
+  const solo = soloRoles[role];
+  const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole];
+  if (role === "start" && servesNotifier) roles.push(notifierRole);
+  if (role === "start" && servesMirror) roles.push(mirrorRole);
 
   let bus: Bus | undefined;
   let presence: AgentPresence | undefined;
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
   let notifierNc: NatsConnection | undefined;
+  let mirrorNc: NatsConnection | undefined;
   let redis: RunningRedisServer | undefined;
   let redisUrl = config.REDIS_URL;
   try {
+    if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
     if (servesNotifier) {
       if (config.NOTIFY_URLS.length === 0) throw new NotifierSetupError("NOTIFY_URLS is empty — name at least one target (see README, Notifications)");
       if (redisUrl) await checkRedis(redisUrl);
     }
-    if (servesAgent) {
+    if (servesAgent || servesMirror) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
       await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
@@ -87,6 +97,9 @@ export async function serve(role: ServeRole): Promise<number> {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
       presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
     }
+    // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
+    // completed backup events and its root's chain leases.
+    if (servesMirror) mirrorNc = await bus.connect(mirrorRole, `vmbs-mirror-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     await redis?.stop();
@@ -128,6 +141,10 @@ export async function serve(role: ServeRole): Promise<number> {
     if (agentNc) {
       const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
       stops.unshift(() => agent.stop());
+    }
+    if (mirrorNc) {
+      const mirror = await startMirror({ config, nc: mirrorNc, logger });
+      stops.unshift(() => mirror.stop());
     }
   } catch (err) {
     await stopAll();

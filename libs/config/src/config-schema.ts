@@ -74,6 +74,15 @@ export const configSchema = z.object({
   RSYNC_BACKUP_CHAINS_TO_KEEP: count(2, 100_000),
   RSYNC_ARGS: wordList("-a"),
   RSYNC_SCHEDULE: cronExpression(""),
+  /**
+   * rclone remotes the mirror also copies each chain to (`name:` or `name:path`, e.g. an S3/B2/SFTP remote wrapped
+   * in rclone's `crypt`), configured in rclone's own config file; same schedule, events, verification and retention.
+   */
+  MIRROR_RCLONE_TARGETS: wordList().refine((list) => list.every((t) => /^[\w.\- ]+:/.test(t) && !t.startsWith("-")), {
+    message: "expected rclone remotes as name: or name:path",
+  }),
+  /** rclone's config file for MIRROR_RCLONE_TARGETS (default: rclone's own lookup, e.g. ~/.config/rclone/rclone.conf). */
+  MIRROR_RCLONE_CONFIG: optionalAbsolutePath(),
   BACKUP_SCHEDULE: cronExpression("@daily"),
   VIRTNBDBACKUP_ARGS: engineArgs,
   VM_IGNORED_LIST: wordList(),

@@ -7,3 +7,4 @@ export * from "./chain.js";
 export * from "./roles.js";
 export * from "./backup-root.js";
 export * from "./notify.js";
+export * from "./mirror.js";

@@ -36,6 +36,9 @@ export type CommandVerb = (typeof commandVerbs)[number];
 export const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
 
+export const mirrorEventTypes = ["started", "completed", "failed"] as const;
+export type MirrorEventType = (typeof mirrorEventTypes)[number];
+
 /** Destructive or noteworthy chain steps, each announced with its reason. */
 export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
@@ -80,6 +83,7 @@ export const subjects = {
     chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
     /** The notifier's own events (a notification that exhausted its retries). */
     notify: (host: string, type: NotifyEventType): string => `vmbs.evt.notify.${assertHostToken(host)}.${type}`,
+    mirror: (host: string, type: MirrorEventType): string => `vmbs.evt.mirror.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,

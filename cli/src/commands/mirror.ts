@@ -1,0 +1,74 @@
+import { randomUUID } from "node:crypto";
+import { isHostToken, mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
+import { connectBus, publishJson, type BusAuth } from "@vmbs/bus";
+import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
+import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
+import { natsUrlOf } from "../runtime.js";
+
+export interface MirrorCommandOptions {
+  domain?: string;
+  host?: string;
+  timeoutSec: number;
+}
+
+/** Without --domain the command covers every chain: done once every started sync ended and nothing new came for this long. */
+const settleMs = 5_000;
+
+/**
+ * `vmbs mirror`: publishes `vmbs.cmd.mirror.<host>` and prints each outcome event as JSON.
+ * Exit 0 = every sync completed, 1 = one failed or the wait timed out.
+ */
+export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
+  const config = loadConfigOrExit(process.env);
+  const host = o.host ?? config.HOST_ID;
+  if (!isHostToken(host)) {
+    process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(host)})\n`);
+    return 2;
+  }
+  let auth: BusAuth;
+  try {
+    auth = await credentialsOf(config, { kind: "operator" });
+  } catch (err) {
+    if (!(err instanceof BusCredentialsError)) throw err;
+    process.stderr.write(`vmbs mirror: ${err.message}\n`);
+    return configErrorExitCode;
+  }
+  const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
+  const requestId = randomUUID();
+  const events = nc.subscribe(subjects.evt.serviceAll("mirror", host), { timeout: o.timeoutSec * 1000 });
+  const open = new Set<string>();
+  let failed = false;
+  let settle: NodeJS.Timeout | undefined;
+  try {
+    const ack = await publishJson(nc, subjects.cmd.mirror(host), { ...(o.domain ? { domain: o.domain } : {}), requestId });
+    process.stderr.write(`command stored in ${ack.stream} #${ack.seq}; waiting for the mirror of host ${host}\n`);
+    for await (const msg of events) {
+      const parsed = mirrorEventSchema.safeParse(msg.json());
+      if (!parsed.success || parsed.data.requestId !== requestId) {
+        // A refused command carries no requestId (it could not be read): the only failure without a domain.
+        if (parsed.success && parsed.data.type === "failed" && parsed.data.trigger === "command" && !parsed.data.domain) {
+          process.stdout.write(`${JSON.stringify(parsed.data)}\n`);
+          return 1;
+        }
+        continue;
+      }
+      const e: MirrorEvent = parsed.data;
+      if (e.type === "started") open.add(e.runId);
+      else {
+        open.delete(e.runId);
+        process.stdout.write(`${JSON.stringify(e)}\n`);
+        if (e.type === "failed") failed = true;
+        if (o.domain) return failed ? 1 : 0;
+      }
+      clearTimeout(settle);
+      if (open.size === 0) settle = setTimeout(() => events.unsubscribe(), settleMs);
+    }
+    return failed || open.size > 0 ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`vmbs mirror: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    clearTimeout(settle);
+    await nc.close();
+  }
+}

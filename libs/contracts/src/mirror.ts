@@ -1,0 +1,48 @@
+import { z } from "zod";
+import { domainNameSchema } from "./domain-name.js";
+import { mirrorEventTypes } from "./subjects.js";
+
+/** Payload of `vmbs.cmd.mirror.<host>`. Without `domain`: every chain folder of that host's backup root. */
+export const mirrorCommandSchema = z
+  .object({
+    domain: domainNameSchema.optional(),
+    /** Copied into every event this command causes. */
+    requestId: z.string().max(200).optional(),
+  })
+  .strict();
+export type MirrorCommand = z.infer<typeof mirrorCommandSchema>;
+
+/**
+ * What started a sync: a completed backup, RSYNC_SCHEDULE, a command, a retry after a failed sync, or the
+ * catch-up at start (a sync that failed before a restart is not lost).
+ */
+export const mirrorTriggers = ["backup", "schedule", "command", "retry", "startup"] as const;
+
+/** `vmbs.evt.mirror.<host>.started|completed|failed`, one run = one domain synced to one target. */
+export const mirrorEventSchema = z.object({
+  type: z.enum(mirrorEventTypes),
+  host: z.string(),
+  /** Absent only when a command was refused before a domain could be read from it. */
+  domain: z.string().optional(),
+  requestId: z.string().optional(),
+  /** One id per sync run, shared by its started and completed/failed events. */
+  runId: z.string(),
+  trigger: z.enum(mirrorTriggers),
+  /** The mirror target, credentials never included (`user@host:/path` or a local path). */
+  target: z.string(),
+  at: z.string(),
+  /** Bytes rsync sent for this run (its `--stats` "Total bytes sent"); 0 on `started`. */
+  bytesTransferred: z.number().int().nonnegative().default(0),
+  durationMs: z.number().int().nonnegative().default(0),
+  /** Attempt number of this sync since the last success (1 = first try). */
+  attempt: z.number().int().positive().default(1),
+  /** The mirror copy archived before this sync (the local chain rotated or is gone), and archives deleted by retention. */
+  archivedTo: z.string().optional(),
+  pruned: z.array(z.string()).optional(),
+  /** Files compared after the sync (names, sizes, mtimes equal the local chain's). */
+  verifiedFiles: z.number().int().nonnegative().optional(),
+  /** Why it failed, in words a person can act on; on `failed` only. */
+  reason: z.string().optional(),
+});
+export type MirrorEvent = z.infer<typeof mirrorEventSchema>;
+export type MirrorEventInput = z.input<typeof mirrorEventSchema>;

@@ -1,0 +1,141 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { execa } from "execa";
+import { archiveFolderName } from "@vmbs/chain";
+import { compareTrees, listTree, mirrorArchiveName, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
+import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
+import { parseSshOptions } from "./mirror-target.js";
+import { rsyncArgs, statsBytes } from "./run-rsync.js";
+import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
+import { createTestSshd, type TestSshd } from "./testing/test-sshd.js";
+
+const tree = (entries: [string, number, number][]): FileTree => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
+
+describe("mirror decisions (pure)", () => {
+  it("compares file lists, sizes and mtimes", () => {
+    const local = tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101]]);
+    const cases: [FileTree, string[]][] = [
+      [tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101]]), []],
+      [tree([["vda.full.data", 10, 100]]), ["web.cpt missing on the mirror"]],
+      [tree([["vda.full.data", 9, 100], ["web.cpt", 2, 101]]), ["vda.full.data is 9 bytes on the mirror, 10 locally"]],
+      [tree([["vda.full.data", 10, 99], ["web.cpt", 2, 101]]), ["vda.full.data has mtime 99 on the mirror, 100 locally"]],
+      [tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101], ["x", 1, 1]]), ["x exists only on the mirror"]],
+    ];
+    for (const [mirror, want] of cases) assert.deepEqual(compareTrees(local, mirror), want);
+  });
+
+  it("sees that the mirror holds another chain when one of its data files differs or is gone locally", () => {
+    const local = tree([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.1.data", 5, 200], ["web.cpt", 3, 201]]);
+    const cases: [FileTree, boolean][] = [
+      [tree([["vda.full.data", 10, 100]]), false],
+      [tree([["vda.full.data", 10, 100], ["web.cpt", 1, 50]]), false],
+      [tree([["vda.full.data", 10, 90]]), true],
+      [tree([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.2.data", 5, 300]]), true],
+    ];
+    for (const [mirror, want] of cases) assert.equal(mirrorHoldsOtherChain(local, mirror), want);
+  });
+
+  it("names the mirror archive like the local archive of the same second, else from its oldest file", () => {
+    const mirror = tree([["vda.full.data", 1, 1_700_000_000], ["web.cpt", 1, 1_700_000_500]]);
+    const computed = archiveFolderName("web", 1_700_000_000_000, "UTC");
+    const local = `${computed.slice(0, -10)}1234567890`;
+    assert.equal(mirrorArchiveName("web", mirror, [local, "web"], [], "UTC"), local);
+    assert.equal(mirrorArchiveName("web", mirror, ["web"], [], "UTC"), computed);
+    assert.notEqual(mirrorArchiveName("web", mirror, [local], [local], "UTC"), local, "a taken name is not reused");
+  });
+
+  it("builds rsync arguments: -s and ssh options for a remote, names as single arguments", () => {
+    const remote = rsyncArgs({ rsyncArgs: ["-a"], sshOptions: ["-p", "2222"], source: "/b/a $(x)", target: { kind: "ssh", user: "root", host: "nas", root: "/m/" }, domain: "a $(x)" });
+    assert.deepEqual(remote, ["-a", "--stats", "--timeout=300", "-s", "-e", "ssh -p 2222", "/b/a $(x)/", "root@nas:/m/a $(x)/"]);
+    const local = rsyncArgs({ rsyncArgs: ["-a", "--timeout=60"], sshOptions: [], source: "/b/w", target: { kind: "local", root: "/mnt/m" }, domain: "w" });
+    assert.deepEqual(local, ["-a", "--timeout=60", "--stats", "/b/w/", "/mnt/m/w/"]);
+    assert.equal(statsBytes("Literal data: 1,234 bytes\nTotal bytes sent: 2,345,678\n", "Total bytes sent"), 2_345_678);
+    assert.equal(statsBytes("Total bytes sent: 99\n", "Literal data"), undefined);
+    const log = '{"level":"info","stats":{"bytes":51,"checks":0}}\n{"level":"info","stats":{"bytes":4096,"checks":1}}\n';
+    assert.equal(rcloneStatsBytes(log), 4096);
+  });
+});
+
+/** One archive-looking folder with tool files (and optionally a foreign one), mtime of its full at `mtimeS`. */
+async function chainFolder(dir: string, domain: string, mtimeS: number, extra: Record<string, string> = {}): Promise<void> {
+  await mkdir(join(dir, "checkpoints"), { recursive: true });
+  await writeFile(join(dir, "vda.full.data"), "data");
+  await writeFile(join(dir, `${domain}.cpt`), "[]");
+  await writeFile(join(dir, "checkpoints", "virtnbdbackup.0.xml"), "<x/>");
+  for (const [name, text] of Object.entries(extra)) await writeFile(join(dir, name), text);
+  await utimes(join(dir, "vda.full.data"), mtimeS, mtimeS);
+  for (const f of [`${domain}.cpt`, "checkpoints/virtnbdbackup.0.xml"]) await utimes(join(dir, f), mtimeS + 60, mtimeS + 60);
+}
+
+describe("mirror rotation and retention on the target (real files; over SFTP and locally)", () => {
+  let sshd: TestSshd;
+  let base: string;
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), "vmbs-mirror-ret-"));
+    sshd = await createTestSshd(await mkdtemp(join(base, "sshd-")));
+    await sshd.start();
+  });
+  after(async () => {
+    await sshd?.stop();
+    await rm(base, { recursive: true, force: true });
+  });
+
+  for (const kind of ["sftp", "local", "rclone crypt"] as const) {
+    it(`${kind}: archives the copy, keeps exactly RSYNC_BACKUP_CHAINS_TO_KEEP archives, spares pinned, foreign and active folders`, async () => {
+      const root = await mkdtemp(join(base, `${kind}-`));
+      const d = "web";
+      await chainFolder(join(root, d), d, 1_800_000_000);
+      const old = ["web.2026-01-01+00:00:00.0000000000", "web.2026-02-01+00:00:00.0000000000"];
+      for (const name of old) await chainFolder(join(root, name), d, 1_700_000_000);
+      const foreign = "web.2025-12-01+00:00:00.0000000000";
+      await chainFolder(join(root, foreign), d, 1_600_000_000, { "notes.txt": "mine" });
+      const pinned = "web.2025-06-01+00:00:00.0000000000-keep";
+      await chainFolder(join(root, pinned), d, 1_500_000_000);
+      const vmNamedLikeArchive = "web.2025-01-01+00:00:00.0000000000";
+      await chainFolder(join(root, vmNamedLikeArchive), vmNamedLikeArchive, 1_400_000_000);
+      await mkdir(join(root, "other"));
+
+      let store: MirrorStore;
+      let at = root;
+      let names = async () => (await readdir(root)).sort();
+      if (kind === "rclone crypt") {
+        // The same folders, uploaded into a crypt remote over a local folder; the store then works through rclone.
+        const config = join(base, "rclone.conf");
+        const obscured = (await execa("rclone", ["obscure", "pw"], { timeout: 30_000 })).stdout.trim();
+        await writeFile(config, `[store]\ntype = local\n\n[secret]\ntype = crypt\nremote = store:${join(base, "crypt")}\npassword = ${obscured}\n`);
+        await execa("rclone", ["--config", config, "copy", "--create-empty-src-dirs", root, "secret:m"], { timeout: 60_000 });
+        store = rcloneStore("secret:", { configFile: config, timeoutMs: 60_000 });
+        at = "m";
+        names = async () => (await store.readdir("m")).map((e) => e.name).sort();
+      } else {
+        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) }) : localMirrorStore();
+      }
+      try {
+        const mirror = (await listTree(store, posix.join(at, d)))!;
+        assert.equal(mirror.size, 3);
+        const r = await rotateMirrorCopy(store, { root: at, domain: d, mirror, localNames: [], keep: 2, timeZone: "UTC" });
+        assert.equal(r.archivedTo, archiveFolderName(d, 1_800_000_000_000, "UTC"));
+        assert.deepEqual(r.pruned, [old[0]]);
+        assert.deepEqual(r.keptForeign, [foreign]);
+        assert.deepEqual(await names(), [r.archivedTo, old[1], foreign, pinned, vmNamedLikeArchive, "other"].sort());
+        assert.deepEqual((await store.readdir(posix.join(at, foreign))).map((e) => e.name), ["notes.txt"], "only the tool's files were removed");
+        await assert.rejects(store.readdir(posix.join(at, d)), (err: { code?: string }) => err.code === "ENOENT");
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  it("sftp: a missing folder is ENOENT, as FileLister requires", async () => {
+    const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) });
+    try {
+      assert.equal(await listTree(store, join(base, "nope")), undefined);
+      await assert.rejects(store.lstat(join(base, "nope")), (err: { code?: string }) => err.code === "ENOENT");
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { homedir } from "node:os";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, rsyncRemoteShell } from "./mirror-target.js";
+
+describe("mirror target and SSH_OPTIONS", () => {
+  it("reads RSYNC_BACKUP_PATH as the seed does", () => {
+    const cases: [string, ReturnType<typeof parseMirrorTarget>][] = [
+      ["root@nas:/mnt/user/backups", { kind: "ssh", user: "root", host: "nas", root: "/mnt/user/backups" }],
+      ["u@10.0.0.5:/b/", { kind: "ssh", user: "u", host: "10.0.0.5", root: "/b/" }],
+      ["/mnt/remotes/nas", { kind: "local", root: "/mnt/remotes/nas" }],
+      ["/mnt/a@b:/c", { kind: "local", root: "/mnt/a@b:/c" }],
+    ];
+    for (const [value, want] of cases) assert.deepEqual(parseMirrorTarget(value), want, value);
+  });
+
+  it("reads MIRROR_RCLONE_TARGETS entries as remote + path", () => {
+    const cases: [string, ReturnType<typeof parseRcloneTarget>][] = [
+      ["b2crypt:", { kind: "rclone", remote: "b2crypt:", root: "" }],
+      ["s3:bucket/vms/", { kind: "rclone", remote: "s3:", root: "bucket/vms" }],
+    ];
+    for (const [value, want] of cases) {
+      assert.deepEqual(parseRcloneTarget(value), want, value);
+      assert.equal(describeTarget(want), value.replace(/\/$/, ""));
+    }
+    assert.throws(() => parseRcloneTarget("nocolon"), /not an rclone remote/);
+  });
+
+  it("reads port, keys, user and timeout from every spelling users write", () => {
+    const cases: [string[], Partial<ReturnType<typeof parseSshOptions>>][] = [
+      [["-q", "-o", "IdentityFile=/private/hostname.key", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"], { port: 22, identityFiles: ["/private/hostname.key"], connectTimeoutMs: 10_000 }],
+      [["-p", "2222", "-i", "/k"], { port: 2222, identityFiles: ["/k"] }],
+      [["-p2222", "-i/k"], { port: 2222, identityFiles: ["/k"] }],
+      [["-oPort=2022", "-o", "identityfile = /k2", "-o", "ConnectTimeout=3"], { port: 2022, identityFiles: ["/k2"], connectTimeoutMs: 3000 }],
+      [["-o", "Port", "2023", "-l", "backup"], { port: 2023, user: "backup" }],
+      [["-i", "~/.ssh/id_ed25519"], { identityFiles: [`${homedir()}/.ssh/id_ed25519`] }],
+    ];
+    for (const [words, want] of cases) {
+      const got = parseSshOptions(words);
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(got[k as keyof typeof got], v, `${words.join(" ")}: ${k}`);
+    }
+    assert.throws(() => parseSshOptions(["-p", "x"]), /invalid port/);
+  });
+
+  it("quotes words with spaces for rsync's -e and refuses single quotes", () => {
+    assert.equal(rsyncRemoteShell(["-q", "-o", "IdentityFile=/k"]), "ssh -q -o IdentityFile=/k");
+    assert.equal(rsyncRemoteShell(["-i", "/my keys/k"]), "ssh -i '/my keys/k'");
+    assert.throws(() => rsyncRemoteShell(["-i", "/it's"]), /single quote/);
+  });
+});
