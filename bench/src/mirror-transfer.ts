@@ -16,10 +16,9 @@ import { execa } from "execa";
 import { loadConfig } from "@vmbs/config";
 import { mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
-import { waitFor } from "@vmbs/lab";
+import { startTestSshd, waitFor } from "@vmbs/lab";
 import { createAgentHarness } from "@vmbs/backup-agent/testing";
 import { startMirror, statsBytes } from "@vmbs/mirror";
-import { createTestSshd } from "@vmbs/mirror/testing";
 
 const HOST = "benchmirror";
 const MiB = 1024 * 1024;
@@ -27,8 +26,7 @@ const TARGET = 1.05;
 
 async function main(): Promise<void> {
   const h = await createAgentHarness(HOST);
-  const sshd = await createTestSshd(await h.lab.tempDir("sshd-"));
-  await sshd.start();
+  const sshd = await startTestSshd();
   const mirrorRoot = await h.lab.tempDir("mirror-");
   const bareRoot = await h.lab.tempDir("bare-");
   const events: MirrorEvent[] = [];
@@ -37,14 +35,14 @@ async function main(): Promise<void> {
     for await (const m of sub) events.push(mirrorEventSchema.parse(m.json()));
   })();
   await h.startAgent();
-  const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: HOST, VMBS_STATE_DIR: h.stateDir, RSYNC_BACKUP_PATH: `root@127.0.0.1:${mirrorRoot}`, SSH_OPTIONS: sshd.sshOptions });
+  const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: HOST, VMBS_STATE_DIR: h.stateDir, RSYNC_BACKUP_PATH: `root@127.0.0.1:${mirrorRoot}`, SSH_OPTIONS: sshd.sshOptionsLine });
   const logger = createLogger({ name: "bench-mirror", level: "silent", stream: new Writable({ write: (_c, _e, cb) => cb() }) });
   const mirror = await startMirror({ config, nc: h.nc, logger });
   try {
     const dom = await h.lab.createDomain({ sizeMiB: 256 });
     const folder = join(h.backupRoot, dom.name);
     const bare = async (): Promise<number> => {
-      const r = await execa("rsync", ["-a", "--stats", "-s", "-e", `ssh ${sshd.sshOptions}`, `${folder}/`, `root@127.0.0.1:${bareRoot}/${dom.name}/`], { timeout: 600_000 });
+      const r = await execa("rsync", ["-a", "--stats", "-s", "-e", `ssh ${sshd.sshOptionsLine}`, `${folder}/`, `root@127.0.0.1:${bareRoot}/${dom.name}/`], { timeout: 600_000 });
       return statsBytes(r.stdout, "Total bytes sent") ?? NaN;
     };
     const round = async (requestId: string, offsetMiB: number, lengthMiB: number): Promise<{ mirror: number; bare: number }> => {
@@ -72,7 +70,7 @@ async function main(): Promise<void> {
   } finally {
     await mirror.stop();
     sub.unsubscribe();
-    await sshd.stop();
+    await sshd.close();
     await h.close();
   }
 }

@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { backupEventSchema, backupLevels, isHostToken, subjects, type BackupLevel } from "@vmbs/contracts";
-import { connectBus, publishJson, type BusAuth } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
-import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
-import { natsUrlOf } from "../runtime.js";
+import { backupEventSchema, backupLevels, subjects, type BackupLevel } from "@vmbs/contracts";
+import { publishJson } from "@vmbs/bus";
+import { connectAsOperator } from "../operator-client.js";
 
 export interface BackupCommandOptions {
   domain: string;
@@ -14,25 +12,13 @@ export interface BackupCommandOptions {
 
 /** `vmbs backup`: publishes one backup command and prints the outcome event as JSON. Exit 0 = completed. */
 export async function backupCommand(o: BackupCommandOptions): Promise<number> {
-  const config = loadConfigOrExit(process.env);
   if (!backupLevels.includes(o.level as BackupLevel)) {
     process.stderr.write(`--level must be one of ${backupLevels.join(", ")}\n`);
     return 2;
   }
-  const host = o.host ?? config.HOST_ID;
-  if (!isHostToken(host)) {
-    process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(host)})\n`);
-    return 2;
-  }
-  let auth: BusAuth;
-  try {
-    auth = await credentialsOf(config, { kind: "operator" });
-  } catch (err) {
-    if (!(err instanceof BusCredentialsError)) throw err;
-    process.stderr.write(`vmbs backup: ${err.message}\n`);
-    return configErrorExitCode;
-  }
-  const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
+  const client = await connectAsOperator("backup", o.host);
+  if (typeof client === "number") return client;
+  const { host, nc } = client;
   const requestId = randomUUID();
   const events = nc.subscribe(subjects.evt.backupAll(host), { timeout: o.timeoutSec * 1000 });
   try {

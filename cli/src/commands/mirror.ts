@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { isHostToken, mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
-import { connectBus, publishJson, type BusAuth } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
-import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
-import { natsUrlOf } from "../runtime.js";
+import { mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
+import { publishJson } from "@vmbs/bus";
+import { connectAsOperator } from "../operator-client.js";
 
 export interface MirrorCommandOptions {
   domain?: string;
@@ -19,21 +17,9 @@ const settleMs = 5_000;
  * Exit 0 = every sync completed, 1 = one failed or the wait timed out.
  */
 export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
-  const config = loadConfigOrExit(process.env);
-  const host = o.host ?? config.HOST_ID;
-  if (!isHostToken(host)) {
-    process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(host)})\n`);
-    return 2;
-  }
-  let auth: BusAuth;
-  try {
-    auth = await credentialsOf(config, { kind: "operator" });
-  } catch (err) {
-    if (!(err instanceof BusCredentialsError)) throw err;
-    process.stderr.write(`vmbs mirror: ${err.message}\n`);
-    return configErrorExitCode;
-  }
-  const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
+  const client = await connectAsOperator("mirror", o.host);
+  if (typeof client === "number") return client;
+  const { host, nc } = client;
   const requestId = randomUUID();
   const events = nc.subscribe(subjects.evt.serviceAll("mirror", host), { timeout: o.timeoutSec * 1000 });
   const open = new Set<string>();

@@ -4,13 +4,13 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { execa } from "execa";
+import { startTestSshd, type TestSshd } from "@vmbs/lab";
 import { archiveFolderName } from "@vmbs/chain";
 import { compareTrees, listTree, mirrorArchiveName, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { parseSshOptions } from "./mirror-target.js";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
 import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
-import { createTestSshd, type TestSshd } from "./testing/test-sshd.js";
 
 const tree = (entries: [string, number, number][]): FileTree => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
 
@@ -75,11 +75,10 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
   let base: string;
   before(async () => {
     base = await mkdtemp(join(tmpdir(), "vmbs-mirror-ret-"));
-    sshd = await createTestSshd(await mkdtemp(join(base, "sshd-")));
-    await sshd.start();
+    sshd = await startTestSshd();
   });
   after(async () => {
-    await sshd?.stop();
+    await sshd?.close();
     await rm(base, { recursive: true, force: true });
   });
 
@@ -111,7 +110,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
         at = "m";
         names = async () => (await store.readdir("m")).map((e) => e.name).sort();
       } else {
-        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) }) : localMirrorStore();
+        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptionsLine.split(" ")) }) : localMirrorStore();
       }
       try {
         const mirror = (await listTree(store, posix.join(at, d)))!;
@@ -130,7 +129,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
   }
 
   it("sftp: a missing folder is ENOENT, as FileLister requires", async () => {
-    const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptions.split(" ")) });
+    const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptionsLine.split(" ")) });
     try {
       assert.equal(await listTree(store, join(base, "nope")), undefined);
       await assert.rejects(store.lstat(join(base, "nope")), (err: { code?: string }) => err.code === "ENOENT");

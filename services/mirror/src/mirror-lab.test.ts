@@ -9,10 +9,9 @@ import { loadConfig } from "@vmbs/config";
 import { mirrorEventSchema, subjects, type BackupEvent, type MirrorEvent } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
 import { backupRootId, createChainLeases } from "@vmbs/bus";
-import { imageDigest, restoreChain, waitFor } from "@vmbs/lab";
+import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd } from "@vmbs/lab";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { startMirror, type MirrorService } from "./mirror-service.js";
-import { createTestSshd, type TestSshd } from "./testing/test-sshd.js";
 
 const MiB = 1024 * 1024;
 const HOST = "mirrorhost";
@@ -30,8 +29,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
 
   before(async () => {
     h = await createAgentHarness(HOST);
-    sshd = await createTestSshd(await h.lab.tempDir("sshd-"));
-    await sshd.start();
+    sshd = await startTestSshd();
     mirrorRoot = await h.lab.tempDir("mirror-");
     sshTarget = `root@127.0.0.1:${mirrorRoot}`;
     // An rclone crypt remote over a local folder: what lands in cryptDir must be encrypted names and data.
@@ -52,7 +50,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
       MIRROR_RCLONE_TARGETS: cryptTarget,
       MIRROR_RCLONE_CONFIG: rcloneConfig,
       RSYNC_BACKUP_CHAINS_TO_KEEP: "1",
-      SSH_OPTIONS: sshd.sshOptions,
+      SSH_OPTIONS: sshd.sshOptionsLine,
     });
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
     const logger = createLogger({ name: "test-mirror", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
@@ -60,7 +58,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
   });
   after(async () => {
     await mirror?.stop();
-    await sshd?.stop();
+    await sshd?.close();
     await h?.close();
   });
 

@@ -115,7 +115,7 @@ test("unraid:// runs the notify script over real ssh with every argument intact,
     assert.ok(argv[3]!.includes(hostileDomain));
     assert.equal(existsSync("/tmp/PWNED"), false);
   } finally {
-    await sshd.stop();
+    await sshd.close();
   }
 });
 
