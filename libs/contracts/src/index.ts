@@ -6,3 +6,4 @@ export * from "./parse-payload.js";
 export * from "./chain.js";
 export * from "./roles.js";
 export * from "./backup-root.js";
+export * from "./restore.js";

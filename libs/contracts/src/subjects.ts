@@ -44,6 +44,13 @@ export type ChainEventType = (typeof chainEventTypes)[number];
 export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
 export type EventService = (typeof eventServices)[number];
 
+export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
+export type RestoreEventType = (typeof restoreEventTypes)[number];
+
+/** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>`. */
+export const restoreEndpoints = ["sets", "checkpoints", "run"] as const;
+export type RestoreEndpoint = (typeof restoreEndpoints)[number];
+
 /** NATS micro service name of the restore service (`nats micro ls`). */
 export const restoreServiceName = "vmbs-restore";
 
@@ -70,6 +77,7 @@ export const subjects = {
     backupAll: (host: string | "*"): string => `vmbs.evt.backup.${host === "*" ? "*" : assertHostToken(host)}.*`,
     chain: (host: string, type: ChainEventType): string => `vmbs.evt.chain.${assertHostToken(host)}.${type}`,
     chainAll: (host: string | "*"): string => `vmbs.evt.chain.${host === "*" ? "*" : assertHostToken(host)}.*`,
+    restore: (host: string, type: RestoreEventType): string => `vmbs.evt.restore.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
@@ -77,6 +85,7 @@ export const subjects = {
   /** Request/reply endpoints of a host's restore micro service (issue 10): `vmbs.svc.restore.<host>.<endpoint>`. */
   svc: {
     restore: (host: string): string => `vmbs.svc.restore.${assertHostToken(host)}`,
+    restoreEndpoint: (host: string, endpoint: RestoreEndpoint): string => `vmbs.svc.restore.${assertHostToken(host)}.${endpoint}`,
   },
 } as const;
 

@@ -1,0 +1,110 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { execa } from "execa";
+import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { loadConfig } from "@vmbs/config";
+import { restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
+import { imageDigest } from "@vmbs/lab";
+import { createLogger } from "@vmbs/logger";
+import { startRestoreService, type RestoreService } from "./restore-service.js";
+
+const MiB = 1024 * 1024;
+const host = "rsthost";
+
+describe("restore service: a 3-checkpoint chain restored over NATS", () => {
+  let h: AgentHarness;
+  let service: RestoreService;
+  const made: string[] = [];
+  const events: RestoreEvent[] = [];
+  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
+  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
+    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
+    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
+  };
+
+  before(async () => {
+    h = await createAgentHarness(host);
+    await h.startAgent();
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const logger = createLogger({ name: "test-restore", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
+    service = await startRestoreService({ config, nc: h.nc, logger });
+    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
+    void (async () => {
+      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
+    })();
+  });
+  after(async () => {
+    await service?.stop();
+    for (const name of made) {
+      await virsh(["destroy", name]).catch(() => undefined);
+      await virsh(["undefine", name, "--nvram"]).catch(() => virsh(["undefine", name]).catch(() => undefined));
+    }
+    await h?.close();
+  });
+
+  it("restores checkpoints 0, 1 and 2 as new domains equal to the disk at each backup; the copy has its own UUID and MAC and starts; in place on a running domain without consent is refused", async () => {
+    const dom = await h.lab.createDomain({ sizeMiB: 64, running: false });
+    // Lab domains have no NIC (and pc's pci.0 has no hotplug): a user-mode one, touching no host network, is
+    // added before the start, so the copy has a MAC to change.
+    const nic = join(await h.lab.tempDir("nic-"), "nic.xml");
+    await writeFile(nic, "<interface type='user'><model type='virtio'/></interface>");
+    await virsh(["attach-device", dom.name, "--file", nic, "--config"]);
+    await virsh(["start", dom.name]);
+    const digests: string[] = [];
+    const writes = [0x11, 0x22, 0x33];
+    for (const [i, pattern] of writes.entries()) {
+      await h.lab.writeGuest(dom.name, { offset: i * 8 * MiB, length: 2 * MiB, pattern });
+      h.publishRaw(JSON.stringify({ domain: dom.name, requestId: `b${i}` }));
+      const done = await h.waitEvent((e) => e.requestId === `b${i}` && e.type !== "started");
+      assert.equal(done.type, "completed", JSON.stringify(done));
+      digests.push(await h.lab.diskDigest(dom.name));
+    }
+    assert.equal(new Set(digests).size, 3, "each backup saw a different disk");
+
+    const sets = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
+    assert.deepEqual(sets.sets.map((s) => [s.name, s.active, s.checkpoints]), [[dom.name, true, 3]]);
+    const cps = restoreCheckpointsReplySchema.parse((await request("checkpoints", { domain: dom.name })).json);
+    assert.deepEqual(cps.checkpoints.map((c) => [c.index, c.name, c.disks]), [0, 1, 2].map((i) => [i, `virtnbdbackup.${i}`, ["vda"]]));
+    assert.ok(cps.checkpoints.every((c) => c.time !== null && c.bytes > 0));
+
+    const targetDir = await h.lab.tempDir("restored-");
+    for (const n of [0, 1, 2]) {
+      const as = `${dom.name}-r${n}`;
+      made.push(as);
+      const r = await request("run", { domain: dom.name, checkpoint: n, as, targetDir, requestId: `r${n}` });
+      assert.equal(r.error, undefined, JSON.stringify(r.json));
+      const reply = restoreRunReplySchema.parse(r.json);
+      assert.equal(reply.checkpoint, `virtnbdbackup.${n}`);
+      assert.equal(reply.images.length, 1);
+      assert.equal(await imageDigest(reply.images[0]!), digests[n], `checkpoint ${n} restored differs from the disk at that backup`);
+      assert.deepEqual(events.filter((e) => e.requestId === `r${n}` && e.type !== "progress").map((e) => e.type), ["started", "completed"]);
+    }
+
+    const xmlOf = async (name: string) => (await virsh(["dumpxml", name])).stdout;
+    const uuid = (x: string) => /<uuid>([^<]+)<\/uuid>/.exec(x)?.[1];
+    const macs = (x: string) => [...x.matchAll(/<mac address='([^']+)'/g)].map((m) => m[1]);
+    const orig = await xmlOf(dom.name);
+    const copy = await xmlOf(`${dom.name}-r2`);
+    assert.notEqual(uuid(copy), uuid(orig));
+    assert.ok(macs(orig).length > 0 && macs(copy).length === macs(orig).length);
+    assert.ok(macs(copy).every((m) => !macs(orig).includes(m)), `MACs ${macs(copy).join()} reuse ${macs(orig).join()}`);
+    assert.ok(!copy.includes(dom.diskPath), "the copy does not use the original's image");
+    await virsh(["start", `${dom.name}-r2`]);
+    assert.match((await virsh(["domstate", `${dom.name}-r2`])).stdout, /running/);
+
+    const before = await h.lab.diskDigest(dom.name);
+    const refused = await request("run", { domain: dom.name, inPlace: true, requestId: "inplace" });
+    assert.equal(refused.code, "400");
+    assert.match(refused.error ?? "", /running.*consent/);
+    assert.match((await virsh(["domstate", dom.name])).stdout, /running/);
+    assert.equal(await h.lab.diskDigest(dom.name), before, "a refused in-place restore changed the disk");
+    assert.equal((await virsh(["checkpoint-list", dom.name, "--name"])).stdout.trim().split("\n").length, 3, "checkpoints kept");
+    const again = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
+    assert.deepEqual(again.sets.map((s) => [s.name, s.checkpoints]), [[dom.name, 3]], "the chain is neither archived nor changed");
+    assert.equal(events.filter((e) => e.requestId === "inplace").at(-1)?.type, "failed");
+  });
+});
