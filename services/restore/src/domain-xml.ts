@@ -21,8 +21,10 @@ export class DomainXmlError extends Error {
 }
 
 function parse(xml: string): Element {
+  // xmldom reports an unclosed tag as a mere warning; libvirt writes none, so every complaint refuses the XML.
   const errors: string[] = [];
-  const doc = new DOMParser({ errorHandler: { error: (m: unknown) => errors.push(String(m)), fatalError: (m: unknown) => errors.push(String(m)) } }).parseFromString(xml, "text/xml");
+  const complain = (m: unknown): void => void errors.push(String(m));
+  const doc = new DOMParser({ errorHandler: { warning: complain, error: complain, fatalError: complain } }).parseFromString(xml, "text/xml");
   const root = doc.documentElement;
   if (errors.length > 0 || !root || root.tagName !== "domain") throw new DomainXmlError(`not a domain XML: ${errors[0] ?? "no <domain> root"}`);
   return root;

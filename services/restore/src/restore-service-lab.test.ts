@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
@@ -46,7 +46,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     await h?.close();
   });
 
-  it("restores checkpoints 0, 1 and 2 as new domains equal to the disk at each backup; the copy has its own UUID and MAC and starts; in place on a running domain without consent is refused", async () => {
+  it("restores checkpoints 0, 1 and 2 as new domains equal to the disk at each backup; the copy has its own UUID and MAC and starts; in place on a running domain without consent is refused, with consent on a shut-off one it restores and archives", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 64, running: false });
     // Lab domains have no NIC (and pc's pci.0 has no hotplug): a user-mode one, touching no host network, is
     // added before the start, so the copy has a MAC to change.
@@ -106,5 +106,21 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     const again = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(again.sets.map((s) => [s.name, s.checkpoints]), [[dom.name, 3]], "the chain is neither archived nor changed");
     assert.equal(events.filter((e) => e.requestId === "inplace").at(-1)?.type, "failed");
+
+    // Shut off and with consent: checkpoint 0 in place; stale checkpoints go, the chain is archived.
+    await virsh(["destroy", dom.name]);
+    const r = await request("run", { domain: dom.name, inPlace: true, consent: true, checkpoint: 0, requestId: "inplace-ok" });
+    assert.equal(r.error, undefined, JSON.stringify(r.json));
+    const reply = restoreRunReplySchema.parse(r.json);
+    assert.deepEqual(reply.images, [dom.diskPath]);
+    assert.equal(await imageDigest(dom.diskPath), digests[0], "the disk is not checkpoint 0");
+    assert.equal((await virsh(["checkpoint-list", dom.name, "--name"])).stdout.trim(), "", "stale checkpoints removed");
+    const after = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
+    assert.deepEqual(after.sets.map((s) => [s.name, s.active, s.checkpoints]), [[reply.archivedAs, false, 3]]);
+    const steps = events.filter((e) => e.requestId === "inplace-ok" && e.type === "progress").map((e) => e.step ?? "");
+    for (const step of [/^keep /, /^delete checkpoint metadata virtnbdbackup\.2/, /^archive /, /^delete the kept original /])
+      assert.ok(steps.some((s) => step.test(s)), `no ${step} step announced: ${steps.join(" | ")}`);
+    assert.deepEqual(await readdir(dirname(dom.diskPath)).then((f) => f.filter((n) => n.startsWith(".vmbs-restore-") || n.startsWith(`${basename(dom.diskPath)}.vmbs-before-restore`))), [], "no staging folder or kept original left");
+    await virsh(["start", dom.name]);
   });
 });
