@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
+import { restoreCommand } from "./commands/restore.js";
 import { serve } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
 
@@ -19,6 +20,7 @@ Commands:
   agent       the backup agent of this host only
   scheduler   the scheduler only
   backup      ask a host's agent for a backup and print the outcome
+  restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
@@ -33,6 +35,23 @@ Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSO
   --level LEVEL     auto (default): full for a new chain, inc after; full: archive the chain and start anew; inc
   --timeout SEC     give up waiting after SEC seconds (default 3600)
 Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
+  restore: `Usage: vmbs restore --domain NAME [--host HOST] [--from DIR] [--set NAME] [--checkpoint N|latest] [--disk DEV]
+                    (--as NEW_NAME | --in-place [--yes] | --list) [--timeout SECONDS]
+
+Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply as JSON; steps go to stderr.
+  --domain NAME       the domain whose backups are restored
+  --host HOST         the host whose restore service and backup root are used (default: HOST_ID)
+  --from DIR          another folder holding the domain's sets, e.g. a mounted mirror (default LOCAL_BACKUP_PATH)
+  --set NAME          the set: the active chain <domain> (default) or an archive <domain>.<timestamp>
+  --checkpoint N      the N-th checkpoint of the set, 0 = the full backup (default latest)
+  --disk DEV          only this disk (target dev, e.g. vdb)
+  --as NEW_NAME       a new domain: new UUID and MACs, images <NEW_NAME>.<dev>.qcow2 next to the original's
+  --in-place          onto the existing domain; a running one is shut down (VM_WAIT_TIME). Asks on a terminal,
+                      needs --yes otherwise. The old images are kept until the new ones are in place; afterwards
+                      libvirt's checkpoints are removed and the active chain archived (the next backup is a full)
+  --list              print the sets and the checkpoints of --set (default the active chain)
+  --timeout SEC       give up waiting after SEC seconds (default 21600)
+Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
 
 Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
@@ -69,6 +88,14 @@ async function main(argv: string[]): Promise<number> {
     "share-root"?: string[];
     out?: string;
     force?: boolean;
+    from?: string;
+    set?: string;
+    checkpoint?: string;
+    disk?: string;
+    as?: string;
+    "in-place"?: boolean;
+    yes?: boolean;
+    list?: boolean;
   };
   let positionals: string[] = [];
   try {
@@ -78,6 +105,10 @@ async function main(argv: string[]): Promise<number> {
       const flag = { type: "boolean" } as const;
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
+    } else if (command === "restore") {
+      const flag = { type: "boolean" } as const;
+      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else
       values =
         command === "backup"
@@ -105,6 +136,26 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return backupCommand({ domain: values.domain, host: values.host, level: values.level ?? "auto", timeoutSec });
+  }
+  if (command === "restore") {
+    const timeoutSec = Number(values.timeout ?? 21_600);
+    if (typeof values.domain !== "string" || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--domain is required and --timeout must be a positive number\n\n${usage.restore}\n`);
+      return 2;
+    }
+    return restoreCommand({
+      domain: values.domain,
+      host: values.host,
+      from: values.from,
+      set: values.set,
+      checkpoint: values.checkpoint,
+      disk: values.disk,
+      as: values.as,
+      inPlace: values["in-place"],
+      yes: values.yes,
+      list: values.list,
+      timeoutSec,
+    });
   }
   return serve(command as "start" | "agent" | "scheduler");
 }

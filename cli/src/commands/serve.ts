@@ -1,6 +1,7 @@
 import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
+import { startRestoreService } from "@vmbs/restore";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
@@ -53,12 +54,15 @@ export async function serve(role: ServeRole): Promise<number> {
 
   const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
   const schedulerRole: BusRole = { kind: "scheduler" };
-  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole];
+  // `start` also serves this host's restore endpoints, with the restore role's own credentials.
+  const restoreRole: BusRole = { kind: "restore", host: config.HOST_ID };
+  const roles = role === "agent" ? [agentRole] : role === "scheduler" ? [schedulerRole] : [schedulerRole, agentRole, restoreRole];
 
   let bus: Bus | undefined;
   let presence: AgentPresence | undefined;
   let agentNc: NatsConnection | undefined;
   let schedulerNc: NatsConnection | undefined;
+  let restoreNc: NatsConnection | undefined;
   try {
     if (servesAgent) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
@@ -72,6 +76,7 @@ export async function serve(role: ServeRole): Promise<number> {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
       presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
     }
+    if (role === "start") restoreNc = await bus.connect(restoreRole, `vmbs-restore-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     return report(logger, err, "start-up refused");
@@ -99,6 +104,10 @@ export async function serve(role: ServeRole): Promise<number> {
     if (agentNc) {
       const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
       stops.unshift(() => agent.stop());
+    }
+    if (restoreNc) {
+      const restore = await startRestoreService({ config, nc: restoreNc, logger });
+      stops.unshift(() => restore.stop());
     }
   } catch (err) {
     await stopAll();

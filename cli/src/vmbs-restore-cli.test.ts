@@ -1,0 +1,75 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { execa, type ResultPromise } from "execa";
+import { restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
+import { createLab, imageDigest, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+
+const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
+const MiB = 1024 * 1024;
+
+describe("vmbs restore, as a user runs it against `vmbs start` with bus auth", () => {
+  let lab: Lab;
+  let env: Record<string, string>;
+  let stack: ResultPromise | undefined;
+  let copy: string | undefined;
+  const virsh = (args: string[]) => execa("virsh", ["-c", lab.uri, ...args], { stdin: "ignore", timeout: 60_000, reject: false });
+  before(async () => {
+    lab = await createLab();
+    env = await vmbsProcessEnv(lab, "rstcli");
+  });
+  after(async () => {
+    stack?.kill("SIGKILL");
+    if (copy) await virsh(["undefine", copy]);
+    await lab?.cleanup();
+  });
+
+  it("refuses bad usage (2) and, without a terminal and without --yes, an in-place restore (1) before asking anyone", async () => {
+    const both = await execa("node", [vmbs, "restore", "--domain", "x", "--as", "y", "--in-place"], { env, reject: false });
+    assert.equal(both.exitCode, 2);
+    assert.match(both.stderr, /exactly one of --as NEW_NAME and --in-place/);
+    const badCp = await execa("node", [vmbs, "restore", "--domain", "x", "--as", "y", "--checkpoint", "-1"], { env, reject: false });
+    assert.equal(badCp.exitCode, 2);
+    const noYes = await execa("node", [vmbs, "restore", "--domain", "x", "--in-place"], { env, reject: false, stdin: "pipe" });
+    assert.equal(noYes.exitCode, 1);
+    assert.match(noYes.stderr, /without a terminal it needs --yes/);
+  });
+
+  it("`vmbs start` serves the restore endpoints with the restore role; --list and --as restore the backed-up disk", async () => {
+    assert.equal((await execa("node", [vmbs, "auth", "init"], { env, reject: false })).exitCode, 0);
+    const dom = await lab.createDomain({ sizeMiB: 64 });
+    await lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0x6b });
+    stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
+    const backup = await waitFor(
+      async () => {
+        const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
+        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
+    );
+    assert.equal(backup.exitCode, 0, backup.stderr);
+    const live = await lab.diskDigest(dom.name);
+
+    const list = await execa("node", [vmbs, "restore", "--domain", dom.name, "--list"], { env, reject: false });
+    assert.equal(list.exitCode, 0, list.stderr);
+    // A backup command sent while the stack was still starting may have been stored and run too: 1 or 2 checkpoints.
+    const sets = restoreSetsReplySchema.parse(JSON.parse(list.stdout)).sets;
+    assert.deepEqual(sets.map((s) => s.name), [dom.name]);
+    assert.ok(sets[0]!.checkpoints >= 1);
+
+    copy = `${dom.name}-copy`;
+    const run = await execa("node", [vmbs, "restore", "--domain", dom.name, "--checkpoint", "latest", "--as", copy], { env, reject: false });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stderr, /^started/m);
+    const reply = restoreRunReplySchema.parse(JSON.parse(run.stdout));
+    assert.equal(reply.defined, true);
+    assert.equal(await imageDigest(reply.images[0]!), live);
+    const again = await execa("node", [vmbs, "restore", "--domain", dom.name, "--as", copy], { env, reject: false });
+    assert.equal(again.exitCode, 1);
+    assert.match(again.stdout, /exists already/);
+
+    stack.kill("SIGTERM");
+    assert.equal((await stack).exitCode, 0);
+    await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!]);
+  });
+});
