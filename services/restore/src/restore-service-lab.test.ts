@@ -4,9 +4,10 @@ import { readdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
+import { Svcm, type ServiceInfo } from "@nats-io/services";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { loadConfig } from "@vmbs/config";
-import { restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
+import { restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
 import { imageDigest } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
@@ -64,6 +65,13 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
       digests.push(await h.lab.diskDigest(dom.name));
     }
     assert.equal(new Set(digests).size, 3, "each backup saw a different disk");
+
+    // Discoverable as a NATS micro service (`nats micro ls`), with its three endpoints under the host's prefix.
+    const infos: ServiceInfo[] = [];
+    for await (const info of await new Svcm(h.nc).client().info(restoreServiceName)) infos.push(info);
+    assert.equal(infos.length, 1);
+    assert.equal(infos[0]!.metadata?.host, host);
+    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
 
     const sets = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(sets.sets.map((s) => [s.name, s.active, s.checkpoints]), [[dom.name, true, 3]]);

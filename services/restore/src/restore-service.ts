@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { headers, type Msg, type Subscription } from "@nats-io/transport-node";
+import { Svcm, type ServiceMsg } from "@nats-io/services";
 import { backupRootId, createChainLeases, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
 import { readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
@@ -33,23 +33,16 @@ export interface RestoreService {
   stop(): Promise<void>;
 }
 
-/** Queue group of every instance of one host's restore service, as NATS micro uses. */
-const queue = "q";
-
-/** A request the service understood but refused: a 400 with the reason, as NATS micro reports errors. */
-function respondError(msg: Msg, code: number, message: string): void {
-  const h = headers();
-  h.set("Nats-Service-Error", message);
-  h.set("Nats-Service-Error-Code", String(code));
-  msg.respond(JSON.stringify({ error: message }), { headers: h });
-}
+/** Version reported by `nats micro info` (semver, as ADR-32 requires). */
+const serviceVersion = "0.1.0";
 
 const isRefusal = (err: unknown): boolean =>
   err instanceof RestoreRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError;
 
 /**
- * The restore service of one host: request/reply endpoints `vmbs.svc.restore.<host>.{sets,checkpoints,run}`
- * (queue group "q", error headers as NATS micro) and `vmbs.evt.restore.<host>.*` events for every run.
+ * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
+ * `vmbs.svc.restore.<host>.{sets,checkpoints,run}` in queue group "q", refusals as 400 and failures as 500 with
+ * the Nats-Service-Error headers and a JSON `{ error }` body; `vmbs.evt.restore.<host>.*` events for every run.
  */
 export async function startRestoreService(deps: RestoreServiceDeps): Promise<RestoreService> {
   const { config, nc, logger } = deps;
@@ -59,7 +52,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const root = config.LOCAL_BACKUP_PATH;
 
-  const handlers: Record<RestoreEndpoint, (msg: Msg) => Promise<unknown>> = {
+  const handlers: Record<RestoreEndpoint, (msg: ServiceMsg) => Promise<unknown>> = {
     async sets(msg) {
       const req = parsePayload(restoreSetsRequestSchema, msg.data);
       if (!req.ok) throw new BackupSetError(req.reason);
@@ -121,19 +114,26 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
     },
   };
 
-  const subs: Subscription[] = [];
+  const service = await new Svcm(nc).add({
+    name: restoreServiceName,
+    version: serviceVersion,
+    description: `restores of host ${host}`,
+    metadata: { host },
+  });
+  const group = service.addGroup(subjects.svc.restore(host));
   const running = new Set<Promise<void>>();
-  for (const [endpoint, handle] of Object.entries(handlers) as [RestoreEndpoint, (m: Msg) => Promise<unknown>][]) {
-    const sub = nc.subscribe(subjects.svc.restoreEndpoint(host, endpoint), { queue });
-    subs.push(sub);
+  for (const [endpoint, handle] of Object.entries(handlers) as [RestoreEndpoint, (m: ServiceMsg) => Promise<unknown>][]) {
+    // The iterator form: NATS micro's callbacks are synchronous, an async handler's rejection would go unseen.
+    const requests = group.addEndpoint(endpoint, { metadata: { schema: `restore.${endpoint}.v1` } });
     void (async () => {
-      for await (const msg of sub) {
+      for await (const msg of requests) {
         // A run takes minutes: requests are served concurrently, each chain guarded by its lease.
         const p = handle(msg).then(
           (reply) => void msg.respond(JSON.stringify(reply)),
           (err: unknown) => {
             if (!isRefusal(err) && !(err instanceof RestoreError)) logger.error({ err, endpoint }, "restore endpoint failed");
-            respondError(msg, isRefusal(err) ? 400 : 500, (err as Error).message);
+            const message = (err as Error).message;
+            msg.respondError(isRefusal(err) ? 400 : 500, message, JSON.stringify({ error: message }));
           },
         );
         running.add(p);
@@ -144,7 +144,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   logger.info({ host, endpoints: Object.keys(handlers) }, "restore service ready");
   return {
     async stop() {
-      for (const sub of subs) sub.unsubscribe();
+      await service.stop();
       await Promise.allSettled(running);
       await libvirt.close();
     },
