@@ -46,6 +46,27 @@ export async function listBackupSets(root: string, domain: string): Promise<Back
   return sets.sort((a, b) => (a.active !== b.active ? (a.active ? -1 : 1) : a.name < b.name ? 1 : -1));
 }
 
+/**
+ * virtnbdrestore applies a disk's data files in mtime order, not by name (virtnbdbackup.md §3.5): a set copied
+ * without its mtimes would get the full written over its incrementals, silently. Returns why the set's mtimes
+ * contradict its checkpoint order, or undefined when they agree.
+ */
+export function mtimeOrderProblem(folder: ChainFolder): string | undefined {
+  const order = folder.cpt ?? [];
+  const byDisk = new Map<string, { index: number; path: string; mtimeMs: number }[]>();
+  for (const [index, name] of order.entries())
+    for (const f of dataFilesOfCheckpoint(folder, name)) {
+      const files = byDisk.get(diskOf(f.path)) ?? [];
+      files.push({ index, path: f.path, mtimeMs: f.mtimeMs });
+      byDisk.set(diskOf(f.path), files);
+    }
+  for (const files of byDisk.values())
+    for (let i = 1; i < files.length; i++)
+      if (files[i]!.mtimeMs <= files[i - 1]!.mtimeMs)
+        return `${files[i]!.path} is not newer than ${files[i - 1]!.path}: virtnbdrestore would apply them out of order (was the set copied without its mtimes? cp -a / rsync -t keep them)`;
+  return undefined;
+}
+
 /** The restore points of a read chain folder, in chain order (index 0 = the full backup). */
 export async function listRestorePoints(folder: ChainFolder): Promise<RestorePoint[]> {
   if (!folder.exists || folder.symlink) throw new BackupSetError(`${folder.dir} is not a readable chain folder`);

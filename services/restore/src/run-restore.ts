@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { archiveChainFolder, readChainFolder } from "@vmbs/chain";
 import type { RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type Libvirt } from "@vmbs/virt";
-import { BackupSetError, listRestorePoints, setFolder } from "./backup-sets.js";
+import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
 import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, type XmlDisk } from "./domain-xml.js";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
@@ -56,6 +56,8 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
     const folder = await readChainFolder(dir, req.domain);
     const points = await listRestorePoints(folder);
     if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
+    const misordered = mtimeOrderProblem(folder);
+    if (misordered) throw new BackupSetError(`${setName}: ${misordered}`);
     const point = req.checkpoint === undefined ? points.at(-1)! : points[req.checkpoint];
     if (!point) throw new RestoreRefusedError(`checkpoint ${req.checkpoint} does not exist: ${setName} has ${points.length} (0-${points.length - 1})`);
     const vmconfig = join(dir, `vmconfig.${point.name}.xml`);
