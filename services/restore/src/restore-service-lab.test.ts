@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
@@ -129,6 +129,53 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     for (const step of [/^keep /, /^delete checkpoint metadata virtnbdbackup\.2/, /^archive /, /^delete the kept original /])
       assert.ok(steps.some((s) => step.test(s)), `no ${step} step announced: ${steps.join(" | ")}`);
     assert.deepEqual(await readdir(dirname(dom.diskPath)).then((f) => f.filter((n) => n.startsWith(".vmbs-restore-") || n.startsWith(`${basename(dom.diskPath)}.vmbs-before-restore`))), [], "no staging folder or kept original left");
+    await virsh(["start", dom.name]);
+  });
+
+  it("restores one disk of a 2-disk domain, as a new domain and in place, touching only that disk; a failed in-place restore leaves the original", async () => {
+    const dom = await h.lab.createDomain({ sizeMiB: 32, running: false });
+    const vdb = join(await h.lab.tempDir("vdb-"), "vdb.qcow2");
+    await execa("qemu-img", ["create", "-q", "-f", "qcow2", vdb, "32M"], { timeout: 60_000 });
+    await virsh(["attach-disk", dom.name, vdb, "vdb", "--driver", "qemu", "--subdriver", "qcow2", "--targetbus", "virtio", "--config"]);
+    await virsh(["start", dom.name]);
+    const digests: string[] = [];
+    for (const [i, pattern] of [0x44, 0x55].entries()) {
+      await h.lab.writeGuest(dom.name, { offset: i * 4 * MiB, length: 2 * MiB, pattern });
+      h.publishRaw(JSON.stringify({ domain: dom.name, requestId: `d${i}` }));
+      assert.equal((await h.waitEvent((e) => e.requestId === `d${i}` && e.type !== "started")).type, "completed");
+      digests.push(await h.lab.diskDigest(dom.name));
+    }
+    const cps = restoreCheckpointsReplySchema.parse((await request("checkpoints", { domain: dom.name })).json);
+    assert.deepEqual(cps.checkpoints[0]!.disks, ["vda", "vdb"]);
+
+    const as = `${dom.name}-vda`;
+    made.push(as);
+    const one = await request("run", { domain: dom.name, disk: "vda", checkpoint: 0, as, targetDir: await h.lab.tempDir("one-") });
+    assert.equal(one.error, undefined, JSON.stringify(one.json));
+    const reply = restoreRunReplySchema.parse(one.json);
+    assert.equal(reply.images.length, 1);
+    assert.equal(await imageDigest(reply.images[0]!), digests[0]);
+    const copyXml = (await virsh(["dumpxml", as])).stdout;
+    assert.equal([...copyXml.matchAll(/<disk type='file' device='disk'>/g)].length, 1, "the copy has only the restored disk");
+    assert.ok(!copyXml.includes(vdb) && !copyXml.includes(dom.diskPath), "the copy shares no image with the original");
+
+    await virsh(["destroy", dom.name]);
+    const vdbBefore = await stat(vdb);
+    // A copy of the set whose incremental is cut short: virtnbdrestore fails, the original disk must stay as it was.
+    const broken = await h.lab.tempDir("broken-");
+    await execa("cp", ["-a", "--", join(h.backupRoot, dom.name), broken], { timeout: 60_000 });
+    await truncate(join(broken, dom.name, "vda.inc.virtnbdbackup.1.data"), 1024);
+    const failed = await request("run", { domain: dom.name, from: broken, inPlace: true, consent: true, disk: "vda" });
+    assert.match(failed.error ?? "", /virtnbdrestore/, "the broken set fails in the engine");
+    assert.equal(await imageDigest(dom.diskPath), digests[1], "a failed in-place restore changed the disk");
+    assert.equal((await virsh(["checkpoint-list", dom.name, "--name"])).stdout.trim().split("\n").length, 2, "checkpoints kept after a failure");
+
+    const inPlace = await request("run", { domain: dom.name, inPlace: true, consent: true, disk: "vda", checkpoint: 0 });
+    assert.equal(inPlace.error, undefined, JSON.stringify(inPlace.json));
+    assert.deepEqual(restoreRunReplySchema.parse(inPlace.json).images, [dom.diskPath]);
+    assert.equal(await imageDigest(dom.diskPath), digests[0]);
+    const vdbAfter = await stat(vdb);
+    assert.deepEqual([vdbAfter.ino, vdbAfter.mtimeMs, vdbAfter.size], [vdbBefore.ino, vdbBefore.mtimeMs, vdbBefore.size], "vdb was touched");
     await virsh(["start", dom.name]);
   });
 });
