@@ -16,7 +16,7 @@ const usage: Record<string, string> = {
 Usage: vmbs <command> [options]
 
 Commands:
-  start       scheduler + backup agent in one process (starts a local nats-server when NATS_URL is unset)
+  start       scheduler + backup agent + restore service in one process (starts a local nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
   backup      ask a host's agent for a backup and print the outcome
@@ -24,7 +24,7 @@ Commands:
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
-  start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
+  start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent and its restore service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]

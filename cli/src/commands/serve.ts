@@ -29,7 +29,7 @@ function report(logger: Logger, err: unknown, what: string): number {
 }
 
 /**
- * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent in one process (and a local
+ * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent + restore service in one process (and a local
  * nats-server when NATS_URL is unset), `agent` or `scheduler` alone for a fleet.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a

@@ -8,7 +8,7 @@ import { Svcm, type ServiceInfo } from "@nats-io/services";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { loadConfig } from "@vmbs/config";
 import { restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { imageDigest } from "@vmbs/lab";
+import { imageDigest, waitFor } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
@@ -18,6 +18,7 @@ const host = "rsthost";
 describe("restore service: a 3-checkpoint chain restored over NATS", () => {
   let h: AgentHarness;
   let service: RestoreService;
+  let startService: () => Promise<RestoreService>;
   const made: string[] = [];
   const events: RestoreEvent[] = [];
   const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
@@ -32,7 +33,8 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     const sink = new Writable({ write: (_c, _e, cb) => cb() });
     const logger = createLogger({ name: "test-restore", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
     const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
-    service = await startRestoreService({ config, nc: h.nc, logger });
+    startService = () => startRestoreService({ config, nc: h.nc, logger });
+    service = await startService();
     const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
     void (async () => {
       for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
@@ -132,7 +134,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     await virsh(["start", dom.name]);
   });
 
-  it("restores one disk of a 2-disk domain, as a new domain and in place, touching only that disk; a failed in-place restore leaves the original", async () => {
+  it("restores one disk of a 2-disk domain, as a new domain and in place, touching only that disk; a failed or stopped in-place restore leaves the original", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 32, running: false });
     const vdb = join(await h.lab.tempDir("vdb-"), "vdb.qcow2");
     await execa("qemu-img", ["create", "-q", "-f", "qcow2", vdb, "32M"], { timeout: 60_000 });
@@ -169,6 +171,15 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     assert.match(failed.error ?? "", /virtnbdrestore/, "the broken set fails in the engine");
     assert.equal(await imageDigest(dom.diskPath), digests[1], "a failed in-place restore changed the disk");
     assert.equal((await virsh(["checkpoint-list", dom.name, "--name"])).stdout.trim().split("\n").length, 2, "checkpoints kept after a failure");
+
+    // The service stopped while virtnbdrestore runs: the engine is interrupted, the original disk stays.
+    const killed = request("run", { domain: dom.name, inPlace: true, consent: true, disk: "vda", checkpoint: 0, requestId: "killed" });
+    await waitFor(() => events.some((e) => e.requestId === "killed" && /^virtnbdrestore/.test(e.step ?? "")), { timeoutMs: 60_000, intervalMs: 20, what: "the engine to start" });
+    await service.stop();
+    assert.match((await killed).error ?? "", /cancelled|stopping/);
+    assert.equal(await imageDigest(dom.diskPath), digests[1], "a stopped in-place restore changed the disk");
+    assert.deepEqual(await readdir(dirname(dom.diskPath)).then((f) => f.filter((n) => n.startsWith(".vmbs-restore-"))), [], "no staging folder left");
+    service = await startService();
 
     const inPlace = await request("run", { domain: dom.name, inPlace: true, consent: true, disk: "vda", checkpoint: 0 });
     assert.equal(inPlace.error, undefined, JSON.stringify(inPlace.json));

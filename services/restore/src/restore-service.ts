@@ -87,6 +87,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
         const reply = await restoreDomain(
           {
             libvirt,
+            signal: stopping.signal,
             libvirtUri: config.LIBVIRT_URI,
             backupRoot: root,
             waitTimeSec: config.VM_WAIT_TIME,
@@ -122,6 +123,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   });
   const group = service.addGroup(subjects.svc.restore(host));
   const running = new Set<Promise<void>>();
+  const stopping = new AbortController();
   for (const [endpoint, handle] of Object.entries(handlers) as [RestoreEndpoint, (m: ServiceMsg) => Promise<unknown>][]) {
     // The iterator form: NATS micro's callbacks are synchronous, an async handler's rejection would go unseen.
     const requests = group.addEndpoint(endpoint, { metadata: { schema: `restore.${endpoint}.v1` } });
@@ -145,6 +147,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   return {
     async stop() {
       await service.stop();
+      stopping.abort(new Error("the restore service is stopping"));
       await Promise.allSettled(running);
       await libvirt.close();
     },

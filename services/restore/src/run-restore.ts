@@ -22,6 +22,8 @@ export interface RestoreDeps {
   /** Seconds a consented shutdown may take (VM_WAIT_TIME). */
   waitTimeSec: number;
   timeZone?: string;
+  /** Aborts a running engine (the service stops); the staging folder is removed, the originals stay. */
+  signal: AbortSignal;
   /** Runs `work` holding the chain lease of `domain` (only for sets under the backup root). */
   withChain<T>(domain: string, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
   /** Announces a step; destructive steps are announced before they happen. */
@@ -47,7 +49,9 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   const root = req.from ?? deps.backupRoot;
   const setName = req.set ?? req.domain;
   const dir = setFolder(root, req.domain, setName);
-  const guarded = root === deps.backupRoot ? deps.withChain.bind(deps) : <T>(_d: string, work: (s: AbortSignal) => Promise<T>) => work(new AbortController().signal);
+  const guarded = root === deps.backupRoot
+    ? <T>(d: string, work: (s: AbortSignal) => Promise<T>) => deps.withChain(d, (leaseLost) => work(AbortSignal.any([leaseLost, deps.signal])))
+    : <T>(_d: string, work: (s: AbortSignal) => Promise<T>) => work(deps.signal);
 
   if (req.inPlace) await prepareInPlace(deps, req);
   else if (await deps.libvirt.domainInfo(req.as!)) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
