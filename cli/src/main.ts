@@ -39,6 +39,8 @@ Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
                     (--as NEW_NAME | --in-place [--yes] | --list) [--timeout SECONDS]
 
 Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply as JSON; steps go to stderr.
+On a terminal, what the options leave open (domain, set, checkpoint, target, disks) is chosen with arrow keys and
+the restore is confirmed; in a script, --domain and one of --as / --in-place are required.
   --domain NAME       the domain whose backups are restored
   --host HOST         the host whose restore service and backup root are used (default: HOST_ID)
   --from DIR          another folder holding the domain's sets, e.g. a mounted mirror (default LOCAL_BACKUP_PATH)
@@ -139,8 +141,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "restore") {
     const timeoutSec = Number(values.timeout ?? 21_600);
-    if (typeof values.domain !== "string" || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-      process.stderr.write(`--domain is required and --timeout must be a positive number\n\n${usage.restore}\n`);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage.restore}\n`);
       return 2;
     }
     return restoreCommand({

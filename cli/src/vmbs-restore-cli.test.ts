@@ -8,11 +8,11 @@ import { createLab, imageDigest, vmbsProcessEnv, waitFor, type Lab } from "@vmbs
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
 
-describe("vmbs restore, as a user runs it against `vmbs start` with bus auth", () => {
+describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, scripted and on a terminal", () => {
   let lab: Lab;
   let env: Record<string, string>;
   let stack: ResultPromise | undefined;
-  let copy: string | undefined;
+  const copies: string[] = [];
   const virsh = (args: string[]) => execa("virsh", ["-c", lab.uri, ...args], { stdin: "ignore", timeout: 60_000, reject: false });
   before(async () => {
     lab = await createLab();
@@ -20,7 +20,7 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth", (
   });
   after(async () => {
     stack?.kill("SIGKILL");
-    if (copy) await virsh(["undefine", copy]);
+    for (const c of copies) await virsh(["undefine", c]);
     await lab?.cleanup();
   });
 
@@ -57,7 +57,8 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth", (
     assert.deepEqual(sets.map((s) => s.name), [dom.name]);
     assert.ok(sets[0]!.checkpoints >= 1);
 
-    copy = `${dom.name}-copy`;
+    const copy = `${dom.name}-copy`;
+    copies.push(copy);
     const run = await execa("node", [vmbs, "restore", "--domain", dom.name, "--checkpoint", "latest", "--as", copy], { env, reject: false });
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stderr, /^started/m);
@@ -68,8 +69,44 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth", (
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /exists already/);
 
+    // The interactive flow on a real pseudo-terminal (python's pty.spawn: an argument array, no shell).
+    const tty = async (args: string[], steps: [RegExp, string][]) => {
+      const p = execa("python3", ["-c", "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)", "node", vmbs, "restore", ...args], { env, reject: false, stdin: "pipe", timeout: 120_000 });
+      let out = "";
+      p.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+      for (const [prompt, keys] of steps) {
+        const seen = out.length;
+        await waitFor(() => prompt.test(out.slice(seen)) || p.exitCode !== null, { timeoutMs: 60_000, intervalMs: 50, what: `the prompt ${prompt}` });
+        assert.match(out.slice(seen), prompt, out);
+        p.stdin?.write(keys);
+      }
+      const r = await p;
+      return { exitCode: r.exitCode, out };
+    };
+    const enter = "\r";
+    const down = "\x1b[B";
+    const refused = await tty(["--domain", dom.name, "--in-place"], [[/Replace the disks of/, enter]]);
+    assert.equal(refused.exitCode, 1, refused.out);
+    assert.match(refused.out, /not confirmed, nothing changed/);
+
+    const ttyCopy = `${dom.name}-tty`;
+    copies.push(ttyCopy);
+    const chosen = await tty(["--domain", dom.name], [
+      [/\? Backup set/, enter],
+      [/\? Checkpoint/, enter],
+      [/\? Restore to/, enter],
+      [/\? Name of the new domain/, `${ttyCopy}${enter}`],
+      [/\? Restore .* as new domain/, down],
+      [/❯ Yes/, enter],
+    ]);
+    assert.equal(chosen.exitCode, 0, chosen.out);
+    const line = chosen.out.split(/\r?\n/).find((l) => l.startsWith('{"domain"'));
+    const ttyReply = restoreRunReplySchema.parse(JSON.parse(line ?? "null"));
+    assert.equal(ttyReply.domain, ttyCopy);
+    assert.equal(await imageDigest(ttyReply.images[0]!), live);
+
     stack.kill("SIGTERM");
     assert.equal((await stack).exitCode, 0);
-    await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!]);
+    await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!, ...ttyReply.images, ttyReply.xmlPath!]);
   });
 });
