@@ -53,8 +53,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
     ? <T>(d: string, work: (s: AbortSignal) => Promise<T>) => deps.withChain(d, (leaseLost) => work(AbortSignal.any([leaseLost, deps.signal])))
     : <T>(_d: string, work: (s: AbortSignal) => Promise<T>) => work(deps.signal);
 
-  if (req.inPlace) await prepareInPlace(deps, req);
-  else if (await deps.libvirt.domainInfo(req.as!)) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
+  if (!req.inPlace && (await deps.libvirt.domainInfo(req.as!))) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
 
   const restored = await guarded(req.domain, async (signal) => {
     const folder = await readChainFolder(dir, req.domain);
@@ -70,6 +69,8 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
     });
     const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
     if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
+    // Only a request that can be carried out shuts a domain down.
+    if (req.inPlace) await prepareInPlace(deps, req);
     await onResolved({ set: setName, checkpoint: point.name });
 
     const targetDir = req.inPlace ? dirname((await currentImages(deps, req.domain, disks))[0]!.file) : (req.targetDir ?? dirname(disks[0]!.file));
