@@ -75,6 +75,21 @@ export const restoreRunReplySchema = z.object({
 });
 export type RestoreRunReply = z.infer<typeof restoreRunReplySchema>;
 
+/** `plan` (same request as `run`): what a run would do, without doing it. */
+export const restorePlanReplySchema = z.object({
+  domain: z.string(),
+  target: z.string(),
+  set: z.string(),
+  checkpoint: z.string(),
+  disks: z.array(z.string()),
+  /** The images the run would write (in place: the current images it would replace). */
+  images: z.array(z.string()),
+  steps: z.array(z.string()),
+  /** Set when the run would be refused as things stand, with the reason. */
+  refusal: z.string().optional(),
+});
+export type RestorePlanReply = z.infer<typeof restorePlanReplySchema>;
+
 /** `vmbs.evt.restore.<host>.<type>`; `progress` announces each step, destructive ones included. */
 export const restoreEventSchema = z.object({
   type: z.enum(restoreEventTypes),

@@ -48,7 +48,7 @@ export const restoreEventTypes = ["started", "progress", "completed", "failed"] 
 export type RestoreEventType = (typeof restoreEventTypes)[number];
 
 /** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>`. */
-export const restoreEndpoints = ["sets", "checkpoints", "run"] as const;
+export const restoreEndpoints = ["sets", "checkpoints", "plan", "run"] as const;
 export type RestoreEndpoint = (typeof restoreEndpoints)[number];
 
 /** NATS micro service name of the restore service (`nats micro ls`). */

@@ -7,7 +7,7 @@ import { execa } from "execa";
 import { Svcm, type ServiceInfo } from "@nats-io/services";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { loadConfig } from "@vmbs/config";
-import { restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
+import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
 import { imageDigest, waitFor } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
@@ -73,7 +73,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     for await (const info of await new Svcm(h.nc).client().info(restoreServiceName)) infos.push(info);
     assert.equal(infos.length, 1);
     assert.equal(infos[0]!.metadata?.host, host);
-    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
+    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
 
     const sets = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(sets.sets.map((s) => [s.name, s.active, s.checkpoints]), [[dom.name, true, 3]]);
@@ -82,6 +82,11 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     assert.ok(cps.checkpoints.every((c) => c.time !== null && c.bytes > 0));
 
     const targetDir = await h.lab.tempDir("restored-");
+    const plan = restorePlanReplySchema.parse((await request("plan", { domain: dom.name, checkpoint: 1, as: `${dom.name}-r1`, targetDir })).json);
+    assert.deepEqual([plan.checkpoint, plan.disks, plan.images, plan.refusal], ["virtnbdbackup.1", ["vda"], [join(targetDir, `${dom.name}-r1.vda.qcow2`)], undefined]);
+    const refusedPlan = restorePlanReplySchema.parse((await request("plan", { domain: dom.name, inPlace: true })).json);
+    assert.match(refusedPlan.refusal ?? "", /running.*consent/);
+    assert.deepEqual(refusedPlan.images, [dom.diskPath]);
     for (const n of [0, 1, 2]) {
       const as = `${dom.name}-r${n}`;
       made.push(as);

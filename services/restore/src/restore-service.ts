@@ -19,7 +19,7 @@ import type { Logger } from "@vmbs/logger";
 import { createLibvirt, RestoreError } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
 import { DomainXmlError } from "./domain-xml.js";
-import { restoreDomain, RestoreRefusedError, type ResolvedRestore } from "./run-restore.js";
+import { planRestore, restoreDomain, RestoreRefusedError, type ResolvedRestore } from "./run-restore.js";
 
 export interface RestoreServiceDeps {
   config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ">;
@@ -41,7 +41,7 @@ const isRefusal = (err: unknown): boolean =>
 
 /**
  * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
- * `vmbs.svc.restore.<host>.{sets,checkpoints,run}` in queue group "q", refusals as 400 and failures as 500 with
+ * `vmbs.svc.restore.<host>.{sets,checkpoints,plan,run}` in queue group "q", refusals as 400 and failures as 500 with
  * the Nats-Service-Error headers and a JSON `{ error }` body; `vmbs.evt.restore.<host>.*` events for every run.
  */
 export async function startRestoreService(deps: RestoreServiceDeps): Promise<RestoreService> {
@@ -64,6 +64,11 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
       const { domain, from, set = domain } = req.value;
       const folder = await readChainFolder(setFolder(from ?? root, domain, set), domain);
       return { set, checkpoints: await listRestorePoints(folder) };
+    },
+    async plan(msg) {
+      const req = parsePayload(restoreRunRequestSchema, msg.data);
+      if (!req.ok) throw new BackupSetError(req.reason);
+      return planRestore({ libvirt, backupRoot: root }, req.value);
     },
     async run(msg) {
       const parsed = parsePayload(restoreRunRequestSchema, msg.data);

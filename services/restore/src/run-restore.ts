@@ -2,8 +2,8 @@ import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from "node:fs/
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { archiveChainFolder, readChainFolder } from "@vmbs/chain";
-import type { RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
-import { runEngineRestore, waitForDomainState, type Libvirt } from "@vmbs/virt";
+import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
+import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
 import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, type XmlDisk } from "./domain-xml.js";
 
@@ -56,19 +56,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   if (!req.inPlace && (await deps.libvirt.domainInfo(req.as!))) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
 
   const restored = await guarded(req.domain, async (signal) => {
-    const folder = await readChainFolder(dir, req.domain);
-    const points = await listRestorePoints(folder);
-    if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
-    const misordered = mtimeOrderProblem(folder);
-    if (misordered) throw new BackupSetError(`${setName}: ${misordered}`);
-    const point = req.checkpoint === undefined ? points.at(-1)! : points[req.checkpoint];
-    if (!point) throw new RestoreRefusedError(`checkpoint ${req.checkpoint} does not exist: ${setName} has ${points.length} (0-${points.length - 1})`);
-    const vmconfig = join(dir, `vmconfig.${point.name}.xml`);
-    const xml = await readFile(vmconfig, "utf8").catch((err: unknown) => {
-      throw new BackupSetError(`${setName} lacks the domain XML of ${point.name}: ${(err as Error).message}`);
-    });
-    const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
-    if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
+    const { point, xml, disks } = await resolveSet(dir, setName, req);
     // Only a request that can be carried out shuts a domain down.
     if (req.inPlace) await prepareInPlace(deps, req);
     await onResolved({ set: setName, checkpoint: point.name });
@@ -100,6 +88,62 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   }
 }
 
+/** The checkpoint, its domain XML and the disks a request names in a set; refuses what cannot be restored. */
+async function resolveSet(dir: string, setName: string, req: RestoreRunRequest): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[] }> {
+  const folder = await readChainFolder(dir, req.domain);
+  const points = await listRestorePoints(folder);
+  if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
+  const misordered = mtimeOrderProblem(folder);
+  if (misordered) throw new BackupSetError(`${setName}: ${misordered}`);
+  const point = req.checkpoint === undefined ? points.at(-1)! : points[req.checkpoint];
+  if (!point) throw new RestoreRefusedError(`checkpoint ${req.checkpoint} does not exist: ${setName} has ${points.length} (0-${points.length - 1})`);
+  // Our own pick of the checkpoint's XML: virtnbdrestore 1.9.15 takes the newest by mtime, even with --until.
+  const xml = await readFile(join(dir, `vmconfig.${point.name}.xml`), "utf8").catch((err: unknown) => {
+    throw new BackupSetError(`${setName} lacks the domain XML of ${point.name}: ${(err as Error).message}`);
+  });
+  const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
+  if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
+  return { point, xml, disks };
+}
+
+const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);
+
+/** Why an in-place restore onto a domain in this state is refused, if it is. */
+function inPlaceRefusal(req: RestoreRunRequest, info: DomainInfo | undefined): string | undefined {
+  if (!info) return `domain ${JSON.stringify(req.domain)} does not exist; restore it as a new domain instead`;
+  if (info.state !== "shut off" && !req.consent) return `${req.domain} is ${info.state}; an in-place restore needs it shut off, or consent to shut it down`;
+  return undefined;
+}
+
+/** What a run would do, without doing it (read-only; the set is read without the chain lease). */
+export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "backupRoot">, req: RestoreRunRequest): Promise<RestorePlanReply> {
+  const setName = req.set ?? req.domain;
+  const { point, disks } = await resolveSet(setFolder(req.from ?? deps.backupRoot, req.domain, setName), setName, req);
+  const engine = `virtnbdrestore ${setName} until ${point.name}${req.disk ? ` disk ${req.disk}` : ""} into a staging folder`;
+  const plan = { domain: req.domain, target: req.as ?? req.domain, set: setName, checkpoint: point.name, disks: disks.map((d) => d.target) };
+  if (req.inPlace) {
+    const info = await deps.libvirt.domainInfo(req.domain);
+    const refusal = inPlaceRefusal(req, info);
+    if (!info) return { ...plan, images: [], steps: [], refusal: refusal! };
+    const images = (await currentImages(deps, req.domain, disks)).map((d) => d.file);
+    const steps = [
+      ...(info.state !== "shut off" ? [`shut down ${req.domain} (within VM_WAIT_TIME)`] : []),
+      engine,
+      ...images.map((i) => `replace ${i} (the original kept aside until every disk is in place)`),
+      `remove libvirt's checkpoints of ${req.domain}`,
+      `archive the active chain of ${req.domain}`,
+    ];
+    return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+  }
+  const targetDir = req.targetDir ?? dirname(disks[0]!.file);
+  const images = disks.map((d) => newImagePath(targetDir, req.as!, d.target));
+  const taken = (await deps.libvirt.domainInfo(req.as!)) ? `a domain named ${JSON.stringify(req.as)} exists already` : undefined;
+  const existing = (await Promise.all(images.map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
+  const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
+  const steps = [engine, `write ${join(targetDir, `${req.as}.xml`)} (new UUID and MACs)`, ...(req.define !== false ? [`define ${req.as}`] : [])];
+  return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+}
+
 interface Restored {
   point: { name: string };
   xml: string;
@@ -128,7 +172,7 @@ async function exists(path: string): Promise<boolean> {
 
 async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: string, r: Restored): Promise<RestoreRunReply> {
   const name = req.as!;
-  const finals = new Map([...r.images.keys()].map((t) => [t, join(r.targetDir, `${name}.${t}.qcow2`)]));
+  const finals = new Map([...r.images.keys()].map((t) => [t, newImagePath(r.targetDir, name, t)]));
   for (const path of finals.values()) if (await exists(path)) throw new RestoreRefusedError(`${path} exists already`);
   // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
   const oldNvram = domainXmlNvram(r.xml);
@@ -154,7 +198,7 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
   return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath };
 }
 
-async function currentImages(deps: RestoreDeps, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
+async function currentImages(deps: Pick<RestoreDeps, "libvirt">, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
   const live = await deps.libvirt.diskImages(domain);
   return disks.map((d) => {
     const now = live.find((l) => l.target === d.target);
@@ -166,10 +210,10 @@ async function currentImages(deps: RestoreDeps, domain: string, disks: XmlDisk[]
 /** In place needs a shut-off domain: a running one is shut down only with consent, and within VM_WAIT_TIME. */
 async function prepareInPlace(deps: RestoreDeps, req: RestoreRunRequest): Promise<void> {
   const info = await deps.libvirt.domainInfo(req.domain);
-  if (!info) throw new RestoreRefusedError(`domain ${JSON.stringify(req.domain)} does not exist; restore it as a new domain instead`);
-  if (info.state === "shut off") return;
-  if (!req.consent) throw new RestoreRefusedError(`${req.domain} is ${info.state}; an in-place restore needs it shut off, or consent to shut it down`);
-  await deps.progress(`shutdown ${req.domain} (was ${info.state}), waiting up to ${deps.waitTimeSec} s`);
+  const refusal = inPlaceRefusal(req, info);
+  if (refusal) throw new RestoreRefusedError(refusal);
+  if (info!.state === "shut off") return;
+  await deps.progress(`shutdown ${req.domain} (was ${info!.state}), waiting up to ${deps.waitTimeSec} s`);
   await deps.libvirt.shutdown(req.domain);
   if (!(await waitForDomainState(deps.libvirt, req.domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })))
     throw new RestoreRefusedError(`${req.domain} did not shut down within VM_WAIT_TIME (${deps.waitTimeSec} s); nothing was changed`);
