@@ -181,7 +181,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     const killed = request("run", { domain: dom.name, inPlace: true, consent: true, disk: "vda", checkpoint: 0, requestId: "killed" });
     await waitFor(() => events.some((e) => e.requestId === "killed" && /^virtnbdrestore/.test(e.step ?? "")), { timeoutMs: 60_000, intervalMs: 20, what: "the engine to start" });
     await service.stop();
-    assert.match((await killed).error ?? "", /cancelled|stopping/);
+    assert.match((await killed).error ?? "", /cancelled|stopping/, "the stopped run did not fail");
     assert.equal(await imageDigest(dom.diskPath), digests[1], "a stopped in-place restore changed the disk");
     assert.deepEqual(await readdir(dirname(dom.diskPath)).then((f) => f.filter((n) => n.startsWith(".vmbs-restore-"))), [], "no staging folder left");
     service = await startService();

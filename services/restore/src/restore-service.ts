@@ -151,8 +151,9 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   logger.info({ host, endpoints: Object.keys(handlers) }, "restore service ready");
   return {
     async stop() {
-      await service.stop();
+      // Abort first: a run must not go on to replace images while the service is going away.
       stopping.abort(new Error("the restore service is stopping"));
+      await service.stop();
       await Promise.allSettled(running);
       await libvirt.close();
     },

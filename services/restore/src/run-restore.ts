@@ -82,6 +82,8 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   });
 
   try {
+    // A stop that came while the engine finished still leaves everything as it was.
+    deps.signal.throwIfAborted();
     return req.inPlace ? await swapInPlace(deps, req, setName, restored) : await defineNew(deps, req, setName, restored);
   } finally {
     await rm(restored.staging, { recursive: true, force: true });
