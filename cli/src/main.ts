@@ -36,7 +36,7 @@ Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSO
   --timeout SEC     give up waiting after SEC seconds (default 3600)
 Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
   restore: `Usage: vmbs restore --domain NAME [--host HOST] [--from DIR] [--set NAME] [--checkpoint N|latest] [--disk DEV]
-                    (--as NEW_NAME | --in-place [--yes] | --list) [--timeout SECONDS]
+                    (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS]
 
 Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply as JSON; steps go to stderr.
 On a terminal, what the options leave open (domain, set, checkpoint, target, disks) is chosen with arrow keys and
@@ -52,6 +52,7 @@ the restore is confirmed; in a script, --domain and one of --as / --in-place are
                       needs --yes otherwise. The old images are kept until the new ones are in place; afterwards
                       libvirt's checkpoints are removed and the active chain archived (the next backup is a full)
   --list              print the sets and the checkpoints of --set (default the active chain)
+  --plan              print what the restore would do and why it would be refused (exit 1 then); changes nothing
   --timeout SEC       give up waiting after SEC seconds (default 21600)
 Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
@@ -98,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     "in-place"?: boolean;
     yes?: boolean;
     list?: boolean;
+    plan?: boolean;
   };
   let positionals: string[] = [];
   try {
@@ -109,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
     } else if (command === "restore") {
       const flag = { type: "boolean" } as const;
-      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, timeout: text } as const;
+      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else
       values =
@@ -156,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
       inPlace: values["in-place"],
       yes: values.yes,
       list: values.list,
+      plan: values.plan,
       timeoutSec,
     });
   }

@@ -57,6 +57,11 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     assert.deepEqual(sets.map((s) => s.name), [dom.name]);
     assert.ok(sets[0]!.checkpoints >= 1);
 
+    const plan = await execa("node", [vmbs, "restore", "--domain", dom.name, "--in-place", "--plan"], { env, reject: false });
+    assert.equal(plan.exitCode, 1, "a plan that would be refused exits 1");
+    assert.match(JSON.parse(plan.stdout).refusal, /running.*consent/);
+    assert.deepEqual(JSON.parse(plan.stdout).images, [dom.diskPath]);
+
     const copy = `${dom.name}-copy`;
     copies.push(copy);
     const run = await execa("node", [vmbs, "restore", "--domain", dom.name, "--checkpoint", "latest", "--as", copy], { env, reject: false });

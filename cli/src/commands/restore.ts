@@ -28,6 +28,8 @@ export interface RestoreCommandOptions {
   yes?: boolean;
   /** Only list the sets and the chosen set's checkpoints. */
   list?: boolean;
+  /** Only print what the restore would do (the service's plan); nothing changes. */
+  plan?: boolean;
   timeoutSec: number;
 }
 
@@ -55,7 +57,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
     if (o.domain === undefined) return usage("--domain is required (or run it on a terminal to choose)");
     if (!o.list && o.as === undefined && !o.inPlace) return usage("give exactly one of --as NEW_NAME and --in-place (or --list)");
     // Changing an existing domain needs a person's consent: on a terminal it is asked, in a script --yes is it.
-    if (o.inPlace && !o.yes && !terminal) {
+    if (o.inPlace && !o.yes && !o.plan && !terminal) {
       process.stderr.write(`vmbs restore: an in-place restore replaces the disks of ${o.domain}; without a terminal it needs --yes\n`);
       return 1;
     }
@@ -83,7 +85,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
         return 1;
       }
       o = chosen;
-    } else if (o.inPlace && !o.yes && !(await confirm(`Replace the disks of ${o.domain} on ${host} (shutting it down if it runs)?`))) {
+    } else if (o.inPlace && !o.yes && !o.plan && !(await confirm(`Replace the disks of ${o.domain} on ${host} (shutting it down if it runs)?`))) {
       process.stderr.write("vmbs restore: not confirmed, nothing changed\n");
       return 1;
     }
@@ -94,6 +96,18 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
       process.stdout.write(`${JSON.stringify({ ...(sets.json as object), ...(checkpoints ? { active: checkpoints.json } : {}) })}\n`);
       return sets.ok && checkpoints?.ok ? 0 : 1;
     }
+    const request = {
+      ...scope,
+      ...(o.set ? { set: o.set } : {}),
+      ...(o.checkpoint !== undefined && o.checkpoint !== "latest" ? { checkpoint: Number(o.checkpoint) } : {}),
+      ...(o.disk ? { disk: o.disk } : {}),
+      ...(o.as !== undefined ? { as: o.as } : { inPlace: true, consent: o.yes === true || !o.plan }),
+    };
+    if (o.plan) {
+      const plan = await ask("plan", request, 60_000);
+      process.stdout.write(`${JSON.stringify(plan.json)}\n`);
+      return plan.ok && !(plan.json as { refusal?: string }).refusal ? 0 : 1;
+    }
     const requestId = randomUUID();
     const events = nc.subscribe(subjects.evt.serviceAll("restore", host));
     void (async () => {
@@ -102,18 +116,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
         if (e.success && e.data.requestId === requestId) process.stderr.write(`${e.data.type}${e.data.step ? `: ${e.data.step}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}\n`);
       }
     })();
-    const reply = await ask(
-      "run",
-      {
-        ...scope,
-        ...(o.set ? { set: o.set } : {}),
-        ...(o.checkpoint !== undefined && o.checkpoint !== "latest" ? { checkpoint: Number(o.checkpoint) } : {}),
-        ...(o.disk ? { disk: o.disk } : {}),
-        ...(o.as !== undefined ? { as: o.as } : { inPlace: true, consent: true }),
-        requestId,
-      },
-      o.timeoutSec * 1000,
-    );
+    const reply = await ask("run", { ...request, requestId }, o.timeoutSec * 1000);
     process.stdout.write(`${JSON.stringify(reply.json)}\n`);
     return reply.ok ? 0 : 1;
   } catch (err) {
