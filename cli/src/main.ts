@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
+import { restoreCommand } from "./commands/restore.js";
 import { serve } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
 
@@ -16,18 +17,19 @@ const usage: Record<string, string> = {
 Usage: vmbs <command> [options]
 
 Commands:
-  start       scheduler + backup agent (+ notifier when NOTIFY_URLS is set, + mirror when RSYNC_BACKUP_PATH is set)
-              in one process (starts a local nats-server when NATS_URL is unset)
+  start       scheduler + backup agent + restore service (+ notifier when NOTIFY_URLS is set, + mirror when
+              RSYNC_BACKUP_PATH is set) in one process (starts a local nats-server when NATS_URL is unset)
   agent       the backup agent of this host only
   scheduler   the scheduler only
   notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
   mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS)
   backup      ask a host's agent for a backup and print the outcome
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
+  restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
-  start: `Usage: vmbs start\n\nRuns the scheduler and this host's backup agent until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
+  start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent and its restore service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
@@ -47,6 +49,26 @@ Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSO
   --level LEVEL     auto (default): full for a new chain, inc after; full: archive the chain and start anew; inc
   --timeout SEC     give up waiting after SEC seconds (default 3600)
 Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
+  restore: `Usage: vmbs restore --domain NAME [--host HOST] [--from DIR] [--set NAME] [--checkpoint N|latest] [--disk DEV]
+                    (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS]
+
+Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply as JSON; steps go to stderr.
+On a terminal, what the options leave open (domain, set, checkpoint, target, disks) is chosen with arrow keys and
+the restore is confirmed; in a script, --domain and one of --as / --in-place are required.
+  --domain NAME       the domain whose backups are restored
+  --host HOST         the host whose restore service and backup root are used (default: HOST_ID)
+  --from DIR          another folder holding the domain's sets, e.g. a mounted mirror (default LOCAL_BACKUP_PATH)
+  --set NAME          the set: the active chain <domain> (default) or an archive <domain>.<timestamp>
+  --checkpoint N      the N-th checkpoint of the set, 0 = the full backup (default latest)
+  --disk DEV          only this disk (target dev, e.g. vdb)
+  --as NEW_NAME       a new domain: new UUID and MACs, images <NEW_NAME>.<dev>.qcow2 next to the original's
+  --in-place          onto the existing domain; a running one is shut down (VM_WAIT_TIME). Asks on a terminal,
+                      needs --yes otherwise. The old images are kept until the new ones are in place; afterwards
+                      libvirt's checkpoints are removed and the active chain archived (the next backup is a full)
+  --list              print the sets and the checkpoints of --set (default the active chain)
+  --plan              print what the restore would do and why it would be refused (exit 1 then); changes nothing
+  --timeout SEC       give up waiting after SEC seconds (default 21600)
+Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
 
 Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
@@ -83,6 +105,15 @@ async function main(argv: string[]): Promise<number> {
     "share-root"?: string[];
     out?: string;
     force?: boolean;
+    from?: string;
+    set?: string;
+    checkpoint?: string;
+    disk?: string;
+    as?: string;
+    "in-place"?: boolean;
+    yes?: boolean;
+    list?: boolean;
+    plan?: boolean;
   };
   let positionals: string[] = [];
   try {
@@ -92,6 +123,10 @@ async function main(argv: string[]): Promise<number> {
       const flag = { type: "boolean" } as const;
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
+    } else if (command === "restore") {
+      const flag = { type: "boolean" } as const;
+      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else
       values =
         command === "backup"
@@ -129,6 +164,27 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
+  }
+  if (command === "restore") {
+    const timeoutSec = Number(values.timeout ?? 21_600);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage.restore}\n`);
+      return 2;
+    }
+    return restoreCommand({
+      domain: values.domain,
+      host: values.host,
+      from: values.from,
+      set: values.set,
+      checkpoint: values.checkpoint,
+      disk: values.disk,
+      as: values.as,
+      inPlace: values["in-place"],
+      yes: values.yes,
+      list: values.list,
+      plan: values.plan,
+      timeoutSec,
+    });
   }
   return serve(command as "start" | "agent" | "scheduler" | "notifier" | "mirror-service");
 }

@@ -4,6 +4,7 @@ import { createScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
 import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
 import { startMirror } from "@vmbs/mirror";
+import { startRestoreService } from "@vmbs/restore";
 import type { BusRole } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
@@ -31,9 +32,9 @@ function report(logger: Logger, err: unknown, what: string): number {
 }
 
 /**
- * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent (+ notifier when NOTIFY_URLS is
- * set, + the mirror when RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS is set) in one process (and a local
- * nats-server when NATS_URL is unset), `agent`, `scheduler`, `notifier` or `mirror-service` alone for a fleet.
+ * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent + restore service (+ notifier when
+ * NOTIFY_URLS is set, + the mirror when RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS is set) in one process (and a
+ * local nats-server when NATS_URL is unset), `agent`, `scheduler`, `notifier` or `mirror-service` alone for a fleet.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
  * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
@@ -64,7 +65,9 @@ export async function serve(role: ServeRole): Promise<number> {
   const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
   const soloRoles: Partial<Record<ServeRole, BusRole>> = { agent: agentRole, scheduler: schedulerRole, notifier: notifierRole, "mirror-service": mirrorRole };
   const solo = soloRoles[role];
-  const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole];
+  // `start` also serves this host's restore endpoints, with the restore role's own credentials.
+  const restoreRole: BusRole = { kind: "restore", host: config.HOST_ID };
+  const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole, restoreRole];
   if (role === "start" && servesNotifier) roles.push(notifierRole);
   if (role === "start" && servesMirror) roles.push(mirrorRole);
 
@@ -76,6 +79,7 @@ export async function serve(role: ServeRole): Promise<number> {
   let mirrorNc: NatsConnection | undefined;
   let redis: RunningRedisServer | undefined;
   let redisUrl = config.REDIS_URL;
+  let restoreNc: NatsConnection | undefined;
   try {
     if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
     if (servesNotifier) {
@@ -100,6 +104,7 @@ export async function serve(role: ServeRole): Promise<number> {
     // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
     // completed backup events and its root's chain leases.
     if (servesMirror) mirrorNc = await bus.connect(mirrorRole, `vmbs-mirror-${config.HOST_ID}`);
+    if (role === "start") restoreNc = await bus.connect(restoreRole, `vmbs-restore-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     await redis?.stop();
@@ -145,6 +150,10 @@ export async function serve(role: ServeRole): Promise<number> {
     if (mirrorNc) {
       const mirror = await startMirror({ config, nc: mirrorNc, logger });
       stops.unshift(() => mirror.stop());
+    }
+    if (restoreNc) {
+      const restore = await startRestoreService({ config, nc: restoreNc, logger });
+      stops.unshift(() => restore.stop());
     }
   } catch (err) {
     await stopAll();

@@ -8,3 +8,4 @@ export * from "./roles.js";
 export * from "./backup-root.js";
 export * from "./notify.js";
 export * from "./mirror.js";
+export * from "./restore.js";

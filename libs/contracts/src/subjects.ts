@@ -55,6 +55,13 @@ export type NotifyEventType = (typeof notifyEventTypes)[number];
 export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
 export type EventService = (typeof eventServices)[number];
 
+export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
+export type RestoreEventType = (typeof restoreEventTypes)[number];
+
+/** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>`. */
+export const restoreEndpoints = ["sets", "checkpoints", "plan", "run"] as const;
+export type RestoreEndpoint = (typeof restoreEndpoints)[number];
+
 /** NATS micro service name of the restore service (`nats micro ls`). */
 export const restoreServiceName = "vmbs-restore";
 
@@ -84,6 +91,7 @@ export const subjects = {
     /** The notifier's own events (a notification that exhausted its retries). */
     notify: (host: string, type: NotifyEventType): string => `vmbs.evt.notify.${assertHostToken(host)}.${type}`,
     mirror: (host: string, type: MirrorEventType): string => `vmbs.evt.mirror.${assertHostToken(host)}.${type}`,
+    restore: (host: string, type: RestoreEventType): string => `vmbs.evt.restore.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
@@ -91,6 +99,7 @@ export const subjects = {
   /** Request/reply endpoints of a host's restore micro service (issue 10): `vmbs.svc.restore.<host>.<endpoint>`. */
   svc: {
     restore: (host: string): string => `vmbs.svc.restore.${assertHostToken(host)}`,
+    restoreEndpoint: (host: string, endpoint: RestoreEndpoint): string => `vmbs.svc.restore.${assertHostToken(host)}.${endpoint}`,
   },
 } as const;
 

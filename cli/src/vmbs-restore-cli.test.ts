@@ -1,0 +1,117 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { execa, type ResultPromise } from "execa";
+import { restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
+import { createLab, imageDigest, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+
+const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
+const MiB = 1024 * 1024;
+
+describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, scripted and on a terminal", () => {
+  let lab: Lab;
+  let env: Record<string, string>;
+  let stack: ResultPromise | undefined;
+  const copies: string[] = [];
+  const virsh = (args: string[]) => execa("virsh", ["-c", lab.uri, ...args], { stdin: "ignore", timeout: 60_000, reject: false });
+  before(async () => {
+    lab = await createLab();
+    env = await vmbsProcessEnv(lab, "rstcli");
+  });
+  after(async () => {
+    stack?.kill("SIGKILL");
+    for (const c of copies) await virsh(["undefine", c]);
+    await lab?.cleanup();
+  });
+
+  it("refuses bad usage (2) and, without a terminal and without --yes, an in-place restore (1) before asking anyone", async () => {
+    const both = await execa("node", [vmbs, "restore", "--domain", "x", "--as", "y", "--in-place"], { env, reject: false });
+    assert.equal(both.exitCode, 2);
+    assert.match(both.stderr, /exactly one of --as NEW_NAME and --in-place/);
+    const badCp = await execa("node", [vmbs, "restore", "--domain", "x", "--as", "y", "--checkpoint", "-1"], { env, reject: false });
+    assert.equal(badCp.exitCode, 2);
+    const noYes = await execa("node", [vmbs, "restore", "--domain", "x", "--in-place"], { env, reject: false, stdin: "pipe" });
+    assert.equal(noYes.exitCode, 1);
+    assert.match(noYes.stderr, /without a terminal it needs --yes/);
+  });
+
+  it("`vmbs start` serves the restore endpoints with the restore role; --list and --as restore the backed-up disk", async () => {
+    assert.equal((await execa("node", [vmbs, "auth", "init"], { env, reject: false })).exitCode, 0);
+    const dom = await lab.createDomain({ sizeMiB: 64 });
+    await lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0x6b });
+    stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
+    const backup = await waitFor(
+      async () => {
+        const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
+        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
+    );
+    assert.equal(backup.exitCode, 0, backup.stderr);
+    const live = await lab.diskDigest(dom.name);
+
+    const list = await execa("node", [vmbs, "restore", "--domain", dom.name, "--list"], { env, reject: false });
+    assert.equal(list.exitCode, 0, list.stderr);
+    // A backup command sent while the stack was still starting may have been stored and run too: 1 or 2 checkpoints.
+    const sets = restoreSetsReplySchema.parse(JSON.parse(list.stdout)).sets;
+    assert.deepEqual(sets.map((s) => s.name), [dom.name]);
+    assert.ok(sets[0]!.checkpoints >= 1);
+
+    const plan = await execa("node", [vmbs, "restore", "--domain", dom.name, "--in-place", "--plan"], { env, reject: false });
+    assert.equal(plan.exitCode, 1, "a plan that would be refused exits 1");
+    assert.match(JSON.parse(plan.stdout).refusal, /running.*consent/);
+    assert.deepEqual(JSON.parse(plan.stdout).images, [dom.diskPath]);
+
+    const copy = `${dom.name}-copy`;
+    copies.push(copy);
+    const run = await execa("node", [vmbs, "restore", "--domain", dom.name, "--checkpoint", "latest", "--as", copy], { env, reject: false });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stderr, /^started/m);
+    const reply = restoreRunReplySchema.parse(JSON.parse(run.stdout));
+    assert.equal(reply.defined, true);
+    assert.equal(await imageDigest(reply.images[0]!), live);
+    const again = await execa("node", [vmbs, "restore", "--domain", dom.name, "--as", copy], { env, reject: false });
+    assert.equal(again.exitCode, 1);
+    assert.match(again.stdout, /exists already/);
+
+    // The interactive flow on a real pseudo-terminal (python's pty.spawn: an argument array, no shell).
+    const tty = async (args: string[], steps: [RegExp, string][]) => {
+      const p = execa("python3", ["-c", "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)", "node", vmbs, "restore", ...args], { env, reject: false, stdin: "pipe", timeout: 120_000 });
+      let out = "";
+      p.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+      for (const [prompt, keys] of steps) {
+        const seen = out.length;
+        await waitFor(() => prompt.test(out.slice(seen)) || p.exitCode !== null, { timeoutMs: 60_000, intervalMs: 50, what: `the prompt ${prompt}` });
+        assert.match(out.slice(seen), prompt, out);
+        p.stdin?.write(keys);
+      }
+      const r = await p;
+      return { exitCode: r.exitCode, out };
+    };
+    const enter = "\r";
+    const down = "\x1b[B";
+    const refused = await tty(["--domain", dom.name, "--in-place"], [[/Replace the disks of/, enter]]);
+    assert.equal(refused.exitCode, 1, refused.out);
+    assert.match(refused.out, /not confirmed, nothing changed/);
+
+    const ttyCopy = `${dom.name}-tty`;
+    copies.push(ttyCopy);
+    const chosen = await tty(["--domain", dom.name], [
+      [/\? Backup set/, enter],
+      [/\? Checkpoint/, enter],
+      [/\? Restore to/, enter],
+      [/\? Name of the new domain/, `${ttyCopy}${enter}`],
+      [/\? Restore .* as new domain/, down],
+      [/❯ Yes/, enter],
+    ]);
+    assert.equal(chosen.exitCode, 0, chosen.out);
+    const line = chosen.out.split(/\r?\n/).find((l) => l.startsWith('{"domain"'));
+    const ttyReply = restoreRunReplySchema.parse(JSON.parse(line ?? "null"));
+    assert.equal(ttyReply.domain, ttyCopy);
+    assert.equal(await imageDigest(ttyReply.images[0]!), live);
+
+    stack.kill("SIGTERM");
+    assert.equal((await stack).exitCode, 0);
+    await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!, ...ttyReply.images, ttyReply.xmlPath!]);
+  });
+});

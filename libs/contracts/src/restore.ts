@@ -1,0 +1,109 @@
+import { z } from "zod";
+import { domainNameSchema } from "./domain-name.js";
+import { restoreEventTypes } from "./subjects.js";
+
+/*
+ * Request/reply payloads of the restore service (`vmbs.svc.restore.<host>.<endpoint>`, endpoints in
+ * `restoreEndpoints`) and its events (`vmbs.evt.restore.<host>.<type>`). A refused request is answered with the
+ * NATS micro error headers `Nats-Service-Error` / `Nats-Service-Error-Code` and a JSON `{ error }` body.
+ */
+
+/** A folder name of a backup set: the domain's active chain folder or one of its archives. */
+const setNameSchema = z.string().min(1).max(255).refine((s) => !s.includes("/") && s !== "." && s !== "..", "must be a folder name");
+
+/** `sets`: the backup sets of a domain in LOCAL_BACKUP_PATH, or in `from` (e.g. a mounted mirror). */
+export const restoreSetsRequestSchema = z.object({ domain: domainNameSchema, from: z.string().startsWith("/").optional() }).strict();
+export type RestoreSetsRequest = z.infer<typeof restoreSetsRequestSchema>;
+
+export const backupSetSchema = z.object({
+  /** Folder name: `<domain>` (active) or `<domain>.<timestamp>` (archived). */
+  name: z.string(),
+  active: z.boolean(),
+  checkpoints: z.number().int(),
+  bytes: z.number(),
+});
+export type BackupSet = z.infer<typeof backupSetSchema>;
+export const restoreSetsReplySchema = z.object({ sets: z.array(backupSetSchema) });
+
+/** `checkpoints`: the restore points of one set (default: the active chain). */
+export const restoreCheckpointsRequestSchema = restoreSetsRequestSchema.extend({ set: setNameSchema.optional() }).strict();
+export type RestoreCheckpointsRequest = z.infer<typeof restoreCheckpointsRequestSchema>;
+
+export const restorePointSchema = z.object({
+  /** Position in the set, 0 = the full backup; what `--checkpoint N` names. */
+  index: z.number().int(),
+  name: z.string(),
+  /** Creation time (ISO) from the checkpoint XML, else the data files' mtime. */
+  time: z.string().nullable(),
+  /** Bytes of this checkpoint's data files. */
+  bytes: z.number(),
+  /** Disk targets with data in this checkpoint. */
+  disks: z.array(z.string()),
+});
+export type RestorePoint = z.infer<typeof restorePointSchema>;
+export const restoreCheckpointsReplySchema = z.object({ set: z.string(), checkpoints: z.array(restorePointSchema) });
+
+/** `run`: restore a set up to a checkpoint, as a new domain (`as`) or onto the existing one (`inPlace`). */
+export const restoreRunRequestSchema = restoreCheckpointsRequestSchema
+  .extend({
+    /** Index into the set's checkpoints; default the newest. */
+    checkpoint: z.number().int().min(0).optional(),
+    /** Only this disk target (e.g. "vdb"). */
+    disk: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
+    as: domainNameSchema.optional(),
+    inPlace: z.boolean().optional(),
+    /** Folder for the new domain's images; default the folder of the source domain's first disk. */
+    targetDir: z.string().startsWith("/").optional(),
+    /** Define the new domain in libvirt (default true); otherwise only its XML is written next to the images. */
+    define: z.boolean().optional(),
+    /** Consent to change an existing domain: shut it down (VM_WAIT_TIME) and replace its images. */
+    consent: z.boolean().optional(),
+    requestId: z.string().max(200).optional(),
+  })
+  .strict()
+  .refine((r) => (r.as !== undefined) !== (r.inPlace === true), "exactly one of `as` and `inPlace` is required");
+export type RestoreRunRequest = z.infer<typeof restoreRunRequestSchema>;
+
+export const restoreRunReplySchema = z.object({
+  domain: z.string(),
+  set: z.string(),
+  checkpoint: z.string(),
+  images: z.array(z.string()),
+  defined: z.boolean(),
+  xmlPath: z.string().optional(),
+  archivedAs: z.string().optional(),
+});
+export type RestoreRunReply = z.infer<typeof restoreRunReplySchema>;
+
+/** `plan` (same request as `run`): what a run would do, without doing it. */
+export const restorePlanReplySchema = z.object({
+  domain: z.string(),
+  target: z.string(),
+  set: z.string(),
+  checkpoint: z.string(),
+  disks: z.array(z.string()),
+  /** The images the run would write (in place: the current images it would replace). */
+  images: z.array(z.string()),
+  steps: z.array(z.string()),
+  /** Set when the run would be refused as things stand, with the reason. */
+  refusal: z.string().optional(),
+});
+export type RestorePlanReply = z.infer<typeof restorePlanReplySchema>;
+
+/** `vmbs.evt.restore.<host>.<type>`; `progress` announces each step, destructive ones included. */
+export const restoreEventSchema = z.object({
+  type: z.enum(restoreEventTypes),
+  host: z.string(),
+  runId: z.string(),
+  requestId: z.string().optional(),
+  domain: z.string(),
+  /** The domain written: the new name, or `domain` itself in place. */
+  target: z.string(),
+  set: z.string(),
+  checkpoint: z.string().optional(),
+  step: z.string().optional(),
+  reason: z.string().optional(),
+  images: z.array(z.string()).optional(),
+  at: z.string(),
+});
+export type RestoreEvent = z.infer<typeof restoreEventSchema>;

@@ -1,0 +1,49 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DomainXmlError, domainXmlDisks, domainXmlNvram, rewriteAsNewDomain } from "./domain-xml.js";
+
+const source = `<domain type='kvm' id='7'>
+  <name>web &amp; "db"</name>
+  <uuid>0b2c7a1e-0000-4000-8000-000000000001</uuid>
+  <os><type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader><nvram>/var/lib/libvirt/qemu/nvram/web_VARS.fd</nvram></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/web-os.qcow2'/><target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='disk'><source file='/img/web-data.qcow2'/><target dev='vdb' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><source file='/iso/install.iso'/><target dev='sda' bus='sata'/></disk>
+    <interface type='network'><mac address='52:54:00:aa:bb:cc'/><source network='default'/><target dev='vnet3'/></interface>
+    <interface type='bridge'><mac address='52:54:00:aa:bb:cd'/><source bridge='br0'/></interface>
+  </devices>
+</domain>`;
+
+describe("domain XML for a restored copy", () => {
+  it("lists file disks (not cdroms) and the nvram", () => {
+    assert.deepEqual(domainXmlDisks(source), [
+      { target: "vda", file: "/img/web-os.qcow2" },
+      { target: "vdb", file: "/img/web-data.qcow2" },
+    ]);
+    assert.equal(domainXmlNvram(source), "/var/lib/libvirt/qemu/nvram/web_VARS.fd");
+  });
+
+  const cases: { what: string; images: [string, string][]; disks: string[] }[] = [
+    { what: "whole domain", images: [["vda", "/r/n.vda.qcow2"], ["vdb", "/r/n.vdb.qcow2"]], disks: ["/r/n.vda.qcow2", "/r/n.vdb.qcow2"] },
+    { what: "one disk: the other is dropped, never shared", images: [["vdb", "/r/n.vdb.qcow2"]], disks: ["/r/n.vdb.qcow2"] },
+  ];
+  for (const c of cases)
+    it(`rewrites name, UUID, MACs, disks and nvram (${c.what})`, () => {
+      const out = rewriteAsNewDomain(source, { name: "copy <1>", images: new Map(c.images), nvram: "/r/copy_VARS.fd" });
+      assert.deepEqual(domainXmlDisks(out.xml).map((d) => d.file), c.disks);
+      assert.match(out.xml, /<name>copy &lt;1&gt;<\/name>/);
+      assert.match(out.xml, new RegExp(`<uuid>${out.uuid}</uuid>`));
+      assert.notEqual(out.uuid, "0b2c7a1e-0000-4000-8000-000000000001");
+      assert.equal(out.macs.length, 2);
+      for (const mac of out.macs) assert.match(mac, /^52:54:00(:[0-9a-f]{2}){3}$/);
+      assert.ok(!out.xml.includes("aa:bb:c"), "old MACs gone");
+      assert.ok(!out.xml.includes("vnet3") && !out.xml.includes(" id="), "no live tap name or domain id");
+      assert.equal(domainXmlNvram(out.xml), "/r/copy_VARS.fd");
+      assert.ok(out.xml.includes("/iso/install.iso") && out.xml.includes("OVMF_CODE.fd") && out.xml.includes("br0"), "everything else kept");
+    });
+
+  it("refuses what is not a domain XML", () => {
+    for (const bad of ["<network/>", "<domain><name>x</domain>", "not xml"]) assert.throws(() => domainXmlDisks(bad), DomainXmlError, bad);
+  });
+});

@@ -1,0 +1,107 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { DOMParser, XMLSerializer } from "@xmldom/xmldom";
+
+/*
+ * Domain XML edits with a real XML parser (virtnbdbackup.md: `virtnbdrestore -c` rewrites only the last disk's
+ * path, and regex edits break on names with quotes or entities). @xmldom/xmldom keeps the document as written,
+ * attributes and unknown elements included, so libvirt gets back everything we did not mean to change.
+ */
+
+/** A file-backed disk of a domain XML. */
+export interface XmlDisk {
+  target: string;
+  file: string;
+}
+
+export class DomainXmlError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DomainXmlError";
+  }
+}
+
+function parse(xml: string): Element {
+  // xmldom reports an unclosed tag as a mere warning; libvirt writes none, so every complaint refuses the XML.
+  const errors: string[] = [];
+  const complain = (m: unknown): void => void errors.push(String(m));
+  const doc = new DOMParser({ errorHandler: { warning: complain, error: complain, fatalError: complain } }).parseFromString(xml, "text/xml");
+  const root = doc.documentElement;
+  if (errors.length > 0 || !root || root.tagName !== "domain") throw new DomainXmlError(`not a domain XML: ${errors[0] ?? "no <domain> root"}`);
+  return root;
+}
+
+const children = (el: Element, tag: string): Element[] => Array.from(el.childNodes as ArrayLike<Node>).filter((n): n is Element => n.nodeType === 1 && (n as Element).tagName === tag);
+const child = (el: Element, tag: string): Element | undefined => children(el, tag)[0];
+
+function fileDisks(root: Element): { el: Element; disk: XmlDisk }[] {
+  const devices = child(root, "devices");
+  if (!devices) return [];
+  return children(devices, "disk").flatMap((el) => {
+    const file = child(el, "source")?.getAttribute("file");
+    const target = child(el, "target")?.getAttribute("dev");
+    return el.getAttribute("device") === "disk" && file && target ? [{ el, disk: { target, file } }] : [];
+  });
+}
+
+/** The file-backed disks (device "disk") of a domain XML. */
+export function domainXmlDisks(xml: string): XmlDisk[] {
+  return fileDisks(parse(xml)).map((d) => d.disk);
+}
+
+/** A locally administered unicast MAC in QEMU's 52:54:00 range. */
+export function randomMac(): string {
+  return ["52", "54", "00", ...Array.from(randomBytes(3), (b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+export interface NewDomainEdit {
+  name: string;
+  /** New image path per disk target; file disks not listed are dropped (they would share the original's image). */
+  images: ReadonlyMap<string, string>;
+  /** New path of the UEFI variable store, when the domain has one. */
+  nvram?: string;
+}
+
+/** A copy of `xml` as a new domain: new name, UUID and MACs, restored image paths, its own nvram. */
+export function rewriteAsNewDomain(xml: string, edit: NewDomainEdit): { xml: string; uuid: string; macs: string[] } {
+  const root = parse(xml);
+  const doc = root.ownerDocument;
+  // A live XML carries the running id; a definition must not.
+  root.removeAttribute("id");
+  const set = (tag: string, value: string): void => {
+    const el = child(root, tag) ?? root.appendChild(doc.createElement(tag));
+    while (el.firstChild) el.removeChild(el.firstChild);
+    el.appendChild(doc.createTextNode(value));
+  };
+  set("name", edit.name);
+  const uuid = randomUUID();
+  set("uuid", uuid);
+  for (const { el, disk } of fileDisks(root)) {
+    const image = edit.images.get(disk.target);
+    if (image === undefined) el.parentNode?.removeChild(el);
+    else child(el, "source")!.setAttribute("file", image);
+  }
+  const macs: string[] = [];
+  const devices = child(root, "devices");
+  for (const iface of devices ? children(devices, "interface") : []) {
+    const mac = child(iface, "mac") ?? iface.appendChild(doc.createElement("mac"));
+    const address = randomMac();
+    mac.setAttribute("address", address);
+    macs.push(address);
+    // The original's tap device name would clash while both run.
+    const target = child(iface, "target");
+    if (target) iface.removeChild(target);
+  }
+  const nvram = child(root, "os") && child(child(root, "os")!, "nvram");
+  if (nvram) {
+    while (nvram.firstChild) nvram.removeChild(nvram.firstChild);
+    if (edit.nvram) nvram.appendChild(doc.createTextNode(edit.nvram));
+  }
+  return { xml: new XMLSerializer().serializeToString(root), uuid, macs };
+}
+
+/** The UEFI variable store path of a domain XML, if any. */
+export function domainXmlNvram(xml: string): string | undefined {
+  const os = child(parse(xml), "os");
+  const text = os ? child(os, "nvram")?.textContent?.trim() : undefined;
+  return text ? text : undefined;
+}

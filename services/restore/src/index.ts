@@ -1,0 +1,1 @@
+export { startRestoreService, type RestoreService, type RestoreServiceDeps } from "./restore-service.js";

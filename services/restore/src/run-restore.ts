@@ -1,0 +1,260 @@
+import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { execa } from "execa";
+import { archiveChainFolder, readChainFolder } from "@vmbs/chain";
+import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
+import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
+import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
+import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, type XmlDisk } from "./domain-xml.js";
+
+/** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
+export class RestoreRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RestoreRefusedError";
+  }
+}
+
+export interface RestoreDeps {
+  libvirt: Libvirt;
+  libvirtUri: string;
+  backupRoot: string;
+  /** Seconds a consented shutdown may take (VM_WAIT_TIME). */
+  waitTimeSec: number;
+  timeZone?: string;
+  /** Aborts a running engine (the service stops); the staging folder is removed, the originals stay. */
+  signal: AbortSignal;
+  /** Runs `work` holding the chain lease of `domain` (only for sets under the backup root). */
+  withChain<T>(domain: string, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Announces a step; destructive steps are announced before they happen. */
+  progress(step: string): Promise<void>;
+  engineTimeoutMs?: number;
+}
+
+/** What a run resolved before touching anything, for the started event. */
+export interface ResolvedRestore {
+  set: string;
+  checkpoint: string;
+}
+
+const virshTimeoutMs = 60_000;
+
+/**
+ * Restores one set of `req.domain` up to a checkpoint. New domain: images under `targetDir` named
+ * `<new name>.<target>.qcow2`, XML rewritten (name, UUID, MACs, disks, nvram) and defined. In place: the
+ * domain must be shut off (or shut down with consent); the images are restored into a staging folder first and
+ * only then swapped with the originals, which are kept aside until every disk is in place.
+ */
+export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, runId: string, onResolved: (r: ResolvedRestore) => Promise<void>): Promise<RestoreRunReply> {
+  const root = req.from ?? deps.backupRoot;
+  const setName = req.set ?? req.domain;
+  const dir = setFolder(root, req.domain, setName);
+  const guarded = root === deps.backupRoot
+    ? <T>(d: string, work: (s: AbortSignal) => Promise<T>) => deps.withChain(d, (leaseLost) => work(AbortSignal.any([leaseLost, deps.signal])))
+    : <T>(_d: string, work: (s: AbortSignal) => Promise<T>) => work(deps.signal);
+
+  if (!req.inPlace && (await deps.libvirt.domainInfo(req.as!))) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
+
+  const restored = await guarded(req.domain, async (signal) => {
+    const { point, xml, disks } = await resolveSet(dir, setName, req);
+    // Only a request that can be carried out shuts a domain down.
+    if (req.inPlace) await prepareInPlace(deps, req);
+    await onResolved({ set: setName, checkpoint: point.name });
+
+    const targetDir = req.inPlace ? dirname((await currentImages(deps, req.domain, disks))[0]!.file) : (req.targetDir ?? dirname(disks[0]!.file));
+    const staging = join(targetDir, `.vmbs-restore-${runId}`);
+    await rm(staging, { recursive: true, force: true });
+    try {
+      await deps.progress(`virtnbdrestore ${setName} until ${point.name}${req.disk ? ` disk ${req.disk}` : ""} into ${staging}`);
+      const { images } = await runEngineRestore({
+        inputDir: dir,
+        outputDir: staging,
+        untilCheckpoint: point.name,
+        ...(req.disk ? { disk: req.disk } : {}),
+        signal,
+        ...(deps.engineTimeoutMs ? { timeoutMs: deps.engineTimeoutMs } : {}),
+      });
+      return { point, xml, disks, images: matchImages(images, disks), staging, targetDir, vmconfigDir: dir };
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+  });
+
+  try {
+    // A stop that came while the engine finished still leaves everything as it was.
+    deps.signal.throwIfAborted();
+    return req.inPlace ? await swapInPlace(deps, req, setName, restored) : await defineNew(deps, req, setName, restored);
+  } finally {
+    await rm(restored.staging, { recursive: true, force: true });
+  }
+}
+
+/** The checkpoint, its domain XML and the disks a request names in a set; refuses what cannot be restored. */
+async function resolveSet(dir: string, setName: string, req: RestoreRunRequest): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[] }> {
+  const folder = await readChainFolder(dir, req.domain);
+  const points = await listRestorePoints(folder);
+  if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
+  const misordered = mtimeOrderProblem(folder);
+  if (misordered) throw new BackupSetError(`${setName}: ${misordered}`);
+  const point = req.checkpoint === undefined ? points.at(-1)! : points[req.checkpoint];
+  if (!point) throw new RestoreRefusedError(`checkpoint ${req.checkpoint} does not exist: ${setName} has ${points.length} (0-${points.length - 1})`);
+  // Our own pick of the checkpoint's XML: virtnbdrestore 1.9.15 takes the newest by mtime, even with --until.
+  const xml = await readFile(join(dir, `vmconfig.${point.name}.xml`), "utf8").catch((err: unknown) => {
+    throw new BackupSetError(`${setName} lacks the domain XML of ${point.name}: ${(err as Error).message}`);
+  });
+  const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
+  if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
+  return { point, xml, disks };
+}
+
+const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);
+
+/** Why an in-place restore onto a domain in this state is refused, if it is. */
+function inPlaceRefusal(req: RestoreRunRequest, info: DomainInfo | undefined): string | undefined {
+  if (!info) return `domain ${JSON.stringify(req.domain)} does not exist; restore it as a new domain instead`;
+  if (info.state !== "shut off" && !req.consent) return `${req.domain} is ${info.state}; an in-place restore needs it shut off, or consent to shut it down`;
+  return undefined;
+}
+
+/** What a run would do, without doing it (read-only; the set is read without the chain lease). */
+export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "backupRoot">, req: RestoreRunRequest): Promise<RestorePlanReply> {
+  const setName = req.set ?? req.domain;
+  const { point, disks } = await resolveSet(setFolder(req.from ?? deps.backupRoot, req.domain, setName), setName, req);
+  const engine = `virtnbdrestore ${setName} until ${point.name}${req.disk ? ` disk ${req.disk}` : ""} into a staging folder`;
+  const plan = { domain: req.domain, target: req.as ?? req.domain, set: setName, checkpoint: point.name, disks: disks.map((d) => d.target) };
+  if (req.inPlace) {
+    const info = await deps.libvirt.domainInfo(req.domain);
+    const refusal = inPlaceRefusal(req, info);
+    if (!info) return { ...plan, images: [], steps: [], refusal: refusal! };
+    const images = (await currentImages(deps, req.domain, disks)).map((d) => d.file);
+    const steps = [
+      ...(info.state !== "shut off" ? [`shut down ${req.domain} (within VM_WAIT_TIME)`] : []),
+      engine,
+      ...images.map((i) => `replace ${i} (the original kept aside until every disk is in place)`),
+      `remove libvirt's checkpoints of ${req.domain}`,
+      `archive the active chain of ${req.domain}`,
+    ];
+    return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+  }
+  const targetDir = req.targetDir ?? dirname(disks[0]!.file);
+  const images = disks.map((d) => newImagePath(targetDir, req.as!, d.target));
+  const taken = (await deps.libvirt.domainInfo(req.as!)) ? `a domain named ${JSON.stringify(req.as)} exists already` : undefined;
+  const existing = (await Promise.all(images.map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
+  const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
+  const steps = [engine, `write ${join(targetDir, `${req.as}.xml`)} (new UUID and MACs)`, ...(req.define !== false ? [`define ${req.as}`] : [])];
+  return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+}
+
+interface Restored {
+  point: { name: string };
+  xml: string;
+  disks: XmlDisk[];
+  /** Restored image per disk target, in the staging folder. */
+  images: Map<string, string>;
+  staging: string;
+  targetDir: string;
+  vmconfigDir: string;
+}
+
+/** virtnbdrestore names each image after the original's file (else after its target). */
+function matchImages(images: string[], disks: XmlDisk[]): Map<string, string> {
+  const byTarget = new Map<string, string>();
+  for (const d of disks) {
+    const image = images.find((i) => basename(i) === basename(d.file)) ?? images.find((i) => basename(i) === d.target);
+    if (!image) throw new Error(`virtnbdrestore gave ${images.map((i) => basename(i)).join(", ")}, none for disk ${d.target} (${basename(d.file)})`);
+    byTarget.set(d.target, image);
+  }
+  return byTarget;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: string, r: Restored): Promise<RestoreRunReply> {
+  const name = req.as!;
+  const finals = new Map([...r.images.keys()].map((t) => [t, newImagePath(r.targetDir, name, t)]));
+  for (const path of finals.values()) if (await exists(path)) throw new RestoreRefusedError(`${path} exists already`);
+  // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
+  const oldNvram = domainXmlNvram(r.xml);
+  let nvram: string | undefined;
+  if (oldNvram) {
+    nvram = join(r.targetDir, `${name}_VARS.fd`);
+    const saved = join(r.vmconfigDir, `${basename(oldNvram)}.${r.point.name}`);
+    if (await exists(saved)) await copyFile(saved, nvram);
+  }
+  for (const [target, image] of r.images) {
+    await rename(image, finals.get(target)!);
+    // QEMU runs as another user than this service; libvirt's dynamic ownership needs to open it first.
+    await chmod(finals.get(target)!, 0o644);
+  }
+  const edited = rewriteAsNewDomain(r.xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
+  const xmlPath = join(r.targetDir, `${name}.xml`);
+  await writeFile(xmlPath, edited.xml, { mode: 0o600 });
+  const define = req.define !== false;
+  if (define) {
+    await deps.progress(`define domain ${name} (uuid ${edited.uuid})`);
+    await execa("virsh", ["-c", deps.libvirtUri, "define", "--file", xmlPath], { stdin: "ignore", timeout: virshTimeoutMs });
+  }
+  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath };
+}
+
+async function currentImages(deps: Pick<RestoreDeps, "libvirt">, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
+  const live = await deps.libvirt.diskImages(domain);
+  return disks.map((d) => {
+    const now = live.find((l) => l.target === d.target);
+    if (!now) throw new RestoreRefusedError(`${domain} has no file disk ${d.target} any more`);
+    return { target: d.target, file: now.path };
+  });
+}
+
+/** In place needs a shut-off domain: a running one is shut down only with consent, and within VM_WAIT_TIME. */
+async function prepareInPlace(deps: RestoreDeps, req: RestoreRunRequest): Promise<void> {
+  const info = await deps.libvirt.domainInfo(req.domain);
+  const refusal = inPlaceRefusal(req, info);
+  if (refusal) throw new RestoreRefusedError(refusal);
+  if (info!.state === "shut off") return;
+  await deps.progress(`shutdown ${req.domain} (was ${info!.state}), waiting up to ${deps.waitTimeSec} s`);
+  await deps.libvirt.shutdown(req.domain);
+  if (!(await waitForDomainState(deps.libvirt, req.domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })))
+    throw new RestoreRefusedError(`${req.domain} did not shut down within VM_WAIT_TIME (${deps.waitTimeSec} s); nothing was changed`);
+}
+
+async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: string, r: Restored): Promise<RestoreRunReply> {
+  const domain = req.domain;
+  if ((await deps.libvirt.domainState(domain)) !== "shut off") throw new RestoreRefusedError(`${domain} was started during the restore; nothing was changed`);
+  const current = await currentImages(deps, domain, r.disks);
+  const kept: { original: string; aside: string }[] = [];
+  try {
+    for (const d of current) {
+      const aside = `${d.file}.vmbs-before-restore.${Date.now()}`;
+      await deps.progress(`keep ${d.file} as ${aside}`);
+      await rename(d.file, aside);
+      kept.push({ original: d.file, aside });
+      await rename(r.images.get(d.target)!, d.file);
+      await chmod(d.file, 0o644);
+    }
+  } catch (err) {
+    // Put every original back: a half-swapped domain would mix points in time.
+    for (const k of kept.reverse()) await rename(k.aside, k.original).catch(() => undefined);
+    throw err;
+  }
+  // The restored images carry no bitmaps: libvirt's checkpoints and the chain no longer match the disks.
+  for (const cp of (await deps.libvirt.checkpoints(domain)).reverse()) {
+    await deps.progress(`delete checkpoint metadata ${cp}`);
+    await deps.libvirt.deleteCheckpoint(domain, cp, true);
+  }
+  let archivedAs: string | undefined;
+  if (await exists(join(deps.backupRoot, domain))) {
+    archivedAs = await deps.withChain(domain, async () => {
+      await deps.progress(`archive the active chain of ${domain}`);
+      return archiveChainFolder(deps.backupRoot, domain, deps.timeZone);
+    });
+  }
+  for (const k of kept) {
+    await deps.progress(`delete the kept original ${k.aside}`);
+    await rm(k.aside, { force: true });
+  }
+  return { domain, set: setName, checkpoint: r.point.name, images: current.map((d) => d.file).sort(), defined: true, ...(archivedAs ? { archivedAs } : {}) };
+}
