@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { streams, subjects } from "@vmbs/contracts";
-import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
-import { ensureStreams } from "./topology.js";
+import type { NatsConnection } from "./connect-bus.js";
+import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { openEventOutbox, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
 import { commandIdentity, commandOutcomeKey, openCommandOutcomeStore, openCommandOutcomesBucket, type CommandRecord } from "./command-outcomes.js";
 import { createCommandJournal, type CommandRun } from "./command-journal.js";
@@ -16,22 +15,17 @@ import type { CommandContext } from "./consume-commands.js";
 const ctx: CommandContext = { working: () => undefined, signal: new AbortController().signal, deliveryCount: 1 };
 
 describe("command outcomes and the journal on a real nats-server and real files", () => {
-  let server: RunningNatsServer;
-  let storeDir: string;
+  let bus: BusFixture;
   let dir: string;
   let nc: NatsConnection;
   let n = 0;
   before(async () => {
-    storeDir = await mkdtemp(join(tmpdir(), "vmbs-journal-store-"));
     dir = await mkdtemp(join(tmpdir(), "vmbs-journal-"));
-    server = await startNatsServer({ storeDir });
-    nc = await connectBus(server.url, "journal-test");
-    await ensureStreams(nc);
+    bus = await startBusFixture("journal-test");
+    nc = bus.nc;
   });
   after(async () => {
-    await nc?.close();
-    await server?.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    await bus?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

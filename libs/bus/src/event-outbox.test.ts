@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { streams } from "@vmbs/contracts";
-import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
-import { ensureStreams } from "./topology.js";
+import type { NatsConnection } from "./connect-bus.js";
+import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { jetStreamSender, openEventOutbox, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
 
 const ev = (n: number): OutboxEvent => ({ subject: "vmbs.evt.backup.hv1.completed", msgId: `m${n}`, payload: { n } });
@@ -116,21 +115,16 @@ describe("event outbox on real files", () => {
 });
 
 describe("event outbox into a real JetStream", () => {
-  let server: RunningNatsServer;
-  let storeDir: string;
+  let bus: BusFixture;
   let nc: NatsConnection;
   let dir: string;
   before(async () => {
-    storeDir = await mkdtemp(join(tmpdir(), "vmbs-outbox-store-"));
     dir = await mkdtemp(join(tmpdir(), "vmbs-outbox-js-"));
-    server = await startNatsServer({ storeDir });
-    nc = await connectBus(server.url, "outbox-test");
-    await ensureStreams(nc);
+    bus = await startBusFixture("outbox-test");
+    nc = bus.nc;
   });
   after(async () => {
-    await nc?.close();
-    await server?.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    await bus?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
