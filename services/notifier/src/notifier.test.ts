@@ -73,7 +73,7 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
-  it("a target down for 10 s, and a notifier restarted meanwhile, still gets the alert once it is back — exactly once", async () => {
+  it("a target down for 30 s, and a notifier restarted meanwhile, still gets the alert once it is back — exactly once", async () => {
     const a = await startHttpReceiver();
     await a.close(); // connection refused from now on
     let notifier = await start([`json://${a.base}/down`]);
@@ -82,10 +82,11 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await sleep(4_000);
       await notifier.stop(); // the job waits in Redis; the event was acked once Redis held it
       notifier = await start([`json://${a.base}/down`]);
-      await sleep(6_000);
+      await sleep(26_000);
       assert.equal(a.received.length, 0);
       await a.listen();
-      await waitFor(() => a.received.length >= 1, { timeoutMs: 30_000, what: "the delayed alert" });
+      // The retries are 0.5 s doubling (8 attempts, ~64 s in all): the next one after 30 s down comes within ~32 s.
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 60_000, what: "the delayed alert" });
       await sleep(2_000);
       assert.equal(a.received.length, 1);
       assert.match((a.received[0]!.body as { message: string }).message, /Reason: chain broken/);
