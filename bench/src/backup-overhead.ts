@@ -23,6 +23,7 @@ import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
 import { createLab, ignoredListExcept, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
+import { runBench } from "./run-bench.js";
 
 const HOST = "bench";
 const TARGET = 1.05;
@@ -175,19 +176,4 @@ async function main(stop: AbortSignal): Promise<void> {
   }
 }
 
-const stop = new AbortController();
-const onSignal = (sig: NodeJS.Signals): void => {
-  if (stop.signal.aborted) process.exit(130); // a second signal: give up on cleaning up
-  process.stderr.write(`\n${sig}: stopping and cleaning up (send again to quit at once)\n`);
-  stop.abort(new Error(`interrupted by ${sig}`));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-
-main(stop.signal).then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`backup-overhead: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(stop.signal.aborted ? 130 : 1);
-  },
-);
+runBench("backup-overhead", main);

@@ -21,6 +21,7 @@ import { subjects } from "@vmbs/contracts";
 import { createLab, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startRestoreService, type RestoreService } from "@vmbs/restore";
+import { runBench } from "./run-bench.js";
 
 const HOST = "bench";
 const TARGET = 1.05;
@@ -96,18 +97,4 @@ async function main(stop: AbortSignal): Promise<void> {
   }
 }
 
-const stop = new AbortController();
-const onSignal = (sig: NodeJS.Signals): void => {
-  if (stop.signal.aborted) process.exit(130);
-  stop.abort(new Error(`interrupted by ${sig}`));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-
-main(stop.signal).then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`restore-overhead: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(stop.signal.aborted ? 130 : 1);
-  },
-);
+runBench("restore-overhead", main);
