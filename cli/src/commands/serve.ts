@@ -63,10 +63,10 @@ export async function serve(role: ServeRole): Promise<number> {
   const schedulerRole: BusRole = { kind: "scheduler" };
   const notifierRole: BusRole = { kind: "notifier" };
   const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
-  const soloRoles: Partial<Record<ServeRole, BusRole>> = { agent: agentRole, scheduler: schedulerRole, notifier: notifierRole, "mirror-service": mirrorRole };
-  const solo = soloRoles[role];
   // `start` also serves this host's restore endpoints, with the restore role's own credentials.
   const restoreRole: BusRole = { kind: "restore", host: config.HOST_ID };
+  const soloRoles: Partial<Record<ServeRole, BusRole>> = { agent: agentRole, scheduler: schedulerRole, notifier: notifierRole, "mirror-service": mirrorRole };
+  const solo = soloRoles[role];
   const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole, restoreRole];
   if (role === "start" && servesNotifier) roles.push(notifierRole);
   if (role === "start" && servesMirror) roles.push(mirrorRole);
@@ -78,8 +78,8 @@ export async function serve(role: ServeRole): Promise<number> {
   let notifierNc: NatsConnection | undefined;
   let mirrorNc: NatsConnection | undefined;
   let redis: RunningRedisServer | undefined;
-  let redisUrl = config.REDIS_URL;
   let restoreNc: NatsConnection | undefined;
+  let redisUrl = config.REDIS_URL;
   try {
     if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
     if (servesNotifier) {
@@ -95,7 +95,7 @@ export async function serve(role: ServeRole): Promise<number> {
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
     if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
     if (servesNotifier) notifierNc = await bus.connect(notifierRole, `vmbs-notifier-${config.HOST_ID}`);
-    // Like NATS: without REDIS_URL the notifier gets a redis-server of its own (started last: nothing refused after it).
+    // Like NATS: without REDIS_URL the notifier gets a redis-server of its own (stopped again by any later refusal).
     if (servesNotifier && !redisUrl) redisUrl = (redis = await startRedisServer(join(config.VMBS_STATE_DIR, "redis"))).url;
     if (servesAgent) {
       agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
