@@ -61,6 +61,45 @@ if (( ${#files[@]} == 0 )); then
 fi
 log "running ${#files[@]} test file(s)"
 
-# Files run one at a time: they share one libvirt daemon and the lab image folder.
-# exec: node's exit status is the script's exit status, and signals (Ctrl-C, CI timeouts) reach node directly.
-exec node --test --test-concurrency=1 --test-timeout=600000 "$@" "${files[@]}"
+# Two lanes run side by side. Files that touch libvirt (lab domains, agents, the CLI, the engine) run one at a time
+# in the lab lane: they share one libvirt daemon and the lab image folder, and an agent adopts any domain it sees.
+# The rest (pure tests, NATS/Redis/HTTP-only services) run in the independent lane meanwhile, which saves their
+# waiting time (e.g. the notifier's 30 s outage). A file is in the lab lane when it mentions any of these names.
+LAB_MARKERS='createLab|ChainTestKit|AgentHarness|[cC]hainFixture|createLibvirt|qemu:///|"virsh"|runEngine|startChildAgent|cli/dist/main|\./main\.js'
+lab_files=()
+independent_files=()
+for f in "${files[@]}"; do
+  if grep -qE "$LAB_MARKERS" "$f"; then lab_files+=("$f"); else independent_files+=("$f"); fi
+done
+log "lab lane: ${#lab_files[@]} file(s); independent lane: ${#independent_files[@]} file(s)"
+
+run_lane() { node --test --test-concurrency=1 --test-timeout=600000 "$@"; }
+
+# The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. Both lanes
+# run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to both.
+independent_log="$(mktemp)"
+pids=()
+trap 'rm -f "$independent_log"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
+run_lane "$@" "${lab_files[@]}" &
+lab_pid=$!
+pids+=("$lab_pid")
+if (( ${#independent_files[@]} > 0 )); then
+  run_lane "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
+  independent_pid=$!
+  pids+=("$independent_pid")
+fi
+# `wait` returns early when a trapped signal arrives; wait again so the lanes' own statuses are collected.
+lab_rc=0
+wait "$lab_pid" || lab_rc=$?
+if (( lab_rc > 128 )) && kill -0 "$lab_pid" 2>/dev/null; then lab_rc=0; wait "$lab_pid" || lab_rc=$?; fi
+independent_rc=0
+if [[ -n "${independent_pid:-}" ]]; then
+  wait "$independent_pid" || independent_rc=$?
+  if (( independent_rc > 128 )) && kill -0 "$independent_pid" 2>/dev/null; then independent_rc=0; wait "$independent_pid" || independent_rc=$?; fi
+  log "independent lane report:"
+  cat "$independent_log"
+fi
+log "lab lane exit status: $lab_rc; independent lane exit status: $independent_rc"
+if (( lab_rc != 0 )); then exit "$lab_rc"; fi
+exit "$independent_rc"
