@@ -4,7 +4,7 @@ import { readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { subjects } from "@vmbs/contracts";
 import { waitFor } from "@vmbs/lab";
-import { chainOf, completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit } from "./testing/chain-test-kit.js";
+import { chainOf, completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
 
 /*
  * Issue 3 acceptance 1–3 against the real stack: the agent runs as a child process (`vmbs agent`) so it can
@@ -22,20 +22,20 @@ describe("self-healing chains (issue 3 acceptance)", { timeout: 600_000 }, () =>
   it("1: agent and engine SIGKILLed during a full → repaired within 60 s, next backup good, archives untouched", async () => {
     const host = "cc1";
     const ev = k.events(host);
-    const dom = await k.lab.createDomain({ sizeMiB: 1024 });
+    const dom = await k.lab.createDomain({ sizeMiB: 256 });
     await k.lab.writeGuest(dom.name, { offset: 0, length: 16 * MiB, pattern: 0x10 });
     let agent = await k.agentFor(host, [dom.name]);
     await ev.waitBackup(completed(dom.name), 60_000); // the startup check starts the missing chain
-    await k.lab.writeGuest(dom.name, { offset: 32 * MiB, length: 608 * MiB, pattern: 0x11 });
+    await k.lab.writeGuest(dom.name, { offset: 32 * MiB, length: 64 * MiB, pattern: 0x11 });
 
+    const folder = join(k.backupRoot, dom.name);
+    const frozen = agent.freezeEngineWhen(dom.name, async () => (await k.partialIn(folder)).length > 0);
     k.backup(host, { domain: dom.name, level: "full", requestId: "killed-full" });
+    await frozen;
     await ev.waitBackup((e) => e.requestId === "killed-full" && e.type === "started", 60_000);
     const [archive] = await k.archivesOf(dom.name);
     assert.ok(archive, "the full archived the previous chain");
     const archived = await k.hashTree(join(k.backupRoot, archive));
-    const folder = join(k.backupRoot, dom.name);
-    await waitFor(async () => (await k.partialIn(folder)).length > 0, { timeoutMs: 10_000, what: "the transfer to start" });
-    await sleep(800);
     await agent.kill9();
     assert.notEqual(await k.jobType(dom.name), "None", "the killed engine left its libvirt job behind");
     await k.dropPendingCommands(host);
@@ -64,7 +64,7 @@ describe("self-healing chains (issue 3 acceptance)", { timeout: 600_000 }, () =>
   it("2: SIGKILL during an incremental of a 2-checkpoint chain → repaired with VM_ALLOW_BACKUP_CHAIN_FIX, archived without; every checkpoint restores", async () => {
     const host = "cc2";
     const ev = k.events(host);
-    const [fix, nofix] = [await k.lab.createDomain({ sizeMiB: 1024 }), await k.lab.createDomain({ sizeMiB: 1024 })];
+    const [fix, nofix] = [await k.lab.createDomain({ sizeMiB: 256 }), await k.lab.createDomain({ sizeMiB: 256 })];
     const both = [fix.name, nofix.name];
     const digests: Record<string, string[]> = { [fix.name]: [], [nofix.name]: [] };
     for (const d of both) await k.lab.writeGuest(d, { offset: 0, length: 8 * MiB, pattern: 0x20 });
@@ -76,12 +76,10 @@ describe("self-healing chains (issue 3 acceptance)", { timeout: 600_000 }, () =>
     for (const d of both) assert.equal((await ev.waitBackup(outcome(`inc1-${d}`))).type, "completed");
     for (const d of both) digests[d]!.push(await k.lab.diskDigest(d));
 
-    await Promise.all(both.map((d) => k.lab.writeGuest(d, { offset: 64 * MiB, length: 512 * MiB, pattern: 0x22 })));
+    await Promise.all(both.map((d) => k.lab.writeGuest(d, { offset: 64 * MiB, length: 64 * MiB, pattern: 0x22 })));
+    const frozen = both.map((d) => agent.freezeEngineWhen(d, async () => (await k.partialIn(join(k.backupRoot, d))).length > 0));
     for (const d of both) k.backup(host, { domain: d, requestId: `killed-${d}` });
-    for (const d of both) {
-      await ev.waitBackup((e) => e.requestId === `killed-${d}` && e.type === "started", 60_000);
-      await waitFor(async () => (await k.partialIn(join(k.backupRoot, d))).length > 0, { timeoutMs: 15_000, what: `the transfer of ${d}` });
-    }
+    await Promise.all(frozen);
     await agent.kill9();
     await k.dropPendingCommands(host);
 

@@ -50,7 +50,7 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     const dom = await k.lab.createDomain({ sizeMiB: 256 });
     let agent = await k.agentFor(host, [dom.name], quickRedelivery);
     await ev.waitBackup(completed(dom.name), 60_000); // the startup check starts the chain
-    await k.lab.writeGuest(dom.name, { offset: 16 * MiB, length: 128 * MiB, pattern: 0x41 });
+    await k.lab.writeGuest(dom.name, { offset: 16 * MiB, length: 32 * MiB, pattern: 0x41 });
 
     // A plain core publish: the command is known by stream and sequence.
     k.backup(host, { domain: dom.name, requestId: "rdk-inc" });
@@ -93,19 +93,19 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
   it("a full killed after it archived the chain: the redelivery continues as auto and never archives the new chain", async () => {
     const host = "rdk2";
     const ev = k.events(host);
-    const dom = await k.lab.createDomain({ sizeMiB: 1024 });
+    const dom = await k.lab.createDomain({ sizeMiB: 256 });
     await k.lab.writeGuest(dom.name, { offset: 0, length: 16 * MiB, pattern: 0x50 });
     let agent = await k.agentFor(host, [dom.name], quickRedelivery);
     await ev.waitBackup(completed(dom.name), 60_000);
-    await k.lab.writeGuest(dom.name, { offset: 32 * MiB, length: 608 * MiB, pattern: 0x51 });
+    await k.lab.writeGuest(dom.name, { offset: 32 * MiB, length: 64 * MiB, pattern: 0x51 });
 
+    const frozen = agent.freezeEngineWhen(dom.name, async () => (await k.partialIn(join(k.backupRoot, dom.name))).length > 0);
     k.backup(host, { domain: dom.name, level: "full", requestId: "rdk-full" });
+    await frozen;
     await ev.waitBackup((e) => e.requestId === "rdk-full" && e.type === "started", 60_000);
     const [archive] = await k.archivesOf(dom.name);
     assert.ok(archive, "the full archived the previous chain");
     const archived = await k.hashTree(join(k.backupRoot, archive));
-    await waitFor(async () => (await k.partialIn(join(k.backupRoot, dom.name))).length > 0, { timeoutMs: 10_000, what: "the transfer to start" });
-    await sleep(800);
     await agent.kill9();
 
     // The restarted agent repairs the interrupted chain at start-up (a new full), then gets the command again.

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { chainEventSchema, backupEventSchema, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
 import type { NatsConnection } from "@vmbs/bus";
@@ -13,6 +14,26 @@ export interface ChildAgent {
   kill9(): Promise<void>;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
+  /**
+   * Freezes (SIGSTOP) this agent's virtnbdbackup of `domain` as soon as it starts, then lets it run in short slices
+   * until `inTransfer()` holds: a run caught mid-transfer whatever the amount of data, so tests can stay small.
+   * Call it before the backup command is published. The engine stays stopped; kill9 ends it.
+   */
+  freezeEngineWhen(domain: string, inTransfer: () => Promise<boolean>): Promise<void>;
+}
+
+/** The pid of the process in process group `pgid` run with the argument `--domain=<domain>`, if any. */
+async function engineInGroup(pgid: number, domain: string): Promise<number | undefined> {
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    // Fields after the parenthesised command name: state, ppid, pgrp, ...
+    const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    if (pgrp !== pgid) continue;
+    const args = (await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (args.includes(`--domain=${domain}`)) return Number(name);
+  }
+  return undefined;
 }
 
 /** Starts `node cli/dist/main.js agent` with `env` on top of this process's environment. */
@@ -32,6 +53,20 @@ export function startChildAgent(env: Record<string, string>): ChildAgent {
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
       await exited;
+    },
+    async freezeEngineWhen(domain, inTransfer) {
+      const pid = await waitFor(() => engineInGroup(proc.pid!, domain), { timeoutMs: 60_000, intervalMs: 5, what: `the engine of ${domain}` });
+      process.kill(pid, "SIGSTOP");
+      await waitFor(
+        async () => {
+          if (await inTransfer()) return true;
+          process.kill(pid, "SIGCONT");
+          await new Promise((r) => setTimeout(r, 20));
+          process.kill(pid, "SIGSTOP");
+          return false;
+        },
+        { timeoutMs: 60_000, intervalMs: 1, what: `the engine of ${domain} in mid-transfer` },
+      );
     },
   };
 }
