@@ -4,7 +4,7 @@ import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { restoreCommand } from "./commands/restore.js";
-import { serve } from "./commands/serve.js";
+import { serve, type ServeRole } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
 
 const x = exitStatus;
@@ -23,6 +23,7 @@ Commands:
   scheduler   the scheduler only
   notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
   mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS)
+  restore-service the restore service of this host only (for hosts that run \`vmbs agent\` rather than \`vmbs start\`)
   backup      ask a host's agent for a backup and print the outcome
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
@@ -34,6 +35,7 @@ Run "vmbs <command> --help" for a command's options. Configuration comes from en
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
   "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH and MIRROR_RCLONE_TARGETS after\nits backups (or at RSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
+  "restore-service": `Usage: vmbs restore-service\n\nRuns this host's restore service (NATS micro service vmbs-restore on vmbs.svc.restore.<host>.*) until\nSIGINT/SIGTERM. NATS_NKEY_SEED=…/restore-<host>.nk under auth.\n${serveExitStatus}`,
   mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
 
 Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
@@ -186,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
       timeoutSec,
     });
   }
-  return serve(command as "start" | "agent" | "scheduler" | "notifier" | "mirror-service");
+  return serve(command as ServeRole);
 }
 
 main(process.argv.slice(2)).then(

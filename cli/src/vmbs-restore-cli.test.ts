@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
-import { createLab, imageDigest, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, imageDigest, startTestNats, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -113,5 +113,28 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     stack.kill("SIGTERM");
     assert.equal((await stack).exitCode, 0);
     await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!, ...ttyReply.images, ttyReply.xmlPath!]);
+  });
+
+  it("`vmbs restore-service` serves a host that runs only `vmbs agent`, and stops on SIGTERM with 0", async () => {
+    const nats = await startTestNats();
+    const soloEnv = { ...(await vmbsProcessEnv(lab, "rstsolo")), NATS_URL: nats.url };
+    const service = execa("node", [vmbs, "restore-service"], { env: soloEnv, reject: false, forceKillAfterDelay: false });
+    try {
+      // An empty backup root: the service answers with no sets (and exit 1, there is nothing to restore).
+      const list = await waitFor(
+        async () => {
+          const r = await execa("node", [vmbs, "restore", "--domain", "nothing here", "--list", "--timeout", "5"], { env: soloEnv, reject: false });
+          return r.stdout.includes('"sets"') ? r : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: "the restore service to answer" },
+      );
+      assert.deepEqual(restoreSetsReplySchema.parse(JSON.parse(list.stdout)).sets, []);
+      assert.match(list.stdout, /nothing here is not a readable chain folder/);
+      service.kill("SIGTERM");
+      assert.equal((await service).exitCode, 0);
+    } finally {
+      service.kill("SIGKILL");
+      await nats.stop();
+    }
   });
 });

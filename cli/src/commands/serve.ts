@@ -11,7 +11,7 @@ import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
 import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, MirrorNotConfiguredError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
-export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service";
+export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service" | "restore-service";
 
 /** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
 const stopStepMs = 10_000;
@@ -34,7 +34,8 @@ function report(logger: Logger, err: unknown, what: string): number {
 /**
  * Runs long-lived services until SIGINT/SIGTERM: `start` = scheduler + agent + restore service (+ notifier when
  * NOTIFY_URLS is set, + the mirror when RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS is set) in one process (and a
- * local nats-server when NATS_URL is unset), `agent`, `scheduler`, `notifier` or `mirror-service` alone for a fleet.
+ * local nats-server when NATS_URL is unset), `agent`, `scheduler`, `notifier`, `mirror-service` or `restore-service`
+ * alone for a fleet.
  *
  * Every reason to refuse — backup path, NATS, another agent with this HOST_ID — is checked before a
  * scheduler, timer or consumer runs, so a refusal leaves nothing behind (a local nats-server started for the
@@ -54,6 +55,7 @@ export async function serve(role: ServeRole): Promise<number> {
   const servesNotifier = role === "notifier" || (role === "start" && config.NOTIFY_URLS.length > 0);
   const mirrorConfigured = config.RSYNC_BACKUP_PATH !== undefined || config.MIRROR_RCLONE_TARGETS.length > 0;
   const servesMirror = role === "mirror-service" || (role === "start" && mirrorConfigured);
+  const servesRestore = role === "start" || role === "restore-service";
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -65,7 +67,13 @@ export async function serve(role: ServeRole): Promise<number> {
   const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
   // `start` also serves this host's restore endpoints, with the restore role's own credentials.
   const restoreRole: BusRole = { kind: "restore", host: config.HOST_ID };
-  const soloRoles: Partial<Record<ServeRole, BusRole>> = { agent: agentRole, scheduler: schedulerRole, notifier: notifierRole, "mirror-service": mirrorRole };
+  const soloRoles: Partial<Record<ServeRole, BusRole>> = {
+    agent: agentRole,
+    scheduler: schedulerRole,
+    notifier: notifierRole,
+    "mirror-service": mirrorRole,
+    "restore-service": restoreRole,
+  };
   const solo = soloRoles[role];
   const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole, restoreRole];
   if (role === "start" && servesNotifier) roles.push(notifierRole);
@@ -86,7 +94,7 @@ export async function serve(role: ServeRole): Promise<number> {
       if (config.NOTIFY_URLS.length === 0) throw new NotifierSetupError("NOTIFY_URLS is empty — name at least one target (see README, Notifications)");
       if (redisUrl) await checkRedis(redisUrl);
     }
-    if (servesAgent || servesMirror) {
+    if (servesAgent || servesMirror || servesRestore) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
       await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
@@ -104,7 +112,7 @@ export async function serve(role: ServeRole): Promise<number> {
     // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
     // completed backup events and its root's chain leases.
     if (servesMirror) mirrorNc = await bus.connect(mirrorRole, `vmbs-mirror-${config.HOST_ID}`);
-    if (role === "start") restoreNc = await bus.connect(restoreRole, `vmbs-restore-${config.HOST_ID}`);
+    if (servesRestore) restoreNc = await bus.connect(restoreRole, `vmbs-restore-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     await redis?.stop();
