@@ -31,7 +31,7 @@ Commands:
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent and its restore service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
-  scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, until SIGINT/SIGTERM.`,
+  scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, and drill commands at DRILL_SCHEDULE\n(when set), until SIGINT/SIGTERM.`,
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
   "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH and MIRROR_RCLONE_TARGETS after\nits backups (or at RSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
   mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
