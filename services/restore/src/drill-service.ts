@@ -54,9 +54,17 @@ export async function startDrills(deps: DrillServiceDeps): Promise<DrillService>
     try {
       for (const target of await drillTargets(root, command.domain)) {
         signal.throwIfAborted();
-        const result = await deps.leases.withLease(deps.rootId, target.domain, { op: "drill", waitMs: deps.chainWaitMs, signal }, (lease) =>
-          drillChain({ backupRoot: root, scratchDir, signal: AbortSignal.any([signal, lease.signal]) }, target),
-        );
+        const chainStarted = Date.now();
+        const result = await deps.leases
+          .withLease(deps.rootId, target.domain, { op: "drill", waitMs: deps.chainWaitMs, signal }, (lease) =>
+            drillChain({ backupRoot: root, scratchDir, signal: AbortSignal.any([signal, lease.signal]) }, target),
+          )
+          .catch((err: unknown): DrillChainResult => {
+            // A stop ends the whole drill; a busy or lost lease, an unreadable folder is this chain's fault only.
+            if (signal.aborted) throw err;
+            const reason = `${target.set} could not be drilled: ${(err as Error).message}`;
+            return { ...target, ok: false, checkpoints: 0, verifiedFiles: 0, unverifiedFiles: [], images: [], faults: [{ reason }], durationMs: Date.now() - chainStarted };
+          });
         logger.info({ runId, set: result.set, ok: result.ok, faults: result.faults, verified: result.verifiedFiles, unverified: result.unverifiedFiles.length }, "chain drilled");
         chains.push(result);
       }
@@ -90,9 +98,10 @@ export async function startDrills(deps: DrillServiceDeps): Promise<DrillService>
         await publishJson(nc, subject, event, eventMessageId(subject, runId));
         return "term";
       }
-      // A drill that failed is told in its event; running it again at once would find the same.
+      // A drill that failed is told in its event; running it again at once would find the same. One cut short by
+      // a stop is run again after the restart.
       await drill(command, ctx.signal).catch((err: unknown) => logger.error({ err }, "drill event not published"));
-      return "ack";
+      return ctx.signal.aborted ? "retry" : "ack";
     },
   });
   logger.info({ scratch: scratchRoot }, "restore drills ready");

@@ -116,10 +116,15 @@ export async function drillChain(deps: DrillChainDeps, target: DrillTarget): Pro
   if (!newest) return result();
 
   for (const checkpoint of cpt) {
-    const v = await verifyChecksums(folder, checkpoint, deps.signal);
-    verified += v.verified.length;
-    unverified.push(...v.unverified);
-    faults.push(...v.faults);
+    try {
+      const v = await verifyChecksums(folder, checkpoint, deps.signal);
+      verified += v.verified.length;
+      unverified.push(...v.unverified);
+      faults.push(...v.faults);
+    } catch (err) {
+      if (deps.signal.aborted) throw err;
+      faults.push({ checkpoint, reason: `the data files of ${checkpoint} could not be read: ${(err as Error).message}` });
+    }
   }
   const misordered = mtimeOrderProblem(folder);
   if (misordered) faults.push({ reason: misordered });
@@ -131,9 +136,9 @@ export async function drillChain(deps: DrillChainDeps, target: DrillTarget): Pro
     faults.push({ checkpoint: newest, file: vmconfig, reason: `the saved domain XML ${vmconfig} is unusable: ${(err as Error).message}` });
   }
 
-  const disks = await recordedDisks(folder, newest);
   const out = join(deps.scratchDir, target.set);
   try {
+    const disks = await recordedDisks(folder, newest);
     const restored = await runEngineRestore({
       inputDir: folder.dir,
       outputDir: out,
@@ -157,7 +162,8 @@ export async function drillChain(deps: DrillChainDeps, target: DrillTarget): Pro
     }
     if (disks.length === 0) faults.push({ checkpoint: newest, reason: `${target.set} records no disk (*.${newest}.qcow.json) for ${newest}` });
   } catch (err) {
-    faults.push({ checkpoint: newest, reason: `restoring ${target.set} up to ${newest} failed: ${(err as Error).message}` });
+    // The engine's and qemu-img's errors name the command and the folder or image already.
+    faults.push({ checkpoint: newest, reason: (err as Error).message });
   } finally {
     await rm(out, { recursive: true, force: true });
   }
