@@ -74,6 +74,10 @@ describe("restore drills: checksums recorded by the agent, re-checked and restor
     assert.deepEqual([result!.set, result!.checkpoint, result!.checkpoints, result!.verifiedFiles, result!.unverifiedFiles], [dom.name, "virtnbdbackup.2", 3, 2, ["vda.full.data"]]);
     assert.deepEqual(result!.images, [{ disk: "vda", virtualSize: 32 * MiB }]);
 
+    // An archived chain beside it (a copy, mtimes kept): a drill without a domain covers it too.
+    const archive = `${dom.name}.2026-01-01+00:00:00.0000000000`;
+    await execa("cp", ["-a", "--", chain, join(h.backupRoot, archive)], { timeout: 60_000 });
+
     // One byte flipped in the middle of the second incremental's data file.
     const victim = join(chain, "vda.inc.virtnbdbackup.2.data");
     const { size } = await stat(victim);
@@ -90,6 +94,7 @@ describe("restore drills: checksums recorded by the agent, re-checked and restor
     assert.equal(broken.type, "failed", JSON.stringify(broken));
     assert.deepEqual(broken.failure && [broken.failure.domain, broken.failure.set, broken.failure.checkpoint, broken.failure.file], [dom.name, dom.name, "virtnbdbackup.2", "vda.inc.virtnbdbackup.2.data"]);
     assert.match(broken.reason ?? "", /virtnbdbackup\.2: vda\.inc\.virtnbdbackup\.2\.data does not match its recorded sha256/);
+    assert.deepEqual(broken.chains?.map((c) => [c.set, c.ok]), [[dom.name, false], [archive, true]], "the active chain fails, its intact archive passes");
     const scratch = join(h.backupRoot, ".vmbs-drill");
     assert.deepEqual(await readdir(scratch), [], "drills restored inside the backup root, and the scratch space of every run is gone");
   });
