@@ -133,3 +133,36 @@ describe("scheduler slot with a broken host entry and a failing publish", () => 
     }
   });
 });
+
+describe("scheduler: DRILL_SCHEDULE", () => {
+  it("publishes one drill command per registered host and slot, whichever replica fires it, and fires on its cron", async () => {
+    const nats = await startTestNats();
+    const nc = await connectBus(nats.url, "test");
+    try {
+      await ensureStreams(nc);
+      const jsm = await jetstreamManager(nc);
+      const hosts = await openHostsBucket(nc);
+      for (const host of ["hv1", "hv2"])
+        await hosts.put(host, JSON.stringify({ host, hostname: host, agentVersion: "test", heartbeatAt: new Date().toISOString(), domains: [{ name: "vm", state: "running", scheduled: true }] } satisfies HostInventory));
+      const replicas = [1, 2].map(() => createScheduler({ nc, hosts, schedule: "@daily", drillSchedule: "@weekly", logger: silent }));
+      const slot = new Date("2026-11-29T04:00:00Z");
+      const results = await Promise.all(replicas.map((r) => r.fireDrillSlot(slot)));
+      assert.deepEqual([results.reduce((n, r) => n + r.published, 0), results.reduce((n, r) => n + r.duplicates, 0)], [2, 2]);
+      const stored = await jsm.streams.info(streams.commands, { subjects_filter: ">" });
+      assert.deepEqual(stored.state.subjects, { "vmbs.cmd.drill.hv1": 1, "vmbs.cmd.drill.hv2": 1 }, "drills only, no backup");
+      const first = await jsm.streams.getMessage(streams.commands, { last_by_subj: subjects.cmd.drill("hv1") });
+      assert.deepEqual(first?.json(), { requestId: `drill-schedule:${slot.toISOString()}` });
+
+      const cron = createScheduler({ nc, hosts, schedule: "@yearly", drillSchedule: "* * * * * *", logger: silent });
+      cron.start();
+      try {
+        await waitFor(async () => ((await jsm.streams.info(streams.commands)).state.messages > 2 ? true : undefined), { timeoutMs: 5_000, what: "a drill command published by the cron" });
+      } finally {
+        await cron.stop();
+      }
+    } finally {
+      await nc.close();
+      await nats.stop();
+    }
+  });
+});

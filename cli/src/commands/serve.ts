@@ -135,7 +135,7 @@ export async function serve(role: ServeRole): Promise<number> {
     if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; an operator should run with operator credentials to update it");
     if (schedulerNc) {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, logger });
+      const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
       scheduler.start();
       stops.push(() => scheduler.stop());
     }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { archiveFolderName, parseArchiveFolderName, uniqueArchiveName } from "./archive-name.js";
+import { archiveDomainOf, archiveFolderName, parseArchiveFolderName, uniqueArchiveName } from "./archive-name.js";
 
 const T = 1699424376150; // 2023-11-08T06:19:36.150Z
 
@@ -62,6 +62,23 @@ for (const row of parseRows) {
   test(`parseArchiveFolderName: ${row.name}`, () => {
     const parsed = parseArchiveFolderName(row.domain, row.folder);
     assert.deepEqual(parsed, row.timestamp === null ? null : { timestamp: row.timestamp });
+  });
+}
+
+const domainRows: [folder: string, domain: string | null][] = [
+  ["vm1.2023-11-08+06:19:36.1501949150", "vm1"],
+  ["a.b.2023-11-08+06:19:36.1501949150", "a.b"],
+  ["web server.2023-11-08+06:19:36.1501949150", "web server"],
+  ["vm1", null],
+  ["vm1.2023-11-08+06:19:36.1501949150-keep", null],
+  ["vm1.2023-11-08+06:19:36.1501949150.foreign-files", null],
+  [".2023-11-08+06:19:36.1501949150", null],
+  [".vmbs-drill", null],
+];
+
+for (const [folder, domain] of domainRows) {
+  test(`archiveDomainOf(${JSON.stringify(folder)}) = ${JSON.stringify(domain)}`, () => {
+    assert.equal(archiveDomainOf(folder), domain);
   });
 }
 

@@ -67,6 +67,14 @@ export function parseArchiveFolderName(domain: string, folderName: string): Pars
   return TIMESTAMP.test(timestamp) ? { timestamp } : null;
 }
 
+/** The domain an archive folder name belongs to (`vm1.2024-01-01+00:00:00.0000000000` → `vm1`), or null for any other name. */
+export function archiveDomainOf(folderName: string): string | null {
+  const tail = TIMESTAMP_TAIL.exec(folderName);
+  if (!tail) return null;
+  const domain = folderName.slice(0, tail.index);
+  return parseArchiveFolderName(domain, folderName) ? domain : null;
+}
+
 /**
  * Returns `name`, or a free variant of it when `existing` already holds it (the seed moved the chain *inside*
  * the existing folder instead).

@@ -29,6 +29,8 @@ const TEN = [
   "checkpoints/virtnbdbackup.0.xml",
   "checkpoints/virtnbdbackup.1.xml",
   "checkpoints/virtnbdbackup.10.xml",
+  "checksums/virtnbdbackup.1.sha256",
+  "checksums/virtnbdbackup.10.sha256",
   "vmconfig.virtnbdbackup.0.xml",
   "vmconfig.virtnbdbackup.1.xml",
   "vmconfig.virtnbdbackup.10.xml",
@@ -175,6 +177,7 @@ const checkpointRows: CheckpointRow[] = [
     all: [
       "sda.inc.virtnbdbackup.1.data",
       "checkpoints/virtnbdbackup.1.xml",
+      "checksums/virtnbdbackup.1.sha256",
       "vmconfig.virtnbdbackup.1.xml",
       "sda.virtnbdbackup.1.qcow.json",
       "autostart.virtnbdbackup.1",
@@ -188,6 +191,7 @@ const checkpointRows: CheckpointRow[] = [
     all: [
       "sda.inc.virtnbdbackup.10.data",
       "checkpoints/virtnbdbackup.10.xml",
+      "checksums/virtnbdbackup.10.sha256",
       "vmconfig.virtnbdbackup.10.xml",
       "sda.virtnbdbackup.10.qcow.json",
       "vm1_VARS.fd.virtnbdbackup.10",

@@ -93,7 +93,7 @@ export function dataFilesOfCheckpoint(folder: ChainFolder, checkpoint: string): 
 
 /**
  * Every file that belongs to one checkpoint: its data files (finished, `.partial`, and ≥1.9.40 `.chksum`),
- * `checkpoints/<cp>.xml`, `vmconfig.<cp>.xml`, `<dev>.<cp>.qcow.json`, `autostart.<cp>` and the
+ * `checkpoints/<cp>.xml`, our `checksums/<cp>.sha256`, `vmconfig.<cp>.xml`, `<dev>.<cp>.qcow.json`, `autostart.<cp>` and the
  * `<loader or nvram basename>.<cp>` copies. Matching is on whole dot-separated tokens.
  */
 export function filesOfCheckpoint(folder: ChainFolder, checkpoint: string): ChainFile[] {
@@ -101,9 +101,9 @@ export function filesOfCheckpoint(folder: ChainFolder, checkpoint: string): Chai
   if (!isUsableName(checkpoint)) return [];
   const dataLike = dataSuffixes(checkpoint).flatMap((s) => [s, `${s}.partial`, `${s}.chksum`]);
   const topSuffixes = [...dataLike, `.${checkpoint}.qcow.json`, `.${checkpoint}.xml`, `.${checkpoint}`];
-  const xml = `checkpoints/${checkpoint}.xml`;
+  const nested = [`checkpoints/${checkpoint}.xml`, `checksums/${checkpoint}.sha256`];
   const top = topLevel(folder).filter((f) => topSuffixes.some((s) => hasPrefixAndSuffix(f.path, s)));
-  return [...folder.files.filter((f) => f.path === xml), ...top];
+  return [...folder.files.filter((f) => nested.includes(f.path)), ...top];
 }
 
 /** The smallest mtime (ms) of any file in the folder, or null when it holds no file. */
@@ -133,7 +133,8 @@ const ENGINE_TOP = [
   // Our own temporary files (rewriteCpt writes `.<domain>.cpt.vmbs-tmp`).
   `\\.[^/]+\\.vmbs-tmp`,
 ].map((p) => new RegExp(`^${p}$`));
-const ENGINE_CHECKPOINT_XML = new RegExp(`^checkpoints/${CP}\\.xml$`);
+/** Files the tool writes in sub-folders: the engine's checkpoint XML, our checksum files (checksums.ts) and their temporaries. */
+const TOOL_NESTED = [`checkpoints/${CP}\\.xml`, `checksums/${CP}\\.sha256`, `checksums/\\.${CP}\\.sha256\\.vmbs-tmp`].map((p) => new RegExp(`^${p}$`));
 
 /**
  * True when `path` (relative to a chain folder of `domain`) is a file the tool itself makes, by exact name:
@@ -142,8 +143,13 @@ const ENGINE_CHECKPOINT_XML = new RegExp(`^checkpoints/${CP}\\.xml$`);
  */
 export function isToolFile(path: string, domain: string): boolean {
   if (path === `${domain}.cpt`) return domain !== "" && !domain.includes("/");
-  if (path.includes("/")) return ENGINE_CHECKPOINT_XML.test(path);
+  if (path.includes("/")) return TOOL_NESTED.some((re) => re.test(path));
   return ENGINE_TOP.some((re) => re.test(path));
+}
+
+/** True for the sub-folders of a chain folder the tool writes into: the engine's `checkpoints/`, our `checksums/`. */
+export function isToolFolder(name: string): boolean {
+  return name === "checkpoints" || name === "checksums";
 }
 
 /** The files in a chain folder the tool did not make (see {@link isToolFile}). */

@@ -1,5 +1,5 @@
 import { basename, dirname, resolve } from "node:path";
-import { backupRootMarker, domainNameSchema } from "@vmbs/contracts";
+import { backupRootMarker, domainNameSchema, drillScratchFolder } from "@vmbs/contracts";
 
 export class UnsafeDomainPathError extends Error {
   constructor(domain: string) {
@@ -10,11 +10,11 @@ export class UnsafeDomainPathError extends Error {
 
 /**
  * The active chain folder of a domain, `<root>/<domain>`. Checked twice — by the name schema and by the
- * resolved path — so that no name can point outside the root. The root's marker file is never a chain folder.
+ * resolved path — so that no name can point outside the root. The root's marker file and the drills' scratch folder are never a chain folder.
  */
 export function chainFolderPath(root: string, domain: string): string {
   const folder = resolve(root, domain);
-  if (!domainNameSchema.safeParse(domain).success || domain === backupRootMarker || dirname(folder) !== resolve(root) || basename(folder) !== domain)
+  if (!domainNameSchema.safeParse(domain).success || domain === backupRootMarker || domain === drillScratchFolder || dirname(folder) !== resolve(root) || basename(folder) !== domain)
     throw new UnsafeDomainPathError(domain);
   return folder;
 }

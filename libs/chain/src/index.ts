@@ -20,11 +20,26 @@ export {
   filesOfCheckpoint,
   oldestMtime,
   isToolFile,
+  isToolFolder,
   foreignFiles,
 } from "./chain-files.js";
+export {
+  CHECKSUMS_DIR,
+  checksumFileOf,
+  formatChecksums,
+  parseChecksums,
+  sha256File,
+  recordChecksums,
+  judgeChecksums,
+  verifyChecksums,
+  type ChecksumEntry,
+  type ParsedChecksums,
+  type ChecksumFault,
+  type ChecksumVerdict,
+} from "./checksums.js";
 export { removeToolFiles, setFolderAside, NotAChainFolderError, type RemovedFiles } from "./remove-tool-files.js";
 export type { ParsedArchiveName } from "./archive-name.js";
-export { archiveFolderName, parseArchiveFolderName, uniqueArchiveName } from "./archive-name.js";
+export { archiveFolderName, parseArchiveFolderName, archiveDomainOf, uniqueArchiveName } from "./archive-name.js";
 export type { ChainPoints, CalendarPolicy } from "./retention.js";
 export { selectArchivesToDelete, selectCalendarRetention } from "./retention.js";
 export type { CheckpointAudit, ChainAudit } from "./chain-audit.js";

@@ -1,7 +1,7 @@
 import { lstat, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { uniqueArchiveName } from "./archive-name.js";
-import { isToolFile } from "./chain-files.js";
+import { isToolFile, isToolFolder } from "./chain-files.js";
 
 /** What {@link removeToolFiles} did to one folder. */
 export interface RemovedFiles {
@@ -26,7 +26,7 @@ function errorCode(err: unknown): string | undefined {
 
 /**
  * Deletes a chain (or archive) folder of `domain` the only safe way: each file the tool recognises as its own
- * (isToolFile, exact names) is unlinked, then `checkpoints/` and the folder are removed with rmdir once empty.
+ * (isToolFile, exact names) is unlinked, then `checkpoints/`, `checksums/` and the folder are removed with rmdir once empty.
  * Everything else stays where it is and is reported in `kept`; nothing is ever removed recursively, no link is
  * followed, and a symlinked folder is refused.
  */
@@ -35,15 +35,15 @@ export async function removeToolFiles(dir: string, domain: string): Promise<Remo
   if (st.isSymbolicLink() || !st.isDirectory()) throw new NotAChainFolderError(dir);
   const out: RemovedFiles = { removed: [], kept: [], folderRemoved: false };
   for (const top of await readdir(dir, { withFileTypes: true })) {
-    if (top.isDirectory() && top.name === "checkpoints") {
+    if (top.isDirectory() && isToolFolder(top.name)) {
       for (const e of await readdir(join(dir, top.name), { withFileTypes: true })) {
-        const rel = `checkpoints/${e.name}`;
+        const rel = `${top.name}/${e.name}`;
         if (e.isFile() && isToolFile(rel, domain)) {
           await unlinkIfThere(join(dir, rel));
           out.removed.push(rel);
         } else out.kept.push(rel);
       }
-      if (!(await rmdirIfEmpty(join(dir, top.name)))) out.kept.push("checkpoints/");
+      if (!(await rmdirIfEmpty(join(dir, top.name)))) out.kept.push(`${top.name}/`);
     } else if (top.isFile() && isToolFile(top.name, domain)) {
       await unlinkIfThere(join(dir, top.name));
       out.removed.push(top.name);

@@ -28,6 +28,9 @@ const rows: [path: string, domain: string, ours: boolean][] = [
   ["backup.inc.11262026023451.log", "vm1", true],
   ["backup.auto.11262026023451.log", "vm1", true],
   [".vm1.cpt.vmbs-tmp", "vm1", true],
+  // Our checksum files (checksums.ts) and their temporaries.
+  ["checksums/virtnbdbackup.2.sha256", "vm1", true],
+  ["checksums/.virtnbdbackup.2.sha256.vmbs-tmp", "vm1", true],
   // Anything else is someone else's.
   ["vdisk1.img", "vm1", false],
   ["notes.txt", "vm1", false],
@@ -44,6 +47,12 @@ const rows: [path: string, domain: string, ours: boolean][] = [
   ["backup.full.log", "vm1", false],
   ["backup.weird.123.log", "vm1", false],
   [".cpt", "", false],
+  ["checksums/notes.txt", "vm1", false],
+  ["checksums/virtnbdbackup.2.sha256.bak", "vm1", false],
+  ["checksums/virtnbdbackup.x.sha256", "vm1", false],
+  ["checkpoints/virtnbdbackup.2.sha256", "vm1", false],
+  ["virtnbdbackup.2.sha256", "vm1", false],
+  ["photos/checksums/virtnbdbackup.2.sha256", "vm1", false],
 ];
 
 for (const [path, domain, ours] of rows) {
@@ -64,7 +73,8 @@ test("removeToolFiles deletes only the tool's files, rmdirs what became empty, k
     const dir = join(base, "vm1");
     await mkdir(join(dir, "checkpoints"), { recursive: true });
     await mkdir(join(dir, "photos"));
-    const own = ["vm1.cpt", "vda.full.data.partial", "vmconfig.virtnbdbackup.0.xml", "backup.full.01012024000000.log", "checkpoints/virtnbdbackup.0.xml"];
+    await mkdir(join(dir, "checksums"));
+    const own = ["vm1.cpt", "vda.full.data.partial", "vmconfig.virtnbdbackup.0.xml", "backup.full.01012024000000.log", "checkpoints/virtnbdbackup.0.xml", "checksums/virtnbdbackup.0.sha256"];
     for (const f of own) await writeFile(join(dir, f), "ours");
     await writeFile(join(dir, "vdisk1.img"), "user disk");
     await writeFile(join(dir, "photos", "vda.full.data"), "user photo");
@@ -77,7 +87,7 @@ test("removeToolFiles deletes only the tool's files, rmdirs what became empty, k
     assert.deepEqual([...r.removed].sort(), [...own].sort());
     assert.deepEqual(r.kept, ["link", "photos/", "vdisk1.img"]);
     assert.equal(r.folderRemoved, false);
-    assert.deepEqual((await readdir(dir)).sort(), ["link", "photos", "vdisk1.img"], "checkpoints/ was emptied and removed");
+    assert.deepEqual((await readdir(dir)).sort(), ["link", "photos", "vdisk1.img"], "checkpoints/ and checksums/ were emptied and removed");
     assert.equal(await readFile(join(dir, "vdisk1.img"), "utf8"), "user disk");
     assert.equal(await readFile(join(dir, "photos", "vda.full.data"), "utf8"), "user photo");
     assert.equal(await readFile(join(outside, "vda.full.data"), "utf8"), "elsewhere", "a link inside is never followed");

@@ -84,6 +84,10 @@ export const configSchema = z.object({
   /** rclone's config file for MIRROR_RCLONE_TARGETS (default: rclone's own lookup, e.g. ~/.config/rclone/rclone.conf). */
   MIRROR_RCLONE_CONFIG: optionalAbsolutePath(),
   BACKUP_SCHEDULE: cronExpression("@daily"),
+  /** Restore drills of every host at this schedule (cron or macro, read in TZ), published by the scheduler; empty = off. */
+  DRILL_SCHEDULE: cronExpression(""),
+  /** Where drills restore into (removed after each run); default `<LOCAL_BACKUP_PATH>/.vmbs-drill`, on the backup disk, not in RAM. */
+  DRILL_SCRATCH_PATH: optionalAbsolutePath(),
   VIRTNBDBACKUP_ARGS: engineArgs,
   VM_IGNORED_LIST: wordList(),
   VM_AUTOSTART_LIST: wordList(),

@@ -14,6 +14,8 @@ describe("loadConfig", () => {
     assert.deepEqual(c.RSYNC_ARGS, ["-a"]);
     assert.equal(c.RSYNC_SCHEDULE, undefined);
     assert.equal(c.BACKUP_SCHEDULE, "@daily");
+    assert.equal(c.DRILL_SCHEDULE, undefined, "drills are off unless scheduled");
+    assert.equal(c.DRILL_SCRATCH_PATH, undefined);
     assert.deepEqual(c.VIRTNBDBACKUP_ARGS, []);
     assert.deepEqual(c.VM_IGNORED_LIST, []);
     assert.equal(c.VM_ALLOW_POWERCYCLE, false);

@@ -8,6 +8,12 @@ import { isHostToken } from "./subjects.js";
  */
 export const backupRootMarker = ".vm-babysitter-root";
 
+/**
+ * The hidden folder in LOCAL_BACKUP_PATH where restore drills restore into (unless DRILL_SCRATCH_PATH says
+ * otherwise), one sub-folder per run, removed after it. Reserved like the marker: never a chain folder.
+ */
+export const drillScratchFolder = ".vmbs-drill";
+
 /** Content of {@link backupRootMarker}: `{"id":"<host token of the first agent that used the root>"}`. */
 export const backupRootMarkerSchema = z
   .object({

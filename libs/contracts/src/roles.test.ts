@@ -50,6 +50,10 @@ describe("bus role permissions", () => {
     ["mirror: its event", mirror, "vmbs.evt.mirror.hv1.completed", true],
     ["mirror: a backup event", mirror, "vmbs.evt.backup.hv1.completed", false],
     ["restore: a drill event", restore, "vmbs.evt.drill.hv1.failed", true],
+    ["scheduler: a drill command (DRILL_SCHEDULE)", scheduler, "vmbs.cmd.drill.hv7", true],
+    ["restore: its drill durable, filtered on its drill subject", restore, "$JS.API.CONSUMER.CREATE.VMBS_CMD.drill-hv1.vmbs.cmd.drill.hv1", true],
+    ["restore: a drill durable re-pointed at another host", restore, "$JS.API.CONSUMER.CREATE.VMBS_CMD.drill-hv1.vmbs.cmd.drill.hv2", false],
+    ["restore: a drill command", restore, "vmbs.cmd.drill.hv1", false],
     ["operator: anything", { kind: "operator" }, "$JS.API.STREAM.DELETE.VMBS_EVT", true],
   ];
   for (const [name, role, subject, allowed] of publishRows)

@@ -122,7 +122,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
       ]);
     }
     case "scheduler":
-      return done([subjects.cmd.anyHost("backup"), ...kvRead(buckets.hosts, ">")]);
+      return done([subjects.cmd.anyHost("backup"), subjects.cmd.drillAnyHost, ...kvRead(buckets.hosts, ">")]);
     case "mirror": {
       const host = checkHost(role.host);
       return done([

@@ -58,6 +58,9 @@ export type EventService = (typeof eventServices)[number];
 export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
 export type RestoreEventType = (typeof restoreEventTypes)[number];
 
+export const drillEventTypes = ["started", "completed", "failed"] as const;
+export type DrillEventType = (typeof drillEventTypes)[number];
+
 /** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>`. */
 export const restoreEndpoints = ["sets", "checkpoints", "plan", "run"] as const;
 export type RestoreEndpoint = (typeof restoreEndpoints)[number];
@@ -81,6 +84,8 @@ export const subjects = {
     mirror: (host: string): string => `vmbs.cmd.mirror.${assertHostToken(host)}`,
     /** A restore drill on one host (issue 10). */
     drill: (host: string): string => `vmbs.cmd.drill.${assertHostToken(host)}`,
+    /** Drill commands for every host (what the scheduler may publish at DRILL_SCHEDULE). */
+    drillAnyHost: "vmbs.cmd.drill.*",
   },
   evt: {
     backup: (host: string, type: BackupEventType): string => `vmbs.evt.backup.${assertHostToken(host)}.${type}`,
@@ -92,6 +97,7 @@ export const subjects = {
     notify: (host: string, type: NotifyEventType): string => `vmbs.evt.notify.${assertHostToken(host)}.${type}`,
     mirror: (host: string, type: MirrorEventType): string => `vmbs.evt.mirror.${assertHostToken(host)}.${type}`,
     restore: (host: string, type: RestoreEventType): string => `vmbs.evt.restore.${assertHostToken(host)}.${type}`,
+    drill: (host: string, type: DrillEventType): string => `vmbs.evt.drill.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,

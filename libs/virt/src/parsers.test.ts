@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { filterExtraArgs } from "./engine-capabilities.js";
 import { refusedEngineArgs } from "./engine-args.js";
 import { parseEngineLine } from "./run-backup.js";
+import { judgeImageCheck, parseVirtualSize } from "./qemu-img.js";
 
 describe("parseEngineLine", () => {
   const rows: [string, ReturnType<typeof parseEngineLine>][] = [
@@ -62,4 +63,32 @@ describe("refusedEngineArgs (VIRTNBDBACKUP_ARGS read as argparse reads them)", (
       assert.deepEqual(refused.map((r) => r.option), options);
       for (const r of refused) assert.ok(r.reason.length > 10 && args.includes(r.arg), JSON.stringify(r));
     });
+});
+
+describe("judgeImageCheck (qemu-img check exit status)", () => {
+  const rows: [name: string, exit: number | undefined, output: string, ok: boolean, unsupported: boolean, detail: RegExp][] = [
+    ["clean", 0, "No errors were found on the image.", true, false, /^$/],
+    ["leaked clusters only", 3, "2 leaked clusters were found on the image.", true, false, /^$/],
+    ["raw image: no check", 63, "qemu-img: This image format does not support checks", true, true, /^$/],
+    ["corruption", 2, "ERROR cluster 5 refcount=0 reference=1\n1 errors were found on the image.", false, false, /^exit 2: ERROR cluster 5 .*; 1 errors were found/],
+    ["check not completed", 1, "qemu-img: Could not open 'x'", false, false, /^exit 1: qemu-img: Could not open/],
+    ["killed", undefined, "", false, false, /^exit \?$/],
+  ];
+  for (const [name, exit, output, ok, unsupported, detail] of rows)
+    it(name, () => {
+      const v = judgeImageCheck(exit, output);
+      assert.deepEqual([v.ok, v.unsupported], [ok, unsupported]);
+      assert.match(v.detail, detail);
+    });
+});
+
+describe("parseVirtualSize (qemu-img info / *.qcow.json)", () => {
+  const rows: [string, number | undefined][] = [
+    ['{"virtual-size": 67108864, "filename": "/img/vm.qcow2", "format": "qcow2"}', 67108864],
+    ['{"virtual-size": 0}', 0],
+    ['{"virtual-size": "64M"}', undefined],
+    ['{"virtual-size": -1}', undefined],
+    ['{"filename": "/img/vm.qcow2"}', undefined],
+  ];
+  for (const [json, size] of rows) it(json, () => assert.equal(parseVirtualSize(json), size));
 });

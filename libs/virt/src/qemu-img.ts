@@ -51,3 +51,49 @@ export async function removeImageBitmap(image: string, name: string): Promise<vo
   const result = await execa("qemu-img", ["bitmap", "--remove", "--", image, name], { reject: false, stdin: "ignore", timeout: BITMAP_TIMEOUT_MS });
   if (result.failed) throw new QemuImgError(`bitmap --remove ${name} ${image}`, String(result.stderr || result.message));
 }
+
+/** What `qemu-img check` said about an image. */
+export interface ImageCheck {
+  /** No corruption (leaked clusters waste space but lose no data, and count as ok). */
+  ok: boolean;
+  /** The format has no consistency check (raw): nothing was checked. */
+  unsupported: boolean;
+  /** qemu-img's own words when not ok. */
+  detail: string;
+}
+
+/** Reading every cluster's metadata of a large image takes a while, but not hours. */
+const CHECK_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Pure: `qemu-img check`'s exit status → verdict. 0 = clean, 3 = only leaked clusters, 63 = the format cannot be
+ * checked; 2 (corruption), 1 (check not completed) or anything else is a failure.
+ */
+export function judgeImageCheck(exitCode: number | undefined, output: string): ImageCheck {
+  if (exitCode === 0 || exitCode === 3) return { ok: true, unsupported: false, detail: "" };
+  if (exitCode === 63) return { ok: true, unsupported: true, detail: "" };
+  const detail = output.trim().split("\n").filter((l) => l.trim() !== "").slice(-3).join("; ");
+  return { ok: false, unsupported: false, detail: `exit ${exitCode ?? "?"}${detail ? `: ${detail}` : ""}` };
+}
+
+/** `qemu-img check` of an image nobody else has open (it takes the image lock). */
+export async function checkImage(image: string, signal?: AbortSignal): Promise<ImageCheck> {
+  const r = await execa("qemu-img", ["check", "--", image], { reject: false, stdin: "ignore", timeout: CHECK_TIMEOUT_MS, cancelSignal: signal });
+  if (r.timedOut || r.isCanceled) throw new QemuImgError(`check ${image}`, r.timedOut ? `no answer within ${CHECK_TIMEOUT_MS} ms` : "cancelled");
+  return judgeImageCheck(r.exitCode, `${String(r.stdout)}\n${String(r.stderr)}`);
+}
+
+/** `virtual-size` of `qemu-img info --output json` (also the format of the engine's `*.qcow.json`), or undefined. */
+export function parseVirtualSize(json: string): number | undefined {
+  const size = (JSON.parse(json) as { "virtual-size"?: unknown })["virtual-size"];
+  return typeof size === "number" && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+}
+
+/** The virtual size (bytes) of an image. */
+export async function imageVirtualSize(image: string): Promise<number> {
+  const r = await execa("qemu-img", ["info", "--output", "json", "--", image], { reject: false, stdin: "ignore", timeout: INFO_TIMEOUT_MS });
+  if (r.failed) throw new QemuImgError(`info ${image}`, String(r.stderr || r.message));
+  const size = parseVirtualSize(String(r.stdout));
+  if (size === undefined) throw new QemuImgError(`info ${image}`, "no virtual-size in its answer");
+  return size;
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
-import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, readChainFolder, type ChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, readChainFolder, recordChecksums, type ChainFolder } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
@@ -111,6 +111,12 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
     if (!checked.ok) return fail(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
+    // Only this run's data is hashed, so the cost stays that of the incremental. The backup itself is good
+    // without it: a checkpoint without checksums is reported by drills as unverified, not as broken.
+    await recordChecksums(after, checked.checkpoint, req.signal).then(
+      (entries) => log.debug({ checkpoint: checked.checkpoint, files: entries.length }, "checksums recorded"),
+      (err: unknown) => log.warn({ err, checkpoint: checked.checkpoint }, "could not record the checksums of the new data files"),
+    );
     const event: BackupCompleted = {
       ...base,
       ...extra,

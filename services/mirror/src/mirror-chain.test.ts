@@ -62,12 +62,14 @@ describe("mirror decisions (pure)", () => {
 /** One archive-looking folder with tool files (and optionally a foreign one), mtime of its full at `mtimeS`. */
 async function chainFolder(dir: string, domain: string, mtimeS: number, extra: Record<string, string> = {}): Promise<void> {
   await mkdir(join(dir, "checkpoints"), { recursive: true });
+  await mkdir(join(dir, "checksums"));
   await writeFile(join(dir, "vda.full.data"), "data");
+  await writeFile(join(dir, "checksums", "virtnbdbackup.0.sha256"), `${"0".repeat(64)}  vda.full.data\n`);
   await writeFile(join(dir, `${domain}.cpt`), "[]");
   await writeFile(join(dir, "checkpoints", "virtnbdbackup.0.xml"), "<x/>");
   for (const [name, text] of Object.entries(extra)) await writeFile(join(dir, name), text);
   await utimes(join(dir, "vda.full.data"), mtimeS, mtimeS);
-  for (const f of [`${domain}.cpt`, "checkpoints/virtnbdbackup.0.xml"]) await utimes(join(dir, f), mtimeS + 60, mtimeS + 60);
+  for (const f of [`${domain}.cpt`, "checkpoints/virtnbdbackup.0.xml", "checksums/virtnbdbackup.0.sha256"]) await utimes(join(dir, f), mtimeS + 60, mtimeS + 60);
 }
 
 describe("mirror rotation and retention on the target (real files; over SFTP and locally)", () => {
@@ -114,7 +116,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
       }
       try {
         const mirror = (await listTree(store, posix.join(at, d)))!;
-        assert.equal(mirror.size, 3);
+        assert.equal(mirror.size, 4);
         const r = await rotateMirrorCopy(store, { root: at, domain: d, mirror, localNames: [], keep: 2, timeZone: "UTC" });
         assert.equal(r.archivedTo, archiveFolderName(d, 1_800_000_000_000, "UTC"));
         assert.deepEqual(r.pruned, [old[0]]);

@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { archiveFolderName, isToolFile, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isToolFile, isToolFolder, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
 /** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
@@ -89,7 +89,7 @@ export async function removeMirrorArchive(store: MirrorStore, root: string, name
     for (const e of await store.readdir(dir)) {
       const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
       const path = posix.join(dir, e.name);
-      if (e.kind === "directory" && rel === "" && e.name === "checkpoints") {
+      if (e.kind === "directory" && rel === "" && isToolFolder(e.name)) {
         await clear(path, relPath);
         await store.rmdir(path).catch(() => undefined);
       } else if (e.kind === "file" && isToolFile(relPath, domain)) {

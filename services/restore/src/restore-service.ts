@@ -19,10 +19,11 @@ import type { Logger } from "@vmbs/logger";
 import { createLibvirt, RestoreError } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
 import { DomainXmlError } from "./domain-xml.js";
+import { startDrills } from "./drill-service.js";
 import { planRestore, restoreDomain, RestoreRefusedError, type ResolvedRestore } from "./run-restore.js";
 
 export interface RestoreServiceDeps {
-  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ">;
+  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "DRILL_SCRATCH_PATH">;
   nc: NatsConnection;
   logger: Logger;
   /** How long a restore waits for a busy chain (a running backup). Default 30 min. */
@@ -120,6 +121,8 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
     },
   };
 
+  // Restore drills (`vmbs.cmd.drill.<host>`) share the service's chain leases and its stop.
+  const drills = await startDrills({ config, nc, logger, leases, rootId, chainWaitMs: deps.chainWaitMs ?? 30 * 60_000 });
   const service = await new Svcm(nc).add({
     name: restoreServiceName,
     version: serviceVersion,
@@ -153,6 +156,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
     async stop() {
       // Abort first: a run must not go on to replace images while the service is going away.
       stopping.abort(new Error("the restore service is stopping"));
+      await drills.stop();
       await service.stop();
       await Promise.allSettled(running);
       await libvirt.close();

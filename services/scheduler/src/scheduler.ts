@@ -1,14 +1,16 @@
 import { schedule, type ScheduledTask } from "node-cron";
-import { hostInventorySchema, subjects, type BackupCommand, type HostInventory } from "@vmbs/contracts";
+import { hostInventorySchema, subjects, type BackupCommand, type DrillCommand, type HostInventory } from "@vmbs/contracts";
 import { publishJson, type KV, type NatsConnection } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
-import { slotMessageId } from "./slot-message-id.js";
+import { drillSlotMessageId, slotMessageId } from "./slot-message-id.js";
 
 export interface SchedulerDeps {
   nc: NatsConnection;
   hosts: KV;
   /** BACKUP_SCHEDULE: cron expression or macro such as @daily. */
   schedule: string;
+  /** DRILL_SCHEDULE: a restore drill of every registered host at each slot; unset = no drills. */
+  drillSchedule?: string;
   /** TZ: the zone the cron expression is read in; default the machine's. */
   timeZone?: string;
   logger: Logger;
@@ -23,10 +25,14 @@ export interface SlotResult {
   failed: number;
 }
 
-/** Publishes a backup command for every scheduled domain of every registered host at each BACKUP_SCHEDULE slot. */
+/**
+ * Publishes a backup command for every scheduled domain of every registered host at each BACKUP_SCHEDULE slot,
+ * and a drill command (`vmbs.cmd.drill.<host>`, every chain) for every registered host at each DRILL_SCHEDULE slot.
+ */
 export function createScheduler(deps: SchedulerDeps) {
   const logger = deps.logger.child({ service: "scheduler" });
   let task: ScheduledTask | undefined;
+  let drillTask: ScheduledTask | undefined;
 
   /**
    * The hosts' inventories. An entry that cannot be read or parsed is logged and counted, never fatal: one
@@ -70,8 +76,27 @@ export function createScheduler(deps: SchedulerDeps) {
     return result;
   }
 
+  /** Publishes the drill commands of one DRILL_SCHEDULE slot; safe to call from several replicas for the same slot. */
+  async function fireDrillSlot(slot: Date): Promise<SlotResult> {
+    const result: SlotResult = { published: 0, duplicates: 0, failed: 0 };
+    for (const inventory of await registeredHosts(result)) {
+      const command: DrillCommand = { requestId: `drill-schedule:${slot.toISOString()}` };
+      try {
+        const ack = await publishJson(deps.nc, subjects.cmd.drill(inventory.host), command, drillSlotMessageId(inventory.host, slot));
+        if (ack.duplicate) result.duplicates++;
+        else result.published++;
+      } catch (err) {
+        result.failed++;
+        logger.error({ err, host: inventory.host, slot: slot.toISOString() }, "could not publish a scheduled drill");
+      }
+    }
+    (result.failed > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))({ slot: slot.toISOString(), ...result }, "scheduled drills published");
+    return result;
+  }
+
   return {
     fireSlot,
+    fireDrillSlot,
     start(): void {
       task = schedule(
         deps.schedule,
@@ -81,9 +106,20 @@ export function createScheduler(deps: SchedulerDeps) {
         { timezone: deps.timeZone, name: "backup-schedule", noOverlap: true, logger: cronLogger(logger) },
       );
       logger.info({ schedule: deps.schedule, timeZone: deps.timeZone, next: task.getNextRun()?.toISOString() }, "scheduler started");
+      if (deps.drillSchedule) {
+        drillTask = schedule(
+          deps.drillSchedule,
+          async (ctx) => {
+            await fireDrillSlot(ctx.date).catch((err: unknown) => logger.error({ err }, "publishing scheduled drills failed"));
+          },
+          { timezone: deps.timeZone, name: "drill-schedule", noOverlap: true, logger: cronLogger(logger) },
+        );
+        logger.info({ drillSchedule: deps.drillSchedule, next: drillTask.getNextRun()?.toISOString() }, "drill schedule started");
+      }
     },
     async stop(): Promise<void> {
       await task?.destroy();
+      await drillTask?.destroy();
     },
   };
 }

@@ -7,6 +7,14 @@ import { createHash } from "node:crypto";
  */
 export function slotMessageId(host: string, domain: string, slot: Date): string {
   const domainHash = createHash("sha256").update(domain).digest("hex").slice(0, 16);
-  const slotIso = new Date(Math.floor(slot.getTime() / 1000) * 1000).toISOString();
-  return `backup:${host}:${domainHash}:${slotIso}`;
+  return `backup:${host}:${domainHash}:${slotSecond(slot)}`;
+}
+
+/** The Nats-Msg-Id of a scheduled drill of one host (DRILL_SCHEDULE): one per (host, slot), whichever replica publishes it. */
+export function drillSlotMessageId(host: string, slot: Date): string {
+  return `drill:${host}:${slotSecond(slot)}`;
+}
+
+function slotSecond(slot: Date): string {
+  return new Date(Math.floor(slot.getTime() / 1000) * 1000).toISOString();
 }
