@@ -9,3 +9,4 @@ export * from "./backup-root.js";
 export * from "./notify.js";
 export * from "./mirror.js";
 export * from "./restore.js";
+export * from "./replicate.js";
