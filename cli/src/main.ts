@@ -196,12 +196,13 @@ async function main(argv: string[]): Promise<number> {
     }
     return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
   }
+  // Restores and replications copy whole disks: 6 h unless told otherwise.
+  const longTimeoutSec = Number(values.timeout ?? 21_600);
+  if ((command === "restore" || command === "replicate") && (!Number.isFinite(longTimeoutSec) || longTimeoutSec <= 0)) {
+    process.stderr.write(`--timeout must be a positive number\n\n${usage[command]}\n`);
+    return 2;
+  }
   if (command === "restore") {
-    const timeoutSec = Number(values.timeout ?? 21_600);
-    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-      process.stderr.write(`--timeout must be a positive number\n\n${usage.restore}\n`);
-      return 2;
-    }
     return restoreCommand({
       domain: values.domain,
       host: values.host,
@@ -214,15 +215,10 @@ async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       list: values.list,
       plan: values.plan,
-      timeoutSec,
+      timeoutSec: longTimeoutSec,
     });
   }
   if (command === "replicate") {
-    const timeoutSec = Number(values.timeout ?? 21_600);
-    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-      process.stderr.write(`--timeout must be a positive number\n\n${usage.replicate}\n`);
-      return 2;
-    }
     return replicateCommand({
       domain: values.domain,
       as: values.as,
@@ -233,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
       noCopy: values["no-copy"],
       yes: values.yes,
       plan: values.plan,
-      timeoutSec,
+      timeoutSec: longTimeoutSec,
     });
   }
   return serve(command as "start" | "agent" | "scheduler" | "notifier" | "mirror-service");

@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { connectBus, ensureStreams, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicateReplySchema } from "@vmbs/contracts";
-import { createLab, startTestNats, vmbsProcessEnv, type Lab, type TestNats } from "@vmbs/lab";
+import { createLab, runOnPty, startTestNats, vmbsProcessEnv, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startRestoreService, type RestoreService } from "@vmbs/restore";
 
@@ -72,5 +72,24 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
     const plan = await replicate(["--domain", dom.name, "--as", copy, "--plan", "--yes"]);
     assert.equal(plan.exitCode, 1);
     assert.match(JSON.parse(plan.stdout).refusal, /exists already/);
+
+    // On a terminal: target, name and disks chosen with the prompts, the plan shown, then confirmed.
+    await virsh(["destroy", dom.name]);
+    const ttyCopy = `${dom.name}-t`;
+    copies.push(ttyCopy);
+    const enter = "\r";
+    const down = "\x1b[B";
+    const chosen = await runOnPty("node", [vmbs, "replicate", "--domain", dom.name], env, [
+      [/\? Target/, enter],
+      [/\? Name of the new domain/, `${ttyCopy}${enter}`],
+      [/\? Disks/, enter],
+      [/\? Replicate .* as .*-t on /, down],
+      [/❯ Yes/, enter],
+    ]);
+    assert.equal(chosen.exitCode, 0, chosen.out);
+    assert.match(chosen.out, /copy .* as qcow2 to /);
+    const line = chosen.out.split(/\r?\n/).find((l) => l.startsWith('{"domain"'));
+    assert.equal(replicateReplySchema.parse(JSON.parse(line ?? "null")).target, ttyCopy);
+    assert.equal((await virsh(["domstate", ttyCopy])).stdout.trim(), "shut off");
   });
 });

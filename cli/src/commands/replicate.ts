@@ -1,9 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { macPolicySchema, replicatePlanReplySchema, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
 import type { NatsConnection } from "@vmbs/bus";
 import { connectAsOperator } from "../operator-client.js";
 import { askText, select } from "./restore-prompts.js";
-import { chooseDomain, confirm, printRunEvents, restoreAsker, type Ask } from "./restore-client.js";
+import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
 export interface ReplicateCommandOptions {
   /** Asked on a terminal when missing. */
@@ -90,11 +89,7 @@ export async function replicateCommand(o: ReplicateCommandOptions): Promise<numb
       }
       consent = true;
     }
-    const requestId = randomUUID();
-    printRunEvents(nc, host, requestId);
-    const reply = await ask("replicate", { ...request, consent, requestId }, o.timeoutSec * 1000);
-    process.stdout.write(`${JSON.stringify(reply.json)}\n`);
-    return reply.ok ? 0 : 1;
+    return await runAndPrint(nc, host, "replicate", { ...request, consent }, o.timeoutSec * 1000);
   } catch (err) {
     process.stderr.write(`vmbs replicate: ${(err as Error).message}\n`);
     return 1;

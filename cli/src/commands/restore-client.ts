@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { openHostsBucket, type NatsConnection } from "@vmbs/bus";
 import { hostInventorySchema, restoreEventSchema, subjects, type RestoreEndpoint } from "@vmbs/contracts";
 import { select } from "./restore-prompts.js";
@@ -14,8 +15,20 @@ export function restoreAsker(nc: NatsConnection, host: string): Ask {
   };
 }
 
+/**
+ * Runs `endpoint` (run, replicate) under a fresh requestId, its events printed on stderr meanwhile, and prints
+ * the reply as JSON on stdout; returns the exit status (0 done, 1 refused or failed).
+ */
+export async function runAndPrint(nc: NatsConnection, host: string, endpoint: RestoreEndpoint, body: object, timeoutMs: number): Promise<number> {
+  const requestId = randomUUID();
+  printRunEvents(nc, host, requestId);
+  const reply = await restoreAsker(nc, host)(endpoint, { ...body, requestId }, timeoutMs);
+  process.stdout.write(`${JSON.stringify(reply.json)}\n`);
+  return reply.ok ? 0 : 1;
+}
+
 /** Prints the type, step and reason of every event of the run with `requestId` on stderr while it runs. */
-export function printRunEvents(nc: NatsConnection, host: string, requestId: string): void {
+function printRunEvents(nc: NatsConnection, host: string, requestId: string): void {
   const events = nc.subscribe(subjects.evt.serviceAll("restore", host));
   void (async () => {
     for await (const m of events) {

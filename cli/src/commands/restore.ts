@@ -1,11 +1,10 @@
-import { randomUUID } from "node:crypto";
 import { connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
 import { isHostToken, restoreCheckpointsReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
 import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
 import { natsUrlOf } from "../runtime.js";
 import { askText, select } from "./restore-prompts.js";
-import { chooseDomain, confirm, printRunEvents, restoreAsker, type Ask } from "./restore-client.js";
+import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
 export interface RestoreCommandOptions {
   /** Asked on a terminal when missing. */
@@ -94,11 +93,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
       process.stdout.write(`${JSON.stringify(plan.json)}\n`);
       return plan.ok && !(plan.json as { refusal?: string }).refusal ? 0 : 1;
     }
-    const requestId = randomUUID();
-    printRunEvents(nc, host, requestId);
-    const reply = await ask("run", { ...request, requestId }, o.timeoutSec * 1000);
-    process.stdout.write(`${JSON.stringify(reply.json)}\n`);
-    return reply.ok ? 0 : 1;
+    return await runAndPrint(nc, host, "run", request, o.timeoutSec * 1000);
   } catch (err) {
     process.stderr.write(`vmbs restore: ${(err as Error).message}\n`);
     return 1;
