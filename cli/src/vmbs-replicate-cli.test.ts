@@ -26,6 +26,8 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
   const replicate = (args: string[]) => execa("node", [vmbs, "replicate", ...args], { env, reject: false, stdin: "pipe", timeout: 300_000 });
 
   before(async () => {
+    // The service runs in this process: with the umask `vmbs start` sets, as in production.
+    process.umask(0o077);
     lab = await createLab();
     nats = await startTestNats();
     nc = await connectBus(nats.url, "test");
@@ -54,15 +56,19 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
     const dom = await lab.createDomain({ sizeMiB: 16, running: false });
     const copy = `${dom.name}-c`;
     copies.push(copy);
-    const run = await replicate(["--domain", dom.name, "--as", copy]);
+    // Into a folder that does not exist yet: created traversable for QEMU, so the copy starts.
+    const diskDir = join(await lab.tempDir("replicas-"), "new", "sub");
+    const run = await replicate(["--domain", dom.name, "--as", copy, "--disk-dir", diskDir]);
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stderr, /^started$/m);
     assert.match(run.stderr, /^completed$/m);
     const reply = replicateReplySchema.parse(JSON.parse(run.stdout));
-    assert.deepEqual(reply.images, [join(lab.imageDir, `${copy}.vda.qcow2`)]);
+    assert.deepEqual(reply.images, [join(diskDir, `${copy}.vda.qcow2`)]);
     assert.equal(reply.restarted, false);
     assert.equal((await virsh(["domuuid", copy])).stdout.trim(), reply.uuid);
     assert.equal((await execa("qemu-img", ["compare", dom.diskPath, reply.images[0]!], { timeout: 60_000, reject: false })).exitCode, 0);
+    assert.equal((await virsh(["start", copy])).exitCode, 0);
+    await virsh(["destroy", copy]);
 
     await virsh(["start", dom.name]);
     const refused = await replicate(["--domain", dom.name, "--as", `${dom.name}-d`]);

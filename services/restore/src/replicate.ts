@@ -136,6 +136,7 @@ async function resolve(deps: ReplicateDeps, req: ReplicateRequest, target: Libvi
   if (await target.domainInfo(req.as)) conflicts.push(`a domain named ${JSON.stringify(req.as)} exists already on ${to}`);
   const newFiles = [...(copyDisks ? disks.map((d) => d.image) : []), ...(nvram?.exists ? [nvram.copy] : [])];
   if (transport.kind !== "unsupported")
+    // Only `existing` is asked of these target files: nothing is copied while resolving.
     for (const p of await createTargetFiles(transport, { sshOptions: deps.sshOptions, runId: "plan", copyTimeoutMs: 0 }).existing(newFiles))
       conflicts.push(`${p} exists already on the target (never overwritten)`);
   const nics = originals.map((mac, i) => ({ ...(mac ? { mac } : {}), policy: typeof policy === "string" ? policy : policy[i]! }));

@@ -46,7 +46,7 @@ type Convert = (source: string, format: string, out: string, signal: AbortSignal
 function localFiles(partial: (dest: string) => string, convert: Convert): TargetFiles {
   /** Writes `dest` through its partial file; the partial is gone afterwards, whatever happened. */
   const place = async (dest: string, write: (tmp: string) => Promise<void>): Promise<void> => {
-    await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+    await makeTraversable(dirname(dest));
     const tmp = partial(dest);
     try {
       await write(tmp);
@@ -66,6 +66,16 @@ function localFiles(partial: (dest: string) => string, convert: Convert): Target
       for (const p of paths) await rm(p, { force: true });
     },
   };
+}
+
+/**
+ * Creates `dir` and its missing parents traversable by QEMU's user: the service's umask (077) would leave them
+ * private, and the copy would not start.
+ */
+async function makeTraversable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; d.length >= first.length; d = dirname(d)) await chmod(d, 0o755);
 }
 
 function sshFiles(t: Extract<TargetTransport, { kind: "ssh" }>, o: TargetFilesOptions, partial: (dest: string) => string, convert: Convert): TargetFiles {
