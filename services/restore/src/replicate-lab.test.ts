@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rm, stat, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
@@ -58,7 +58,7 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
     await h?.close();
   });
 
-  it("without consent a running source is refused and unchanged; with consent it is shut down, copied (qcow2 and raw, same content, new UUID and MACs), defined there and started again; the copy starts; a taken name is refused, exactly", async () => {
+  it("without consent a running source is refused and unchanged; with consent it is shut down, copied (qcow2 and raw, same content, new UUID and MACs), defined there and started again; the copy starts; a taken name or image path is refused", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 32, running: false });
     // A user-mode NIC (no host network) gives a MAC to replace; a raw second disk shows raw stays raw.
     const extra = await h.lab.tempDir("replicate-");
@@ -137,5 +137,15 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
     assert.match(taken.error ?? "", /a domain named .* exists already/);
     assert.equal((await stat(copyImage)).mtimeMs, before);
     assert.equal((await virsh(["domstate", dom.name])).stdout.trim(), "running");
+
+    // A free name whose image path is taken by a foreign file: refused up front, the file untouched.
+    const other = `${dom.name}-other`;
+    const foreign = join(extra, `${other}.vdb.img`);
+    await writeFile(foreign, "not ours");
+    const blocked = await request("replicate", { domain: dom.name, as: other, to: sshUri, consent: true });
+    assert.equal(blocked.code, "400");
+    assert.match(blocked.error ?? "", /-other\.vdb\.img exists already on the target \(never overwritten\)/);
+    assert.equal(await readFile(foreign, "utf8"), "not ours");
+    assert.equal(await exists(join(h.lab.imageDir, `${other}.vda.qcow2`)), false);
   });
 });
