@@ -30,6 +30,9 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
   };
   const macsOf = async (domain: string) => (await virsh(["domiflist", domain, "--inactive"])).stdout.match(/([0-9a-f]{2}:){5}[0-9a-f]{2}/g) ?? [];
   const exists = (path: string) => stat(path).then(() => true, () => false);
+  /** Runs `action` once the run `requestId` announces a step starting with `prefix`; resolves to the error if it never does. */
+  const onStep = (requestId: string, prefix: string, action: () => Promise<unknown>) =>
+    waitFor(async () => events.some((e) => e.requestId === requestId && e.step?.startsWith(prefix)), { timeoutMs: 120_000, what: `the step ${prefix}` }).then(action, (err: unknown) => err as Error);
 
   before(async () => {
     h = await createAgentHarness(host);
@@ -92,10 +95,7 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
 
     // The lab guest has no OS to answer the ACPI shutdown: the test powers it off as a guest would.
     const requestId = "rep-1";
-    const poweredOff = waitFor(async () => events.some((e) => e.requestId === requestId && e.step?.startsWith("shutdown")), { timeoutMs: 120_000, what: "the shutdown step" }).then(
-      () => virsh(["destroy", dom.name]),
-      (err: unknown) => err as Error,
-    );
+    const poweredOff = onStep(requestId, "shutdown", () => virsh(["destroy", dom.name]));
     const done = await request("replicate", { domain: dom.name, as: copy, to: sshUri, consent: true, requestId });
     assert.equal(done.error, undefined, JSON.stringify(done.json));
     assert.ok(!((await poweredOff) instanceof Error), "the service announced the shutdown before it waited");
@@ -147,5 +147,26 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
     assert.match(blocked.error ?? "", /-other\.vdb\.img exists already on the target \(never overwritten\)/);
     assert.equal(await readFile(foreign, "utf8"), "not ours");
     assert.equal(await exists(join(h.lab.imageDir, `${other}.vda.qcow2`)), false);
+
+    // A failure after the copies (a domain of that name appears on the target meanwhile, so the define fails):
+    // the copies made are removed, the intruder is left alone, the source runs again.
+    const late = `${dom.name}-late`;
+    copies.push(late);
+    const lateFiles = [join(h.lab.imageDir, `${late}.vda.qcow2`), join(extra, `${late}.vdb.img`)];
+    files.push(...lateFiles);
+    await writeFile(join(extra, "late.xml"), `<domain type='qemu'><name>${late}</name><memory unit='MiB'>16</memory><os><type arch='x86_64'>hvm</type></os></domain>`);
+    const lateId = "rep-2";
+    const shutOff = onStep(lateId, "shutdown", () => virsh(["destroy", dom.name]));
+    const intruder = onStep(lateId, "copy ", () => virsh(["define", join(extra, "late.xml")]));
+    const failed = await request("replicate", { domain: dom.name, as: late, to: sshUri, consent: true, requestId: lateId });
+    assert.ok(!((await shutOff) instanceof Error) && !((await intruder) instanceof Error));
+    assert.equal(failed.code, "500", JSON.stringify(failed));
+    assert.match(failed.error ?? "", /already exists/);
+    for (const f of lateFiles) assert.equal(await exists(f), false, `${f} removed`);
+    const lateEvents = events.filter((e) => e.requestId === lateId);
+    assert.ok(lateEvents.some((e) => e.step?.startsWith("remove the copies made")));
+    assert.equal(lateEvents.at(-1)?.type, "failed");
+    assert.equal((await virsh(["domstate", dom.name])).stdout.trim(), "running", "the source runs again after a failure");
+    assert.match((await virsh(["dumpxml", late])).stdout, /<memory unit='KiB'>16384<\/memory>/, "the intruder is untouched");
   });
 });
