@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
+import { replicateCommand } from "./commands/replicate.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
 import { exitStatus } from "./exit-reasons.js";
@@ -27,6 +28,7 @@ Commands:
   backup      ask a host's agent for a backup and print the outcome
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
+  replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
@@ -71,6 +73,27 @@ the restore is confirmed; in a script, --domain and one of --as / --in-place are
   --plan              print what the restore would do and why it would be refused (exit 1 then); changes nothing
   --timeout SEC       give up waiting after SEC seconds (default 21600)
 Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad usage.`,
+  replicate: `Usage: vmbs replicate --domain NAME --as NEW_NAME [--host HOST] [--to URI] [--mac keep|random] [--disk-dir DIR]
+                      [--no-copy] [--yes] [--plan] [--timeout SECONDS]
+
+Asks the restore service of HOST (vmbs.svc.restore.<host>.replicate) to copy a defined domain as a new one, and
+prints its reply as JSON; steps go to stderr. The copy gets a new UUID, is defined on the target and never started.
+On a terminal, what the options leave open (domain, target, name, MACs, disks) is chosen with arrow keys and the
+replication is confirmed.
+  --domain NAME       the source, a defined domain of HOST's LIBVIRT_URI
+  --as NEW_NAME       the copy's name; refused if a domain of exactly that name exists on the target
+  --host HOST         the host whose restore service and libvirt hold the source (default: HOST_ID)
+  --to URI            the target libvirt connection (default HOST's LIBVIRT_URI), e.g.
+                      qemu+ssh://root@hv2/system?keyfile=/keys/id&no_verify=1 (files go over ssh, plus SSH_OPTIONS)
+  --mac POLICY        random (default: 52:54:00:…, unused on the target) or keep, for every NIC
+  --disk-dir DIR      folder of the copied images on the target (default: each source image's folder); the images
+                      are named <NEW_NAME>.<dev><ext> and copied in their own format (qcow2 stays qcow2, raw raw)
+  --no-copy           keep the source's image paths (shared storage); the UEFI variables are still copied
+  --yes               consent to shut a running source down for the copy (VM_WAIT_TIME); it is started again
+                      afterwards. Asked on a terminal; without a terminal and without --yes a running source is refused
+  --plan              print what the replication would do and why it would be refused (exit 1 then); changes nothing
+  --timeout SEC       give up waiting after SEC seconds (default 21600)
+Exit status: 0 replicated, 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
 
 Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
@@ -116,6 +139,10 @@ async function main(argv: string[]): Promise<number> {
     yes?: boolean;
     list?: boolean;
     plan?: boolean;
+    to?: string;
+    mac?: string;
+    "disk-dir"?: string;
+    "no-copy"?: boolean;
   };
   let positionals: string[] = [];
   try {
@@ -128,6 +155,10 @@ async function main(argv: string[]): Promise<number> {
     } else if (command === "restore") {
       const flag = { type: "boolean" } as const;
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "replicate") {
+      const flag = { type: "boolean" } as const;
+      const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else
       values =
@@ -167,12 +198,13 @@ async function main(argv: string[]): Promise<number> {
     }
     return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
   }
+  // Restores and replications copy whole disks: 6 h unless told otherwise.
+  const longTimeoutSec = Number(values.timeout ?? 21_600);
+  if ((command === "restore" || command === "replicate") && (!Number.isFinite(longTimeoutSec) || longTimeoutSec <= 0)) {
+    process.stderr.write(`--timeout must be a positive number\n\n${usage[command]}\n`);
+    return 2;
+  }
   if (command === "restore") {
-    const timeoutSec = Number(values.timeout ?? 21_600);
-    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-      process.stderr.write(`--timeout must be a positive number\n\n${usage.restore}\n`);
-      return 2;
-    }
     return restoreCommand({
       domain: values.domain,
       host: values.host,
@@ -185,7 +217,21 @@ async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       list: values.list,
       plan: values.plan,
-      timeoutSec,
+      timeoutSec: longTimeoutSec,
+    });
+  }
+  if (command === "replicate") {
+    return replicateCommand({
+      domain: values.domain,
+      as: values.as,
+      host: values.host,
+      to: values.to,
+      mac: values.mac,
+      diskDir: values["disk-dir"],
+      noCopy: values["no-copy"],
+      yes: values.yes,
+      plan: values.plan,
+      timeoutSec: longTimeoutSec,
     });
   }
   return serve(command as ServeRole);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
-import { createLab, imageDigest, startTestNats, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, imageDigest, runOnPty, startTestNats, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -74,20 +74,8 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /exists already/);
 
-    // The interactive flow on a real pseudo-terminal (python's pty.spawn: an argument array, no shell).
-    const tty = async (args: string[], steps: [RegExp, string][]) => {
-      const p = execa("python3", ["-c", "import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)", "node", vmbs, "restore", ...args], { env, reject: false, stdin: "pipe", timeout: 120_000 });
-      let out = "";
-      p.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-      for (const [prompt, keys] of steps) {
-        const seen = out.length;
-        await waitFor(() => prompt.test(out.slice(seen)) || p.exitCode !== null, { timeoutMs: 60_000, intervalMs: 50, what: `the prompt ${prompt}` });
-        assert.match(out.slice(seen), prompt, out);
-        p.stdin?.write(keys);
-      }
-      const r = await p;
-      return { exitCode: r.exitCode, out };
-    };
+    // The interactive flow on a real pseudo-terminal.
+    const tty = (args: string[], steps: [RegExp, string][]) => runOnPty("node", [vmbs, "restore", ...args], env, steps);
     const enter = "\r";
     const down = "\x1b[B";
     const refused = await tty(["--domain", dom.name, "--in-place"], [[/Replace the disks of/, enter]]);

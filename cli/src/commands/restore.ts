@@ -1,18 +1,10 @@
-import { randomUUID } from "node:crypto";
-import { connectBus, openHostsBucket, type BusAuth } from "@vmbs/bus";
+import { connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
-import {
-  hostInventorySchema,
-  isHostToken,
-  restoreCheckpointsReplySchema,
-  restoreEventSchema,
-  restoreSetsReplySchema,
-  subjects,
-  type RestoreEndpoint,
-} from "@vmbs/contracts";
+import { isHostToken, restoreCheckpointsReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
 import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
 import { natsUrlOf } from "../runtime.js";
 import { askText, select } from "./restore-prompts.js";
+import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
 export interface RestoreCommandOptions {
   /** Asked on a terminal when missing. */
@@ -32,9 +24,6 @@ export interface RestoreCommandOptions {
   plan?: boolean;
   timeoutSec: number;
 }
-
-/** Asks on the terminal; the default answer is no. */
-const confirm = (question: string): Promise<boolean> => select(question, [{ label: "No", value: false }, { label: "Yes", value: true }]);
 
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
 
@@ -72,11 +61,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
     return configErrorExitCode;
   }
   const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
-  const ask = async (endpoint: RestoreEndpoint, body: object, timeoutMs: number): Promise<{ ok: boolean; json: unknown }> => {
-    const msg = await nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: timeoutMs });
-    const error = msg.headers?.get("Nats-Service-Error");
-    return error ? { ok: false, json: { error } } : { ok: true, json: msg.json() };
-  };
+  const ask = restoreAsker(nc, host);
   try {
     if (interactive) {
       const chosen = await choose(o, host, ask, nc);
@@ -108,17 +93,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
       process.stdout.write(`${JSON.stringify(plan.json)}\n`);
       return plan.ok && !(plan.json as { refusal?: string }).refusal ? 0 : 1;
     }
-    const requestId = randomUUID();
-    const events = nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of events) {
-        const e = restoreEventSchema.safeParse(m.json());
-        if (e.success && e.data.requestId === requestId) process.stderr.write(`${e.data.type}${e.data.step ? `: ${e.data.step}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}\n`);
-      }
-    })();
-    const reply = await ask("run", { ...request, requestId }, o.timeoutSec * 1000);
-    process.stdout.write(`${JSON.stringify(reply.json)}\n`);
-    return reply.ok ? 0 : 1;
+    return await runAndPrint(nc, host, "run", request, o.timeoutSec * 1000);
   } catch (err) {
     process.stderr.write(`vmbs restore: ${(err as Error).message}\n`);
     return 1;
@@ -127,22 +102,14 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
   }
 }
 
-type Ask = (endpoint: RestoreEndpoint, body: object, timeoutMs: number) => Promise<{ ok: boolean; json: unknown }>;
-
 /** The interactive choices, each only when the options left it open; undefined when not confirmed. */
-async function choose(o: RestoreCommandOptions, host: string, ask: Ask, nc: Parameters<typeof openHostsBucket>[0]): Promise<RestoreCommandOptions | undefined> {
+async function choose(o: RestoreCommandOptions, host: string, ask: Ask, nc: NatsConnection): Promise<RestoreCommandOptions | undefined> {
   const reply = async <T>(r: Promise<{ ok: boolean; json: unknown }>, parse: (json: unknown) => T): Promise<T> => {
     const { ok, json } = await r;
     if (!ok) throw new Error((json as { error: string }).error);
     return parse(json);
   };
-  let domain = o.domain;
-  if (domain === undefined) {
-    const entry = await (await openHostsBucket(nc)).get(host);
-    const inventory = entry ? hostInventorySchema.parse(entry.json()) : undefined;
-    if (!inventory) throw new Error(`host ${host} has no inventory (is its agent running?); give --domain`);
-    domain = await select("Domain", inventory.domains.map((d) => ({ label: `${d.name} (${d.state})`, value: d.name })));
-  }
+  const domain = o.domain ?? (await chooseDomain(nc, host));
   const from = o.from ? { from: o.from } : {};
   const sets = await reply(ask("sets", { domain, ...from }, 60_000), (j) => restoreSetsReplySchema.parse(j).sets);
   const set = o.set ?? (await select("Backup set", sets.map((s) => ({ label: `${s.name}  ${s.active ? "active" : "archived"}, ${s.checkpoints} checkpoints, ${mib(s.bytes)}`, value: s.name }))));

@@ -10,3 +10,4 @@ export * from "./notify.js";
 export * from "./mirror.js";
 export * from "./restore.js";
 export * from "./drill.js";
+export * from "./replicate.js";

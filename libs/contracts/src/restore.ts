@@ -96,10 +96,13 @@ export const restoreEventSchema = z.object({
   host: z.string(),
   runId: z.string(),
   requestId: z.string().optional(),
+  /** Absent for a restore; "replicate" for a replication (replicate.ts), which has no `set` but a `to` URI. */
+  operation: z.literal("replicate").optional(),
   domain: z.string(),
   /** The domain written: the new name, or `domain` itself in place. */
   target: z.string(),
-  set: z.string(),
+  set: z.string().optional(),
+  to: z.string().optional(),
   checkpoint: z.string().optional(),
   step: z.string().optional(),
   reason: z.string().optional(),

@@ -61,8 +61,8 @@ export type RestoreEventType = (typeof restoreEventTypes)[number];
 export const drillEventTypes = ["started", "completed", "failed"] as const;
 export type DrillEventType = (typeof drillEventTypes)[number];
 
-/** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>`. */
-export const restoreEndpoints = ["sets", "checkpoints", "plan", "run"] as const;
+/** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>` (replicate: replicate.ts). */
+export const restoreEndpoints = ["sets", "checkpoints", "plan", "run", "replicate", "replicate-plan"] as const;
 export type RestoreEndpoint = (typeof restoreEndpoints)[number];
 
 /** NATS micro service name of the restore service (`nats micro ls`). */

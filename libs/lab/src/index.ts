@@ -10,3 +10,4 @@ export { LAB_DOMAIN_PREFIX, DEFAULT_LAB_IMAGE_DIR } from "./lab-constants.js";
 export { ignoredListExcept } from "./ignore-list.js";
 export { freePort, vmbsProcessEnv } from "./process-env.js";
 export { startTestSshd, type TestSshd } from "./sshd.js";
+export { runOnPty } from "./pty.js";

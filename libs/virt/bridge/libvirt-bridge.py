@@ -152,6 +152,31 @@ def qemu_monitor(conn, args):
     return libvirt_qemu.qemuMonitorCommand(domain(conn, args), args["command"], 0)
 
 
+def domain_xml(conn, args):
+    """The persistent definition, secrets included (a copy needs its VNC password too)."""
+    return domain(conn, args).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+
+
+def mac_addresses(conn, _args):
+    """Every interface MAC of every domain, running (live XML) or defined (persistent XML)."""
+    macs = set()
+    for dom in conn.listAllDomains(0):
+        flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() == 1 else [])
+        for f in flags:
+            try:
+                root = ElementTree.fromstring(dom.XMLDesc(f))
+            except libvirt.libvirtError:
+                continue  # undefined meanwhile
+            for mac in root.findall("./devices/interface/mac"):
+                if mac.get("address"):
+                    macs.add(mac.get("address").lower())
+    return sorted(macs)
+
+
+def define_xml(conn, args):
+    return conn.defineXML(args["xml"]).name()
+
+
 def ping(conn, _args):
     return conn.getLibVersion()
 
@@ -166,6 +191,8 @@ READS = {
     "jobActive": job_active,
     "backupBlockJob": backup_block_job,
     "diskImages": disk_images,
+    "domainXml": domain_xml,
+    "macAddresses": mac_addresses,
 }
 WRITES = {
     "abortJob": abort_job,
@@ -173,6 +200,7 @@ WRITES = {
     "shutdown": shutdown,
     "start": start,
     "destroy": destroy,
+    "defineXml": define_xml,
     # A monitor command may change QEMU's state (block-dirty-bitmap-remove), so it is never repeated.
     "qemuMonitor": qemu_monitor,
 }

@@ -46,6 +46,12 @@ export interface Libvirt {
   /** ACPI shutdown request; returns at once, the guest decides when (or whether) to stop. */
   shutdown(domain: string): Promise<void>;
   start(domain: string): Promise<void>;
+  /** The persistent definition (`dumpxml --inactive --security-info`). */
+  domainXml(domain: string): Promise<string>;
+  /** Every interface MAC (lower case) of every domain, live and persistent definitions. */
+  macAddresses(): Promise<string[]>;
+  /** Defines (or redefines) a persistent domain from its XML; returns its name. */
+  defineXml(xml: string): Promise<string>;
   /** A QMP command passed to the domain's QEMU monitor (JSON text in, JSON text out). */
   qemuMonitorCommand(domain: string, command: string): Promise<string>;
   /** Ends the connection (its helper process); a later call opens a new one. */
@@ -118,6 +124,15 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async destroy(domain) {
       await onDomain("destroy", domain);
+    },
+    async domainXml(domain) {
+      return (await onDomain("domainXml", domain)) as string;
+    },
+    async macAddresses() {
+      return (await bridge.call("macAddresses")) as string[];
+    },
+    async defineXml(xml) {
+      return (await bridge.call("defineXml", { xml })) as string;
     },
     async qemuMonitorCommand(domain, command) {
       return (await onDomain("qemuMonitor", domain, { command })) as string;

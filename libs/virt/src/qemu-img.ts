@@ -38,9 +38,21 @@ export function parseImageBitmaps(json: string): ImageBitmap[] {
  * hold the lock; callers only trust the answer for a shut-off domain, whose image nobody writes.
  */
 export async function imageBitmaps(image: string): Promise<ImageBitmap[]> {
+  return parseImageBitmaps(await imageInfoJson(image));
+}
+
+/** `qemu-img info --output json -U` (no lock: the image's domain may run). */
+async function imageInfoJson(image: string): Promise<string> {
   const result = await execa("qemu-img", ["info", "--output", "json", "-U", "--", image], { reject: false, stdin: "ignore", timeout: INFO_TIMEOUT_MS });
   if (result.failed) throw new QemuImgError(`info ${image}`, String(result.stderr || result.message));
-  return parseImageBitmaps(String(result.stdout));
+  return String(result.stdout);
+}
+
+/** The format of an image file as qemu-img probes it (`qcow2`, `raw`, …). */
+export async function imageFormat(image: string): Promise<string> {
+  const format = (JSON.parse(await imageInfoJson(image)) as { format?: unknown }).format;
+  if (typeof format !== "string") throw new QemuImgError(`info ${image}`, "no format in its answer");
+  return format;
 }
 
 /**

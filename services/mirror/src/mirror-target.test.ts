@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { homedir } from "node:os";
-import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, rsyncRemoteShell } from "./mirror-target.js";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions } from "./mirror-target.js";
+import { rsyncRemoteShell } from "@vmbs/config";
 
 describe("mirror target and SSH_OPTIONS", () => {
   it("reads RSYNC_BACKUP_PATH as the seed does", () => {

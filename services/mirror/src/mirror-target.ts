@@ -89,15 +89,3 @@ function portOf(value: string): number {
 function expandHome(path: string): string {
   return path === "~" || path.startsWith("~/") ? posix.join(homedir(), path.slice(1)) : path;
 }
-
-/**
- * rsync's `-e` value: rsync splits it on spaces itself, honouring single quotes, so each SSH_OPTIONS word is
- * quoted when it holds a space or a quote (a word with a single quote cannot be quoted that way and is refused).
- */
-export function rsyncRemoteShell(sshOptions: readonly string[]): string {
-  const quoted = sshOptions.map((w) => {
-    if (w.includes("'")) throw new RangeError(`SSH_OPTIONS: a word with a single quote cannot be passed to rsync: ${JSON.stringify(w)}`);
-    return /[\s"\\]/.test(w) || w === "" ? `'${w}'` : w;
-  });
-  return ["ssh", ...quoted].join(" ");
-}

@@ -1,5 +1,6 @@
 import { execa } from "execa";
-import { rsyncRemoteShell, type MirrorTarget } from "./mirror-target.js";
+import { rsyncRemoteShell } from "@vmbs/config";
+import type { MirrorTarget } from "./mirror-target.js";
 
 /** rsync failed (exit code, or no answer within the timeout). `reason` is one line a person can act on. */
 export class RsyncError extends Error {

@@ -1,6 +1,5 @@
-import type { NotifySeverity } from "@vmbs/config";
+import { shellQuote, type NotifySeverity } from "@vmbs/config";
 import type { NotifyDigestEvent } from "@vmbs/contracts";
-import { shellQuote } from "./shell-quote.js";
 
 /** A notification about one event, ready for any target. */
 export interface Notification {

@@ -1,8 +1,7 @@
 import { execa } from "execa";
 import nodemailer from "nodemailer";
-import type { NotifyTarget, NotifySeverity } from "@vmbs/config";
+import { shellQuote, type NotifyTarget, type NotifySeverity } from "@vmbs/config";
 import type { Notification } from "./render-event.js";
-import { shellQuote } from "./shell-quote.js";
 
 /** Delivery to one target failed (the queue retries it); `permanent` when a retry cannot help. */
 export class SendError extends Error {

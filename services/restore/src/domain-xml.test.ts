@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DomainXmlError, domainXmlDisks, domainXmlNvram, rewriteAsNewDomain } from "./domain-xml.js";
+import { DomainXmlError, domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, rewriteAsNewDomain } from "./domain-xml.js";
 
 const source = `<domain type='kvm' id='7'>
   <name>web &amp; "db"</name>
@@ -42,6 +42,15 @@ describe("domain XML for a restored copy", () => {
       assert.equal(domainXmlNvram(out.xml), "/r/copy_VARS.fd");
       assert.ok(out.xml.includes("/iso/install.iso") && out.xml.includes("OVMF_CODE.fd") && out.xml.includes("br0"), "everything else kept");
     });
+
+  it("lists NIC MACs and non-file disks; given MACs are kept in NIC order", () => {
+    assert.deepEqual(domainXmlMacs(source), ["52:54:00:aa:bb:cc", "52:54:00:aa:bb:cd"]);
+    assert.deepEqual(domainXmlOtherDisks(source), []);
+    assert.deepEqual(domainXmlOtherDisks(source.replace("<devices>", "<devices><disk type='block' device='disk'><source dev='/dev/sdz'/><target dev='vdz'/></disk>")), ["vdz"]);
+    const out = rewriteAsNewDomain(source, { name: "n", images: new Map([["vda", "/a"], ["vdb", "/b"]]), macs: ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"] });
+    assert.deepEqual(domainXmlMacs(out.xml), ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"]);
+    assert.deepEqual(out.macs, ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"]);
+  });
 
   it("refuses what is not a domain XML", () => {
     for (const bad of ["<network/>", "<domain><name>x</domain>", "not xml"]) assert.throws(() => domainXmlDisks(bad), DomainXmlError, bad);

@@ -48,6 +48,22 @@ export function domainXmlDisks(xml: string): XmlDisk[] {
   return fileDisks(parse(xml)).map((d) => d.disk);
 }
 
+/** Targets of the disks (device "disk") that are not plain files: block devices, network or pool volumes. */
+export function domainXmlOtherDisks(xml: string): string[] {
+  const root = parse(xml);
+  const files = new Set(fileDisks(root).map((d) => d.el));
+  const devices = child(root, "devices");
+  return (devices ? children(devices, "disk") : [])
+    .filter((el) => el.getAttribute("device") === "disk" && !files.has(el))
+    .map((el) => child(el, "target")?.getAttribute("dev") ?? "?");
+}
+
+/** The MAC of each NIC, in the XML's order (undefined where libvirt would pick one). */
+export function domainXmlMacs(xml: string): (string | undefined)[] {
+  const devices = child(parse(xml), "devices");
+  return (devices ? children(devices, "interface") : []).map((iface) => child(iface, "mac")?.getAttribute("address")?.toLowerCase() || undefined);
+}
+
 /** A locally administered unicast MAC in QEMU's 52:54:00 range. */
 export function randomMac(): string {
   return ["52", "54", "00", ...Array.from(randomBytes(3), (b) => b.toString(16).padStart(2, "0"))].join(":");
@@ -59,9 +75,11 @@ export interface NewDomainEdit {
   images: ReadonlyMap<string, string>;
   /** New path of the UEFI variable store, when the domain has one. */
   nvram?: string;
+  /** The MAC of each NIC in the XML's order; default a random one each. */
+  macs?: readonly string[];
 }
 
-/** A copy of `xml` as a new domain: new name, UUID and MACs, restored image paths, its own nvram. */
+/** A copy of `xml` as a new domain: new name and UUID, the given (else random) MACs, new image paths, its own nvram. */
 export function rewriteAsNewDomain(xml: string, edit: NewDomainEdit): { xml: string; uuid: string; macs: string[] } {
   const root = parse(xml);
   const doc = root.ownerDocument;
@@ -82,9 +100,9 @@ export function rewriteAsNewDomain(xml: string, edit: NewDomainEdit): { xml: str
   }
   const macs: string[] = [];
   const devices = child(root, "devices");
-  for (const iface of devices ? children(devices, "interface") : []) {
+  for (const [i, iface] of (devices ? children(devices, "interface") : []).entries()) {
     const mac = child(iface, "mac") ?? iface.appendChild(doc.createElement("mac"));
-    const address = randomMac();
+    const address = edit.macs?.[i] ?? randomMac();
     mac.setAttribute("address", address);
     macs.push(address);
     // The original's tap device name would clash while both run.

@@ -68,12 +68,12 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     }
     assert.equal(new Set(digests).size, 3, "each backup saw a different disk");
 
-    // Discoverable as a NATS micro service (`nats micro ls`), with its three endpoints under the host's prefix.
+    // Discoverable as a NATS micro service (`nats micro ls`), with its endpoints under the host's prefix.
     const infos: ServiceInfo[] = [];
     for await (const info of await new Svcm(h.nc).client().info(restoreServiceName)) infos.push(info);
     assert.equal(infos.length, 1);
     assert.equal(infos[0]!.metadata?.host, host);
-    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
+    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "plan", "replicate", "replicate-plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
 
     const sets = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(sets.sets.map((s) => [s.name, s.active, s.checkpoints]), [[dom.name, true, 3]]);

@@ -7,6 +7,7 @@ import {
   eventMessageId,
   parsePayload,
   restoreCheckpointsRequestSchema,
+  replicateRequestSchema,
   restoreRunRequestSchema,
   restoreServiceName,
   restoreSetsRequestSchema,
@@ -21,9 +22,11 @@ import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./
 import { DomainXmlError } from "./domain-xml.js";
 import { startDrills } from "./drill-service.js";
 import { planRestore, restoreDomain, RestoreRefusedError, type ResolvedRestore } from "./run-restore.js";
+import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
+import { ReplicateRefusedError } from "./replicate-plan.js";
 
 export interface RestoreServiceDeps {
-  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "DRILL_SCRATCH_PATH">;
+  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "DRILL_SCRATCH_PATH" | "SSH_OPTIONS">;
   nc: NatsConnection;
   logger: Logger;
   /** How long a restore waits for a busy chain (a running backup). Default 30 min. */
@@ -34,15 +37,18 @@ export interface RestoreService {
   stop(): Promise<void>;
 }
 
+/** What an event says beyond its type, host, run and time. */
+type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
+
 /** Version reported by `nats micro info` (semver, as ADR-32 requires). */
 const serviceVersion = "0.1.0";
 
 const isRefusal = (err: unknown): boolean =>
-  err instanceof RestoreRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError;
+  err instanceof RestoreRefusedError || err instanceof ReplicateRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError;
 
 /**
  * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
- * `vmbs.svc.restore.<host>.{sets,checkpoints,plan,run}` in queue group "q", refusals as 400 and failures as 500 with
+ * `vmbs.svc.restore.<host>.{sets,checkpoints,plan,run,replicate,replicate-plan}` in queue group "q", refusals as 400 and failures as 500 with
  * the Nats-Service-Error headers and a JSON `{ error }` body; `vmbs.evt.restore.<host>.*` events for every run.
  */
 export async function startRestoreService(deps: RestoreServiceDeps): Promise<RestoreService> {
@@ -52,6 +58,48 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   const leases = await createChainLeases(nc, { holder: `${restoreServiceName}@${host}#${process.pid}` });
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const root = config.LOCAL_BACKUP_PATH;
+
+  /** Runs one restore or replication with its events: each step, then completed with the images or failed with the reason. */
+  const withEvents = async <R extends { images: string[] }>(
+    what: "restore" | "replicate",
+    base: () => EventBase,
+    work: (run: { runId: string; progress(step: string): Promise<void>; started(): Promise<void> }) => Promise<R>,
+  ): Promise<R & { runId: string }> => {
+    const runId = randomUUID();
+    const domain = base().domain;
+    let seq = 0;
+    const emit = async (type: RestoreEventType, extra: Partial<RestoreEvent> = {}): Promise<void> => {
+      const subject = subjects.evt.restore(host, type);
+      const event: RestoreEvent = { type, host, runId, ...base(), ...extra, at: new Date().toISOString() };
+      await publishJson(nc, subject, event, eventMessageId(subject, `${runId}.${seq++}`));
+    };
+    try {
+      const progress = (step: string): Promise<void> => {
+        logger.info({ runId, domain, step }, `${what} step`);
+        return emit("progress", { step });
+      };
+      const reply = await work({ runId, progress, started: () => emit("started") });
+      await emit("completed", { images: reply.images });
+      return { ...reply, runId };
+    } catch (err) {
+      logger.warn({ err, runId, domain }, `${what} failed`);
+      await emit("failed", { reason: (err as Error).message }).catch((e: unknown) => logger.error({ err: e, runId }, "failed event not published"));
+      throw err;
+    }
+  };
+  const replicateDeps = (progress: ReplicateDeps["progress"]): ReplicateDeps => ({
+    libvirt,
+    libvirtUri: config.LIBVIRT_URI,
+    sshOptions: config.SSH_OPTIONS,
+    waitTimeSec: config.VM_WAIT_TIME,
+    signal: stopping.signal,
+    progress,
+  });
+  const replicateRequest = (msg: ServiceMsg) => {
+    const req = parsePayload(replicateRequestSchema, msg.data);
+    if (!req.ok) throw new ReplicateRefusedError(req.reason);
+    return req.value;
+  };
 
   const handlers: Record<RestoreEndpoint, (msg: ServiceMsg) => Promise<unknown>> = {
     async sets(msg) {
@@ -75,22 +123,14 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
       const parsed = parsePayload(restoreRunRequestSchema, msg.data);
       if (!parsed.ok) throw new BackupSetError(parsed.reason);
       const req = parsed.value;
-      const runId = randomUUID();
-      let seq = 0;
       let resolved: ResolvedRestore = { set: req.set ?? req.domain, checkpoint: "" };
-      const emit = async (type: RestoreEventType, extra: Partial<RestoreEvent> = {}): Promise<void> => {
-        const subject = subjects.evt.restore(host, type);
-        const event: RestoreEvent = {
-          type, host, runId, domain: req.domain, target: req.as ?? req.domain, set: resolved.set,
-          ...(resolved.checkpoint ? { checkpoint: resolved.checkpoint } : {}),
-          ...(req.requestId ? { requestId: req.requestId } : {}),
-          ...extra,
-          at: new Date().toISOString(),
-        };
-        await publishJson(nc, subject, event, eventMessageId(subject, `${runId}.${seq++}`));
-      };
-      try {
-        const reply = await restoreDomain(
+      const base = (): EventBase => ({
+        domain: req.domain, target: req.as ?? req.domain, set: resolved.set,
+        ...(resolved.checkpoint ? { checkpoint: resolved.checkpoint } : {}),
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+      });
+      return withEvents("restore", base, (run) =>
+        restoreDomain(
           {
             libvirt,
             signal: stopping.signal,
@@ -99,25 +139,26 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
             waitTimeSec: config.VM_WAIT_TIME,
             ...(config.TZ ? { timeZone: config.TZ } : {}),
             withChain: (domain, work) => leases.withLease(rootId, domain, { op: "restore", waitMs: deps.chainWaitMs ?? 30 * 60_000 }, (l) => work(l.signal)),
-            progress: (step) => {
-              logger.info({ runId, domain: req.domain, step }, "restore step");
-              return emit("progress", { step });
-            },
+            progress: run.progress,
           },
           req,
-          runId,
+          run.runId,
           async (r) => {
             resolved = r;
-            await emit("started");
+            await run.started();
           },
-        );
-        await emit("completed", { images: reply.images });
-        return { ...reply, runId };
-      } catch (err) {
-        logger.warn({ err, runId, domain: req.domain }, "restore failed");
-        await emit("failed", { reason: (err as Error).message }).catch((e: unknown) => logger.error({ err: e, runId }, "failed event not published"));
-        throw err;
-      }
+        ),
+      );
+    },
+    "replicate-plan": async (msg) => planReplicate(replicateDeps(async () => undefined), replicateRequest(msg)),
+    async replicate(msg) {
+      const req = replicateRequest(msg);
+      // Replications share the restore events, told apart by `operation` (and carrying `to` instead of a set).
+      const base = (): EventBase => ({
+        operation: "replicate", domain: req.domain, target: req.as, to: req.to ?? config.LIBVIRT_URI,
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+      });
+      return withEvents("replicate", base, (run) => replicateDomain(replicateDeps(run.progress), req, run.runId, run.started));
     },
   };
 

@@ -1,0 +1,50 @@
+import { randomUUID } from "node:crypto";
+import { openHostsBucket, type NatsConnection } from "@vmbs/bus";
+import { hostInventorySchema, restoreEventSchema, subjects, type RestoreEndpoint } from "@vmbs/contracts";
+import { select } from "./restore-prompts.js";
+
+/** One request to a host's restore service; a refusal or failure is `ok: false` with `{ error }`. */
+export type Ask = (endpoint: RestoreEndpoint, body: object, timeoutMs: number) => Promise<{ ok: boolean; json: unknown }>;
+
+/** What `vmbs restore` and `vmbs replicate` ask of the restore service of `host`. */
+export function restoreAsker(nc: NatsConnection, host: string): Ask {
+  return async (endpoint, body, timeoutMs) => {
+    const msg = await nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: timeoutMs });
+    const error = msg.headers?.get("Nats-Service-Error");
+    return error ? { ok: false, json: { error } } : { ok: true, json: msg.json() };
+  };
+}
+
+/**
+ * Runs `endpoint` (run, replicate) under a fresh requestId, its events printed on stderr meanwhile, and prints
+ * the reply as JSON on stdout; returns the exit status (0 done, 1 refused or failed).
+ */
+export async function runAndPrint(nc: NatsConnection, host: string, endpoint: RestoreEndpoint, body: object, timeoutMs: number): Promise<number> {
+  const requestId = randomUUID();
+  printRunEvents(nc, host, requestId);
+  const reply = await restoreAsker(nc, host)(endpoint, { ...body, requestId }, timeoutMs);
+  process.stdout.write(`${JSON.stringify(reply.json)}\n`);
+  return reply.ok ? 0 : 1;
+}
+
+/** Prints the type, step and reason of every event of the run with `requestId` on stderr while it runs. */
+function printRunEvents(nc: NatsConnection, host: string, requestId: string): void {
+  const events = nc.subscribe(subjects.evt.serviceAll("restore", host));
+  void (async () => {
+    for await (const m of events) {
+      const e = restoreEventSchema.safeParse(m.json());
+      if (e.success && e.data.requestId === requestId) process.stderr.write(`${e.data.type}${e.data.step ? `: ${e.data.step}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}\n`);
+    }
+  })();
+}
+
+/** Asks on the terminal; the default answer is no. */
+export const confirm = (question: string): Promise<boolean> => select(question, [{ label: "No", value: false }, { label: "Yes", value: true }]);
+
+/** A domain of the host, chosen from its agent's inventory (vmbs_hosts). */
+export async function chooseDomain(nc: NatsConnection, host: string): Promise<string> {
+  const entry = await (await openHostsBucket(nc)).get(host);
+  const inventory = entry ? hostInventorySchema.parse(entry.json()) : undefined;
+  if (!inventory) throw new Error(`host ${host} has no inventory (is its agent running?); give --domain`);
+  return select("Domain", inventory.domains.map((d) => ({ label: `${d.name} (${d.state})`, value: d.name })));
+}
