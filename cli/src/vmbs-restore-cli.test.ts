@@ -13,6 +13,8 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
   let env: Record<string, string>;
   let stack: ResultPromise | undefined;
   const copies: string[] = [];
+  /** The domain test 2 backed up (one chain in env's LOCAL_BACKUP_PATH) and its disk's digest at that backup. */
+  let backedUp: { name: string; diskPath: string; digest: string } | undefined;
   const virsh = (args: string[]) => execa("virsh", ["-c", lab.uri, ...args], { stdin: "ignore", timeout: 60_000, reject: false });
   before(async () => {
     lab = await createLab();
@@ -49,6 +51,7 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     );
     assert.equal(backup.exitCode, 0, backup.stderr);
     const live = await lab.diskDigest(dom.name);
+    backedUp = { name: dom.name, diskPath: dom.diskPath, digest: live };
 
     const list = await execa("node", [vmbs, "restore", "--domain", dom.name, "--list"], { env, reject: false });
     assert.equal(list.exitCode, 0, list.stderr);
@@ -103,25 +106,53 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     await execa("rm", ["-f", "--", ...reply.images, reply.xmlPath!, ...ttyReply.images, ttyReply.xmlPath!]);
   });
 
-  it("`vmbs restore-service` serves a host that runs only `vmbs agent`, and stops on SIGTERM with 0", async () => {
+  it("`vmbs restore-service` (a host that runs `vmbs agent`): SIGKILLed during an in-place restore, the original disk is intact; restarted, the restore completes", async () => {
+    assert.ok(backedUp, "test 2 backed up a domain");
+    const { name, diskPath, digest } = backedUp;
+    await virsh(["destroy", name]);
+    await lab.writeGuest(name, { offset: 0, length: 2 * MiB, pattern: 0x6c }); // the disk now differs from the backup
+    const current = await imageDigest(diskPath);
+    assert.notEqual(current, digest);
     const nats = await startTestNats();
-    const soloEnv = { ...(await vmbsProcessEnv(lab, "rstsolo")), NATS_URL: nats.url };
-    const service = execa("node", [vmbs, "restore-service"], { env: soloEnv, reject: false, forceKillAfterDelay: false });
+    const soloEnv = { ...env, NATS_URL: nats.url };
+    // Its own process group, so that the kill takes its virtnbdrestore too, as a crash of the service's container would.
+    const startService = () => execa("node", [vmbs, "restore-service"], { env: soloEnv, reject: false, forceKillAfterDelay: false, detached: true });
+    let service = startService();
     try {
-      // An empty backup root: the service answers with no sets (and exit 1, there is nothing to restore).
       const list = await waitFor(
         async () => {
-          const r = await execa("node", [vmbs, "restore", "--domain", "nothing here", "--list", "--timeout", "5"], { env: soloEnv, reject: false });
-          return r.stdout.includes('"sets"') ? r : undefined;
+          const r = await execa("node", [vmbs, "restore", "--domain", name, "--list", "--timeout", "5"], { env: soloEnv, reject: false });
+          return r.exitCode === 0 ? r : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 500, what: "the restore service to answer" },
       );
-      assert.deepEqual(restoreSetsReplySchema.parse(JSON.parse(list.stdout)).sets, []);
-      assert.match(list.stdout, /nothing here is not a readable chain folder/);
+      assert.deepEqual(restoreSetsReplySchema.parse(JSON.parse(list.stdout)).sets.map((s) => s.name), [name]);
+
+      const killed = execa("node", [vmbs, "restore", "--domain", name, "--in-place", "--yes", "--timeout", "20"], { env: soloEnv, reject: false });
+      let err = "";
+      killed.stderr?.on("data", (c: Buffer) => (err += c.toString()));
+      await waitFor(() => /^progress: virtnbdrestore/m.test(err), { timeoutMs: 60_000, intervalMs: 5, what: "the engine to start" });
+      process.kill(-service.pid!, "SIGKILL");
+      await service;
+      assert.notEqual((await killed).exitCode, 0, "the restore did not finish");
+      assert.equal(await imageDigest(diskPath), current, "the original disk is intact");
+      assert.match((await virsh(["domblklist", name])).stdout, new RegExp(diskPath.replaceAll(".", "\\.")), "the domain still uses its disk");
+
+      service = startService();
+      const done = await waitFor(
+        async () => {
+          const r = await execa("node", [vmbs, "restore", "--domain", name, "--in-place", "--yes", "--timeout", "120"], { env: soloEnv, reject: false });
+          // Until the restarted service subscribes, the request finds no responder and nothing runs.
+          return r.stdout.trim() !== "" || /^(started|failed)/m.test(r.stderr) ? r : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: "the restarted restore service" },
+      );
+      assert.equal(done.exitCode, 0, done.stderr);
+      assert.equal(await imageDigest(diskPath), digest, "restored in place to the backup");
       service.kill("SIGTERM");
       assert.equal((await service).exitCode, 0);
     } finally {
-      service.kill("SIGKILL");
+      if (service.exitCode === null) process.kill(-service.pid!, "SIGKILL");
       await nats.stop();
     }
   });
