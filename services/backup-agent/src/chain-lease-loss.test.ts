@@ -24,12 +24,15 @@ describe("a backup that loses its chain lease (real lab)", { timeout: 300_000 },
   it("is cancelled with the reason, leaves no libvirt job, and the next backup continues a sound chain", async () => {
     const host = "lease1";
     const ev = k.events(host);
-    const dom = await k.lab.createDomain({ sizeMiB: 1024 });
-    await k.agentFor(host, [dom.name]);
+    const dom = await k.lab.createDomain({ sizeMiB: 256 });
+    const agent = await k.agentFor(host, [dom.name]);
     await ev.waitBackup(completed(dom.name), 60_000); // the startup check starts the chain
-    await k.lab.writeGuest(dom.name, { offset: 0, length: 512 * MiB, pattern: 0x6c });
+    await k.lab.writeGuest(dom.name, { offset: 0, length: 64 * MiB, pattern: 0x6c });
 
+    // The engine is held mid-transfer (the agent's cancel wakes it with SIGCONT before its SIGINT).
+    const frozen = agent.freezeEngineWhen(dom.name, async () => (await k.partialIn(join(k.backupRoot, dom.name))).length > 0);
     k.backup(host, { domain: dom.name, requestId: "stolen" });
+    await frozen;
     await ev.waitBackup((e) => e.requestId === "stolen" && e.type === "started");
     // Another process takes the key, as a second agent would after our renewals failed for a whole TTL.
     const kv = await new Kvm(k.nc).open(buckets.chainLeases);
