@@ -2,14 +2,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { connectBus, ensureStreams, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicateReplySchema } from "@vmbs/contracts";
-import { createLab, runOnPty, startTestNats, vmbsProcessEnv, type Lab, type TestNats } from "@vmbs/lab";
-import { createLogger } from "@vmbs/logger";
+import { createLab, runOnPty, startTestNats, vmbsProcessEnv, type Lab, type TestNats, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "@vmbs/restore";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -33,8 +31,7 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
     nc = await connectBus(nats.url, "test");
     await ensureStreams(nc);
     env = { ...(await vmbsProcessEnv(lab, host)), NATS_URL: nats.url, LIBVIRT_URI: lab.uri };
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    service = await startRestoreService({ config: loadConfig(env), nc, logger: createLogger({ name: "test", level: "silent", stream: sink }) });
+    service = await startRestoreService({ config: loadConfig(env), nc, logger: testLogger("test-restore") });
   });
   after(async () => {
     await service?.stop();

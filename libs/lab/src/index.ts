@@ -11,3 +11,4 @@ export { ignoredListExcept } from "./ignore-list.js";
 export { freePort, vmbsProcessEnv } from "./process-env.js";
 export { startTestSshd, type TestSshd } from "./sshd.js";
 export { runOnPty } from "./pty.js";
+export { testLogger } from "./test-logger.js";

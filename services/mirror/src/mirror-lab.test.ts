@@ -4,12 +4,10 @@ import { mkdir, readdir, readFile, rm, stat, writeFile, utimes } from "node:fs/p
 import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { loadConfig } from "@vmbs/config";
 import { mirrorEventSchema, subjects, type BackupEvent, type MirrorEvent } from "@vmbs/contracts";
-import { createLogger } from "@vmbs/logger";
 import { backupRootId, createChainLeases } from "@vmbs/bus";
-import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd } from "@vmbs/lab";
+import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { startMirror, type MirrorService } from "./mirror-service.js";
 
@@ -52,8 +50,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
       RSYNC_BACKUP_CHAINS_TO_KEEP: "1",
       SSH_OPTIONS: sshd.sshOptionsLine,
     });
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const logger = createLogger({ name: "test-mirror", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+    const logger = testLogger("test-mirror");
     mirror = await startMirror({ config, nc: h.nc, logger, retryDelaysMs: [1000, 2000] });
   });
   after(async () => {

@@ -2,13 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { execa } from "execa";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { loadConfig } from "@vmbs/config";
 import { drillEventSchema, subjects, type DrillEvent } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
-import { createLogger } from "@vmbs/logger";
+import { waitFor, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
@@ -26,8 +24,7 @@ describe("restore drills: checksums recorded by the agent, re-checked and restor
   before(async () => {
     h = await createAgentHarness(host);
     await h.startAgent();
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const logger = createLogger({ name: "test-drill", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+    const logger = testLogger("test-drill");
     service = await startRestoreService({ config: loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri }), nc: h.nc, logger });
     const sub = h.nc.subscribe(subjects.evt.serviceAll("drill", host));
     void (async () => {

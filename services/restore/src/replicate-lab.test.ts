@@ -2,14 +2,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { execa } from "execa";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { ensureStreams } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicatePlanReplySchema, replicateReplySchema, restoreEventSchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startTestSshd, waitFor, type TestSshd } from "@vmbs/lab";
-import { createLogger } from "@vmbs/logger";
+import { startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
@@ -41,8 +39,7 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
     sshd = await startTestSshd();
     // The same libvirtd underneath, reached as another host would be: ssh with the test key, then virt-ssh-helper.
     sshUri = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.keyFile}&no_verify=1`;
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const logger = createLogger({ name: "test-replicate", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+    const logger = testLogger("test-replicate");
     const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri, VM_WAIT_TIME: "60", SSH_OPTIONS: sshd.sshOptionsLine });
     service = await startRestoreService({ config, nc: h.nc, logger });
     const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));

@@ -2,14 +2,12 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { Writable } from "node:stream";
 import { execa } from "execa";
 import { Svcm, type ServiceInfo } from "@nats-io/services";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { loadConfig } from "@vmbs/config";
 import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { imageDigest, waitFor } from "@vmbs/lab";
-import { createLogger } from "@vmbs/logger";
+import { imageDigest, waitFor, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
@@ -30,8 +28,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
   before(async () => {
     h = await createAgentHarness(host);
     await h.startAgent();
-    const sink = new Writable({ write: (_c, _e, cb) => cb() });
-    const logger = createLogger({ name: "test-restore", level: process.env.VMBS_TEST_LOG ? "debug" : "silent", stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+    const logger = testLogger("test-restore");
     const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
     startService = () => startRestoreService({ config, nc: h.nc, logger });
     service = await startService();

@@ -1,11 +1,9 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { authFileNames, connectBus, createBusAuth, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, roleId, roleInboxPrefix, subjects, type BackupEvent, type BusRole } from "@vmbs/contracts";
-import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
-import { createLogger } from "@vmbs/logger";
+import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats, testLogger } from "@vmbs/lab";
 import { startBackupAgent, type BackupAgent } from "../backup-agent.js";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
@@ -61,7 +59,6 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
     }
   })();
   const agents: BackupAgent[] = [];
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
   return {
     nats,
     nc,
@@ -79,8 +76,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
         ...env,
       });
-      const level = process.env.VMBS_TEST_LOG ? "debug" : "silent";
-      const logger = createLogger({ name: "test-agent", level, stream: process.env.VMBS_TEST_LOG ? process.stderr : sink });
+      const logger = testLogger("test-agent");
       const agentNc = generated ? await connectBus(nats.url, `agent-${host}`, credential({ kind: "agent", host })) : nc;
       if (agentNc !== nc) agentConnections.push(agentNc);
       const agent = await startBackupAgent({ config, nc: agentNc, logger, heartbeatMs: 1000 });
