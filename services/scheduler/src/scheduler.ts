@@ -55,25 +55,38 @@ export function createScheduler(deps: SchedulerDeps) {
     return inventories;
   }
 
+  /** Publishes one command of a slot and counts it in `result`: stored, a duplicate of another replica's, or failed. */
+  async function publishCounted(result: SlotResult, what: "backup" | "drill", subject: string, command: BackupCommand | DrillCommand, msgId: string, context: Record<string, unknown>): Promise<void> {
+    try {
+      const ack = await publishJson(deps.nc, subject, command, msgId);
+      if (ack.duplicate) result.duplicates++;
+      else result.published++;
+    } catch (err) {
+      result.failed++;
+      logger.error({ err, ...context }, `could not publish a scheduled ${what}`);
+    }
+  }
+
+  function logSlot(slot: Date, result: SlotResult, msg: string): SlotResult {
+    const log = result.failed > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
+    log({ slot: slot.toISOString(), ...result }, msg);
+    return result;
+  }
+
   /** Publishes the commands of one slot; safe to call from several replicas for the same slot. */
   async function fireSlot(slot: Date): Promise<SlotResult> {
     const result: SlotResult = { published: 0, duplicates: 0, failed: 0 };
     for (const inventory of await registeredHosts(result)) {
       for (const domain of inventory.domains.filter((d) => d.scheduled)) {
         const command: BackupCommand = { domain: domain.name, level: "auto", requestId: `schedule:${slot.toISOString()}` };
-        try {
-          const ack = await publishJson(deps.nc, subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot));
-          if (ack.duplicate) result.duplicates++;
-          else result.published++;
-        } catch (err) {
-          result.failed++;
-          logger.error({ err, host: inventory.host, domain: domain.name, slot: slot.toISOString() }, "could not publish a scheduled backup");
-        }
+        await publishCounted(result, "backup", subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot), {
+          host: inventory.host,
+          domain: domain.name,
+          slot: slot.toISOString(),
+        });
       }
     }
-    const log = result.failed > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
-    log({ slot: slot.toISOString(), ...result }, "scheduled backups published");
-    return result;
+    return logSlot(slot, result, "scheduled backups published");
   }
 
   /** Publishes the drill commands of one DRILL_SCHEDULE slot; safe to call from several replicas for the same slot. */
@@ -81,17 +94,9 @@ export function createScheduler(deps: SchedulerDeps) {
     const result: SlotResult = { published: 0, duplicates: 0, failed: 0 };
     for (const inventory of await registeredHosts(result)) {
       const command: DrillCommand = { requestId: `drill-schedule:${slot.toISOString()}` };
-      try {
-        const ack = await publishJson(deps.nc, subjects.cmd.drill(inventory.host), command, drillSlotMessageId(inventory.host, slot));
-        if (ack.duplicate) result.duplicates++;
-        else result.published++;
-      } catch (err) {
-        result.failed++;
-        logger.error({ err, host: inventory.host, slot: slot.toISOString() }, "could not publish a scheduled drill");
-      }
+      await publishCounted(result, "drill", subjects.cmd.drill(inventory.host), command, drillSlotMessageId(inventory.host, slot), { host: inventory.host, slot: slot.toISOString() });
     }
-    (result.failed > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))({ slot: slot.toISOString(), ...result }, "scheduled drills published");
-    return result;
+    return logSlot(slot, result, "scheduled drills published");
   }
 
   return {
