@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { execa } from "execa";
+import { sha256File } from "@vmbs/chain";
 import { flushLive } from "./guest-write.js";
 import { domainState, isOffline, virsh } from "./virsh.js";
 
@@ -21,9 +19,7 @@ export async function imageDigest(path: string): Promise<string> {
   try {
     const raw = join(dir, "disk.raw");
     await execa("qemu-img", ["convert", "-U", "-f", "qcow2", "-O", "raw", path, raw], { stdin: "ignore", timeout: 30 * 60_000 });
-    const hash = createHash("sha256");
-    await pipeline(createReadStream(raw), hash);
-    return hash.digest("hex");
+    return await sha256File(raw);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
