@@ -59,6 +59,8 @@ describe("loadConfig", () => {
     ["a number with letters", { MAX_BACKUPS_PER_CHAIN: "3a" }, /MAX_BACKUPS_PER_CHAIN: expected a whole number/],
     ["a negative number", { VM_WAIT_TIME: "-5" }, /VM_WAIT_TIME: expected a whole number/],
     ["a bad cron", { BACKUP_SCHEDULE: "every day" }, /BACKUP_SCHEDULE: expected a cron expression/],
+    ["a bad drill cron", { DRILL_SCHEDULE: "weekly-ish" }, /DRILL_SCHEDULE: expected a cron expression/],
+    ["a relative drill scratch path", { DRILL_SCRATCH_PATH: "scratch" }, /DRILL_SCRATCH_PATH: expected an absolute path/],
     ["a bad flag", { VM_ALLOW_POWERCYCLE: "maybe" }, /VM_ALLOW_POWERCYCLE: expected yes\/no/],
     ["a relative backup path", { LOCAL_BACKUP_PATH: "backups" }, /LOCAL_BACKUP_PATH: expected an absolute path/],
     ["a relative mirror", { RSYNC_BACKUP_PATH: "user@host:rel" }, /RSYNC_BACKUP_PATH: expected an absolute path or user@host/],
