@@ -12,6 +12,8 @@ describe("restore contract", () => {
     ["both targets", { domain: "vm", as: "x", inPlace: true }, /exactly one of `as` and `inPlace`/],
     ["negative checkpoint", { domain: "vm", as: "x", checkpoint: -1 }, /checkpoint/],
     ["relative from", { domain: "vm", as: "x", from: "mirror" }, /from/],
+    ["a NUL byte in from", { domain: "vm", as: "x", from: "/backups\u0000/etc" }, /from: must not contain a NUL byte/],
+    ["a NUL byte in targetDir", { domain: "vm", as: "x", targetDir: "/img\u0000x" }, /targetDir: must not contain a NUL byte/],
     ["a path as set", { domain: "vm", as: "x", set: "../etc" }, /set: must be a folder name/],
     ["a path as new name", { domain: "vm", as: "../x" }, /as/],
     ["a disk that is not a target name", { domain: "vm", as: "x", disk: "vda;rm" }, /disk/],

@@ -11,8 +11,11 @@ import { restoreEventTypes } from "./subjects.js";
 /** A folder name of a backup set: the domain's active chain folder or one of its archives. */
 const setNameSchema = z.string().min(1).max(255).refine((s) => !s.includes("/") && s !== "." && s !== "..", "must be a folder name");
 
-/** `sets`: the backup sets of a domain in LOCAL_BACKUP_PATH, or in `from` (e.g. a mounted mirror). */
-export const restoreSetsRequestSchema = z.object({ domain: domainNameSchema, from: z.string().startsWith("/").optional() }).strict();
+/** An absolute path as a request gives it; the service resolves it and confines it to its roots. */
+export const requestPathSchema = z.string().startsWith("/").max(4096).refine((p) => !p.includes("\0"), "must not contain a NUL byte");
+
+/** `sets`: the backup sets of a domain in LOCAL_BACKUP_PATH, or in `from`, a folder inside it (e.g. a mounted mirror). */
+export const restoreSetsRequestSchema = z.object({ domain: domainNameSchema, from: requestPathSchema.optional() }).strict();
 export type RestoreSetsRequest = z.infer<typeof restoreSetsRequestSchema>;
 
 export const backupSetSchema = z.object({
@@ -52,8 +55,11 @@ export const restoreRunRequestSchema = restoreCheckpointsRequestSchema
     disk: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
     as: domainNameSchema.optional(),
     inPlace: z.boolean().optional(),
-    /** Folder for the new domain's images; default the folder of the source domain's first disk. */
-    targetDir: z.string().startsWith("/").optional(),
+    /**
+     * Folder for the new domain's images; default the folder of the source domain's first disk. Must be a storage
+     * pool path or the folder of an image of a domain defined on this host.
+     */
+    targetDir: requestPathSchema.optional(),
     /** Define the new domain in libvirt (default true); otherwise only its XML is written next to the images. */
     define: z.boolean().optional(),
     /** Consent to change an existing domain: shut it down (VM_WAIT_TIME) and replace its images. */
@@ -72,6 +78,8 @@ export const restoreRunReplySchema = z.object({
   defined: z.boolean(),
   xmlPath: z.string().optional(),
   archivedAs: z.string().optional(),
+  /** What the saved domain XML held that the new domain was defined without (see the plan's `stripped`). */
+  stripped: z.array(z.string()).optional(),
 });
 export type RestoreRunReply = z.infer<typeof restoreRunReplySchema>;
 
@@ -85,6 +93,12 @@ export const restorePlanReplySchema = z.object({
   /** The images the run would write (in place: the current images it would replace). */
   images: z.array(z.string()),
   steps: z.array(z.string()),
+  /**
+   * What the saved domain XML holds that a new domain is defined without, since a restore cannot bring it back
+   * safely: disks that are not restored image files (block, iSCSI, network, pool volumes), host devices, and
+   * QEMU pass-through (`<qemu:commandline>` and the like).
+   */
+  stripped: z.array(z.string()).optional(),
   /** Set when the run would be refused as things stand, with the reason. */
   refusal: z.string().optional(),
 });
