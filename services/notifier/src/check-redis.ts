@@ -1,11 +1,16 @@
 import { Redis } from "ioredis";
+import { redactUrl } from "@vmbs/logger";
 import { redisOptions } from "./delivery-queue.js";
 
 /** REDIS_URL did not answer at start-up (exit 69 in the CLI: try again later). */
 export class RedisUnavailableError extends Error {
-  constructor(readonly url: string, options: ErrorOptions) {
+  /** REDIS_URL with its credentials hidden: neither it nor the message holds a password anything could print. */
+  readonly url: string;
+  constructor(redisUrl: string, options: ErrorOptions) {
+    const url = redactUrl(redisUrl);
     super(`REDIS_URL ${url} is not reachable`, options);
     this.name = "RedisUnavailableError";
+    this.url = url;
   }
 }
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 import type { NotifyTarget } from "@vmbs/config";
+import { redactUrl } from "@vmbs/logger";
 import type { Notification } from "./render-event.js";
 import type { Sender } from "./send-notification.js";
 
@@ -48,11 +49,20 @@ export function deliveryJobId(eventId: string, targetId: string): string {
   return createHash("sha256").update(`${eventId}\n${targetId}`).digest("hex").slice(0, 40);
 }
 
+/** Node's URL parser, refusing without its TypeError: that carries the whole URL (`input`) into any log of it. */
+function parseRedisUrl(redisUrl: string): URL {
+  try {
+    return new URL(redisUrl);
+  } catch {
+    throw new Error(`REDIS_URL ${redactUrl(redisUrl)} is not a valid URL (percent-encode special characters of the password)`);
+  }
+}
+
 /** ioredis options for a REDIS_URL; `unix:///path` is a unix socket. */
 export function redisOptions(redisUrl: string): RedisOptions {
   const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true };
   if (redisUrl.startsWith("unix://")) return { ...base, path: redisUrl.slice("unix://".length) };
-  const u = new URL(redisUrl);
+  const u = parseRedisUrl(redisUrl);
   return {
     ...base,
     host: u.hostname,
