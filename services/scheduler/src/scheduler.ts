@@ -36,7 +36,8 @@ export function createScheduler(deps: SchedulerDeps) {
 
   /**
    * The hosts' inventories. An entry that cannot be read or parsed is logged and counted, never fatal: one
-   * broken host must not cost every other host its slot.
+   * broken host must not cost every other host its slot. The key is the host (an agent may write only its own);
+   * a value naming another host is refused, or any agent could schedule backups on every other.
    */
   async function registeredHosts(result: SlotResult): Promise<HostInventory[]> {
     const inventories: HostInventory[] = [];
@@ -45,6 +46,7 @@ export function createScheduler(deps: SchedulerDeps) {
         const entry = await deps.hosts.get(key);
         if (!entry || entry.operation !== "PUT") continue;
         const inventory = hostInventorySchema.parse(entry.json());
+        if (inventory.host !== key) throw new Error(`the entry of key ${key} names host ${inventory.host}`);
         subjects.cmd.backup(inventory.host); // throws for a host id that is no subject token
         inventories.push(inventory);
       } catch (err) {

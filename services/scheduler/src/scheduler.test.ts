@@ -1,0 +1,61 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { connectBus, ensureStreams, openHostsBucket, startNatsServer, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
+import { subjects, type HostInventory } from "@vmbs/contracts";
+import { createLogger } from "@vmbs/logger";
+import { createScheduler } from "./scheduler.js";
+
+const inventory = (host: string, domains: string[]): HostInventory => ({
+  host,
+  hostname: host,
+  agentVersion: "test",
+  heartbeatAt: new Date().toISOString(),
+  domains: domains.map((name) => ({ name, state: "running", scheduled: true })),
+});
+
+describe("scheduler on a real nats-server: a host entry is trusted for its key only", () => {
+  let dir: string;
+  let server: RunningNatsServer;
+  let nc: NatsConnection;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "vmbs-scheduler-"));
+    server = await startNatsServer({ storeDir: join(dir, "store") });
+    nc = await connectBus(server.url, "scheduler-test");
+    await ensureStreams(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("an entry under key hva naming host hvb commands nobody: logged, counted, the other hosts still scheduled", async () => {
+    const hosts = await openHostsBucket(nc);
+    // What agent hva may write (its own key), pretending to be hvb with 300 domains.
+    const spoofed = Array.from({ length: 300 }, (_, i) => `vm-${i}`);
+    await hosts.put("hva", JSON.stringify(inventory("hvb", spoofed)));
+    await hosts.put("hvb", JSON.stringify(inventory("hvb", ["db"])));
+    await hosts.put("hvc", JSON.stringify(inventory("hvc", ["web"])));
+
+    const lines: { msg: string; key?: string; err?: { message: string } }[] = [];
+    const logger = createLogger({ name: "test", level: "debug", stream: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }) });
+    const scheduler = createScheduler({ nc, hosts, schedule: "@daily", logger });
+    // A callback runs as each publish is read, before the ack that ends the publish: counted by the time fireSlot ends.
+    const published = new Map<string, number>();
+    const sub = nc.subscribe(subjects.commandsAll, { callback: (_e, m) => void published.set(m.subject, (published.get(m.subject) ?? 0) + 1) });
+    const slot = new Date("2026-11-26T03:00:00Z");
+    assert.deepEqual(await scheduler.fireSlot(slot), { published: 2, duplicates: 0, failed: 1 });
+    assert.deepEqual(await scheduler.fireDrillSlot(slot), { published: 2, duplicates: 0, failed: 1 });
+    sub.unsubscribe();
+    assert.deepEqual(Object.fromEntries(published), { "vmbs.cmd.backup.hvb": 1, "vmbs.cmd.backup.hvc": 1, "vmbs.cmd.drill.hvb": 1, "vmbs.cmd.drill.hvc": 1 });
+    const refused = lines.filter((l) => l.msg === "ignoring a malformed host entry");
+    assert.deepEqual(refused.map((l) => [l.key, l.err?.message]), [
+      ["hva", "the entry of key hva names host hvb"],
+      ["hva", "the entry of key hva names host hvb"],
+    ]);
+  });
+});
