@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { execa } from "execa";
 import { startTestSshd, type TestSshd } from "@vmbs/lab";
@@ -11,6 +11,7 @@ import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-stor
 import { parseSshOptions } from "./mirror-target.js";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
 import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
+import { chainFolder, sshdOptions } from "./testing/fixtures.js";
 
 const tree = (entries: [string, number, number][]): FileTree => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
 
@@ -47,9 +48,10 @@ describe("mirror decisions (pure)", () => {
     assert.notEqual(mirrorArchiveName("web", mirror, [local], [local], "UTC"), local, "a taken name is not reused");
   });
 
-  it("builds rsync arguments: -s and ssh options for a remote, names as single arguments", () => {
+  it("builds rsync arguments: -s and ssh options (with the SFTP check's known_hosts policy) for a remote, names as single arguments", () => {
     const remote = rsyncArgs({ rsyncArgs: ["-a"], sshOptions: ["-p", "2222"], source: "/b/a $(x)", target: { kind: "ssh", user: "root", host: "nas", root: "/m/" }, domain: "a $(x)" });
-    assert.deepEqual(remote, ["-a", "--stats", "--timeout=300", "-s", "-e", "ssh -p 2222", "/b/a $(x)/", "root@nas:/m/a $(x)/"]);
+    const ssh = `ssh -o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=${homedir()}/.ssh/known_hosts ${homedir()}/.ssh/known_hosts2' -o 'GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2' -p 2222`;
+    assert.deepEqual(remote, ["-a", "--stats", "--timeout=300", "-s", "-e", ssh, "/b/a $(x)/", "root@nas:/m/a $(x)/"]);
     const local = rsyncArgs({ rsyncArgs: ["-a", "--timeout=60"], sshOptions: [], source: "/b/w", target: { kind: "local", root: "/mnt/m" }, domain: "w" });
     assert.deepEqual(local, ["-a", "--timeout=60", "--stats", "/b/w/", "/mnt/m/w/"]);
     assert.equal(statsBytes("Literal data: 1,234 bytes\nTotal bytes sent: 2,345,678\n", "Total bytes sent"), 2_345_678);
@@ -58,19 +60,6 @@ describe("mirror decisions (pure)", () => {
     assert.equal(rcloneStatsBytes(log), 4096);
   });
 });
-
-/** One archive-looking folder with tool files (and optionally a foreign one), mtime of its full at `mtimeS`. */
-async function chainFolder(dir: string, domain: string, mtimeS: number, extra: Record<string, string> = {}): Promise<void> {
-  await mkdir(join(dir, "checkpoints"), { recursive: true });
-  await mkdir(join(dir, "checksums"));
-  await writeFile(join(dir, "vda.full.data"), "data");
-  await writeFile(join(dir, "checksums", "virtnbdbackup.0.sha256"), `${"0".repeat(64)}  vda.full.data\n`);
-  await writeFile(join(dir, `${domain}.cpt`), "[]");
-  await writeFile(join(dir, "checkpoints", "virtnbdbackup.0.xml"), "<x/>");
-  for (const [name, text] of Object.entries(extra)) await writeFile(join(dir, name), text);
-  await utimes(join(dir, "vda.full.data"), mtimeS, mtimeS);
-  for (const f of [`${domain}.cpt`, "checkpoints/virtnbdbackup.0.xml", "checksums/virtnbdbackup.0.sha256"]) await utimes(join(dir, f), mtimeS + 60, mtimeS + 60);
-}
 
 describe("mirror rotation and retention on the target (real files; over SFTP and locally)", () => {
   let sshd: TestSshd;
@@ -112,7 +101,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
         at = "m";
         names = async () => (await store.readdir("m")).map((e) => e.name).sort();
       } else {
-        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptionsLine.split(" ")) }) : localMirrorStore();
+        store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshdOptions(sshd, join(base, "known_hosts"))) }) : localMirrorStore();
       }
       try {
         const mirror = (await listTree(store, posix.join(at, d)))!;
@@ -131,7 +120,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
   }
 
   it("sftp: a missing folder is ENOENT, as FileLister requires", async () => {
-    const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshd.sshOptionsLine.split(" ")) });
+    const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshdOptions(sshd, join(base, "known_hosts"))) });
     try {
       assert.equal(await listTree(store, join(base, "nope")), undefined);
       await assert.rejects(store.lstat(join(base, "nope")), (err: { code?: string }) => err.code === "ENOENT");

@@ -2,6 +2,7 @@ import { readFile, rename, rmdir, unlink } from "node:fs/promises";
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
 import { localFileLister, type FileFacts, type FileKind, type FileLister, type ListedEntry } from "@vmbs/chain";
 import type { SshSettings } from "./mirror-target.js";
+import { knownHostName, loadKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from "./known-hosts.js";
 
 /**
  * The file operations the mirror needs on its target: reading (a chain FileLister, for verification and
@@ -40,12 +41,18 @@ function kindOf(st: Stats): FileKind {
   return st.isFile() ? "file" : st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other";
 }
 
-/** SFTP over ssh2, honouring SSH_OPTIONS' port, identity files and connect timeout. */
+/**
+ * SFTP over ssh2, honouring SSH_OPTIONS' port, identity files, connect timeout and known_hosts policy: the server's
+ * host key is checked before anything is read or deleted.
+ */
 export async function openSftpStore(o: { host: string; user: string; ssh: SshSettings }): Promise<MirrorStore> {
   const keys = await Promise.all(o.ssh.identityFiles.map((f) => readFile(f).catch(() => undefined)));
   const privateKey = keys.find((k) => k !== undefined);
   if (!privateKey) throw new MirrorStoreError(`no readable identity file in SSH_OPTIONS (${o.ssh.identityFiles.join(", ") || "none given"})`);
+  const preferred = preferredHostKeyAlgorithms(await loadKnownHosts(o.ssh.hostKeys), knownHostName(o.host, o.ssh.port));
   const client = new Client();
+  /** Why the host key was refused; ssh2 itself only says "Host denied (verification failed)". */
+  let refusal: Error | undefined;
   const config: ConnectConfig = {
     host: o.host,
     port: o.ssh.port,
@@ -53,9 +60,20 @@ export async function openSftpStore(o: { host: string; user: string; ssh: SshSet
     privateKey,
     readyTimeout: o.ssh.connectTimeoutMs,
     keepaliveInterval: 10_000,
+    hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+      verifyHostKey(o.ssh.hostKeys, o.host, o.ssh.port, key).then(
+        () => verify(true),
+        (err: Error) => {
+          refusal = err;
+          verify(false);
+        },
+      );
+    },
+    // ssh2's prepend skips algorithms already in its defaults, so they are removed first (keys apply in order).
+    ...(preferred.length > 0 ? { algorithms: { serverHostKey: { remove: preferred, prepend: preferred, append: [] } } } : {}),
   };
   const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
-    client.once("error", (err) => reject(new MirrorStoreError(`ssh ${o.user}@${o.host}:${o.ssh.port}: ${err.message}`, { cause: err })));
+    client.once("error", (err) => reject(refusal ?? new MirrorStoreError(`ssh ${o.user}@${o.host}:${o.ssh.port}: ${err.message}`, { cause: err })));
     client.once("ready", () => client.sftp((err, s) => (err ? reject(new MirrorStoreError(`sftp: ${err.message}`, { cause: err })) : resolve(s))));
     client.connect(config);
   }).catch((err: unknown) => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { homedir } from "node:os";
-import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions } from "./mirror-target.js";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, rsyncSshOptions } from "./mirror-target.js";
 import { rsyncRemoteShell } from "@vmbs/config";
 
 describe("mirror target and SSH_OPTIONS", () => {
@@ -41,6 +41,43 @@ describe("mirror target and SSH_OPTIONS", () => {
       for (const [k, v] of Object.entries(want)) assert.deepEqual(got[k as keyof typeof got], v, `${words.join(" ")}: ${k}`);
     }
     assert.throws(() => parseSshOptions(["-p", "x"]), /invalid port/);
+  });
+
+  it("reads the known_hosts policy; the seed's StrictHostKeyChecking=no is accept-new, never accept-anything", () => {
+    const home = homedir();
+    const userDefault = [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`];
+    const globalDefault = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+    const cases: [string[], ReturnType<typeof parseSshOptions>["hostKeys"]][] = [
+      [[], { mode: "strict", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
+      [["-o", "StrictHostKeyChecking=no"], { mode: "accept-new", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
+      [["-oStrictHostKeyChecking=off", "-o", "HashKnownHosts=yes"], { mode: "accept-new", userFiles: userDefault, globalFiles: globalDefault, hashNew: true }],
+      [["-o", "StrictHostKeyChecking", "accept-new"], { mode: "accept-new", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
+      [["-o", "StrictHostKeyChecking=ASK"], { mode: "strict", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
+      [["-o", "StrictHostKeyChecking=yes", "-o", "StrictHostKeyChecking=no"], { mode: "strict", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
+      [["-o", "UserKnownHostsFile=~/kh /etc/kh2", "-o", "GlobalKnownHostsFile=none"], { mode: "strict", userFiles: [`${home}/kh`, "/etc/kh2"], globalFiles: [], hashNew: false }],
+      [["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null"], { mode: "strict", userFiles: [], globalFiles: globalDefault, hashNew: false }],
+    ];
+    for (const [words, want] of cases) assert.deepEqual(parseSshOptions(words).hostKeys, want, words.join(" "));
+    assert.throws(() => parseSshOptions(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]), /every host key would be accepted/);
+    assert.throws(() => parseSshOptions(["-o", "StrictHostKeyChecking=maybe"]), /invalid StrictHostKeyChecking "maybe"/);
+    assert.throws(() => parseSshOptions(["-o", "UserKnownHostsFile=%d/.ssh/kh"]), /%-tokens/);
+  });
+
+  it("gives rsync's ssh the same known_hosts policy, replacing the user's spelling of it", () => {
+    const seed = ["-q", "-o", "IdentityFile=/k", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "ConnectTimeout=10"];
+    const home = homedir();
+    assert.deepEqual(rsyncSshOptions(seed), [
+      "-o", "StrictHostKeyChecking=accept-new",
+      "-o", `UserKnownHostsFile=${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`,
+      "-o", "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2",
+      "-q", "-o", "IdentityFile=/k", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+    ]);
+    assert.deepEqual(rsyncSshOptions(["-oStrictHostKeyChecking=yes", "-o", "UserKnownHostsFile", "~/kh", "-o", "GlobalKnownHostsFile=none", "-p", "2222"]), [
+      "-o", "StrictHostKeyChecking=yes",
+      "-o", `UserKnownHostsFile=${home}/kh`,
+      "-o", "GlobalKnownHostsFile=none",
+      "-p", "2222",
+    ]);
   });
 
   it("quotes words with spaces for rsync's -e and refuses single quotes", () => {

@@ -1,5 +1,6 @@
 import { homedir } from "node:os";
 import { posix } from "node:path";
+import type { HostKeyMode, HostKeyPolicy } from "./known-hosts.js";
 
 /** Where chains are mirrored: a folder on this machine (or a mounted share), or a folder on an ssh host. */
 export type MirrorTarget =
@@ -37,22 +38,58 @@ export interface SshSettings {
   connectTimeoutMs: number;
   /** `-l user` / `-o User=`; the user of RSYNC_BACKUP_PATH wins. */
   user?: string;
+  hostKeys: HostKeyPolicy;
+}
+
+/** One option in SSH_OPTIONS: its lower-case name (`-p` is `port`, `-i` `identityfile`, `-l` `user`), value and words. */
+interface SshOption {
+  key: string;
+  value: string;
+  /** Index of its first word and of the word after it. */
+  from: number;
+  to: number;
+}
+
+function* sshOptionsIn(words: readonly string[]): Generator<SshOption> {
+  const letters: Record<string, string> = { p: "port", i: "identityfile", l: "user" };
+  for (let i = 0; i < words.length; i++) {
+    const from = i;
+    const flag = /^-([pilo])(.*)$/.exec(words[i]!);
+    if (!flag) continue;
+    const value = flag[2] !== "" ? flag[2]! : (words[++i] ?? "");
+    if (flag[1] !== "o") {
+      yield { key: letters[flag[1]!]!, value, from, to: i + 1 };
+      continue;
+    }
+    const eq = value.indexOf("=");
+    if (eq > 0) yield { key: value.slice(0, eq).trim().toLowerCase(), value: value.slice(eq + 1).trim(), from, to: i + 1 };
+    else {
+      const key = value.trim().toLowerCase();
+      yield { key, value: words[++i] ?? "", from, to: i + 1 };
+    }
+  }
 }
 
 /**
  * Reads `-p PORT`, `-i KEY`, `-l USER` and `-o Key=Value` / `-oKey=Value` / `-o Key Value` (Port, IdentityFile,
- * ConnectTimeout, User) from SSH_OPTIONS words. Everything else (`-q`, BatchMode, StrictHostKeyChecking, …) only
- * matters to the ssh binary rsync runs, and is passed to it unchanged.
+ * ConnectTimeout, User and the known_hosts options) from SSH_OPTIONS words. Like ssh, the first value of an
+ * option wins (IdentityFile adds up). Everything else (`-q`, BatchMode, …) only matters to the ssh binary rsync
+ * runs, and is passed to it unchanged.
  */
 export function parseSshOptions(words: readonly string[]): SshSettings {
-  const s: SshSettings = { port: 22, identityFiles: [], connectTimeoutMs: 10_000 };
-  const setOption = (key: string, value: string): void => {
-    switch (key.toLowerCase()) {
+  const s: SshSettings = { port: 22, identityFiles: [], connectTimeoutMs: 10_000, hostKeys: { mode: "strict", userFiles: [], globalFiles: [], hashNew: false } };
+  const seen = new Set<string>();
+  let strict: string | undefined;
+  let userFiles = "~/.ssh/known_hosts ~/.ssh/known_hosts2";
+  let globalFiles = "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2";
+  let hashNew = false;
+  for (const { key, value } of sshOptionsIn(words)) {
+    if (key === "identityfile") s.identityFiles.push(expandHome(value));
+    if (seen.has(key)) continue;
+    seen.add(key);
+    switch (key) {
       case "port":
         s.port = portOf(value);
-        break;
-      case "identityfile":
-        s.identityFiles.push(expandHome(value));
         break;
       case "connecttimeout":
         s.connectTimeoutMs = Math.max(1, Number.parseInt(value, 10) || 10) * 1000;
@@ -60,24 +97,71 @@ export function parseSshOptions(words: readonly string[]): SshSettings {
       case "user":
         s.user = value;
         break;
-    }
-  };
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i]!;
-    const flag = /^-([pilo])(.*)$/.exec(w);
-    if (!flag) continue;
-    const letter = flag[1]!;
-    const value = flag[2] !== "" ? flag[2]! : (words[++i] ?? "");
-    if (letter === "p") s.port = portOf(value);
-    else if (letter === "i") s.identityFiles.push(expandHome(value));
-    else if (letter === "l") s.user = value;
-    else {
-      const eq = value.indexOf("=");
-      if (eq > 0) setOption(value.slice(0, eq).trim(), value.slice(eq + 1).trim());
-      else setOption(value.trim(), words[++i] ?? "");
+      case "stricthostkeychecking":
+        strict = value;
+        break;
+      case "userknownhostsfile":
+        userFiles = value;
+        break;
+      case "globalknownhostsfile":
+        globalFiles = value;
+        break;
+      case "hashknownhosts":
+        hashNew = /^(yes|true)$/i.test(value);
+        break;
     }
   }
+  s.hostKeys = { mode: hostKeyMode(strict), userFiles: knownHostsFiles(userFiles), globalFiles: knownHostsFiles(globalFiles), hashNew };
+  if (s.hostKeys.mode === "accept-new" && s.hostKeys.userFiles.length === 0)
+    throw new RangeError("SSH_OPTIONS: StrictHostKeyChecking=accept-new (or no) needs a UserKnownHostsFile to remember keys in; with none or /dev/null every host key would be accepted");
   return s;
+}
+/**
+ * StrictHostKeyChecking as this tool applies it. yes and ask (nobody can answer a prompt here) refuse unknown
+ * hosts; accept-new records them; the seed's no/off is taken as accept-new, because ssh's "no" would also connect
+ * to a host whose key CHANGED. Unset is ssh's default, ask.
+ */
+function hostKeyMode(value = "ask"): HostKeyMode {
+  switch (value.toLowerCase()) {
+    case "yes":
+    case "true":
+    case "ask":
+      return "strict";
+    case "accept-new":
+    case "no":
+    case "off":
+    case "false":
+      return "accept-new";
+    default:
+      throw new RangeError(`SSH_OPTIONS: invalid StrictHostKeyChecking ${JSON.stringify(value)}`);
+  }
+}
+
+/** A UserKnownHostsFile / GlobalKnownHostsFile value: space-separated paths; `none` and /dev/null hold nothing. */
+function knownHostsFiles(value: string): string[] {
+  if (value.includes("%")) throw new RangeError(`SSH_OPTIONS: %-tokens in known_hosts paths are not supported: ${JSON.stringify(value)}`);
+  return value.split(/\s+/).filter((f) => f !== "" && f !== "none" && f !== "/dev/null").map(expandHome);
+}
+
+/**
+ * SSH_OPTIONS for the ssh that rsync runs, with the known_hosts options replaced by the policy the SFTP check
+ * applies (absolute paths, no/off as accept-new), so both accept and refuse the same host keys.
+ */
+export function rsyncSshOptions(words: readonly string[]): string[] {
+  const { hostKeys } = parseSshOptions(words);
+  const replaced = new Set(["stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile"]);
+  const drop = new Set<number>();
+  for (const o of sshOptionsIn(words)) if (replaced.has(o.key)) for (let i = o.from; i < o.to; i++) drop.add(i);
+  const files = (list: string[]) => (list.length > 0 ? list.join(" ") : "none");
+  return [
+    "-o",
+    `StrictHostKeyChecking=${hostKeys.mode === "strict" ? "yes" : "accept-new"}`,
+    "-o",
+    `UserKnownHostsFile=${files(hostKeys.userFiles)}`,
+    "-o",
+    `GlobalKnownHostsFile=${files(hostKeys.globalFiles)}`,
+    ...words.filter((_, i) => !drop.has(i)),
+  ];
 }
 
 function portOf(value: string): number {
