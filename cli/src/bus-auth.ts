@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, splitNatsUrl, type BusAuth } from "@vmbs/bus";
+import { authFileNames, createBusAuth, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
 import type { Config } from "@vmbs/config";
 import { roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
 
@@ -21,6 +21,41 @@ export function localAuthDir(config: Pick<Config, "VMBS_STATE_DIR">): string {
 /** True when `dir` holds a server config written by `vmbs auth init`. */
 export function hasAuthConfig(dir: string): boolean {
   return existsSync(join(dir, authFileNames.serverConfig));
+}
+
+/**
+ * Writes a generated auth folder: the server config and one seed per role, private (mode 0700 / 0600). The server
+ * config is written last and renamed into place, so a folder with a config always holds its seeds.
+ */
+export async function writeBusAuth(dir: string, generated: GeneratedBusAuth): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  // Seeds are secrets; the config only holds public keys but tells who may do what.
+  const write = async (path: string, text: string) => {
+    await writeFile(path, text, { mode: 0o600 });
+    await chmod(path, 0o600);
+  };
+  for (const c of generated.credentials) await write(join(dir, authFileNames.seed(c.id)), `${c.seed}\n`);
+  const config = join(dir, authFileNames.serverConfig);
+  await write(`${config}.new`, generated.serverConfig);
+  await rename(`${config}.new`, config);
+}
+
+/** What {@link ensureLocalAuth} found or did for the nats-server `vmbs start` runs itself. */
+export type LocalAuthState = "generated" | "existing" | "insecure" | "not-local";
+
+/**
+ * The local nats-server is never open by default: on the first `vmbs start` without NATS_URL the credentials of
+ * this host (as `vmbs auth init` would write them) are generated into the auth folder, and every client on this
+ * machine uses them from there. VMBS_INSECURE_BUS=yes skips that (an open bus, told at every start).
+ */
+export async function ensureLocalAuth(config: Config): Promise<LocalAuthState> {
+  if (config.NATS_URL) return "not-local";
+  const dir = localAuthDir(config);
+  if (hasAuthConfig(dir)) return "existing";
+  if (config.VMBS_INSECURE_BUS) return "insecure";
+  await writeBusAuth(dir, createBusAuth({ hosts: [config.HOST_ID] }));
+  return "generated";
 }
 
 /**

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
+import { busSetupCommand } from "./commands/bus-setup.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { replicateCommand } from "./commands/replicate.js";
@@ -30,6 +31,7 @@ Commands:
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
+  bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent and its restore service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
@@ -105,6 +107,15 @@ part: the agent of a host consumes only that host's commands, publishes only its
   --out DIR            where to write (default $VMBS_STATE_DIR/auth, which vmbs start uses when NATS_URL is unset)
   --force              replace existing credentials (every service then needs its new .nk file)
 Give a service its credential with NATS_NKEY_SEED=DIR/<role>.nk. Exit status: 0 written, 1 exists, 2 bad usage.`,
+  bus: `Usage: vmbs bus setup [--hosts HV1,HV2,...]
+
+With the operator's credential (the auth folder's operator.nk, or NATS_NKEY_SEED=…/operator.nk), makes the streams
+VMBS_CMD and VMBS_EVT, every KV bucket, and the durable consumers of the notifier and of each host's agent, mirror
+and restore service, with this version's limits. The roles may not make them (a consumer's delivery subject cannot
+be restricted by permissions), so run it once for a fleet before its services start; vmbs start does it for its own
+host. Idempotent.
+  --hosts LIST         host ids (HOST_ID) of the fleet (default: HOST_ID of this machine)
+Exit status: 0 ready, 1 the credential may not manage streams, 2 bad usage, 78 unreadable credentials.`,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -148,7 +159,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
-    if (command === "auth") {
+    if (command === "bus") {
+      ({ values, positionals } = parseArgs({ args: rest, options: { help, hosts: text }, strict: true, allowPositionals: true }));
+    } else if (command === "auth") {
       const flag = { type: "boolean" } as const;
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
@@ -181,6 +194,13 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return authInitCommand({ hosts: values.hosts, shareRoot: values["share-root"], out: values.out, force: values.force });
+  }
+  if (command === "bus") {
+    if (positionals.length !== 1 || positionals[0] !== "setup") {
+      process.stderr.write(`expected "vmbs bus setup"\n\n${usage.bus}\n`);
+      return 2;
+    }
+    return busSetupCommand({ hosts: values.hosts });
   }
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);

@@ -4,7 +4,7 @@ import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConn
 import { loadConfigOrExit, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
-import { credentialsOf, hasAuthConfig, localAuthDir, localAuthInUse } from "./bus-auth.js";
+import { credentialsOf, ensureLocalAuth, hasAuthConfig, localAuthDir, localAuthInUse } from "./bus-auth.js";
 import { LocalNatsServerError, LogFileError } from "./exit-reasons.js";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
@@ -39,12 +39,18 @@ export interface Bus {
 
 /**
  * Connects to NATS_URL, or (`ownServer`) starts a local nats-server with JetStream when NATS_URL is unset — with
- * the authorization config of `vmbs auth init` when `$VMBS_STATE_DIR/auth` holds one (see `localAuthInUse`), each
- * role then connecting with its own credential from there. Every credential is read before anything starts (a
+ * the authorization config of `$VMBS_STATE_DIR/auth`, generated on first start (see `ensureLocalAuth`), each role
+ * then connecting with its own credential from there. Every credential is read before anything starts (a
  * `BusCredentialsError` names the setting).
  */
 export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean): Promise<Bus> {
   const local = ownServer && !config.NATS_URL;
+  if (local) {
+    const state = await ensureLocalAuth(config);
+    if (state === "generated") logger.info({ dir: localAuthDir(config) }, "generated this host's bus credentials for the local nats-server (vmbs auth init)");
+    if (state === "insecure")
+      logger.warn("VMBS_INSECURE_BUS is set: the local nats-server runs WITHOUT authorization — any local user or container can command backups and restores");
+  }
   const authDir = localAuthInUse(config);
   // The operator sets up the streams when the credentials come from the auth folder.
   const setupRoles: BusRole[] = authDir ? [{ kind: "operator" }] : [];
@@ -57,7 +63,8 @@ export async function openBus(config: Config, logger: Logger, roles: BusRole[], 
     mkdirSync(storeDir, { recursive: true });
     // The folder's config is enforced whenever it exists, also when the clients bring explicit NATS_* credentials.
     const configFile = hasAuthConfig(localAuthDir(config)) ? join(localAuthDir(config), authFileNames.serverConfig) : undefined;
-    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile }).catch((err: unknown) => {
+    const maxFileStoreBytes = config.VMBS_LOCAL_NATS_MAX_STORE_MB * 1024 * 1024;
+    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile, maxFileStoreBytes }).catch((err: unknown) => {
       throw new LocalNatsServerError(config.VMBS_LOCAL_NATS_PORT, { cause: err });
     });
     logger.info({ url: server.url, storeDir, authConfig: configFile ?? null }, "started a local nats-server (NATS_URL is unset)");

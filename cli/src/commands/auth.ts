@@ -1,9 +1,8 @@
-import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { authFileNames, BusAuthPlanError, createBusAuth } from "@vmbs/bus";
 import { loadConfigOrExit } from "@vmbs/config";
-import { localAuthDir } from "../bus-auth.js";
+import { localAuthDir, writeBusAuth } from "../bus-auth.js";
 
 export interface AuthInitOptions {
   /** Comma-separated host ids; default HOST_ID. */
@@ -43,15 +42,7 @@ export async function authInitCommand(o: AuthInitOptions): Promise<number> {
     process.stderr.write(`vmbs auth init: ${serverConfig} exists; pass --force to replace every credential in ${dir}\n`);
     return 1;
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  // Seeds are secrets; the config only holds public keys but tells who may do what.
-  const write = async (path: string, text: string) => {
-    await writeFile(path, text, { mode: 0o600 });
-    await chmod(path, 0o600);
-  };
-  await write(serverConfig, generated.serverConfig);
-  for (const c of generated.credentials) await write(join(dir, authFileNames.seed(c.id)), `${c.seed}\n`);
+  await writeBusAuth(dir, generated);
   process.stdout.write(
     [
       `wrote ${serverConfig} and ${generated.credentials.length} credentials:`,

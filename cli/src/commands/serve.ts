@@ -1,4 +1,4 @@
-import { backupRootId, claimAgentPresence, openHostsBucket, ensureStreams, type AgentPresence, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, claimAgentPresence, durablesOf, openHostsBucket, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
@@ -130,9 +130,9 @@ export async function serve(role: ServeRole): Promise<number> {
   };
   try {
     const setup = await bus.connectForSetup(roles[0]!);
-    const { drifted } = await ensureStreams(setup);
+    const { drifted } = await setUpBus(setup, { durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
     await setup.close();
-    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; an operator should run with operator credentials to update it");
+    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; run vmbs bus setup with the operator's credential to update it");
     if (schedulerNc) {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
       const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });

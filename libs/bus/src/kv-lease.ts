@@ -1,7 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { LeaseLostError } from "./chain-lease-errors.js";
+import { openBucket } from "./kv-buckets.js";
 
 /*
  * A lease in NATS KV, shared by chain leases and agent presence (engineering-notes.md §2.4, verified on
@@ -35,8 +36,8 @@ export type ExpiryPolicy = "lose" | "reclaim";
 /** Options of {@link openKvLeases}. */
 export interface KvLeasesOptions {
   bucket: string;
-  /** Lease length = the bucket's TTL. When the bucket already exists its TTL wins (see `ttlMs` on the result). */
-  ttlMs: number;
+  /** Lease length = the bucket's TTL (default: kv-buckets.ts). When the bucket already exists its TTL wins (see `ttlMs` on the result). */
+  ttlMs?: number;
   onExpiry?: ExpiryPolicy;
   /** Names the lease in a {@link LeaseLostError}, e.g. "chain lease". */
   label: string;
@@ -75,10 +76,9 @@ async function currentEntry(kv: KV, key: string): Promise<LeaseEntry | undefined
 
 /** Opens (creating if needed) a lease bucket; an existing bucket keeps its own TTL. */
 export async function openKvLeases(nc: NatsConnection, o: KvLeasesOptions): Promise<KvLeases> {
-  // Kvm.create opens an existing bucket as is (its config is not changed), so read back the TTL in effect:
-  // renewing on our own idea of the TTL could let the key expire between two renewals.
-  const kv = await new Kvm(nc).create(o.bucket, { history: 1, ttl: o.ttlMs });
-  const ttlMs = (await kv.status()).ttl;
+  // An existing bucket keeps its TTL, read back where this client may: renewing on our own idea of the TTL could
+  // let the key expire between two renewals.
+  const { kv, ttlMs } = await openBucket(nc, o.bucket, { ttlMs: o.ttlMs });
   // Without a TTL a crashed holder's key would block its work forever.
   if (!(ttlMs > 0)) throw new Error(`KV bucket ${o.bucket} has no TTL: it cannot hold leases`);
   const onExpiry = o.onExpiry ?? "lose";

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 /** Options for {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -11,8 +11,10 @@ export interface NatsServerOptions {
   host?: string;
   /** Client port. Default `-1` (nats-server picks a free port). */
   port?: number;
-  /** A config file (`-c`), e.g. the authorization config of `vmbs auth init`; the options above override it. */
+  /** A config file, e.g. the authorization config of `vmbs auth init`; the options above override it. */
   configFile?: string;
+  /** JetStream's disk budget (`max_file_store`): streams are refused writes beyond it. Default: the server's (75 % of the disk). */
+  maxFileStoreBytes?: number;
 }
 
 /** A nats-server child process started by {@link startNatsServer}. */
@@ -41,8 +43,9 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   const port = opts.port ?? -1;
   // The ports file is the only reliable way to learn a port picked with -p -1.
   const portsDir = await mkdtemp(join(tmpdir(), "vmbs-nats-ports-"));
+  const configFile = await writeServerConfig(portsDir, opts);
   const args = [
-    ...(opts.configFile ? ["-c", opts.configFile] : []),
+    ...(configFile ? ["-c", configFile] : []),
     ...["-a", host, "-p", String(port), "-js", "-sd", opts.storeDir, "--ports_file_dir", portsDir],
   ];
   const child = spawn("nats-server", args, { detached: false, stdio: ["ignore", "ignore", "pipe"] });
@@ -86,6 +89,19 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   } finally {
     race.over = true;
   }
+}
+
+/**
+ * The config the server starts with: the caller's file, plus a JetStream block for the disk budget (nats-server
+ * has no flag for it). An `include` is resolved against the including file's folder, hence the relative path.
+ */
+async function writeServerConfig(dir: string, opts: NatsServerOptions): Promise<string | undefined> {
+  if (opts.maxFileStoreBytes === undefined) return opts.configFile;
+  const file = join(dir, "server.conf");
+  const lines = [`jetstream { max_file_store: ${Math.floor(opts.maxFileStoreBytes)} }`];
+  if (opts.configFile) lines.push(`include ${JSON.stringify(relative(dir, resolve(opts.configFile)))}`);
+  await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** Polls for `nats-server_<pid>.ports` until it holds a client URL, the process exits, or the timeout passes. */

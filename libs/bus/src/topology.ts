@@ -1,25 +1,35 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type StreamConfig } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { buckets, streams, subjects } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
+import { openBucket } from "./kv-buckets.js";
+import { ensureDurable, type DurableSpec } from "./consume-commands.js";
 
 const second = 1_000_000_000; // JetStream durations are nanoseconds
 const day = 86_400 * second;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
-/** Options of the streams and buckets, with their defaults. */
+/** Options of the streams, with their defaults (README, "Limits"). */
 export interface TopologyOptions {
   /** How long an unconsumed command waits for its agent. Default 1 day. */
   commandMaxAgeNs?: number;
+  /** Commands queued at once, all hosts together; more are refused (discard new), none is dropped. Default 100 000. */
+  commandMaxMsgs?: number;
   /** How long events are kept for replay. Default 30 days. */
   eventMaxAgeNs?: number;
+  /** Size of the event history; the oldest events make room. Default 1 GiB. */
+  eventMaxBytes?: number;
   /** Window in which a repeated Nats-Msg-Id is dropped (scheduler replicas firing the same slot). Default 10 min. */
   duplicateWindowNs?: number;
-  /** A host entry disappears this long after its agent's last heartbeat. Default 90 s. */
+  /** A host entry disappears this long after its agent's last heartbeat. Default 90 s (kv-buckets.ts). */
   hostTtlMs?: number;
 }
 
-export const defaultHostTtlMs = 90_000;
+/** Largest command and event (payload and headers): ours are a few hundred bytes; a flood of big ones is refused. */
+export const commandMaxBytes = 64 * KiB;
+export const eventMaxMsgBytes = 256 * KiB;
 
 function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: string })[] {
   const duplicate_window = o.duplicateWindowNs ?? 600 * second;
@@ -29,17 +39,25 @@ function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: str
       subjects: [subjects.commandsAll],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
-      discard: DiscardPolicy.Old,
+      discard: DiscardPolicy.New,
       max_age: o.commandMaxAgeNs ?? day,
+      max_msgs: o.commandMaxMsgs ?? 100_000,
+      max_bytes: 256 * MiB,
+      max_msg_size: commandMaxBytes,
       duplicate_window,
+      allow_rollup_hdrs: false,
     },
     {
       name: streams.events,
       subjects: [subjects.eventsAll],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      discard: DiscardPolicy.Old,
       max_age: o.eventMaxAgeNs ?? 30 * day,
+      max_bytes: o.eventMaxBytes ?? 1024 * MiB,
+      max_msg_size: eventMaxMsgBytes,
       duplicate_window,
+      allow_rollup_hdrs: false,
     },
   ];
 }
@@ -48,24 +66,33 @@ function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: str
 export interface EnsureStreamsResult {
   created: string[];
   updated: string[];
-  /** Streams whose config differs from this version's but which this client may not update (least privilege). */
+  /** Streams whose config differs from this version's but which this client may not update. */
   drifted: string[];
+  /** Streams this client may not even inspect (a role: set-up, run with the operator's credential, owns them). */
+  unchecked: string[];
 }
 
 /**
- * Creates the missing streams and updates the ones whose config drifted, so every service can start in any
- * order. Services hold only info/create rights on the streams (see @vmbs/contracts roles): a drifted stream is
- * then left as it is and reported, for the operator to update.
+ * Creates the missing streams and updates the ones whose config drifted, so the services can start in any order
+ * on a server without authorization. With the generated authorization only the operator may (roles.ts): for a role
+ * every stream is `unchecked`.
  */
 export async function ensureStreams(nc: NatsConnection, o: TopologyOptions = {}): Promise<EnsureStreamsResult> {
   const jsm = await jetstreamManager(nc);
-  const result: EnsureStreamsResult = { created: [], updated: [], drifted: [] };
+  const result: EnsureStreamsResult = { created: [], updated: [], drifted: [], unchecked: [] };
   for (const config of streamConfigs(o)) {
     const name = config.name;
+    let refused = false;
     const info = await jsm.streams.info(name).catch((err: unknown) => {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
-      throw err;
+      if (!isPermissionViolation(err)) throw err;
+      refused = true;
+      return undefined;
     });
+    if (refused) {
+      result.unchecked.push(name);
+      continue;
+    }
     if (!info) {
       await jsm.streams.add(config);
       result.created.push(name);
@@ -87,7 +114,25 @@ function differs(wanted: Partial<StreamConfig>, actual: StreamConfig): boolean {
   return Object.entries(wanted).some(([key, value]) => JSON.stringify(actual[key as keyof StreamConfig]) !== JSON.stringify(value));
 }
 
+/** What set-up makes: the streams, every bucket, and the durable consumers of the roles given. */
+export interface SetUpBusOptions extends TopologyOptions {
+  durables: readonly DurableSpec[];
+}
+
+/**
+ * Set-up, with the operator's credential (`vmbs start` for its own server, `vmbs bus setup` for a fleet): streams,
+ * buckets and durables exist with this version's config before any role binds to them (roles may not create
+ * either, see @vmbs/contracts roles).
+ */
+export async function setUpBus(nc: NatsConnection, o: SetUpBusOptions): Promise<EnsureStreamsResult> {
+  const result = await ensureStreams(nc, o);
+  for (const bucket of Object.values(buckets)) await openBucket(nc, bucket, bucket === buckets.hosts ? { ttlMs: o.hostTtlMs } : {});
+  const jsm = await jetstreamManager(nc);
+  for (const spec of o.durables) await ensureDurable(jsm, spec);
+  return result;
+}
+
 /** The host inventory bucket; entries expire `hostTtlMs` after their last write (the agent's heartbeat). */
 export async function openHostsBucket(nc: NatsConnection, o: TopologyOptions = {}): Promise<KV> {
-  return new Kvm(nc).create(buckets.hosts, { history: 1, ttl: o.hostTtlMs ?? defaultHostTtlMs });
+  return (await openBucket(nc, buckets.hosts, { ttlMs: o.hostTtlMs })).kv;
 }

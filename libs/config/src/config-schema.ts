@@ -133,6 +133,16 @@ export const configSchema = z.object({
   /** Where `vmbs start` keeps its local nats-server data and the agent its state. */
   VMBS_STATE_DIR: absolutePath("/var/lib/vm-babysitter"),
   VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
+  /**
+   * MiB of disk the local nats-server's JetStream may use (`max_file_store`). The streams and buckets reserve their
+   * own limits (about 1.6 GiB together) out of it, hence the minimum.
+   */
+  VMBS_LOCAL_NATS_MAX_STORE_MB: count(2048, 1_048_576).refine((v) => v >= 2048, { message: "expected at least 2048 (MiB): the streams and buckets reserve about 1.6 GiB" }),
+  /**
+   * Run the local nats-server of `vmbs start` without authorization (any local user or container could command
+   * restores). Off: its credentials are generated on first start. Has no effect on a NATS_URL server.
+   */
+  VMBS_INSECURE_BUS: flag(),
   /** Seconds one libvirt call may take (start, destroy and checkpoint deletion: 3×); a stuck call fails instead of hanging. */
   VMBS_LIBVIRT_TIMEOUT: count(DEFAULT_LIBVIRT_TIMEOUT_MS / 1000, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
   /** Seconds a virtnbdbackup run may go without a log line or output growth before it is cancelled; 0 = never. */

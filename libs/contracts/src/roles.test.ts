@@ -1,19 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rolePermissions, roleId, roleInboxPrefix, type BusRole } from "./roles.js";
+import { subjectMatches } from "./subjects.js";
 
-/** NATS subject matching: `*` one token, `>` the rest. */
-function matches(pattern: string, subject: string): boolean {
-  const p = pattern.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === ">") return s.length > i;
-    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
-  }
-  return p.length === s.length;
-}
-const mayPublish = (role: BusRole, subject: string) => rolePermissions(role).publish.some((p) => matches(p, subject));
-const maySubscribe = (role: BusRole, subject: string) => rolePermissions(role).subscribe.some((p) => matches(p, subject));
+const mayPublish = (role: BusRole, subject: string) => rolePermissions(role).publish.some((p) => subjectMatches(p, subject));
+const maySubscribe = (role: BusRole, subject: string) => rolePermissions(role).subscribe.some((p) => subjectMatches(p, subject));
 
 describe("bus role permissions", () => {
   const hv1: BusRole = { kind: "agent", host: "hv1" };
@@ -35,7 +26,16 @@ describe("bus role permissions", () => {
     ["agent: another inventory key", hv1, "$KV.vmbs_hosts.hv2", false],
     ["agent: its command outcome", hv1, "$KV.vmbs_command_outcomes.hv1.ab12", true],
     ["agent: its presence key", hv1, "$KV.vmbs_agent_presence.hv1", true],
-    ["agent: its durable, filtered on its subject", hv1, "$JS.API.CONSUMER.CREATE.VMBS_CMD.backup-agent-hv1.vmbs.cmd.backup.hv1", true],
+    ["agent: fetching from its durable", hv1, "$JS.API.CONSUMER.MSG.NEXT.VMBS_CMD.backup-agent-hv1", true],
+    ["agent: creating its durable (set-up makes it; the body could set deliver_subject)", hv1, "$JS.API.CONSUMER.CREATE.VMBS_CMD.backup-agent-hv1.vmbs.cmd.backup.hv1", false],
+    ["agent: a consumer on its own KV key (a push consumer could deliver anywhere)", hv1, "$JS.API.CONSUMER.CREATE.KV_vmbs_hosts.x.$KV.vmbs_hosts.hv1", false],
+    ["agent: an ephemeral consumer on its own KV key", hv1, "$JS.API.CONSUMER.CREATE.KV_vmbs_agent_state", false],
+    ["agent: reading its own KV key", hv1, "$JS.API.DIRECT.GET.KV_vmbs_hosts.$KV.vmbs_hosts.hv1", true],
+    ["agent: walking a whole bucket (it reads only its own keys)", hv1, "$JS.API.DIRECT.GET.KV_vmbs_hosts", false],
+    ["agent: stream info (subjects_filter counts every host's events)", hv1, "$JS.API.STREAM.INFO.VMBS_EVT", false],
+    ["agent: creating a stream", hv1, "$JS.API.STREAM.CREATE.VMBS_EVT", false],
+    ["agent: creating a bucket", hv1, "$JS.API.STREAM.CREATE.KV_vmbs_hosts", false],
+    ["scheduler: walking the inventory bucket (listing hosts)", scheduler, "$JS.API.DIRECT.GET.KV_vmbs_hosts", true],
     ["agent: its durable re-pointed at another host", hv1, "$JS.API.CONSUMER.CREATE.VMBS_CMD.backup-agent-hv1.vmbs.cmd.backup.hv2", false],
     ["agent: the legacy durable create (any filter)", hv1, "$JS.API.CONSUMER.DURABLE.CREATE.VMBS_CMD.backup-agent-hv1", false],
     ["agent: another host's durable", hv1, "$JS.API.CONSUMER.MSG.NEXT.VMBS_CMD.backup-agent-hv2", false],
@@ -51,7 +51,10 @@ describe("bus role permissions", () => {
     ["mirror: a backup event", mirror, "vmbs.evt.backup.hv1.completed", false],
     ["restore: a drill event", restore, "vmbs.evt.drill.hv1.failed", true],
     ["scheduler: a drill command (DRILL_SCHEDULE)", scheduler, "vmbs.cmd.drill.hv7", true],
-    ["restore: its drill durable, filtered on its drill subject", restore, "$JS.API.CONSUMER.CREATE.VMBS_CMD.drill-hv1.vmbs.cmd.drill.hv1", true],
+    ["restore: fetching from its drill durable", restore, "$JS.API.CONSUMER.MSG.NEXT.VMBS_CMD.drill-hv1", true],
+    ["restore: creating its drill durable", restore, "$JS.API.CONSUMER.CREATE.VMBS_CMD.drill-hv1.vmbs.cmd.drill.hv1", false],
+    ["mirror: a consumer on a lease key", mirror, "$JS.API.CONSUMER.CREATE.KV_vmbs_chain_leases.x.$KV.vmbs_chain_leases.hv1.>", false],
+    ["notifier: creating its durable", notifier, "$JS.API.CONSUMER.CREATE.VMBS_EVT.notifier.vmbs.evt.>", false],
     ["restore: a drill durable re-pointed at another host", restore, "$JS.API.CONSUMER.CREATE.VMBS_CMD.drill-hv1.vmbs.cmd.drill.hv2", false],
     ["restore: a drill command", restore, "vmbs.cmd.drill.hv1", false],
     ["operator: anything", { kind: "operator" }, "$JS.API.STREAM.DELETE.VMBS_EVT", true],

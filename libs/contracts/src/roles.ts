@@ -18,7 +18,10 @@ import {
  * authorization config. The JetStream API is reached by publishing requests to `$JS.API.…`, so stream, consumer
  * and KV rights are publish rights on those subjects (KV writes are publishes to `$KV.<bucket>.<key>`, reads are
  * direct gets `$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`, watches and key listings are ordered consumers).
- * Nobody but the operator may update, purge or delete a stream, or delete a consumer.
+ * Nobody but the operator (`vmbs start`'s set-up, `vmbs bus setup`) may create, inspect, update, purge or delete a
+ * stream or bucket, or create a consumer: a consumer's config (its `deliver_subject` above all) travels in the
+ * request body, which subject permissions cannot see, so a role allowed to create one could make the server deliver
+ * stream messages to any subject. Roles bind to the durables set-up made, and list KV keys by direct gets.
  */
 
 /** A part of VM-Babysitter that connects to the bus with its own credentials. */
@@ -55,34 +58,21 @@ export function roleInboxPrefix(role: BusRole): string {
 const api = "$JS.API";
 const kvStream = (bucket: string): string => `KV_${bucket}`;
 
-/** Request subjects of reading a stream's info and creating it when missing (never update or delete). */
-function streamUse(stream: string): string[] {
-  return [`${api}.STREAM.INFO.${stream}`, `${api}.STREAM.CREATE.${stream}`];
+/**
+ * A durable pull consumer made by set-up: its info, fetch, and ack/nak/working/term of its messages. Never create
+ * or update (see above); the filter is fixed by set-up.
+ */
+function durableConsumer(stream: string, durable: string): string[] {
+  return [`${api}.CONSUMER.INFO.${stream}.${durable}`, `${api}.CONSUMER.MSG.NEXT.${stream}.${durable}`, `$JS.ACK.${stream}.${durable}.>`];
 }
 
 /**
- * A durable pull consumer: info, create/update (the 2.9+ API names the filter in the subject, so the consumer
- * cannot be re-pointed at another subject), fetch, and ack/nak/working/term of its messages.
+ * Reading keys matching `keys` of a bucket by direct gets: the last value of a key (the subject names it), and for
+ * a role that may read the whole bucket, the body form that walks it (`next_by_subj`, how keys are listed).
  */
-function durableConsumer(stream: string, durable: string, filter: string): string[] {
-  return [
-    `${api}.CONSUMER.INFO.${stream}.${durable}`,
-    `${api}.CONSUMER.CREATE.${stream}.${durable}.${filter}`,
-    `${api}.CONSUMER.MSG.NEXT.${stream}.${durable}`,
-    `$JS.ACK.${stream}.${durable}.>`,
-  ];
-}
-
-/** Reading keys matching `keys` of a bucket: direct get, and watch / keys / history (ordered push consumers). */
 function kvRead(bucket: string, keys: string): string[] {
   const stream = kvStream(bucket);
-  return [
-    ...streamUse(stream),
-    `${api}.DIRECT.GET.${stream}.$KV.${bucket}.${keys}`,
-    `${api}.CONSUMER.CREATE.${stream}.*.$KV.${bucket}.${keys}`,
-    `${api}.CONSUMER.INFO.${stream}.*`,
-    `$JS.FC.${stream}.>`,
-  ];
+  return [`${api}.DIRECT.GET.${stream}.$KV.${bucket}.${keys}`, ...(keys === ">" ? [`${api}.DIRECT.GET.${stream}`] : [])];
 }
 
 /** Reading and writing (put, create, update, delete) keys matching `keys` of a bucket. */
@@ -95,7 +85,8 @@ function chainLeases(host: string, sharedRoots: readonly string[] = []): string[
   return [host, ...sharedRoots.map(checkHost)].flatMap((root) => kvWrite(buckets.chainLeases, `${root}.>`));
 }
 
-const common = [`${api}.INFO`, ...streamUse(streams.commands), ...streamUse(streams.events)];
+/** Account info: nats.js checks JetStream with it before any other API call. */
+const common = [`${api}.INFO`];
 
 /** The NATS permissions of one role. */
 export function rolePermissions(role: BusRole): RolePermissions {
@@ -111,7 +102,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
     case "agent": {
       const host = checkHost(role.host);
       return done([
-        ...commandVerbs.flatMap((verb) => durableConsumer(streams.commands, agentConsumerName(verb, host), subjects.cmd.forVerb(verb, host))),
+        ...commandVerbs.flatMap((verb) => durableConsumer(streams.commands, agentConsumerName(verb, host))),
         subjects.evt.serviceAll("backup", host),
         subjects.evt.serviceAll("chain", host),
         ...kvWrite(buckets.hosts, host),
@@ -126,8 +117,8 @@ export function rolePermissions(role: BusRole): RolePermissions {
     case "mirror": {
       const host = checkHost(role.host);
       return done([
-        ...durableConsumer(streams.commands, mirrorConsumerName(host), subjects.cmd.mirror(host)),
-        ...durableConsumer(streams.events, mirrorEventsConsumerName(host), subjects.evt.backup(host, "completed")),
+        ...durableConsumer(streams.commands, mirrorConsumerName(host)),
+        ...durableConsumer(streams.events, mirrorEventsConsumerName(host)),
         subjects.evt.serviceAll("mirror", host),
         ...chainLeases(host, role.sharedRoots),
       ]);
@@ -139,7 +130,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
       const discovery = ["$SRV.*", `$SRV.*.${restoreServiceName}`, `$SRV.*.${restoreServiceName}.*`];
       return done(
         [
-          ...durableConsumer(streams.commands, drillConsumerName(host), subjects.cmd.drill(host)),
+          ...durableConsumer(streams.commands, drillConsumerName(host)),
           subjects.evt.serviceAll("restore", host),
           subjects.evt.serviceAll("drill", host),
           ...chainLeases(host, role.sharedRoots),
@@ -151,7 +142,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
     }
     case "notifier":
       return done([
-        ...durableConsumer(streams.events, notifierConsumerName, subjects.eventsAll),
+        ...durableConsumer(streams.events, notifierConsumerName),
         subjects.evt.serviceAll("notify", "*"),
         ...kvRead(buckets.hosts, ">"),
         ...kvRead(buckets.agentPresence, ">"),

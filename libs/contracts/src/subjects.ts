@@ -147,6 +147,17 @@ export function hostOfSubject(subject: string): string | undefined {
   return parts.length === 4 ? parts[3] : undefined;
 }
 
+/** NATS subject matching: `*` is one token, a final `>` one or more. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
 const hostTokenPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** True when `token` is usable as a host id: one subject token, a valid consumer/KV name. */

@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { Kvm } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
-import type { NatsConnection } from "@vmbs/bus";
+import { openBucket, type NatsConnection } from "@vmbs/bus";
 
 /** The kernel's random id of this boot: it changes on every reboot or crash of the host. */
 export async function readBootId(path = "/proc/sys/kernel/random/boot_id"): Promise<string> {
@@ -17,9 +16,7 @@ export interface BootTracker {
 
 /** Keeps `<host>.boot` in the agentState bucket. A host with no record yet counts as unchanged (first start). */
 export async function createBootTracker(nc: NatsConnection, host: string, bootIdPath?: string): Promise<BootTracker> {
-  const kvm = new Kvm(nc);
-  // Another service may have created the bucket with other options; then it is opened as it is.
-  const kv = await kvm.create(buckets.agentState, { history: 1 }).catch(() => kvm.open(buckets.agentState));
+  const { kv } = await openBucket(nc, buckets.agentState);
   const key = `${host}.boot`;
   const current = await readBootId(bootIdPath);
   return {

@@ -1,0 +1,138 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { buckets } from "@vmbs/contracts";
+import { isPermissionViolation } from "./connect-bus.js";
+
+/*
+ * The KV buckets' streams, made by set-up with this file's limits (issue 14): a value, a bucket and an entry's age
+ * are bounded, and the rollup header is refused — with it, one role's write to its own key would purge every
+ * host's keys of the bucket (`Nats-Rollup: all`). Roles may neither inspect nor create a bucket (roles.ts); they
+ * bind to what set-up made.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const day = 86_400_000;
+
+/** Limits of one bucket. */
+export interface BucketLimits {
+  /** An entry expires this long after its last write (the lease length for lease buckets). */
+  ttlMs: number;
+  /** Largest value (with its headers) a write may carry. */
+  maxValueBytes: number;
+  /** The whole bucket; further writes are refused (discard new), nothing stored is dropped. */
+  maxBytes: number;
+}
+
+/** The limits of the product's buckets, and of any other bucket opened here (tests). */
+export const bucketLimits: Readonly<Record<string, BucketLimits>> = {
+  // An inventory of several hundred domains fits; the entry is gone 90 s after the agent's last heartbeat.
+  [buckets.hosts]: { ttlMs: 90_000, maxValueBytes: 256 * KiB, maxBytes: 64 * MiB },
+  [buckets.chainLeases]: { ttlMs: 30_000, maxValueBytes: 1 * KiB, maxBytes: 16 * MiB },
+  // The boot id a host last saw: a host off for longer merely counts as a first start.
+  [buckets.agentState]: { ttlMs: 90 * day, maxValueBytes: 4 * KiB, maxBytes: 16 * MiB },
+  [buckets.agentPresence]: { ttlMs: 15_000, maxValueBytes: 1 * KiB, maxBytes: 1 * MiB },
+  [buckets.commandOutcomes]: { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 256 * MiB },
+};
+const otherBucket: BucketLimits = { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 16 * MiB };
+
+/** The limits of `bucket`, with `ttlMs` overridden (a test's short lease). */
+export function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
+  const limits = bucketLimits[bucket] ?? otherBucket;
+  return ttlMs === undefined ? limits : { ...limits, ttlMs };
+}
+
+const kvStreamName = (bucket: string): string => `KV_${bucket}`;
+
+/** The stream behind a bucket: what nats.js makes for a KV of history 1, with our limits and no rollups. */
+export function bucketStreamConfig(bucket: string, limits: BucketLimits): StreamConfig {
+  return {
+    name: kvStreamName(bucket),
+    subjects: [`$KV.${bucket}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs_per_subject: 1,
+    max_msgs: -1,
+    max_bytes: limits.maxBytes,
+    max_age: limits.ttlMs * 1_000_000,
+    max_msg_size: limits.maxValueBytes,
+    max_consumers: -1,
+    num_replicas: 1,
+    duplicate_window: Math.min(limits.ttlMs, 120_000) * 1_000_000,
+    allow_rollup_hdrs: false,
+    deny_delete: true,
+    deny_purge: false,
+    allow_direct: true,
+    mirror_direct: false,
+    sealed: false,
+  } as StreamConfig;
+}
+
+/** The fields an existing bucket (made by an older version, or by nats.js's defaults) is brought to. */
+function safetyOf(limits: BucketLimits): Partial<StreamConfig> {
+  return { allow_rollup_hdrs: false, max_msg_size: limits.maxValueBytes, max_bytes: limits.maxBytes };
+}
+
+/** An open bucket and the TTL in effect on it. */
+export interface OpenBucket {
+  kv: KV;
+  /** The bucket's TTL: the existing stream's when this client may read it, else the configured one. */
+  ttlMs: number;
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/**
+ * Opens `bucket`. A client allowed to manage streams (the operator's set-up, a server without authorization)
+ * creates it when missing and brings an existing one to the safe limits, keeping its TTL; a role binds to it.
+ */
+export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?: number } = {}): Promise<OpenBucket> {
+  const limits = limitsOf(bucket, o.ttlMs);
+  const jsm = await jetstreamManager(nc);
+  let ttlMs = limits.ttlMs;
+  try {
+    const name = kvStreamName(bucket);
+    const info = await jsm.streams.info(name).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return jsm.streams.add(bucketStreamConfig(bucket, limits));
+      throw err;
+    });
+    if (info.config.max_age > 0) ttlMs = info.config.max_age / 1_000_000;
+    const safety = safetyOf(limits);
+    if (Object.entries(safety).some(([k, v]) => info.config[k as keyof StreamConfig] !== v)) await jsm.streams.update(name, safety);
+  } catch (err) {
+    if (!isPermissionViolation(err)) throw err;
+  }
+  return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs };
+}
+
+/** One key's current value. */
+export interface BucketEntry {
+  key: string;
+  value: Uint8Array;
+  revision: number;
+}
+
+/**
+ * Every current entry of `bucket`, in write order, read with direct gets (`next_by_subj`): listing keys needs no
+ * consumer, so no role needs the right to create one.
+ */
+export async function readBucket(nc: NatsConnection, bucket: string): Promise<BucketEntry[]> {
+  const jsm = await jetstreamManager(nc);
+  const prefix = `$KV.${bucket}.`;
+  const entries = new Map<string, BucketEntry>();
+  for (let seq = 1; ; ) {
+    const m = await jsm.direct.getMessage(kvStreamName(bucket), { seq, next_by_subj: `${prefix}>` });
+    if (!m) break;
+    const key = m.subject.slice(prefix.length);
+    const operation = m.header.get("KV-Operation");
+    // History 1: a key's newest message replaced its older ones; a delete or purge marker means it is gone.
+    if (operation === "DEL" || operation === "PURGE") entries.delete(key);
+    else entries.set(key, { key, value: m.data, revision: m.seq });
+    seq = m.seq + 1;
+  }
+  return [...entries.values()];
+}
