@@ -1,22 +1,17 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, stat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { waitFor } from "@vmbs/lab";
 import type { BackupEvent } from "@vmbs/contracts";
 import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
+import { enginePids, stopEngineMidTransfer } from "./testing/engine-process.js";
 
 const MiB = 1024 * 1024;
 /** Short for the test, yet long enough that the other backups of this agent never look stalled on a busy machine. */
 const STALL_S = 8;
 const byRequest = (requestId: string) => (e: BackupEvent) => e.requestId === requestId && e.type !== "started";
-
-/** The virtnbdbackup processes of one domain (its name is unique, and passed as `--domain=<name>`). */
-async function enginePids(domain: string): Promise<number[]> {
-  const r = await execa("pgrep", ["-f", "--", `^\\S*python\\S* \\S*virtnbdbackup --domain=${domain.replace(/[^A-Za-z0-9]/g, ".")}`], { reject: false, timeout: 10_000 });
-  return r.stdout.split("\n").filter(Boolean).map(Number);
-}
 
 describe("engine watchdog and hostile domain names (real lab)", () => {
   let h: AgentHarness;
@@ -33,15 +28,7 @@ describe("engine watchdog and hostile domain names (real lab)", () => {
     h.publishRaw(JSON.stringify({ domain: dom.name, requestId: "stall" }));
 
     // Stop the engine while it copies data: the backup job runs and its data file is being written.
-    const pid = await waitFor(
-      async () => {
-        const partial = (await readdir(folder).catch(() => [] as string[])).find((n) => n.endsWith(".data.partial"));
-        if (!partial || (await stat(join(folder, partial))).size === 0) return undefined;
-        return (await enginePids(dom.name))[0];
-      },
-      { timeoutMs: 60_000, intervalMs: 20, what: "the engine writing data" },
-    );
-    process.kill(pid, "SIGSTOP");
+    await stopEngineMidTransfer(folder, dom.name);
     const jobWhileStopped = await execa("virsh", ["-c", h.lab.uri, "domjobinfo", "--domain", dom.name], { timeout: 30_000 });
     assert.match(jobWhileStopped.stdout, /Backup/, "the libvirt backup job was running when the engine stopped");
 

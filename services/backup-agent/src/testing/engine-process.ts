@@ -1,0 +1,27 @@
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { waitFor } from "@vmbs/lab";
+
+/** The virtnbdbackup processes of one domain (its name is unique, and passed as `--domain=<name>`). */
+export async function enginePids(domain: string): Promise<number[]> {
+  const r = await execa("pgrep", ["-f", "--", `^\\S*python\\S* \\S*virtnbdbackup --domain=${domain.replace(/[^A-Za-z0-9]/g, ".")}`], { reject: false, timeout: 10_000 });
+  return r.stdout.split("\n").filter(Boolean).map(Number);
+}
+
+/**
+ * SIGSTOPs the engine of `domain` once it writes data into `folder` (its backup job is then running), and
+ * resolves with its pid: the caller SIGCONTs or lets the agent cancel it.
+ */
+export async function stopEngineMidTransfer(folder: string, domain: string): Promise<number> {
+  const pid = await waitFor(
+    async () => {
+      const partial = (await readdir(folder).catch(() => [] as string[])).find((n) => n.endsWith(".data.partial"));
+      if (!partial || (await stat(join(folder, partial))).size === 0) return undefined;
+      return (await enginePids(domain))[0];
+    },
+    { timeoutMs: 60_000, intervalMs: 20, what: "the engine writing data" },
+  );
+  process.kill(pid, "SIGSTOP");
+  return pid;
+}
