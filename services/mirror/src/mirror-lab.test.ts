@@ -10,6 +10,7 @@ import { backupRootId, createChainLeases } from "@vmbs/bus";
 import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { startMirror, type MirrorService } from "./mirror-service.js";
+import { sshdOptions } from "./testing/fixtures.js";
 
 const MiB = 1024 * 1024;
 const HOST = "mirrorhost";
@@ -48,7 +49,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
       MIRROR_RCLONE_TARGETS: cryptTarget,
       MIRROR_RCLONE_CONFIG: rcloneConfig,
       RSYNC_BACKUP_CHAINS_TO_KEEP: "1",
-      SSH_OPTIONS: sshd.sshOptionsLine,
+      SSH_OPTIONS: sshdOptions(sshd, join(await h.lab.tempDir("ssh-"), "known_hosts")).join(" "),
     });
     const logger = testLogger("test-mirror");
     mirror = await startMirror({ config, nc: h.nc, logger, retryDelaysMs: [1000, 2000] });
