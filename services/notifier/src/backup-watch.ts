@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { eventMessageId, hostInventorySchema, subjects, type HostInventory, type NotifySilentEvent, type NotifyStaleEvent } from "@vmbs/contracts";
+import { eventMessageId, subjects, type HostInventory, type NotifySilentEvent, type NotifyStaleEvent } from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
 import { redisOptions } from "./delivery-queue.js";
+import { readHostInventory } from "./host-inventory.js";
 import { decideAlarms, domainKey } from "./stale-alarms.js";
 
 export interface BackupWatchOptions {
@@ -12,7 +14,7 @@ export interface BackupWatchOptions {
   staleMs: number;
   /** Between checks. Default 60 s. */
   intervalMs?: number;
-  onError: (err: unknown) => void;
+  logger: Logger;
 }
 
 export interface BackupWatch {
@@ -31,17 +33,16 @@ const key = { heartbeats: "vmbs:notify:heartbeats", completed: "vmbs:notify:comp
  * an alarm twice: an alarm is raised once per episode (the same last backup, the same last heartbeat).
  */
 export function createBackupWatch(o: BackupWatchOptions): BackupWatch {
+  const onError = (err: unknown): void => o.logger.warn({ err }, "stale-backup check failed");
   const redis = new Redis({ ...redisOptions(o.redisUrl), maxRetriesPerRequest: 1 });
-  redis.on("error", (err) => o.onError(err));
+  redis.on("error", onError);
 
   async function inventories(): Promise<HostInventory[]> {
     const kv = await openHostsBucket(o.nc);
     const out: HostInventory[] = [];
     for await (const k of await kv.keys()) {
-      const entry = await kv.get(k);
-      if (!entry || entry.operation !== "PUT") continue;
-      const parsed = hostInventorySchema.safeParse(entry.json());
-      if (parsed.success) out.push(parsed.data);
+      const inventory = await readHostInventory(kv, k, o.logger);
+      if (inventory) out.push(inventory);
     }
     return out;
   }
@@ -85,9 +86,9 @@ export function createBackupWatch(o: BackupWatchOptions): BackupWatch {
   }
 
   // A first check at once: a restarted notifier need not wait a whole interval.
-  let running: Promise<unknown> = check().catch(o.onError);
+  let running: Promise<unknown> = check().catch(onError);
   const timer = setInterval(() => {
-    running = check().catch(o.onError);
+    running = check().catch(onError);
   }, o.intervalMs ?? 60_000);
 
   return {

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { eventMessageId, hostInventorySchema, subjects } from "@vmbs/contracts";
+import { eventMessageId, subjects } from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+import { readHostInventory } from "./host-inventory.js";
 import { isRunComplete, isScheduledRun, summarizeRun, type DomainOutcome } from "./run-digest.js";
 import type { Notification } from "./render-event.js";
 
@@ -17,11 +19,10 @@ export interface DigestCollector {
  * `vmbs.evt.notify.<host>.digest` once every domain the host had scheduled when the run began has an outcome.
  * The digest's message id is derived from (host, run): it is published once, and delivered like any event.
  */
-export function createDigestCollector(nc: NatsConnection, redis: Redis): DigestCollector {
+export function createDigestCollector(nc: NatsConnection, redis: Redis, logger: Logger): DigestCollector {
   async function scheduledDomains(host: string): Promise<string[] | undefined> {
-    const entry = await (await openHostsBucket(nc)).get(host);
-    const parsed = entry?.operation === "PUT" ? hostInventorySchema.safeParse(entry.json()) : undefined;
-    return parsed?.success ? parsed.data.domains.filter((d) => d.scheduled).map((d) => d.name) : undefined;
+    const inventory = await readHostInventory(await openHostsBucket(nc), host, logger);
+    return inventory?.domains.filter((d) => d.scheduled).map((d) => d.name);
   }
 
   return {

@@ -245,6 +245,37 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
+  it("a host entry is trusted for its key only: hv8's entry naming hv7 neither keeps hv7 alive nor stands in for it", async () => {
+    const alarms: unknown[] = [];
+    const sub = nc.subscribe(subjects.evt.serviceAll("notify", "hv7"));
+    void (async () => {
+      for await (const m of sub) alarms.push(m.json());
+    })();
+    const hosts = await openHostsBucket(nc);
+    const inventory = (host: string, domains: string[]): HostInventory => ({
+      host, hostname: host, agentVersion: "test", heartbeatAt: new Date().toISOString(), domains: domains.map((name) => ({ name, state: "running", scheduled: true })),
+    });
+    const real = inventory("hv7", ["db"]);
+    await hosts.put("hv7", JSON.stringify(real));
+    const notifier = await startNotifier({
+      nc, targets: [parseNotifyUrl("json://127.0.0.1:9/unused?hosts=none")], redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger,
+      staleMs: 3_600_000, watchIntervalMs: 300,
+    });
+    try {
+      await sleep(1_500); // several checks: hv7 is known to be alive
+      // What agent hv8 may write (its own key): hv7's name, so that hv7's death would go unnoticed.
+      await hosts.put("hv8", JSON.stringify(inventory("hv7", [])));
+      await hosts.delete("hv7");
+      await waitFor(() => alarms.length >= 1, { timeoutMs: 10_000, what: "hv7's silent alarm" });
+      assert.equal(notifySilentSchema.parse(alarms[0]).lastHeartbeatAt, real.heartbeatAt);
+      assert.match(logText, /"key":"hv8","host":"hv7","msg":"ignoring a host entry that names another host than its key"/);
+    } finally {
+      sub.unsubscribe();
+      await notifier.stop();
+      await hosts.delete("hv8");
+    }
+  });
+
   it("NATS killed (SIGKILL) and restarted: the notifier resumes and an event published afterwards arrives exactly once", async () => {
     const a = await startHttpReceiver();
     const notifier = await start([`json://${a.base}/nats?hosts=hv6`]);

@@ -79,13 +79,13 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   });
 
   const watch: BackupWatch | undefined = deps.staleMs
-    ? createBackupWatch({ nc: deps.nc, redisUrl: deps.redisUrl, staleMs: deps.staleMs, intervalMs: deps.watchIntervalMs, onError: (err) => logger.warn({ err }, "stale-backup check failed") })
+    ? createBackupWatch({ nc: deps.nc, redisUrl: deps.redisUrl, staleMs: deps.staleMs, intervalMs: deps.watchIntervalMs, logger })
     : undefined;
 
   // Runs are summarized only when some target wants the digest.
   const digestRedis = deps.targets.some((t) => t.filter.digest) ? new Redis({ ...redisOptions(deps.redisUrl), maxRetriesPerRequest: 1 }) : undefined;
   digestRedis?.on("error", (err) => logger.warn({ err }, "digest store problem"));
-  const digests = digestRedis ? createDigestCollector(deps.nc, digestRedis) : undefined;
+  const digests = digestRedis ? createDigestCollector(deps.nc, digestRedis, logger) : undefined;
 
   const closeStores = async (): Promise<void> => {
     await watch?.stop();
