@@ -276,6 +276,39 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
+  it("malformed events ({} on a digest subject, a wrong type or host, no object) are dropped with a log line and hold up nothing", async () => {
+    const a = await startHttpReceiver();
+    const notifier = await start([`json://${a.base}/malformed?hosts=hv9`]);
+    try {
+      const digest = subjects.evt.notify("hv9", "digest");
+      const failed = subjects.evt.backup("hv9", "failed");
+      const bad: [string, unknown][] = [
+        [digest, {}],
+        [digest, {}],
+        [digest, {}],
+        [digest, {}],
+        [digest, { type: "digest", host: "hv9" }],
+        [failed, { type: "completed", host: "hv9", domain: "web", runId: "r", at: "t", level: "inc", checkpoint: "c", bytesWritten: 1, durationMs: 1, folder: "web" }],
+        [failed, { type: "failed", host: "hv1", domain: "web", runId: "r", at: "t", reason: "someone else's" }],
+        [failed, "not an object"],
+      ];
+      // More than the consumer's 4 in flight: each one retried forever used to take a slot for good.
+      for (const [i, [subject, payload]] of bad.entries()) await publishJson(nc, subject, payload, eventMessageId(subject, `bad-${i}`));
+      await failBackup("hv9", "web", "real");
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 10_000, what: "the alert after the malformed events" });
+      await sleep(6_000); // past the retry delay (5 s): a malformed event retried would be refused a second time
+      assert.equal(a.received.length, 1);
+      assert.match((a.received[0]!.body as { message: string }).message, /Reason: real/);
+      const refused = logText.split("\n").filter((l) => l.includes('"msg":"event refused by its contract; dropped"') && l.includes(".hv9."));
+      assert.equal(refused.length, bad.length);
+      assert.match(refused.join("\n"), /payload type completed on a failed subject/);
+      assert.match(refused.join("\n"), /payload host hv1 on a subject of host hv9/);
+    } finally {
+      await notifier.stop();
+      await a.close();
+    }
+  });
+
   it("NATS killed (SIGKILL) and restarted: the notifier resumes and an event published afterwards arrives exactly once", async () => {
     const a = await startHttpReceiver();
     const notifier = await start([`json://${a.base}/nats?hosts=hv6`]);

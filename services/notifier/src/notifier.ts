@@ -7,6 +7,7 @@ import { createDigestCollector } from "./digest-collector.js";
 import { Redis } from "ioredis";
 import { createDeliveryQueue, redisOptions, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
 import { matchesFilter } from "./match-target.js";
+import { parseEvent } from "./event-contract.js";
 import { renderEvent } from "./render-event.js";
 import { createSender, type Sender } from "./send-notification.js";
 
@@ -100,20 +101,18 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     maxDeliver: -1,
     onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
     handler: async (msg) => {
-      let event: unknown;
-      try {
-        event = msg.json();
-      } catch {
-        logger.warn({ subject: msg.subject }, "event is not JSON; skipped");
+      // A malformed event fails the same way on every delivery: retrying it would only hold a slot forever.
+      const parsed = parseEvent(msg.subject, msg.data);
+      if (!parsed.ok) {
+        logger.warn({ subject: msg.subject, reason: parsed.reason }, "event refused by its contract; dropped");
         return "term";
       }
-      if (typeof event !== "object" || event === null) return "term";
-      const n = renderEvent(msg.subject, event as Record<string, unknown>);
-      if (!n) return "term";
+      const event = parsed.value;
+      const n = renderEvent(msg.subject, event)!; // parseEvent accepted the subject
       // A notification about a target that gave up is not sent to that same target (it would loop).
-      const skipTarget = n.service === "notify" ? (event as { targetId?: unknown }).targetId : undefined;
-      if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String((event as { at?: unknown }).at ?? new Date().toISOString()));
-      await digests?.observe(n, event as Record<string, unknown>);
+      const skipTarget = n.service === "notify" ? event.targetId : undefined;
+      if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String(event.at));
+      await digests?.observe(n, event);
       const id = eventIdentity(msg);
       for (const target of deps.targets) {
         if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;

@@ -1,5 +1,6 @@
 import { shellQuote, type NotifySeverity } from "@vmbs/config";
 import type { NotifyDigestEvent } from "@vmbs/contracts";
+import { splitEventSubject } from "./event-contract.js";
 
 /** A notification about one event, ready for any target. */
 export interface Notification {
@@ -39,9 +40,9 @@ function advice(service: string, type: string, e: EventRecord): string | undefin
  * when the subject is not an event subject.
  */
 export function renderEvent(subject: string, event: EventRecord): Notification | undefined {
-  const parts = subject.split(".");
-  if (parts.length !== 5 || parts[0] !== "vmbs" || parts[1] !== "evt") return undefined;
-  const [, , service, host, type] = parts as [string, string, string, string, string];
+  const s = splitEventSubject(subject);
+  if (!s) return undefined;
+  const { service, host, type } = s;
   if (service === "notify" && type === "digest") return renderDigest(host, event as unknown as NotifyDigestEvent);
   const domain = str(event.domain);
   const reason = str(event.reason);

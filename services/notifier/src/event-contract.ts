@@ -1,0 +1,58 @@
+import {
+  backupEventSchema,
+  chainEventSchema,
+  drillEventSchema,
+  mirrorEventSchema,
+  notifyDigestSchema,
+  notifyFailedSchema,
+  notifySilentSchema,
+  notifyStaleSchema,
+  parsePayload,
+  restoreEventSchema,
+  type ParseResult,
+} from "@vmbs/contracts";
+
+type EventSchema = Parameters<typeof parsePayload>[0];
+
+/** The tokens of `vmbs.evt.<service>.<host>.<type>`. */
+export interface EventSubject {
+  service: string;
+  host: string;
+  type: string;
+}
+
+/** An event payload as its contract accepted it (defaults filled in, unknown keys dropped). */
+export type ContractEvent = Record<string, unknown> & { type: string; host: string };
+
+export function splitEventSubject(subject: string): EventSubject | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 5 || parts[0] !== "vmbs" || parts[1] !== "evt") return undefined;
+  const [, , service, host, type] = parts as [string, string, string, string, string];
+  return { service, host, type };
+}
+
+const serviceSchemas: Record<string, EventSchema> = {
+  backup: backupEventSchema,
+  chain: chainEventSchema,
+  mirror: mirrorEventSchema,
+  restore: restoreEventSchema,
+  drill: drillEventSchema,
+};
+const notifySchemas: Record<string, EventSchema> = { failed: notifyFailedSchema, stale: notifyStaleSchema, silent: notifySilentSchema, digest: notifyDigestSchema };
+
+/**
+ * Checks an event against the contract of its subject, and that its payload names the subject's own host and
+ * type (the subject is what roles are allowed to publish; the rest is only what the publisher claims).
+ */
+export function parseEvent(subject: string, data: Uint8Array): ParseResult<ContractEvent> {
+  const s = splitEventSubject(subject);
+  if (!s) return { ok: false, reason: "not an event subject" };
+  const schema = s.service === "notify" ? notifySchemas[s.type] : serviceSchemas[s.service];
+  if (!schema) return { ok: false, reason: `no contract for ${s.service} ${s.type} events` };
+  const parsed = parsePayload(schema, data);
+  if (!parsed.ok) return parsed;
+  const event = parsed.value as ContractEvent;
+  if (event.type !== s.type) return { ok: false, reason: `payload type ${event.type} on a ${s.type} subject` };
+  if (event.host !== s.host) return { ok: false, reason: `payload host ${event.host} on a subject of host ${s.host}` };
+  return { ok: true, value: event };
+}
