@@ -27,7 +27,7 @@ describe("mirror target and SSH_OPTIONS", () => {
     assert.throws(() => parseRcloneTarget("nocolon"), /not an rclone remote/);
   });
 
-  it("reads port, keys, user and timeout from every spelling users write", () => {
+  it("reads port, keys, user and timeout from every spelling users write (the first value wins, as in ssh)", () => {
     const cases: [string[], Partial<ReturnType<typeof parseSshOptions>>][] = [
       [["-q", "-o", "IdentityFile=/private/hostname.key", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"], { port: 22, identityFiles: ["/private/hostname.key"], connectTimeoutMs: 10_000 }],
       [["-p", "2222", "-i", "/k"], { port: 2222, identityFiles: ["/k"] }],
@@ -35,6 +35,8 @@ describe("mirror target and SSH_OPTIONS", () => {
       [["-oPort=2022", "-o", "identityfile = /k2", "-o", "ConnectTimeout=3"], { port: 2022, identityFiles: ["/k2"], connectTimeoutMs: 3000 }],
       [["-o", "Port", "2023", "-l", "backup"], { port: 2023, user: "backup" }],
       [["-i", "~/.ssh/id_ed25519"], { identityFiles: [`${homedir()}/.ssh/id_ed25519`] }],
+      [["-o", "Port 2024", "-o", "User=u"], { port: 2024, user: "u" }],
+      [["-p", "2222", "-o", "Port=2022", "-i", "/a", "-i", "/b"], { port: 2222, identityFiles: ["/a", "/b"] }],
     ];
     for (const [words, want] of cases) {
       const got = parseSshOptions(words);
@@ -54,7 +56,7 @@ describe("mirror target and SSH_OPTIONS", () => {
       [["-o", "StrictHostKeyChecking", "accept-new"], { mode: "accept-new", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
       [["-o", "StrictHostKeyChecking=ASK"], { mode: "strict", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
       [["-o", "StrictHostKeyChecking=yes", "-o", "StrictHostKeyChecking=no"], { mode: "strict", userFiles: userDefault, globalFiles: globalDefault, hashNew: false }],
-      [["-o", "UserKnownHostsFile=~/kh /etc/kh2", "-o", "GlobalKnownHostsFile=none"], { mode: "strict", userFiles: [`${home}/kh`, "/etc/kh2"], globalFiles: [], hashNew: false }],
+      [["-o", "UserKnownHostsFile ~/kh /etc/kh2", "-o", "GlobalKnownHostsFile=none"], { mode: "strict", userFiles: [`${home}/kh`, "/etc/kh2"], globalFiles: [], hashNew: false }],
       [["-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/dev/null"], { mode: "strict", userFiles: [], globalFiles: globalDefault, hashNew: false }],
     ];
     for (const [words, want] of cases) assert.deepEqual(parseSshOptions(words).hostKeys, want, words.join(" "));

@@ -61,12 +61,10 @@ function* sshOptionsIn(words: readonly string[]): Generator<SshOption> {
       yield { key: letters[flag[1]!]!, value, from, to: i + 1 };
       continue;
     }
-    const eq = value.indexOf("=");
-    if (eq > 0) yield { key: value.slice(0, eq).trim().toLowerCase(), value: value.slice(eq + 1).trim(), from, to: i + 1 };
-    else {
-      const key = value.trim().toLowerCase();
-      yield { key, value: words[++i] ?? "", from, to: i + 1 };
-    }
+    // ssh takes `Key=Value` and `Key Value` in one word; the seed's users also wrote `-o Key Value` as two.
+    const kv = /^\s*([^\s=]+)\s*(?:=|\s)\s*(.*)$/.exec(value);
+    if (kv) yield { key: kv[1]!.toLowerCase(), value: kv[2]!.trim(), from, to: i + 1 };
+    else yield { key: value.trim().toLowerCase(), value: words[++i] ?? "", from, to: i + 1 };
   }
 }
 
@@ -77,45 +75,32 @@ function* sshOptionsIn(words: readonly string[]): Generator<SshOption> {
  * runs, and is passed to it unchanged.
  */
 export function parseSshOptions(words: readonly string[]): SshSettings {
-  const s: SshSettings = { port: 22, identityFiles: [], connectTimeoutMs: 10_000, hostKeys: { mode: "strict", userFiles: [], globalFiles: [], hashNew: false } };
-  const seen = new Set<string>();
-  let strict: string | undefined;
-  let userFiles = "~/.ssh/known_hosts ~/.ssh/known_hosts2";
-  let globalFiles = "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2";
-  let hashNew = false;
+  const first = new Map<string, string>();
+  const identityFiles: string[] = [];
   for (const { key, value } of sshOptionsIn(words)) {
-    if (key === "identityfile") s.identityFiles.push(expandHome(value));
-    if (seen.has(key)) continue;
-    seen.add(key);
-    switch (key) {
-      case "port":
-        s.port = portOf(value);
-        break;
-      case "connecttimeout":
-        s.connectTimeoutMs = Math.max(1, Number.parseInt(value, 10) || 10) * 1000;
-        break;
-      case "user":
-        s.user = value;
-        break;
-      case "stricthostkeychecking":
-        strict = value;
-        break;
-      case "userknownhostsfile":
-        userFiles = value;
-        break;
-      case "globalknownhostsfile":
-        globalFiles = value;
-        break;
-      case "hashknownhosts":
-        hashNew = /^(yes|true)$/i.test(value);
-        break;
-    }
+    if (key === "identityfile") identityFiles.push(expandHome(value));
+    else if (!first.has(key)) first.set(key, value);
   }
-  s.hostKeys = { mode: hostKeyMode(strict), userFiles: knownHostsFiles(userFiles), globalFiles: knownHostsFiles(globalFiles), hashNew };
-  if (s.hostKeys.mode === "accept-new" && s.hostKeys.userFiles.length === 0)
+  const hostKeys: HostKeyPolicy = {
+    mode: hostKeyMode(first.get("stricthostkeychecking")),
+    userFiles: knownHostsFiles(first.get("userknownhostsfile") ?? "~/.ssh/known_hosts ~/.ssh/known_hosts2"),
+    globalFiles: knownHostsFiles(first.get("globalknownhostsfile") ?? "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2"),
+    hashNew: /^(yes|true)$/i.test(first.get("hashknownhosts") ?? ""),
+  };
+  if (hostKeys.mode === "accept-new" && hostKeys.userFiles.length === 0)
     throw new RangeError("SSH_OPTIONS: StrictHostKeyChecking=accept-new (or no) needs a UserKnownHostsFile to remember keys in; with none or /dev/null every host key would be accepted");
-  return s;
+  const port = first.get("port");
+  const timeout = first.get("connecttimeout");
+  const user = first.get("user");
+  return {
+    port: port === undefined ? 22 : portOf(port),
+    identityFiles,
+    connectTimeoutMs: timeout === undefined ? 10_000 : Math.max(1, Number.parseInt(timeout, 10) || 10) * 1000,
+    ...(user !== undefined ? { user } : {}),
+    hostKeys,
+  };
 }
+
 /**
  * StrictHostKeyChecking as this tool applies it. yes and ask (nobody can answer a prompt here) refuse unknown
  * hosts; accept-new records them; the seed's no/off is taken as accept-new, because ssh's "no" would also connect
