@@ -53,18 +53,21 @@ describe("mirror: the SFTP check and rsync's ssh enforce known_hosts against a r
     await rm(base, { recursive: true, force: true });
   });
 
-  /** One sync of DOMAIN to `mirrorRoot` by a mirror started with these SSH_OPTIONS; its final event, as published. */
-  const syncWith = async (sshOptions: string[], mirrorRoot: string): Promise<MirrorEvent> => {
+  /** A mirror of DOMAIN to RSYNC_BACKUP_PATH `target`; a retry an hour away, so each sync here is one attempt. */
+  const mirrorWith = (sshOptions: string[], target: string) => {
     const config = loadConfig({
       LOCAL_BACKUP_PATH: backupRoot,
       HOST_ID: HOST,
       VMBS_STATE_DIR: stateDir,
-      RSYNC_BACKUP_PATH: `root@127.0.0.1:${mirrorRoot}`,
+      RSYNC_BACKUP_PATH: target,
       RSYNC_BACKUP_CHAINS_TO_KEEP: "1",
       SSH_OPTIONS: sshOptions.join(" "),
     });
-    // A retry an hour away: each sync here is one attempt.
-    const mirror = await startMirror({ config, nc, logger: testLogger("test-mirror"), retryDelaysMs: [3_600_000], catchUpAtStart: false });
+    return startMirror({ config, nc, logger: testLogger("test-mirror"), retryDelaysMs: [3_600_000], catchUpAtStart: false });
+  };
+  /** One sync of DOMAIN to `mirrorRoot` over ssh with these SSH_OPTIONS; its final event, as published. */
+  const syncWith = async (sshOptions: string[], mirrorRoot: string): Promise<MirrorEvent> => {
+    const mirror = await mirrorWith(sshOptions, `root@127.0.0.1:${mirrorRoot}`);
     let final: MirrorEventInput;
     try {
       [final] = (await mirror.syncDomain(DOMAIN, "command")) as [MirrorEventInput];
@@ -88,6 +91,14 @@ describe("mirror: the SFTP check and rsync's ssh enforce known_hosts against a r
     const r = await execa("ssh", [...rsyncSshOptions(sshOptions), "root@127.0.0.1", "true"], { reject: false, stdin: "ignore", timeout: 30_000 });
     return { exitCode: r.exitCode, stderr: r.stderr };
   };
+
+  it("SSH_OPTIONS that would accept any host key (no + UserKnownHostsFile=/dev/null) stop an ssh mirror at start, not a local one", async () => {
+    const anyKey = sshd.sshOptionsLine.split(" ");
+    assert.ok(anyKey.includes("UserKnownHostsFile=/dev/null") && anyKey.includes("StrictHostKeyChecking=no"));
+    await assert.rejects(mirrorWith(anyKey, `root@127.0.0.1:${base}`), /StrictHostKeyChecking=accept-new \(or no\) needs a UserKnownHostsFile .* every host key would be accepted/);
+    const local = await mirrorWith(anyKey, await mkdtemp(join(base, "mirror-local-")));
+    await local.stop();
+  });
 
   it("StrictHostKeyChecking=yes: an unknown host is refused; once ssh-keyscan -H recorded it ([host]:port, hashed), SFTP and rsync both work", async () => {
     const knownHosts = join(base, "strict_known_hosts");

@@ -85,7 +85,9 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
   if (targets.length === 0) throw new TypeError("neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
   const host = config.HOST_ID;
   const logger = deps.logger.child({ service: "mirror", host });
-  const ssh = parseSshOptions(config.SSH_OPTIONS);
+  // Read at start so a bad SSH_OPTIONS stops the service, but only when a target is reached over ssh (the same
+  // options serve other ssh uses, where e.g. UserKnownHostsFile=/dev/null is none of the mirror's business).
+  const ssh = targets.some((t) => t.kind === "ssh") ? parseSshOptions(config.SSH_OPTIONS) : undefined;
   const transferTimeoutMs = deps.rsyncTimeoutMs ?? 12 * 3600_000;
   const root = config.LOCAL_BACKUP_PATH;
   const rootId = await backupRootId(root, host);
@@ -118,7 +120,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     target.kind === "local"
       ? localMirrorStore()
       : target.kind === "ssh"
-        ? openSftpStore({ host: target.host, user: target.user, ssh })
+        ? openSftpStore({ host: target.host, user: target.user, ssh: ssh! })
         : rcloneStore(target.remote, { configFile: config.MIRROR_RCLONE_CONFIG, timeoutMs: 300_000, signal });
 
   /** Copies the chain: rsync (bytes from --stats) or rclone copy + rclone check. Returns the bytes sent. */
