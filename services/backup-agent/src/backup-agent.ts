@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
@@ -22,11 +23,13 @@ import {
   type CommandRun,
   type JsMsg,
   type NatsConnection,
+  type OutboxEvent,
 } from "@vmbs/bus";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import type { Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { assertBackupRoot } from "./backup-root.js";
+import { answerFor, createBackupQueue } from "./backup-queue.js";
 import { createBackupRunner } from "./backup-runner.js";
 import { createChainChecker } from "./chain-check/chain-checker.js";
 import { createChainCommandHandler, requestIdOf, type ChainCommandDeps } from "./chain-commands.js";
@@ -82,6 +85,12 @@ export function agentStateDir(stateDir: string, host: string): string {
 
 /** How long a stopping agent keeps trying to publish its outbox before leaving the rest for its next start. */
 const outboxDrainOnStopMs = 3_000;
+/** Backup commands one domain may hold (waiting or running); the next ones are refused until it holds fewer. */
+const backupCommandsPerDomain = 8;
+/** Backups of different domains at once: the 4 the backup consumer used to take at a time. */
+const backupsAtOnce = 4;
+/** Backup commands taken from the stream at once: room for a flooded domain's held ones and every other domain's. */
+const backupCommandsInFlight = 64;
 
 /**
  * The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome.
@@ -132,7 +141,12 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   });
   // One publisher per event kind for this whole agent (libs/bus publish-events.ts), both through the journal's
   // outbox: every chain event — the runner's, the checker's, rotation's and retention's — and every backup event.
-  const publish = createBackupEventPublisher(journal.announce, host);
+  // The backup events of one queued run, for the commands that joined it (see handleBackup).
+  const runEvents = new AsyncLocalStorage<OutboxEvent[]>();
+  const publish = createBackupEventPublisher(async (event) => {
+    runEvents.getStore()?.push(event);
+    await journal.announce(event);
+  }, host);
   const publishChain = createChainEventPublisher(journal.announce, host);
   const runBackup = createBackupRunner({
     host,
@@ -198,6 +212,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
   await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
 
+  const backups = createBackupQueue<OutboxEvent[]>({ maxPerDomain: backupCommandsPerDomain, maxRunning: backupsAtOnce });
   const handleBackup = async (msg: JsMsg, ctx: CommandContext, run: CommandRun) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
     if (!parsed.ok) {
@@ -224,11 +239,28 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         // A check after a failure may have archived the chain: keep the archives within bounds (while it is ours).
         if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
-      await runExclusive(domain, backupOne).catch(async (err: unknown) => {
-        logger.error({ err, domain }, "backup run crashed");
-        // A run id of its own: the event's message id derives from it, and one command may fail for several domains.
-        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
-      });
+      const events: OutboxEvent[] = [];
+      const admission = backups(domain, resume.level, () =>
+        runEvents.run(events, async () => {
+          await runExclusive(domain, backupOne).catch(async (err: unknown) => {
+            logger.error({ err, domain }, "backup run crashed");
+            // A run id of its own: the event's message id derives from it, and one command may fail for several domains.
+            await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
+          });
+          return events;
+        }),
+      );
+      if (admission.kind === "refused") {
+        // The first refusal of a flood and every 100th: the events name each one.
+        if (admission.refusedInFlood === 1 || admission.refusedInFlood % 100 === 0)
+          logger.warn({ domain, held: admission.held, refused: admission.refusedInFlood }, "backup commands refused: the domain holds as many as it may");
+        const reason = `refused: ${domain} already has ${admission.held} backup commands waiting or running on ${host} (the most one domain may hold); this one was not queued`;
+        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason, at: new Date().toISOString() });
+        continue;
+      }
+      const answer = await admission.result;
+      // Joined a run started by an earlier command: its events, announced (and recorded) as this command's too.
+      if (admission.joined) for (const event of answer) await journal.announce(answerFor(event, cmd.requestId, run.key));
     }
     return "ack" as const;
   };
@@ -250,6 +282,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
       durable: agentConsumerName("backup", host),
       filterSubject: subjects.cmd.backup(host),
       ackWaitMs,
+      concurrency: backupCommandsInFlight,
       handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),
