@@ -203,7 +203,7 @@ async function decide(policy: HostKeyPolicy, host: string, port: number, key: Bu
     case "unknown":
       if (!recordFile) {
         const files = [...policy.userFiles, ...policy.globalFiles].join(", ") || "none";
-        throw new HostKeyError(`host key of ${name} (${offered}) is not in known_hosts (${files}) and StrictHostKeyChecking=yes: add it, or use StrictHostKeyChecking=accept-new`);
+        throw new HostKeyError(`host key of ${name} (${offered}) is not in known_hosts (${files}), and StrictHostKeyChecking (yes, ask or unset) refuses unknown hosts: add the key, or set StrictHostKeyChecking=accept-new`);
       }
       try {
         await mkdir(dirname(recordFile), { recursive: true, mode: 0o700 });
