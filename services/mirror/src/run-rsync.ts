@@ -22,8 +22,9 @@ const IO_TIMEOUT_S = 300;
 
 /**
  * The rsync argument array for one domain: `RSYNC_ARGS --stats [-s -e "ssh SSH_OPTIONS"] <local>/<domain>/
- * <target>/<domain>/`, SSH_OPTIONS carrying the SFTP check's known_hosts policy (rsyncSshOptions). `-s` (--protect-args / --secluded-args) sends the remote path as data, so a domain named
- * `$(reboot)` or `a b` is a file name on the other side, never words for its shell.
+ * <target>/<domain>/`, SSH_OPTIONS carrying the SFTP check's known_hosts policy (rsyncSshOptions). `-s`
+ * (--protect-args / --secluded-args) sends the remote path as data, so a domain named `$(reboot)` or `a b` is a
+ * file name on the other side, never words for its shell.
  */
 export function rsyncArgs(o: { rsyncArgs: readonly string[]; sshOptions: readonly string[]; source: string; target: MirrorTarget; domain: string }): string[] {
   const args = [...o.rsyncArgs, "--stats"];
