@@ -24,6 +24,7 @@ export interface EventSubject {
 /** An event payload as its contract accepted it (defaults filled in, unknown keys dropped). */
 export type ContractEvent = Record<string, unknown> & { type: string; host: string };
 
+/** The tokens of an event subject; undefined for any other subject. */
 export function splitEventSubject(subject: string): EventSubject | undefined {
   const parts = subject.split(".");
   if (parts.length !== 5 || parts[0] !== "vmbs" || parts[1] !== "evt") return undefined;
@@ -31,14 +32,20 @@ export function splitEventSubject(subject: string): EventSubject | undefined {
   return { service, host, type };
 }
 
-const serviceSchemas: Record<string, EventSchema> = {
-  backup: backupEventSchema,
-  chain: chainEventSchema,
-  mirror: mirrorEventSchema,
-  restore: restoreEventSchema,
-  drill: drillEventSchema,
-};
-const notifySchemas: Record<string, EventSchema> = { failed: notifyFailedSchema, stale: notifyStaleSchema, silent: notifySilentSchema, digest: notifyDigestSchema };
+// Maps, not objects: a subject token such as `constructor` must not find an inherited property.
+const serviceSchemas = new Map<string, EventSchema>([
+  ["backup", backupEventSchema],
+  ["chain", chainEventSchema],
+  ["mirror", mirrorEventSchema],
+  ["restore", restoreEventSchema],
+  ["drill", drillEventSchema],
+]);
+const notifySchemas = new Map<string, EventSchema>([
+  ["failed", notifyFailedSchema],
+  ["stale", notifyStaleSchema],
+  ["silent", notifySilentSchema],
+  ["digest", notifyDigestSchema],
+]);
 
 /**
  * Checks an event against the contract of its subject, and that its payload names the subject's own host and
@@ -47,7 +54,7 @@ const notifySchemas: Record<string, EventSchema> = { failed: notifyFailedSchema,
 export function parseEvent(subject: string, data: Uint8Array): ParseResult<ContractEvent> {
   const s = splitEventSubject(subject);
   if (!s) return { ok: false, reason: "not an event subject" };
-  const schema = s.service === "notify" ? notifySchemas[s.type] : serviceSchemas[s.service];
+  const schema = s.service === "notify" ? notifySchemas.get(s.type) : serviceSchemas.get(s.service);
   if (!schema) return { ok: false, reason: `no contract for ${s.service} ${s.type} events` };
   const parsed = parsePayload(schema, data);
   if (!parsed.ok) return parsed;

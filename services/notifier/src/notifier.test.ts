@@ -291,6 +291,7 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
         [failed, { type: "completed", host: "hv9", domain: "web", runId: "r", at: "t", level: "inc", checkpoint: "c", bytesWritten: 1, durationMs: 1, folder: "web" }],
         [failed, { type: "failed", host: "hv1", domain: "web", runId: "r", at: "t", reason: "someone else's" }],
         [failed, "not an object"],
+        ["vmbs.evt.constructor.hv9.failed", { type: "failed", host: "hv9" }],
       ];
       // More than the consumer's 4 in flight: each one retried forever used to take a slot for good.
       for (const [i, [subject, payload]] of bad.entries()) await publishJson(nc, subject, payload, eventMessageId(subject, `bad-${i}`));
