@@ -212,7 +212,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
   await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
 
-  const backups = createBackupQueue<OutboxEvent[]>({ maxPerDomain: backupCommandsPerDomain, maxRunning: backupsAtOnce });
+  // A run's backup events; undefined when the agent stopped before the run's turn came.
+  const backups = createBackupQueue<OutboxEvent[] | undefined>({ maxPerDomain: backupCommandsPerDomain, maxRunning: backupsAtOnce });
   const handleBackup = async (msg: JsMsg, ctx: CommandContext, run: CommandRun) => {
     const parsed = parsePayload(backupCommandSchema, msg.data);
     if (!parsed.ok) {
@@ -223,7 +224,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     const cmd = parsed.value;
     const targets = cmd.domain ? [cmd.domain] : await scheduledDomains();
     for (const domain of targets) {
-      if (ctx.signal.aborted) break;
+      // Stopping: the command comes back at the next start, which skips the domains it finished (resumeBackup).
+      if (ctx.signal.aborted) return "retry" as const;
       const resume = resumeBackup(host, run.interrupted, domain, cmd.level);
       if (run.interrupted) logger.warn({ domain, identity: run.identity, decision: resume }, "resuming an interrupted backup command");
       if (resume.kind === "skip") continue;
@@ -240,16 +242,17 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };
       const events: OutboxEvent[] = [];
-      const admission = backups(domain, resume.level, () =>
-        runEvents.run(events, async () => {
+      const admission = backups(domain, resume.level, async () => {
+        if (ctx.signal.aborted) return undefined;
+        return runEvents.run(events, async () => {
           await runExclusive(domain, backupOne).catch(async (err: unknown) => {
             logger.error({ err, domain }, "backup run crashed");
             // A run id of its own: the event's message id derives from it, and one command may fail for several domains.
             await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason: `internal error: ${(err as Error).message}`, at: new Date().toISOString() });
           });
           return events;
-        }),
-      );
+        });
+      });
       if (admission.kind === "refused") {
         // The first refusal of a flood and every 100th: the events name each one.
         if (admission.refusedInFlood === 1 || admission.refusedInFlood % 100 === 0)
@@ -259,6 +262,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         continue;
       }
       const answer = await admission.result;
+      // The agent stopped before this run's turn: back at the next start, not answered by a run cancelled on the spot.
+      if (!answer) return "retry" as const;
       // Joined a run started by an earlier command: its events, announced (and recorded) as this command's too.
       if (admission.joined) for (const event of answer) await journal.announce(answerFor(event, cmd.requestId, run.key));
     }

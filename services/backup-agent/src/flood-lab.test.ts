@@ -6,8 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { commandOutcomeKey, publishJson, type CommandRecord } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
-import { agentStateDir } from "./backup-agent.js";
+import { ignoredListExcept, waitFor } from "@vmbs/lab";
+import { agentStateDir, type BackupAgent } from "./backup-agent.js";
 import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
 import { stopEngineMidTransfer } from "./testing/engine-process.js";
 
@@ -19,9 +19,10 @@ const flood = 300;
 
 describe("a flood of backup commands for one domain (real lab)", { timeout: 600_000 }, () => {
   let h: AgentHarness;
+  let agent: BackupAgent;
   before(async () => {
     h = await createAgentHarness(host);
-    await h.startAgent();
+    agent = await h.startAgent();
   });
   after(async () => h?.close());
 
@@ -94,5 +95,28 @@ describe("a flood of backup commands for one domain (real lab)", { timeout: 600_
     }
     assert.equal(new Set(h.events.filter((e) => e.domain === a.name && e.type === "started").map((e) => e.runId)).size, runs.size, "no new run");
     assert.deepEqual(new Set(h.events.filter((e) => e.requestId === follower.requestId).map((e) => e.runId)), new Set([follower.runId]));
+  });
+
+  it("an agent stopped while a run waits for its turn leaves that command to its next start, not run", async () => {
+    const c = await h.lab.createDomain({ sizeMiB: 512 });
+    await h.lab.writeGuest(c.name, { offset: 0, length: 384 * MiB, pattern: 0x3e });
+    await backup({ domain: c.name, level: "auto", requestId: "c-0" }, "c-0");
+    await stopEngineMidTransfer(join(h.backupRoot, c.name), c.name);
+    await h.waitEvent((e) => e.requestId === "c-0" && e.type === "started", 60_000);
+    await backup({ domain: c.name, level: "full", requestId: "c-1" }, "c-1");
+    // Its record is written just before it is queued.
+    await waitFor(async () => (await recordOf("c-1").catch(() => undefined))?.state === "started", { timeoutMs: 30_000, intervalMs: 5, what: "c-1 taken by the agent" });
+
+    // The stop cancels c-0 (waking its engine); c-1's turn comes after the stop.
+    await agent.stop();
+    assert.equal(outcomeOf("c-0")?.type, "failed");
+    assert.deepEqual(h.events.filter((e) => e.requestId === "c-1"), [], "c-1 did not run");
+    const jsm = await jetstreamManager(h.nc);
+    assert.equal((await jsm.streams.info(streams.commands)).state.messages, 1, "c-1 is still in the stream");
+
+    // A new agent ignores every domain defined before it started, but c.
+    agent = await h.startAgent({ VM_IGNORED_LIST: await ignoredListExcept(h.lab.uri, [c.name]) });
+    const next = await h.waitEvent((e) => e.requestId === "c-1" && e.type !== "started", 180_000);
+    assert.equal(next.type, "completed", JSON.stringify(next));
   });
 });
