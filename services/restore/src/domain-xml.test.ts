@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DomainXmlError, domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, rewriteAsNewDomain } from "./domain-xml.js";
+import { DomainXmlError, domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, rewriteAsNewDomain, stripUnrestorable } from "./domain-xml.js";
 
 const source = `<domain type='kvm' id='7'>
   <name>web &amp; "db"</name>
@@ -50,6 +50,34 @@ describe("domain XML for a restored copy", () => {
     const out = rewriteAsNewDomain(source, { name: "n", images: new Map([["vda", "/a"], ["vdb", "/b"]]), macs: ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"] });
     assert.deepEqual(domainXmlMacs(out.xml), ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"]);
     assert.deepEqual(out.macs, ["52:54:00:aa:bb:cc", "52:54:00:01:02:03"]);
+  });
+
+  it("a restored copy leaves out block, iSCSI and network disks, cdroms, host devices and folders, and QEMU pass-through", () => {
+    const hostile = source
+      .replace("<domain type='kvm' id='7'>", "<domain type='kvm' id='7' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+      .replace(
+        "<devices>",
+        `<devices>
+    <disk type='block' device='disk'><source dev='/dev/sda'/><target dev='vdx'/></disk>
+    <disk type='network' device='disk'><source protocol='iscsi' name='iqn.2026-01.lan:t/1'><host name='san'/></source><target dev='vdy'/></disk>
+    <disk type='network' device='lun'><source protocol='nbd' name='x'/><target dev='sdz'/></disk>
+    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>
+    <filesystem type='mount'><source dir='/'/><target dir='host'/></filesystem>`,
+      )
+      .replace("</domain>", "<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='x'/></qemu:commandline></domain>");
+    const out = stripUnrestorable(hostile);
+    assert.deepEqual(out.stripped, [
+      "disk vdx (block /dev/sda)",
+      "disk vdy (network iscsi)",
+      "lun sdz (network nbd)",
+      "cdrom sda (file /iso/install.iso)",
+      "hostdev (pci)",
+      "filesystem (mount)",
+      "<qemu:commandline> (QEMU pass-through)",
+    ]);
+    for (const gone of ["/dev/sda", "iscsi", "nbd", "hostdev", "filesystem", "qemu:arg", "install.iso"]) assert.ok(!out.xml.includes(gone), `${gone} left in ${out.xml}`);
+    assert.deepEqual(domainXmlDisks(out.xml), domainXmlDisks(source), "the file disks stay for the restore to rewrite");
+    assert.deepEqual(stripUnrestorable(out.xml).stripped, [], "nothing left to strip");
   });
 
   it("refuses what is not a domain XML", () => {

@@ -117,6 +117,35 @@ export function rewriteAsNewDomain(xml: string, edit: NewDomainEdit): { xml: str
   return { xml: new XMLSerializer().serializeToString(root), uuid, macs };
 }
 
+const QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+/**
+ * A saved domain XML without what a restored copy must not be defined with, and a line for each thing left out.
+ * A restore brings back image files only; the saved XML (possibly a mirror's, possibly edited) would otherwise
+ * have libvirt, as root, attach host block devices, iSCSI or network storage, host devices and host folders, or
+ * pass arguments to QEMU. Kept: file disks (device "disk"), which the restore rewrites or drops.
+ */
+export function stripUnrestorable(xml: string): { xml: string; stripped: string[] } {
+  const root = parse(xml);
+  const stripped: string[] = [];
+  const drop = (el: Element, what: string): void => {
+    el.parentNode?.removeChild(el);
+    stripped.push(what);
+  };
+  const devices = child(root, "devices");
+  for (const el of devices ? children(devices, "disk") : []) {
+    const type = el.getAttribute("type") || "file";
+    const device = el.getAttribute("device") || "disk";
+    if (type === "file" && device === "disk") continue;
+    const source = child(el, "source");
+    const from = source?.getAttribute("file") || source?.getAttribute("dev") || source?.getAttribute("protocol") || source?.getAttribute("pool") || "";
+    drop(el, `${device} ${child(el, "target")?.getAttribute("dev") ?? "?"} (${type}${from ? ` ${from}` : ""})`);
+  }
+  for (const tag of ["hostdev", "filesystem"]) for (const el of devices ? children(devices, tag) : []) drop(el, `${tag} (${el.getAttribute("type") ?? "?"})`);
+  for (const el of Array.from(root.childNodes as ArrayLike<Node>)) if (el.nodeType === 1 && (el as Element).namespaceURI === QEMU_NAMESPACE) drop(el as Element, `<${(el as Element).tagName}> (QEMU pass-through)`);
+  return { xml: new XMLSerializer().serializeToString(root), stripped };
+}
+
 /** The UEFI variable store path of a domain XML, if any. */
 export function domainXmlNvram(xml: string): string | undefined {
   const os = child(parse(xml), "os");

@@ -6,12 +6,8 @@ import { copyImagePath, copyNvramPath, pickMacs, planReplication, ReplicateRefus
 describe("replication plan (pure)", () => {
   const transports: [string, ReturnType<typeof targetTransport>["kind"], object?][] = [
     ["qemu:///system", "local"],
-    ["qemu+unix:///system", "local"],
     ["qemu+ssh://root@hv2:2222/system?keyfile=/k/id&no_verify=1", "ssh", { host: "hv2", user: "root", port: 2222, keyFile: "/k/id", noVerify: true }],
     ["qemu+ssh://hv2/system", "ssh", { host: "hv2", noVerify: false }],
-    ["qemu+tcp://hv2/system", "unsupported"],
-    ["qemu+tls://hv2/system", "unsupported"],
-    ["qemu+ssh://-oProxyCommand=x/system", "unsupported"],
   ];
   for (const [uri, kind, fields] of transports)
     it(`target ${uri} is ${kind}`, () => {
@@ -19,6 +15,15 @@ describe("replication plan (pure)", () => {
       assert.equal(t.kind, kind);
       if (fields) assert.deepEqual(t, { kind, ...fields });
     });
+
+  for (const uri of ["qemu+unix:///system", "qemu+tcp://hv2/system", "qemu+ext:///system?command=/tmp/evil", "qemu+ssh://-oProxyCommand=x/system"])
+    it(`target ${uri} is refused`, () => assert.throws(() => targetTransport(uri), ReplicateRefusedError));
+
+  it("ssh options: known_hosts names the known hosts file unless no_verify", () => {
+    const t = targetTransport("qemu+ssh://hv2/system?known_hosts=/etc/vmbs/known");
+    assert.ok(t.kind === "ssh");
+    assert.deepEqual(targetSshOptions(t, []), ["-o", "UserKnownHostsFile=/etc/vmbs/known", "-o", "BatchMode=yes"]);
+  });
 
   it("ssh options: the URI's settings before SSH_OPTIONS, never a prompt", () => {
     const t = targetTransport("qemu+ssh://root@hv2:2222/system?keyfile=/k&no_verify=1");
@@ -66,7 +71,6 @@ describe("replication plan (pure)", () => {
     { what: "no copy needs no consent", input: { state: "running", copyDisks: false }, step: /^keep \/img\/web2.vda.qcow2 \(not copied\)$/ },
     { what: "a taken name or file is refused", input: { conflicts: ["a domain named \"web2\" exists already"] }, refusal: /exists already/ },
     { what: "block disks cannot be copied", input: { otherDisks: ["vdz"] }, refusal: /vdz are not image files/ },
-    { what: "tcp targets cannot receive disks", input: { transport: { kind: "unsupported", why: "over ssh only" } }, refusal: /over ssh only/ },
     { what: "ssh targets say so", input: { transport: { kind: "ssh", host: "hv2", noVerify: false } }, step: /to \/img\/web2.vda.qcow2 on hv2 \(over ssh\)$/ },
   ];
   for (const p of plans)

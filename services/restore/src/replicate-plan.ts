@@ -1,38 +1,18 @@
 import { basename, dirname, extname, join } from "node:path";
-import type { MacPolicy, ReplicatePlanReply } from "@vmbs/contracts";
+import { parseLibvirtTarget, type LibvirtTarget, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
 import type { XmlDisk } from "./domain-xml.js";
 
 /** How files reach a target connection: this machine's file system, or ssh to the target's host. */
-export type TargetTransport =
-  | { kind: "local" }
-  | { kind: "ssh"; host: string; user?: string; port?: number; keyFile?: string; noVerify: boolean }
-  /** A remote connection we cannot copy files over (tcp, tls, libssh): only a replication without disk copies. */
-  | { kind: "unsupported"; why: string };
+export type TargetTransport = LibvirtTarget;
 
 /**
- * The transport of a libvirt URI: no host (`qemu:///system`, `qemu+unix:///…`) is this machine; `qemu+ssh://…`
- * is ssh to that host with the URI's user, port, `keyfile` and `no_verify`.
+ * The transport of a target URI a request named, refused unless it is one of the few shapes
+ * {@link parseLibvirtTarget} allows: this runs before libvirt opens the URI, since opening it can run programs.
  */
 export function targetTransport(uri: string): TargetTransport {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return { kind: "unsupported", why: `not a URI: ${uri}` };
-  }
-  const transport = url.protocol.replace(/:$/, "").split("+")[1];
-  if (url.hostname === "") return transport === undefined || transport === "unix" ? { kind: "local" } : { kind: "unsupported", why: `${url.protocol}// without a host` };
-  if (url.hostname.startsWith("-")) return { kind: "unsupported", why: `host ${url.hostname} looks like an option` };
-  if (transport !== "ssh") return { kind: "unsupported", why: `disks are copied over ssh only, not ${transport ?? "tcp"} (use qemu+ssh://)` };
-  const keyFile = url.searchParams.get("keyfile") ?? undefined;
-  return {
-    kind: "ssh",
-    host: url.hostname,
-    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
-    ...(url.port ? { port: Number(url.port) } : {}),
-    ...(keyFile ? { keyFile } : {}),
-    noVerify: url.searchParams.get("no_verify") === "1",
-  };
+  const r = parseLibvirtTarget(uri);
+  if (!r.ok) throw new ReplicateRefusedError(`target ${JSON.stringify(uri)} refused: ${r.reason}`);
+  return r.target;
 }
 
 /**
@@ -44,7 +24,7 @@ export function targetSshOptions(t: Extract<TargetTransport, { kind: "ssh" }>, s
     ...(t.port ? ["-p", String(t.port)] : []),
     ...(t.user ? ["-l", t.user] : []),
     ...(t.keyFile ? ["-i", t.keyFile] : []),
-    ...(t.noVerify ? ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] : []),
+    ...(t.noVerify ? ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] : t.knownHosts ? ["-o", `UserKnownHostsFile=${t.knownHosts}`] : []),
     "-o",
     "BatchMode=yes",
     ...sshOptions,
@@ -113,7 +93,6 @@ export function planReplication(p: PlanInput): Pick<ReplicatePlanReply, "steps" 
   const running = p.state !== "shut off";
   const refusals = [
     ...p.conflicts,
-    ...((p.copyDisks || p.nvram) && p.transport.kind === "unsupported" ? [p.transport.why] : []),
     ...(p.copyDisks && p.otherDisks.length > 0 ? [`disks ${p.otherDisks.join(", ")} are not image files and cannot be copied; replicate without copying disks`] : []),
     ...(p.copyDisks && running && !p.consent ? [`${p.domain} is ${p.state}; a consistent copy needs it shut down for the copy (consent), or shut off`] : []),
   ];

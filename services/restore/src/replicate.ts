@@ -3,8 +3,9 @@ import { dirname } from "node:path";
 import type { ReplicatePlanReply, ReplicateReply, ReplicateRequest } from "@vmbs/contracts";
 import { createLibvirt, imageFormat, waitForDomainState, type Libvirt } from "@vmbs/virt";
 import { domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, randomMac, rewriteAsNewDomain } from "./domain-xml.js";
-import { copyImagePath, copyNvramPath, pickMacs, planReplication, ReplicateRefusedError, targetTransport } from "./replicate-plan.js";
-import { createTargetFiles } from "./target-files.js";
+import { libvirtImageFolders, PathRefusedError } from "./confine.js";
+import { copyImagePath, copyNvramPath, pickMacs, planReplication, ReplicateRefusedError, targetTransport, type TargetTransport } from "./replicate-plan.js";
+import { createTargetFiles, type TargetFiles } from "./target-files.js";
 
 export interface ReplicateDeps {
   /** This host's connection (LIBVIRT_URI), where the source is. */
@@ -48,9 +49,7 @@ export async function replicateDomain(deps: ReplicateDeps, req: ReplicateRequest
     if (r.plan.refusal) throw new ReplicateRefusedError(r.plan.refusal);
     await onStarted();
     const copy = req.copyDisks !== false;
-    const transport = targetTransport(r.plan.to);
-    // The plan refused copying files over an unsupported transport; without files to copy none is needed.
-    const files = transport.kind === "unsupported" ? undefined : createTargetFiles(transport, { sshOptions: deps.sshOptions, runId, copyTimeoutMs: deps.copyTimeoutMs ?? 12 * 3600_000 });
+    const files = createTargetFiles(target.transport, { sshOptions: deps.sshOptions, runId, copyTimeoutMs: deps.copyTimeoutMs ?? 12 * 3600_000 });
     const created: string[] = [];
     let shutDown = false;
     try {
@@ -65,12 +64,12 @@ export async function replicateDomain(deps: ReplicateDeps, req: ReplicateRequest
         for (const d of r.plan.disks) {
           deps.signal.throwIfAborted();
           await deps.progress(`copy ${d.source} as ${d.format} to ${d.image}`);
-          await files!.copyImage(d.source, d.format, d.image, deps.signal);
+          await files.copyImage(d.source, d.format, d.image, deps.signal);
           created.push(d.image);
         }
       if (r.nvram?.exists) {
         await deps.progress(`copy the UEFI variables ${r.nvram.source} to ${r.nvram.copy}`);
-        await files!.copyFile(r.nvram.source, r.nvram.copy, deps.signal);
+        await files.copyFile(r.nvram.source, r.nvram.copy, deps.signal);
         created.push(r.nvram.copy);
       }
       const edited = rewriteAsNewDomain(r.xml, {
@@ -81,12 +80,12 @@ export async function replicateDomain(deps: ReplicateDeps, req: ReplicateRequest
       });
       deps.signal.throwIfAborted();
       await deps.progress(`define ${req.as} on ${r.plan.to} (uuid ${edited.uuid})`);
-      await target.defineXml(edited.xml);
+      await target.libvirt.defineXml(edited.xml);
       return { domain: req.domain, target: req.as, to: r.plan.to, uuid: edited.uuid, macs: edited.macs, images: r.plan.disks.map((d) => d.image), ...(r.nvram ? { nvram: r.nvram.copy } : {}), restarted: shutDown };
     } catch (err) {
       if (created.length > 0) {
         await deps.progress(`remove the copies made: ${created.join(", ")}`).catch(() => undefined);
-        await files!.remove(created).catch(() => undefined);
+        await files.remove(created).catch(() => undefined);
       }
       throw err;
     } finally {
@@ -102,43 +101,56 @@ async function restartSource(deps: ReplicateDeps, domain: string): Promise<void>
   await deps.libvirt.start(domain);
 }
 
-async function withTarget<T>(deps: ReplicateDeps, req: ReplicateRequest, work: (target: Libvirt) => Promise<T>): Promise<T> {
-  const to = req.to ?? deps.libvirtUri;
-  if (to === deps.libvirtUri) return work(deps.libvirt);
-  const target = (deps.openLibvirt ?? createLibvirt)(to);
+/** The target connection of a request, its URI and how files reach it. */
+interface Target {
+  libvirt: Libvirt;
+  uri: string;
+  transport: TargetTransport;
+}
+
+/**
+ * Runs `work` on the target connection. This host's own LIBVIRT_URI is the connection already open; any other URI
+ * is checked before libvirt opens it (an opened URI can run programs as root) and closed afterwards.
+ */
+async function withTarget<T>(deps: ReplicateDeps, req: ReplicateRequest, work: (target: Target) => Promise<T>): Promise<T> {
+  const uri = req.to ?? deps.libvirtUri;
+  if (uri === deps.libvirtUri) return work({ libvirt: deps.libvirt, uri, transport: { kind: "local" } });
+  const transport = targetTransport(uri);
+  const libvirt = (deps.openLibvirt ?? createLibvirt)(uri);
   try {
-    return await work(target);
+    return await work({ libvirt, uri, transport });
   } finally {
-    await target.close();
+    await libvirt.close();
   }
 }
 
-async function resolve(deps: ReplicateDeps, req: ReplicateRequest, target: Libvirt): Promise<Resolved> {
-  const to = req.to ?? deps.libvirtUri;
+async function resolve(deps: ReplicateDeps, req: ReplicateRequest, target: Target): Promise<Resolved> {
+  const to = target.uri;
   const info = await deps.libvirt.domainInfo(req.domain);
   if (!info) throw new ReplicateRefusedError(`domain ${JSON.stringify(req.domain)} does not exist on ${deps.libvirtUri}`);
   if (!info.persistent) throw new ReplicateRefusedError(`${req.domain} is not persistent (defined); only defined domains are replicated`);
   const copyDisks = req.copyDisks !== false;
-  const transport = targetTransport(to);
+  const transport = target.transport;
+  // Only `existing` and `realPaths` are asked of these target files: nothing is copied while resolving.
+  const files = createTargetFiles(transport, { sshOptions: deps.sshOptions, runId: "plan", copyTimeoutMs: 0 });
   const xml = await deps.libvirt.domainXml(req.domain);
+  const sourceDisks = domainXmlDisks(xml);
+  const folders = copyDisks ? await copyFolders(target, files, req.diskDir ?? sourceDisks.map((d) => dirname(d.file))) : new Map<string, string>();
   const disks = await Promise.all(
-    domainXmlDisks(xml).map(async (disk) => {
+    sourceDisks.map(async (disk) => {
       const format = await imageFormat(disk.file);
-      return { disk, format, image: copyDisks ? copyImagePath(req.diskDir ?? dirname(disk.file), req.as, disk, format) : disk.file };
+      return { disk, format, image: copyDisks ? copyImagePath(folders.get(req.diskDir ?? dirname(disk.file))!, req.as, disk, format) : disk.file };
     }),
   );
   const sourceNvram = domainXmlNvram(xml);
   const nvram = sourceNvram ? { source: sourceNvram, copy: copyNvramPath(sourceNvram, req.as), exists: await stat(sourceNvram).then(() => true, () => false) } : undefined;
   const originals = domainXmlMacs(xml);
   const policy = req.mac ?? "random";
-  const macs = pickMacs(originals, policy, new Set(await target.macAddresses()), randomMac);
+  const macs = pickMacs(originals, policy, new Set(await target.libvirt.macAddresses()), randomMac);
   const conflicts: string[] = [];
-  if (await target.domainInfo(req.as)) conflicts.push(`a domain named ${JSON.stringify(req.as)} exists already on ${to}`);
+  if (await target.libvirt.domainInfo(req.as)) conflicts.push(`a domain named ${JSON.stringify(req.as)} exists already on ${to}`);
   const newFiles = [...(copyDisks ? disks.map((d) => d.image) : []), ...(nvram?.exists ? [nvram.copy] : [])];
-  if (transport.kind !== "unsupported")
-    // Only `existing` is asked of these target files: nothing is copied while resolving.
-    for (const p of await createTargetFiles(transport, { sshOptions: deps.sshOptions, runId: "plan", copyTimeoutMs: 0 }).existing(newFiles))
-      conflicts.push(`${p} exists already on the target (never overwritten)`);
+  for (const p of await files.existing(newFiles)) conflicts.push(`${p} exists already on the target (never overwritten)`);
   const nics = originals.map((mac, i) => ({ ...(mac ? { mac } : {}), policy: typeof policy === "string" ? policy : policy[i]! }));
   const decided = planReplication({
     domain: req.domain,
@@ -164,4 +176,18 @@ async function resolve(deps: ReplicateDeps, req: ReplicateRequest, target: Libvi
     ...decided,
   };
   return { plan, xml, macs, ...(nvram ? { nvram } : {}) };
+}
+
+/**
+ * The real folder on the target of each folder the copies would go to (`diskDir`, else each source image's
+ * folder), refused unless it is one of the target's image folders (its storage pools, its domains' disk folders).
+ */
+async function copyFolders(target: Target, files: TargetFiles, wanted: string | string[]): Promise<Map<string, string>> {
+  const asked = typeof wanted === "string" ? [wanted] : [...new Set(wanted)];
+  const allowed = new Set(await files.realPaths(await libvirtImageFolders(target.libvirt, target.uri)));
+  const real = await files.realPaths(asked);
+  const refused = asked.filter((_, i) => !allowed.has(real[i]!));
+  if (refused.length > 0)
+    throw new PathRefusedError(`${refused.map((f) => JSON.stringify(f)).join(", ")} ${refused.length > 1 ? "are" : "is"} not a storage pool path or image folder of a domain on ${target.uri}; name one as diskDir`);
+  return new Map(asked.map((f, i) => [f, real[i]!]));
 }

@@ -19,9 +19,10 @@ import {
 import type { Logger } from "@vmbs/logger";
 import { createLibvirt, RestoreError } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
+import { PathRefusedError, realPathOf } from "./confine.js";
 import { DomainXmlError } from "./domain-xml.js";
 import { startDrills } from "./drill-service.js";
-import { planRestore, restoreDomain, RestoreRefusedError, type ResolvedRestore } from "./run-restore.js";
+import { planRestore, restoreDomain, RestoreRefusedError, setsRoot, type ResolvedRestore } from "./run-restore.js";
 import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
 import { ReplicateRefusedError } from "./replicate-plan.js";
 
@@ -31,6 +32,8 @@ export interface RestoreServiceDeps {
   logger: Logger;
   /** How long a restore waits for a busy chain (a running backup). Default 30 min. */
   chainWaitMs?: number;
+  /** Requests served at once (each may run an engine or open a libvirt connection); more are answered busy. Default 4. */
+  maxConcurrent?: number;
 }
 
 export interface RestoreService {
@@ -44,7 +47,7 @@ type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
 const serviceVersion = "0.1.0";
 
 const isRefusal = (err: unknown): boolean =>
-  err instanceof RestoreRefusedError || err instanceof ReplicateRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError;
+  err instanceof RestoreRefusedError || err instanceof ReplicateRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError || err instanceof PathRefusedError;
 
 /**
  * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
@@ -57,7 +60,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   const libvirt = createLibvirt(config.LIBVIRT_URI);
   const leases = await createChainLeases(nc, { holder: `${restoreServiceName}@${host}#${process.pid}` });
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
-  const root = config.LOCAL_BACKUP_PATH;
+  const root = await realPathOf(config.LOCAL_BACKUP_PATH);
 
   /** Runs one restore or replication with its events: each step, then completed with the images or failed with the reason. */
   const withEvents = async <R extends { images: string[] }>(
@@ -105,19 +108,19 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
     async sets(msg) {
       const req = parsePayload(restoreSetsRequestSchema, msg.data);
       if (!req.ok) throw new BackupSetError(req.reason);
-      return { sets: await listBackupSets(req.value.from ?? root, req.value.domain) };
+      return { sets: await listBackupSets(await setsRoot(root, req.value.from), req.value.domain) };
     },
     async checkpoints(msg) {
       const req = parsePayload(restoreCheckpointsRequestSchema, msg.data);
       if (!req.ok) throw new BackupSetError(req.reason);
       const { domain, from, set = domain } = req.value;
-      const folder = await readChainFolder(setFolder(from ?? root, domain, set), domain);
+      const folder = await readChainFolder(setFolder(await setsRoot(root, from), domain, set), domain);
       return { set, checkpoints: await listRestorePoints(folder) };
     },
     async plan(msg) {
       const req = parsePayload(restoreRunRequestSchema, msg.data);
       if (!req.ok) throw new BackupSetError(req.reason);
-      return planRestore({ libvirt, backupRoot: root }, req.value);
+      return planRestore({ libvirt, libvirtUri: config.LIBVIRT_URI, backupRoot: root }, req.value);
     },
     async run(msg) {
       const parsed = parsePayload(restoreRunRequestSchema, msg.data);
@@ -172,19 +175,34 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   });
   const group = service.addGroup(subjects.svc.restore(host));
   const running = new Set<Promise<void>>();
+  const maxConcurrent = deps.maxConcurrent ?? 4;
   const stopping = new AbortController();
   for (const [endpoint, handle] of Object.entries(handlers) as [RestoreEndpoint, (m: ServiceMsg) => Promise<unknown>][]) {
+    const subject = subjects.svc.restoreEndpoint(host, endpoint);
     // The iterator form: NATS micro's callbacks are synchronous, an async handler's rejection would go unseen.
     const requests = group.addEndpoint(endpoint, { metadata: { schema: `restore.${endpoint}.v1` } });
     void (async () => {
       for await (const msg of requests) {
-        // A run takes minutes: requests are served concurrently, each chain guarded by its lease.
+        // A JetStream push consumer anyone may create delivers its stream's messages (their own subject kept) to
+        // any deliver subject, this one too: only a request published to the endpoint's subject is one. Nothing
+        // is answered either, since the reply subject of such a delivery is the consumer's ack.
+        if (msg.subject !== subject) {
+          logger.warn({ endpoint, subject: msg.subject }, "restore request ignored: not published to the endpoint's subject");
+          continue;
+        }
+        // A run takes minutes: requests are served concurrently, each chain guarded by its lease, up to a bound.
+        if (running.size >= maxConcurrent) {
+          logger.warn({ endpoint, maxConcurrent }, "restore request refused: busy");
+          msg.respondError(503, `busy: ${maxConcurrent} restore requests are being served; try again later`, JSON.stringify({ error: "busy" }));
+          continue;
+        }
         const p = handle(msg).then(
           (reply) => void msg.respond(JSON.stringify(reply)),
           (err: unknown) => {
             if (!isRefusal(err) && !(err instanceof RestoreError)) logger.error({ err, endpoint }, "restore endpoint failed");
             const message = (err as Error).message;
-            msg.respondError(isRefusal(err) ? 400 : 500, message, JSON.stringify({ error: message }));
+            // A header holds one line (a multi-line message, e.g. a program's stderr, would lose the whole reply).
+            msg.respondError(isRefusal(err) ? 400 : 500, message.replace(/[\r\n]+/g, " "), JSON.stringify({ error: message }));
           },
         );
         running.add(p);

@@ -1,11 +1,13 @@
-import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, copyFile, link, lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { archiveChainFolder, readChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
-import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, type XmlDisk } from "./domain-xml.js";
+import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
+import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
 export class RestoreRefusedError extends Error {
@@ -18,6 +20,7 @@ export class RestoreRefusedError extends Error {
 export interface RestoreDeps {
   libvirt: Libvirt;
   libvirtUri: string;
+  /** LOCAL_BACKUP_PATH as a real path, so that a `from` naming it in other words is known as the root. */
   backupRoot: string;
   /** Seconds a consented shutdown may take (VM_WAIT_TIME). */
   waitTimeSec: number;
@@ -46,7 +49,7 @@ const virshTimeoutMs = 60_000;
  * only then swapped with the originals, which are kept aside until every disk is in place.
  */
 export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, runId: string, onResolved: (r: ResolvedRestore) => Promise<void>): Promise<RestoreRunReply> {
-  const root = req.from ?? deps.backupRoot;
+  const root = await setsRoot(deps.backupRoot, req.from);
   const setName = req.set ?? req.domain;
   const dir = setFolder(root, req.domain, setName);
   const guarded = root === deps.backupRoot
@@ -61,7 +64,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
     if (req.inPlace) await prepareInPlace(deps, req);
     await onResolved({ set: setName, checkpoint: point.name });
 
-    const targetDir = req.inPlace ? dirname((await currentImages(deps, req.domain, disks))[0]!.file) : (req.targetDir ?? dirname(disks[0]!.file));
+    const targetDir = req.inPlace ? dirname((await currentImages(deps, req.domain, disks))[0]!.file) : await newImageFolder(deps, req, disks);
     const staging = join(targetDir, `.vmbs-restore-${runId}`);
     await rm(staging, { recursive: true, force: true });
     try {
@@ -110,6 +113,27 @@ async function resolveSet(dir: string, setName: string, req: RestoreRunRequest):
 
 const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);
 
+/** Where the XML and the UEFI variables of a new domain are written (created, never replaced). */
+const newDomainFiles = (targetDir: string, name: string, xml: string) => ({ xmlPath: join(targetDir, `${name}.xml`), nvram: domainXmlNvram(xml) === undefined ? undefined : join(targetDir, `${name}_VARS.fd`) });
+
+/** The folder of backup sets a request reads (real path): the backup root, or `from` inside it. */
+export async function setsRoot(backupRoot: string, from: string | undefined): Promise<string> {
+  return from === undefined ? backupRoot : confinePath(from, "from", (real) => isInside(backupRoot, real), `inside the backup root ${backupRoot}`);
+}
+
+/**
+ * The real folder of a new domain's images: `targetDir`, else the folder of the saved XML's first disk. Only a
+ * folder libvirt already keeps images in is written to (a storage pool path, a domain's disk folder).
+ */
+async function newImageFolder(deps: Pick<RestoreDeps, "libvirt" | "libvirtUri">, req: RestoreRunRequest, disks: XmlDisk[]): Promise<string> {
+  const folders = await Promise.all((await libvirtImageFolders(deps.libvirt, deps.libvirtUri)).map((f) => realPathOf(f).catch(() => undefined)));
+  const allowed = new Set(folders);
+  const where = `a storage pool path or image folder of a domain on ${deps.libvirtUri}`;
+  return req.targetDir === undefined
+    ? confinePath(dirname(disks[0]!.file), "the saved image folder", (real) => allowed.has(real), `${where}; name one as targetDir`)
+    : confinePath(req.targetDir, "targetDir", (real) => allowed.has(real), where);
+}
+
 /** Why an in-place restore onto a domain in this state is refused, if it is. */
 function inPlaceRefusal(req: RestoreRunRequest, info: DomainInfo | undefined): string | undefined {
   if (!info) return `domain ${JSON.stringify(req.domain)} does not exist; restore it as a new domain instead`;
@@ -118,9 +142,9 @@ function inPlaceRefusal(req: RestoreRunRequest, info: DomainInfo | undefined): s
 }
 
 /** What a run would do, without doing it (read-only; the set is read without the chain lease). */
-export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "backupRoot">, req: RestoreRunRequest): Promise<RestorePlanReply> {
+export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUri" | "backupRoot">, req: RestoreRunRequest): Promise<RestorePlanReply> {
   const setName = req.set ?? req.domain;
-  const { point, disks } = await resolveSet(setFolder(req.from ?? deps.backupRoot, req.domain, setName), setName, req);
+  const { point, xml, disks } = await resolveSet(setFolder(await setsRoot(deps.backupRoot, req.from), req.domain, setName), setName, req);
   const engine = `virtnbdrestore ${setName} until ${point.name}${req.disk ? ` disk ${req.disk}` : ""} into a staging folder`;
   const plan = { domain: req.domain, target: req.as ?? req.domain, set: setName, checkpoint: point.name, disks: disks.map((d) => d.target) };
   if (req.inPlace) {
@@ -137,13 +161,20 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "backupRoo
     ];
     return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
   }
-  const targetDir = req.targetDir ?? dirname(disks[0]!.file);
+  const targetDir = await newImageFolder(deps, req, disks);
   const images = disks.map((d) => newImagePath(targetDir, req.as!, d.target));
+  const { xmlPath, nvram } = newDomainFiles(targetDir, req.as!, xml);
+  const { stripped } = stripUnrestorable(xml);
   const taken = (await deps.libvirt.domainInfo(req.as!)) ? `a domain named ${JSON.stringify(req.as)} exists already` : undefined;
-  const existing = (await Promise.all(images.map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
+  const existing = (await Promise.all([...images, xmlPath, ...(nvram ? [nvram] : [])].map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
   const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
-  const steps = [engine, `write ${join(targetDir, `${req.as}.xml`)} (new UUID and MACs)`, ...(req.define !== false ? [`define ${req.as}`] : [])];
-  return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+  const steps = [
+    engine,
+    ...(stripped.length > 0 ? [`leave out what a restore cannot bring back safely: ${stripped.join(", ")}`] : []),
+    `write ${xmlPath} (new UUID and MACs)`,
+    ...(req.define !== false ? [`define ${req.as}`] : []),
+  ];
+  return { ...plan, images, steps, ...(stripped.length > 0 ? { stripped } : {}), ...(refusal ? { refusal } : {}) };
 }
 
 interface Restored {
@@ -168,36 +199,48 @@ function matchImages(images: string[], disks: XmlDisk[]): Map<string, string> {
   return byTarget;
 }
 
+/** True when anything is at `path`, a dangling symlink included. */
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return lstat(path).then(() => true, () => false);
 }
 
 async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: string, r: Restored): Promise<RestoreRunReply> {
   const name = req.as!;
   const finals = new Map([...r.images.keys()].map((t) => [t, newImagePath(r.targetDir, name, t)]));
-  for (const path of finals.values()) if (await exists(path)) throw new RestoreRefusedError(`${path} exists already`);
-  // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
-  const oldNvram = domainXmlNvram(r.xml);
-  let nvram: string | undefined;
-  if (oldNvram) {
-    nvram = join(r.targetDir, `${name}_VARS.fd`);
-    const saved = join(r.vmconfigDir, `${basename(oldNvram)}.${r.point.name}`);
-    if (await exists(saved)) await copyFile(saved, nvram);
+  const { xmlPath, nvram } = newDomainFiles(r.targetDir, name, r.xml);
+  const { xml, stripped } = stripUnrestorable(r.xml);
+  if (stripped.length > 0) await deps.progress(`leave out what a restore cannot bring back safely: ${stripped.join(", ")}`);
+  const edited = rewriteAsNewDomain(xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
+  // Every file is created, never replaced nor written through a symlink (O_EXCL, link); a failure removes ours.
+  const created: string[] = [];
+  try {
+    await writeFile(xmlPath, edited.xml, { mode: 0o600, flag: "wx" });
+    created.push(xmlPath);
+    // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
+    const oldNvram = domainXmlNvram(r.xml);
+    const saved = oldNvram && join(r.vmconfigDir, `${basename(oldNvram)}.${r.point.name}`);
+    if (nvram && saved && (await exists(saved))) {
+      await copyFile(saved, nvram, constants.COPYFILE_EXCL);
+      created.push(nvram);
+      await chmod(nvram, 0o600);
+    }
+    for (const [target, image] of r.images) {
+      // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
+      await chmod(image, 0o600);
+      await link(image, finals.get(target)!);
+      created.push(finals.get(target)!);
+    }
+  } catch (err) {
+    for (const f of created) await rm(f, { force: true });
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new RestoreRefusedError(`a file of the new domain exists already, never replaced: ${(err as Error).message}`);
+    throw err;
   }
-  for (const [target, image] of r.images) {
-    await rename(image, finals.get(target)!);
-    // QEMU runs as another user than this service; libvirt's dynamic ownership needs to open it first.
-    await chmod(finals.get(target)!, 0o644);
-  }
-  const edited = rewriteAsNewDomain(r.xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
-  const xmlPath = join(r.targetDir, `${name}.xml`);
-  await writeFile(xmlPath, edited.xml, { mode: 0o600 });
   const define = req.define !== false;
   if (define) {
     await deps.progress(`define domain ${name} (uuid ${edited.uuid})`);
     await execa("virsh", ["-c", deps.libvirtUri, "define", "--file", xmlPath], { stdin: "ignore", timeout: virshTimeoutMs });
   }
-  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath };
+  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(stripped.length > 0 ? { stripped } : {}) };
 }
 
 async function currentImages(deps: Pick<RestoreDeps, "libvirt">, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
@@ -232,8 +275,8 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
       await deps.progress(`keep ${d.file} as ${aside}`);
       await rename(d.file, aside);
       kept.push({ original: d.file, aside });
+      await chmod(r.images.get(d.target)!, 0o600);
       await rename(r.images.get(d.target)!, d.file);
-      await chmod(d.file, 0o644);
     }
   } catch (err) {
     // Put every original back: a half-swapped domain would mix points in time.

@@ -3,6 +3,7 @@ import { chmod, copyFile, link, lstat, mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { rsyncRemoteShell, shellQuote } from "@vmbs/config";
+import { realPathOf } from "./confine.js";
 import { targetSshOptions, type TargetTransport } from "./replicate-plan.js";
 
 /**
@@ -12,6 +13,8 @@ import { targetSshOptions, type TargetTransport } from "./replicate-plan.js";
 export interface TargetFiles {
   /** Those of `paths` that exist on the target. */
   existing(paths: readonly string[]): Promise<string[]>;
+  /** `paths` with `..` and symlinks resolved on the target, also where they do not exist yet. */
+  realPaths(paths: readonly string[]): Promise<string[]>;
   /** Copies an image in its own format (`qemu-img convert -O <format>`) to `dest`. */
   copyImage(source: string, format: string, dest: string, signal: AbortSignal): Promise<void>;
   /** Copies a small file (the UEFI variables) to `dest`. */
@@ -31,12 +34,12 @@ export interface TargetFilesOptions {
 /** ssh commands that only touch metadata (mkdir, ln, rm, test) must answer quickly. */
 const SSH_COMMAND_TIMEOUT_MS = 120_000;
 
-export function createTargetFiles(transport: Extract<TargetTransport, { kind: "local" | "ssh" }>, o: TargetFilesOptions): TargetFiles {
+export function createTargetFiles(transport: TargetTransport, o: TargetFilesOptions): TargetFiles {
   const partial = (dest: string): string => join(dirname(dest), `.${basename(dest)}.vmbs-partial-${o.runId}`);
   const convert = async (source: string, format: string, out: string, signal: AbortSignal): Promise<void> => {
     await execa("qemu-img", ["convert", "-O", format, "--", source, out], { stdin: "ignore", timeout: o.copyTimeoutMs, cancelSignal: signal });
-    // QEMU runs as another user than this service (umask 077); libvirt's dynamic ownership needs to open it first.
-    await chmod(out, 0o644);
+    // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
+    await chmod(out, 0o600);
   };
   return transport.kind === "local" ? localFiles(partial, convert) : sshFiles(transport, o, partial, convert);
 }
@@ -60,6 +63,7 @@ function localFiles(partial: (dest: string) => string, convert: Convert): Target
       const found = await Promise.all(paths.map((p) => lstat(p).then(() => p, () => undefined)));
       return found.filter((p): p is string => p !== undefined);
     },
+    realPaths: (paths) => Promise.all(paths.map(realPathOf)),
     copyImage: (source, format, dest, signal) => place(dest, (tmp) => convert(source, format, tmp, signal)),
     copyFile: (source, dest) => place(dest, (tmp) => copyFile(source, tmp, constants.COPYFILE_EXCL)),
     async remove(paths) {
@@ -100,6 +104,14 @@ function sshFiles(t: Extract<TargetTransport, { kind: "ssh" }>, o: TargetFilesOp
       if (paths.length === 0) return [];
       const r = await remote('for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done', paths);
       return String(r.stdout).split("\n").filter((p) => paths.includes(p));
+    },
+    async realPaths(paths) {
+      if (paths.length === 0) return [];
+      // NUL-separated: a path may hold a newline.
+      const r = await remote('realpath -m -z -- "$@"', paths);
+      const real = String(r.stdout).split("\0").slice(0, -1);
+      if (real.length !== paths.length) throw new Error(`realpath on ${t.host} gave ${real.length} paths for ${paths.length}`);
+      return real;
     },
     async copyImage(source, format, dest, signal) {
       // qcow2 cannot be written as a stream: converted here next to the source, then sent.
