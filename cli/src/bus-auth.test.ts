@@ -4,8 +4,11 @@ import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
-import { connectBus, startNatsServer, type RunningNatsServer } from "@vmbs/bus";
-import { backupEventSchema } from "@vmbs/contracts";
+import { existsSync } from "node:fs";
+import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { nkeys } from "@nats-io/transport-node";
+import { connectBus, isPermissionViolation, openHostsBucket, startNatsServer, type RunningNatsServer } from "@vmbs/bus";
+import { backupEventSchema, subjects } from "@vmbs/contracts";
 import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -175,5 +178,73 @@ describe("bus credentials in the CLI", () => {
       const seed = (await readFile(join(authDir, f), "utf8")).trim();
       assert.ok(!String(exit.stdout).includes(seed) && !(await readFile(env.LOGFILE_PATH!, "utf8")).includes(seed), `${f} is not logged`);
     }
+  });
+
+  it("`vmbs start` with no auth folder and no NATS_URL runs a closed bus: credentials are generated, strangers refused, vmbs backup just works (issue 14.2)", async () => {
+    const fresh = await vmbsProcessEnv(lab, "closedhost");
+    const authDir = join(fresh.VMBS_STATE_DIR!, "auth");
+    const dom = await lab.createDomain({ name: `vmbs-lab-closed-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const started = execa("node", [vmbs, "start"], { env: fresh, reject: false, forceKillAfterDelay: false });
+    try {
+      const first = await waitFor(
+        async () => {
+          const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env: fresh, reject: false });
+          return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
+        },
+        { timeoutMs: 90_000, intervalMs: 500, what: "the stack to accept commands" },
+      );
+      assert.equal(first.exitCode, 0, first.stderr);
+      assert.match(first.stdout, /"type":"completed"/);
+      const files = (await readdir(authDir)).sort();
+      assert.deepEqual(files, ["agent-closedhost.nk", "auth.conf", "mirror-closedhost.nk", "notifier.nk", "operator.nk", "restore-closedhost.nk", "scheduler.nk"]);
+      for (const f of files) assert.equal((await stat(join(authDir, f))).mode & 0o777, 0o600, f);
+      const url = `nats://127.0.0.1:${fresh.VMBS_LOCAL_NATS_PORT}`;
+      await assert.rejects(connectBus(url, "anonymous"), /cannot connect/);
+      const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
+      await assert.rejects(connectBus(url, "stranger", { nkeySeed: stranger }), /cannot connect/);
+
+      // The generated agent credential cannot walk around to the restore service: no push consumer, no stream,
+      // and the restore service of this host never sees the request it wrote to its own key.
+      const agent = await connectBus(url, "attacker", { nkeySeed: (await readFile(join(authDir, "agent-closedhost.nk"), "utf8")).trim(), inboxPrefix: "_INBOX.agent-closedhost" });
+      try {
+        const hosts = await openHostsBucket(agent);
+        await hosts.put("closedhost", JSON.stringify({ domain: dom.name, as: "vmbs-lab-evil", to: "qemu:///system", consent: true }));
+        const jsm = await jetstreamManager(agent);
+        for (const config of [
+          { deliver_subject: subjects.svc.restoreEndpoint("closedhost", "replicate"), filter_subject: "$KV.vmbs_hosts.closedhost" },
+          { deliver_subject: subjects.svc.restoreEndpoint("closedhost", "replicate"), filter_subject: "$KV.vmbs_hosts.closedhost", durable_name: "x" },
+        ])
+          await assert.rejects(jsm.consumers.add("KV_vmbs_hosts", { ...config, ack_policy: AckPolicy.None }), (err) => isPermissionViolation(err));
+        await assert.rejects(jsm.streams.delete("VMBS_CMD"), (err) => isPermissionViolation(err));
+      } finally {
+        await agent.close();
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+      const all = await execa("virsh", ["-c", lab.uri, "list", "--all", "--name"]);
+      assert.ok(!all.stdout.split("\n").includes("vmbs-lab-evil"), "nothing was replicated");
+    } finally {
+      started.kill("SIGTERM");
+      const exit = await started;
+      assert.equal(exit.exitCode, 0, String(exit.stderr).slice(-800));
+      assert.match(String(exit.stdout), /generated this host's bus credentials/);
+    }
+    // A second start uses the folder as it is (no new credentials), and an open bus only when asked for.
+    const seedBefore = await readFile(join(authDir, "operator.nk"), "utf8");
+    const insecure = await vmbsProcessEnv(lab, "openhost");
+    const open = execa("node", [vmbs, "start"], { env: { ...insecure, VMBS_INSECURE_BUS: "yes" }, reject: false, forceKillAfterDelay: false });
+    try {
+      const nc = await waitFor(() => connectBus(`nats://127.0.0.1:${insecure.VMBS_LOCAL_NATS_PORT}`, "anonymous").catch(() => undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: "the insecure local server",
+      });
+      await nc.close();
+    } finally {
+      open.kill("SIGTERM");
+      const exit = await open;
+      assert.match(String(exit.stdout), /VMBS_INSECURE_BUS is set: the local nats-server runs WITHOUT authorization/);
+    }
+    assert.equal(await readFile(join(authDir, "operator.nk"), "utf8"), seedBefore);
+    assert.equal(existsSync(join(insecure.VMBS_STATE_DIR!, "auth")), false, "no credentials were generated for the insecure start");
   });
 });

@@ -36,7 +36,7 @@ describe("scheduler", () => {
         timeoutMs: 15_000,
         what: "the agent's heartbeat to register the new domain",
       });
-      const replicas = [1, 2].map(() => createScheduler({ nc, hosts, schedule: "@daily", logger: silent }));
+      const replicas = [1, 2].map(() => createScheduler({ nc, schedule: "@daily", logger: silent }));
       const slot = new Date("2026-11-26T03:00:00Z");
       const results = await Promise.all(replicas.map((r) => r.fireSlot(slot)));
       assert.equal(results.reduce((n, r) => n + r.published, 0), 1, "one replica stored the command");
@@ -57,10 +57,9 @@ describe("scheduler", () => {
   it("fires on its cron schedule and publishes a command for each scheduled domain", async () => {
     const { nc } = h;
     const jsm = await jetstreamManager(nc);
-    const hosts = await openHostsBucket(nc);
     // The previous test's agent registered host sched1; its entry outlives the agent until the TTL.
     const before = (await jsm.streams.info(streams.commands)).state.last_seq;
-    const scheduler = createScheduler({ nc, hosts, schedule: "* * * * * *", logger: silent });
+    const scheduler = createScheduler({ nc, schedule: "* * * * * *", logger: silent });
     scheduler.start();
     try {
       const stored = await waitFor(
@@ -110,7 +109,7 @@ describe("scheduler slot with a broken host entry and a failing publish", () => 
         level: "debug",
         stream: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }),
       });
-      const scheduler = createScheduler({ nc, hosts, schedule: "@daily", logger });
+      const scheduler = createScheduler({ nc, schedule: "@daily", logger });
       const result = await scheduler.fireSlot(new Date("2026-11-26T03:00:00Z"));
       assert.deepEqual(result, { published: 3, duplicates: 0, failed: 4 });
 
@@ -144,7 +143,7 @@ describe("scheduler: DRILL_SCHEDULE", () => {
       const hosts = await openHostsBucket(nc);
       for (const host of ["hv1", "hv2"])
         await hosts.put(host, JSON.stringify({ host, hostname: host, agentVersion: "test", heartbeatAt: new Date().toISOString(), domains: [{ name: "vm", state: "running", scheduled: true }] } satisfies HostInventory));
-      const replicas = [1, 2].map(() => createScheduler({ nc, hosts, schedule: "@daily", drillSchedule: "@weekly", logger: silent }));
+      const replicas = [1, 2].map(() => createScheduler({ nc, schedule: "@daily", drillSchedule: "@weekly", logger: silent }));
       const slot = new Date("2026-11-29T04:00:00Z");
       const results = await Promise.all(replicas.map((r) => r.fireDrillSlot(slot)));
       assert.deepEqual([results.reduce((n, r) => n + r.published, 0), results.reduce((n, r) => n + r.duplicates, 0)], [2, 2]);
@@ -153,7 +152,7 @@ describe("scheduler: DRILL_SCHEDULE", () => {
       const first = await jsm.streams.getMessage(streams.commands, { last_by_subj: subjects.cmd.drill("hv1") });
       assert.deepEqual(first?.json(), { requestId: `drill-schedule:${slot.toISOString()}` });
 
-      const cron = createScheduler({ nc, hosts, schedule: "@yearly", drillSchedule: "* * * * * *", logger: silent });
+      const cron = createScheduler({ nc, schedule: "@yearly", drillSchedule: "* * * * * *", logger: silent });
       cron.start();
       try {
         await waitFor(async () => ((await jsm.streams.info(streams.commands)).state.messages > 2 ? true : undefined), { timeoutMs: 5_000, what: "a drill command published by the cron" });

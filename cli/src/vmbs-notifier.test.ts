@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
-import { connectBus, ensureStreams, publishJson, type NatsConnection } from "@vmbs/bus";
+import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
 import { eventMessageId, subjects } from "@vmbs/contracts";
 import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { startHttpReceiver, type HttpReceiver } from "@vmbs/notifier/testing";
@@ -49,7 +49,9 @@ describe("vmbs notifier", () => {
       nats = await startTestNats({ configFile: join(authDir, "auth.conf") });
       redis = await startTestRedis();
       operator = await connectBus(nats.url, "operator", { nkeySeed: (await readFile(join(authDir, "operator.nk"), "utf8")).trim() });
-      await ensureStreams(operator);
+      // As a fleet's admin would: the operator makes the streams, buckets and durables the roles may not make.
+      const setup = await execa("node", [vmbs, "bus", "setup", "--hosts", "hv1"], { env: { ...env, NATS_URL: nats.url, NATS_NKEY_SEED: join(authDir, "operator.nk") }, timeout: 30_000 });
+      assert.match(setup.stdout, /durable consumers ready for hv1/);
       hook = await startHttpReceiver();
     });
     after(async () => {

@@ -1,4 +1,4 @@
-import { backupRootId, claimAgentPresence, durablesOf, openHostsBucket, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, claimAgentPresence, durablesOf, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
@@ -100,6 +100,11 @@ export async function serve(role: ServeRole): Promise<number> {
       await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
     }
     bus = await openBus(config, logger, roles, role === "start");
+    // Streams, buckets and durables exist before any role binds to them (roles may not make them).
+    const setup = await bus.connectForSetup(roles[0]!);
+    const { drifted } = await setUpBus(setup, { durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
+    await setup.close();
+    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; run vmbs bus setup with the operator's credential to update it");
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
     if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
     if (servesNotifier) notifierNc = await bus.connect(notifierRole, `vmbs-notifier-${config.HOST_ID}`);
@@ -129,13 +134,9 @@ export async function serve(role: ServeRole): Promise<number> {
     await redis?.stop();
   };
   try {
-    const setup = await bus.connectForSetup(roles[0]!);
-    const { drifted } = await setUpBus(setup, { durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
-    await setup.close();
-    if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; run vmbs bus setup with the operator's credential to update it");
     if (schedulerNc) {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: schedulerNc, hosts: await openHostsBucket(schedulerNc), schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
+      const scheduler = createScheduler({ nc: schedulerNc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
       scheduler.start();
       stops.push(() => scheduler.stop());
     }

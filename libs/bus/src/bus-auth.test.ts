@@ -364,6 +364,21 @@ describe("bus roles on a real nats-server with the generated authorization confi
     }
   });
 
+  it("a restore service's reply after more than 2 minutes still reaches the requester (issue 14.6)", { timeout: 240_000 }, async () => {
+    // nats-server lets a reply through for 2 minutes unless allow_responses says otherwise; a restore takes longer.
+    const restore = await as({ kind: "restore", host: "hv3" });
+    const endpoint = restore.subscribe(subjects.svc.restoreEndpoint("hv3", "run"), { max: 1 });
+    void (async () => {
+      for await (const m of endpoint) {
+        await new Promise((r) => setTimeout(r, 125_000));
+        m.respond(JSON.stringify({ restored: true }));
+      }
+    })();
+    await restore.flush();
+    const reply = await operator.request(subjects.svc.restoreEndpoint("hv3", "run"), "{}", { timeout: 200_000 });
+    assert.deepEqual(reply.json(), { restored: true });
+  });
+
   it("the operator can read everything and command any host", async () => {
     const sub = operator.subscribe(subjects.evt.backupAll("*"), { max: 1 });
     await publishJson(operator, subjects.cmd.rotate("hv3"), {});

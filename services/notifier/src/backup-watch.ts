@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
-import { openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
+import { publishJson, readHostInventories, type NatsConnection } from "@vmbs/bus";
 import { eventMessageId, subjects, type HostInventory, type NotifySilentEvent, type NotifyStaleEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { redisOptions } from "./delivery-queue.js";
-import { readHostInventory } from "./host-inventory.js";
 import { decideAlarms, domainKey } from "./stale-alarms.js";
 
 export interface BackupWatchOptions {
@@ -38,13 +37,9 @@ export function createBackupWatch(o: BackupWatchOptions): BackupWatch {
   redis.on("error", onError);
 
   async function inventories(): Promise<HostInventory[]> {
-    const kv = await openHostsBucket(o.nc);
-    const out: HostInventory[] = [];
-    for await (const k of await kv.keys()) {
-      const inventory = await readHostInventory(kv, k, o.logger);
-      if (inventory) out.push(inventory);
-    }
-    return out;
+    const { inventories, refused } = await readHostInventories(o.nc);
+    for (const { key, reason } of refused) o.logger.warn({ key, reason }, "ignoring a host entry");
+    return inventories;
   }
 
   /** Publishes an alarm once per episode id. */

@@ -1,5 +1,5 @@
 import type { KV } from "@vmbs/bus";
-import { hostInventorySchema, parsePayload, type HostInventory } from "@vmbs/contracts";
+import { parseHostEntry, type HostInventory } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 
 /**
@@ -10,13 +10,9 @@ import type { Logger } from "@vmbs/logger";
 export async function readHostInventory(kv: KV, key: string, logger: Logger): Promise<HostInventory | undefined> {
   const entry = await kv.get(key);
   if (!entry || entry.operation !== "PUT") return undefined;
-  const parsed = parsePayload(hostInventorySchema, entry.value);
+  const parsed = parseHostEntry(key, entry.value);
   if (!parsed.ok) {
-    logger.warn({ key, reason: parsed.reason }, "ignoring a malformed host entry");
-    return undefined;
-  }
-  if (parsed.value.host !== key) {
-    logger.warn({ key, host: parsed.value.host }, "ignoring a host entry that names another host than its key");
+    logger.warn({ key, reason: parsed.reason }, "ignoring a host entry");
     return undefined;
   }
   return parsed.value;

@@ -268,7 +268,7 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await hosts.delete("hv7");
       await waitFor(() => alarms.length >= 1, { timeoutMs: 10_000, what: "hv7's silent alarm" });
       assert.equal(notifySilentSchema.parse(alarms[0]).lastHeartbeatAt, real.heartbeatAt);
-      assert.match(logText, /"key":"hv8","host":"hv7","msg":"ignoring a host entry that names another host than its key"/);
+      assert.match(logText, /"key":"hv8","reason":"the entry of key hv8 names host hv7","msg":"ignoring a host entry"/);
     } finally {
       sub.unsubscribe();
       await notifier.stop();

@@ -1,12 +1,11 @@
 import { schedule, type ScheduledTask } from "node-cron";
-import { hostInventorySchema, subjects, type BackupCommand, type DrillCommand, type HostInventory } from "@vmbs/contracts";
-import { publishJson, type KV, type NatsConnection } from "@vmbs/bus";
+import { subjects, type BackupCommand, type DrillCommand, type HostInventory } from "@vmbs/contracts";
+import { publishJson, readHostInventories, type NatsConnection } from "@vmbs/bus";
 import type { Logger } from "@vmbs/logger";
 import { drillSlotMessageId, slotMessageId } from "./slot-message-id.js";
 
 export interface SchedulerDeps {
   nc: NatsConnection;
-  hosts: KV;
   /** BACKUP_SCHEDULE: cron expression or macro such as @daily. */
   schedule: string;
   /** DRILL_SCHEDULE: a restore drill of every registered host at each slot; unset = no drills. */
@@ -35,24 +34,15 @@ export function createScheduler(deps: SchedulerDeps) {
   let drillTask: ScheduledTask | undefined;
 
   /**
-   * The hosts' inventories. An entry that cannot be read or parsed is logged and counted, never fatal: one
-   * broken host must not cost every other host its slot. The key is the host (an agent may write only its own);
-   * a value naming another host is refused, or any agent could schedule backups on every other.
+   * The hosts' inventories. An entry that cannot be parsed is logged and counted, never fatal: one broken host
+   * must not cost every other host its slot. The key is the host (an agent may write only its own): a value naming
+   * another host is refused, or any agent could schedule backups on every other.
    */
   async function registeredHosts(result: SlotResult): Promise<HostInventory[]> {
-    const inventories: HostInventory[] = [];
-    for await (const key of await deps.hosts.keys()) {
-      try {
-        const entry = await deps.hosts.get(key);
-        if (!entry || entry.operation !== "PUT") continue;
-        const inventory = hostInventorySchema.parse(entry.json());
-        if (inventory.host !== key) throw new Error(`the entry of key ${key} names host ${inventory.host}`);
-        subjects.cmd.backup(inventory.host); // throws for a host id that is no subject token
-        inventories.push(inventory);
-      } catch (err) {
-        result.failed++;
-        logger.warn({ key, err }, "ignoring a malformed host entry");
-      }
+    const { inventories, refused } = await readHostInventories(deps.nc);
+    for (const { key, reason } of refused) {
+      result.failed++;
+      logger.warn({ key, reason }, "ignoring a malformed host entry");
     }
     return inventories;
   }
