@@ -114,6 +114,7 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
       const info = JSON.parse((await execa("qemu-img", ["info", "--output", "json", "-U", image], { timeout: 30_000 })).stdout) as { format: string };
       assert.equal(info.format, format, image);
       assert.notEqual((await stat(image)).ino, (await stat(source)).ino, "a separate file");
+      assert.equal((await stat(image)).mode & 0o777, 0o600, `${image} is readable by others`);
       await execa("qemu-img", ["compare", "-U", source, image], { timeout: 60_000 });
     }
     assert.equal((await virsh(["domstate", dom.name])).stdout.trim(), "running", "the source runs again");

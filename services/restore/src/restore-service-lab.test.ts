@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { Svcm, type ServiceInfo } from "@nats-io/services";
@@ -18,11 +18,20 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
   let service: RestoreService;
   let startService: () => Promise<RestoreService>;
   const made: string[] = [];
+  const pools: string[] = [];
   const events: RestoreEvent[] = [];
   const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
   const request = async (endpoint: RestoreEndpoint, body: unknown) => {
     const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
     return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
+  };
+  /** A new folder made a libvirt storage pool: new domains' images may only go where libvirt keeps images. */
+  const imagePool = async (prefix: string) => {
+    const dir = await h.lab.tempDir(prefix);
+    const pool = `vmbs-test-${basename(dir)}`;
+    await virsh(["pool-define-as", pool, "dir", "--target", dir]);
+    pools.push(pool);
+    return dir;
   };
 
   before(async () => {
@@ -43,6 +52,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
       await virsh(["destroy", name]).catch(() => undefined);
       await virsh(["undefine", name, "--nvram"]).catch(() => virsh(["undefine", name]).catch(() => undefined));
     }
+    for (const pool of pools) await virsh(["pool-undefine", pool]).catch(() => undefined);
     await h?.close();
   });
 
@@ -78,7 +88,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     assert.deepEqual(cps.checkpoints.map((c) => [c.index, c.name, c.disks]), [0, 1, 2].map((i) => [i, `virtnbdbackup.${i}`, ["vda"]]));
     assert.ok(cps.checkpoints.every((c) => c.time !== null && c.bytes > 0));
 
-    const targetDir = await h.lab.tempDir("restored-");
+    const targetDir = await imagePool("restored-");
     const plan = restorePlanReplySchema.parse((await request("plan", { domain: dom.name, checkpoint: 1, as: `${dom.name}-r1`, targetDir })).json);
     assert.deepEqual([plan.checkpoint, plan.disks, plan.images, plan.refusal], ["virtnbdbackup.1", ["vda"], [join(targetDir, `${dom.name}-r1.vda.qcow2`)], undefined]);
     const refusedPlan = restorePlanReplySchema.parse((await request("plan", { domain: dom.name, inPlace: true })).json);
@@ -93,6 +103,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
       assert.equal(reply.checkpoint, `virtnbdbackup.${n}`);
       assert.equal(reply.images.length, 1);
       assert.equal(await imageDigest(reply.images[0]!), digests[n], `checkpoint ${n} restored differs from the disk at that backup`);
+      assert.equal((await stat(reply.images[0]!)).mode & 0o777, 0o600, "a restored image is readable by others");
       assert.deepEqual(events.filter((e) => e.requestId === `r${n}` && e.type !== "progress").map((e) => e.type), ["started", "completed"]);
     }
 
@@ -126,6 +137,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     const reply = restoreRunReplySchema.parse(r.json);
     assert.deepEqual(reply.images, [dom.diskPath]);
     assert.equal(await imageDigest(dom.diskPath), digests[0], "the disk is not checkpoint 0");
+    assert.equal((await stat(dom.diskPath)).mode & 0o777, 0o600, "the image restored in place is readable by others");
     assert.equal((await virsh(["checkpoint-list", dom.name, "--name"])).stdout.trim(), "", "stale checkpoints removed");
     const after = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(after.sets.map((s) => [s.name, s.active, s.checkpoints]), [[reply.archivedAs, false, 3]]);
@@ -154,7 +166,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
 
     const as = `${dom.name}-vda`;
     made.push(as);
-    const one = await request("run", { domain: dom.name, disk: "vda", checkpoint: 0, as, targetDir: await h.lab.tempDir("one-") });
+    const one = await request("run", { domain: dom.name, disk: "vda", checkpoint: 0, as, targetDir: await imagePool("one-") });
     assert.equal(one.error, undefined, JSON.stringify(one.json));
     const reply = restoreRunReplySchema.parse(one.json);
     assert.equal(reply.images.length, 1);
@@ -165,8 +177,10 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
 
     await virsh(["destroy", dom.name]);
     const vdbBefore = await stat(vdb);
-    // A copy of the set whose incremental is cut short: virtnbdrestore fails, the original disk must stay as it was.
-    const broken = await h.lab.tempDir("broken-");
+    // A copy of the set (inside the backup root, where `from` must be) whose incremental is cut short:
+    // virtnbdrestore fails, the original disk must stay as it was.
+    const broken = join(h.backupRoot, "broken");
+    await mkdir(broken);
     await execa("cp", ["-a", "--", join(h.backupRoot, dom.name), broken], { timeout: 60_000 });
     await truncate(join(broken, dom.name, "vda.inc.virtnbdbackup.1.data"), 1024);
     const failed = await request("run", { domain: dom.name, from: broken, inPlace: true, consent: true, disk: "vda" });
