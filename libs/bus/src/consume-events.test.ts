@@ -1,12 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { subjects } from "@vmbs/contracts";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { streams, subjects } from "@vmbs/contracts";
 import type { NatsConnection } from "./connect-bus.js";
 import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { publishJson } from "./publish-json.js";
-import { consumeEvents } from "./consume-events.js";
-import type { Disposition } from "./consume-commands.js";
+import { consumeCommands, type Disposition } from "./consume-commands.js";
 
 /** Polls until `check` holds; the consumer delivers asynchronously. */
 async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -17,7 +17,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
-describe("events consumer on a real nats-server", () => {
+describe("a durable consumer of the events stream on a real nats-server", () => {
   let bus: BusFixture;
   let nc: NatsConnection;
   before(async () => {
@@ -35,7 +35,9 @@ describe("events consumer on a real nats-server", () => {
     await publish("hv1", 0); // before the durable exists: not for a "new" consumer
     const seen: number[] = [];
     const open = () =>
-      consumeEvents(nc, {
+      consumeCommands(nc, {
+        stream: streams.events,
+        deliverPolicy: DeliverPolicy.New,
         durable: "notifier-test",
         filterSubject: subjects.evt.backupAll("hv1"),
         handler: async (msg) => {
@@ -59,16 +61,17 @@ describe("events consumer on a real nats-server", () => {
     assert.deepEqual(seen, [1, 2, 3, 4]);
   });
 
-  it("replays history with startAt all, redelivers on retry and drops on term", async () => {
+  it("replays history from the start (deliver all), redelivers on retry and drops on term", async () => {
     const host = "hv3";
     await publish(host, 1);
     await publish(host, 2);
     const deliveries: [number, number][] = [];
     const dispositions: Record<number, Disposition[]> = { 1: ["retry", "ack"], 2: ["term"] };
-    const consumer = await consumeEvents(nc, {
+    const consumer = await consumeCommands(nc, {
+      stream: streams.events,
       durable: "mirror-test",
       filterSubject: subjects.evt.backupAll(host),
-      startAt: "all",
+      deliverPolicy: DeliverPolicy.All,
       retryDelayMs: 100,
       handler: async (msg, ctx) => {
         const n = (msg.json() as { n: number }).n;

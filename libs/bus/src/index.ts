@@ -23,7 +23,6 @@ export {
   type ConsumeCommandsOptions,
   type Disposition,
 } from "./consume-commands.js";
-export { consumeEvents, type ConsumeEventsOptions } from "./consume-events.js";
 export { publishJson } from "./publish-json.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";

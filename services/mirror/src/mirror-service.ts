@@ -6,11 +6,8 @@ import {
   backupCompletedSchema,
   eventMessageId,
   mirrorCommandSchema,
-  mirrorConsumerName,
   mirrorEventSchema,
-  mirrorEventsConsumerName,
   parsePayload,
-  streams,
   subjects,
   type MirrorEventInput,
   type mirrorTriggers,
@@ -18,7 +15,8 @@ import {
 import {
   backupRootId,
   consumeCommands,
-  consumeEvents,
+  mirrorCommandDurable,
+  mirrorEventsDurable,
   createChainGuard,
   createChainLeases,
   createDomainQueue,
@@ -224,10 +222,8 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
 
   const consumers: CommandConsumer[] = [];
   consumers.push(
-    await consumeEvents(nc, {
-      durable: mirrorEventsConsumerName(host),
-      filterSubject: subjects.evt.backup(host, "completed"),
-      concurrency: 2,
+    await consumeCommands(nc, {
+      ...mirrorEventsDurable(host),
       onError: (err) => logger.error({ err }, "mirror: backup events consumer error"),
       handler: async (msg) => {
         // With RSYNC_SCHEDULE set the seed mirrors only at that schedule.
@@ -241,10 +237,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
   );
   consumers.push(
     await consumeCommands(nc, {
-      stream: streams.commands,
-      durable: mirrorConsumerName(host),
-      filterSubject: subjects.cmd.mirror(host),
-      concurrency: 1,
+      ...mirrorCommandDurable(host),
       onError: (err) => logger.error({ err }, "mirror: command consumer error"),
       handler: async (msg) => {
         const parsed = parsePayload(mirrorCommandSchema, msg.data);

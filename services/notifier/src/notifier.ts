@@ -1,6 +1,6 @@
-import { consumeEvents, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
+import { consumeCommands, notifierDurable, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
 import type { NotifyTarget } from "@vmbs/config";
-import { eventMessageId, notifierConsumerName, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
+import { eventMessageId, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
 import { createDigestCollector } from "./digest-collector.js";
@@ -93,12 +93,9 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     digestRedis?.disconnect();
     await queue.close();
   };
-  const consumer = await consumeEvents(deps.nc, {
-    durable: notifierConsumerName,
-    filterSubject: subjects.eventsAll,
-    startAt: "new",
-    // Only infrastructure trouble (Redis down) makes a retry: never give an event up for that.
-    maxDeliver: -1,
+  // Only infrastructure trouble (Redis down) makes a retry: the durable never gives an event up (maxDeliver -1).
+  const consumer = await consumeCommands(deps.nc, {
+    ...notifierDurable,
     onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
     handler: async (msg) => {
       // A malformed event fails the same way on every delivery: retrying it would only hold a slot forever.
