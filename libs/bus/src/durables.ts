@@ -18,9 +18,16 @@ import type { DurableSpec } from "./consume-commands.js";
  * service binds to its own with the same spec, so the two never disagree.
  */
 
+/**
+ * Backup commands an agent takes from the stream at once: room for a flooded domain's held ones (the agent
+ * coalesces and bounds them) and every other domain's, so no domain waits behind another's flood.
+ */
+export const backupCommandsInFlight = 64;
+
 /** A host's agent, one per command verb; `ackWaitMs` is VMBS_COMMAND_ACK_WAIT. */
 export function agentDurable(verb: CommandVerb, host: string, ackWaitMs?: number): DurableSpec {
-  return { stream: streams.commands, durable: agentConsumerName(verb, host), filterSubject: subjects.cmd.forVerb(verb, host), ackWaitMs };
+  const concurrency = verb === "backup" ? backupCommandsInFlight : undefined;
+  return { stream: streams.commands, durable: agentConsumerName(verb, host), filterSubject: subjects.cmd.forVerb(verb, host), ackWaitMs, concurrency };
 }
 
 /** A host's mirror on its commands: one sync at a time. */

@@ -1,9 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { agentConsumerName, backupCommandSchema, parsePayload, streams, subjects } from "@vmbs/contracts";
+import { backupCommandSchema, parsePayload } from "@vmbs/contracts";
 import {
   backupRootId,
+  agentDurable,
   consumeCommands,
   createBackupEventPublisher,
   createChainEventPublisher,
@@ -89,8 +90,6 @@ const outboxDrainOnStopMs = 3_000;
 const backupCommandsPerDomain = 8;
 /** Backups of different domains at once: the 4 the backup consumer used to take at a time. */
 const backupsAtOnce = 4;
-/** Backup commands taken from the stream at once: room for a flooded domain's held ones and every other domain's. */
-const backupCommandsInFlight = 64;
 
 /**
  * The per-host agent: serves `vmbs.cmd.backup.<host>`, runs virtnbdbackup, announces every outcome.
@@ -274,20 +273,13 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const ackWaitMs = config.VMBS_COMMAND_ACK_WAIT * 1000;
   const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
     consumeCommands(nc, {
-      stream: streams.commands,
-      durable: agentConsumerName(verb, host),
-      filterSubject: subjects.cmd.forVerb(verb, host),
-      ackWaitMs,
+      ...agentDurable(verb, host, ackWaitMs),
       handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: CommandConsumer[] = [
     await consumeCommands(nc, {
-      stream: streams.commands,
-      durable: agentConsumerName("backup", host),
-      filterSubject: subjects.cmd.backup(host),
-      ackWaitMs,
-      concurrency: backupCommandsInFlight,
+      ...agentDurable("backup", host, ackWaitMs),
       handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),
     }),

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, connectBus, createBusAuth, type BusAuth, type NatsConnection } from "@vmbs/bus";
+import { authFileNames, connectBus, createBusAuth, durablesOf, setUpBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, roleId, roleInboxPrefix, subjects, type BackupEvent, type BusRole } from "@vmbs/contracts";
 import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats, testLogger } from "@vmbs/lab";
@@ -77,6 +77,8 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
         ...env,
       });
       const logger = testLogger("test-agent");
+      // As vmbs start does: the operator makes what the agent's role may not (buckets, its durables).
+      if (generated) await setUpBus(nc, { durables: durablesOf([{ kind: "agent", host }], { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
       const agentNc = generated ? await connectBus(nats.url, `agent-${host}`, credential({ kind: "agent", host })) : nc;
       if (agentNc !== nc) agentConnections.push(agentNc);
       const agent = await startBackupAgent({ config, nc: agentNc, logger, heartbeatMs: 1000 });
