@@ -193,7 +193,8 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
         // A run takes minutes: requests are served concurrently, each chain guarded by its lease, up to a bound.
         if (running.size >= maxConcurrent) {
           logger.warn({ endpoint, maxConcurrent }, "restore request refused: busy");
-          msg.respondError(503, `busy: ${maxConcurrent} restore requests are being served; try again later`, JSON.stringify({ error: "busy" }));
+          const busy = `busy: ${maxConcurrent} restore requests are being served; try again later`;
+          msg.respondError(503, busy, JSON.stringify({ error: busy }));
           continue;
         }
         const p = handle(msg).then(

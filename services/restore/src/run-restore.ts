@@ -116,6 +116,9 @@ const newImagePath = (targetDir: string, name: string, target: string): string =
 /** Where the XML and the UEFI variables of a new domain are written (created, never replaced). */
 const newDomainFiles = (targetDir: string, name: string, xml: string) => ({ xmlPath: join(targetDir, `${name}.xml`), nvram: domainXmlNvram(xml) === undefined ? undefined : join(targetDir, `${name}_VARS.fd`) });
 
+/** The step that tells what a new domain is defined without (see `stripUnrestorable`). */
+const leaveOutStep = (stripped: readonly string[]): string => `leave out what a restore cannot bring back safely: ${stripped.join(", ")}`;
+
 /** The folder of backup sets a request reads (real path): the backup root, or `from` inside it. */
 export async function setsRoot(backupRoot: string, from: string | undefined): Promise<string> {
   return from === undefined ? backupRoot : confinePath(from, "from", (real) => isInside(backupRoot, real), `inside the backup root ${backupRoot}`);
@@ -170,7 +173,7 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUr
   const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
   const steps = [
     engine,
-    ...(stripped.length > 0 ? [`leave out what a restore cannot bring back safely: ${stripped.join(", ")}`] : []),
+    ...(stripped.length > 0 ? [leaveOutStep(stripped)] : []),
     `write ${xmlPath} (new UUID and MACs)`,
     ...(req.define !== false ? [`define ${req.as}`] : []),
   ];
@@ -209,7 +212,7 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
   const finals = new Map([...r.images.keys()].map((t) => [t, newImagePath(r.targetDir, name, t)]));
   const { xmlPath, nvram } = newDomainFiles(r.targetDir, name, r.xml);
   const { xml, stripped } = stripUnrestorable(r.xml);
-  if (stripped.length > 0) await deps.progress(`leave out what a restore cannot bring back safely: ${stripped.join(", ")}`);
+  if (stripped.length > 0) await deps.progress(leaveOutStep(stripped));
   const edited = rewriteAsNewDomain(xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
   // Every file is created, never replaced nor written through a symlink (O_EXCL, link); a failure removes ours.
   const created: string[] = [];
