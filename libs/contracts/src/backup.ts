@@ -58,6 +58,8 @@ export const backupFailedSchema = z.object({
   durationMs: z.number().int().nonnegative().default(0),
   /** Why it failed, in words a person can act on. */
   reason: z.string(),
+  /** The command was refused without running: its domain held as many backup commands as it may (a flood). */
+  refused: z.boolean().optional(),
 });
 export const backupEventSchema = z.discriminatedUnion("type", [
   backupStartedSchema,

@@ -257,7 +257,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         if (admission.refusedInFlood === 1 || admission.refusedInFlood % 100 === 0)
           logger.warn({ domain, held: admission.held, refused: admission.refusedInFlood }, "backup commands refused: the domain holds as many as it may");
         const reason = `refused: ${domain} already has ${admission.held} backup commands waiting or running on ${host} (the most one domain may hold); this one was not queued`;
-        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason, at: new Date().toISOString() });
+        await publish({ type: "failed", host, domain, requestId: cmd.requestId, runId: randomUUID(), reason, refused: true, at: new Date().toISOString() });
         continue;
       }
       const answer = await admission.result;

@@ -5,8 +5,8 @@ import { execa } from "execa";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "@vmbs/config";
-import { mirrorEventSchema, subjects, type BackupEvent, type MirrorEvent } from "@vmbs/contracts";
-import { backupRootId, createChainLeases } from "@vmbs/bus";
+import { eventMessageId, mirrorEventSchema, subjects, type BackupEvent, type MirrorEvent } from "@vmbs/contracts";
+import { backupRootId, createChainLeases, publishJson } from "@vmbs/bus";
 import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
 import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
 import { startMirror, type MirrorService } from "./mirror-service.js";
@@ -197,6 +197,18 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
     await lease.release();
     assert.deepEqual(types(await sync), ["completed", "completed"]);
     assert.ok(existsSync(join(mirrorRoot, name, `${name}.cpt`)));
+  });
+
+  it("one backup answering several coalesced commands (one runId, several completed events) is synced once", async () => {
+    const dom = await h.lab.createDomain({ name: `vmbs-lab-mirror-once-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const first = await backup(dom.name, "once-1");
+    await mirrored("once-1");
+    // The agent announces a joined command's answer as the same run's events under its own requestId.
+    const subject = subjects.evt.backup(HOST, "completed");
+    for (const requestId of ["once-2", "once-3"]) await publishJson(h.nc, subject, { ...first, requestId }, eventMessageId(subject, `${first.runId}@${requestId}`));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const started = events.filter((e) => e.type === "started" && e.domain === dom.name);
+    assert.deepEqual([...new Set(started.map((e) => e.requestId))], ["once-1"], "no sync for the repeated run");
   });
 
   it("refuses a malformed mirror command with a reason", async () => {

@@ -220,6 +220,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     return results;
   }
 
+  const syncedRuns = createRecentSet(1_000);
   const consumers: CommandConsumer[] = [];
   consumers.push(
     await consumeCommands(nc, {
@@ -230,6 +231,9 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
         if (config.RSYNC_SCHEDULE) return "ack";
         const parsed = parsePayload(backupCompletedSchema, msg.data);
         if (!parsed.ok || parsed.value.host !== host) return "term";
+        // Commands coalesced into one backup each announce its `completed` (same runId): one sync serves them all.
+        if (syncedRuns.has(parsed.value.runId)) return "ack";
+        syncedRuns.add(parsed.value.runId);
         await syncDomain(parsed.value.domain ?? parsed.value.folder, "backup", parsed.value.requestId);
         return "ack";
       },
@@ -271,6 +275,18 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       await task?.destroy();
       for (const c of consumers) await c.stop();
       await outbox.close(2000);
+    },
+  };
+}
+
+/** A set that remembers only its `size` newest members (insertion order). */
+function createRecentSet(size: number): { has(key: string): boolean; add(key: string): void } {
+  const members = new Set<string>();
+  return {
+    has: (key) => members.has(key),
+    add(key) {
+      members.add(key);
+      if (members.size > size) members.delete(members.values().next().value!);
     },
   };
 }

@@ -73,6 +73,29 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
+  it("a flood of refused backup commands notifies each target once an hour per domain, not once per command", async () => {
+    const a = await startHttpReceiver();
+    const notifier = await start([`json://${a.base}/flood`]);
+    try {
+      const subject = subjects.evt.backup("hv5", "failed");
+      for (let i = 0; i < 40; i++) {
+        const runId = `refused-${i}`;
+        const reason = "refused: db already has 8 backup commands waiting or running on hv5 (the most one domain may hold); this one was not queued";
+        await publishJson(nc, subject, { type: "failed", host: "hv5", domain: "db", runId, at: new Date().toISOString(), reason, refused: true }, eventMessageId(subject, runId));
+      }
+      await failBackup("hv5", "db", "engine exited 1");
+      await waitFor(() => a.received.length >= 2, { timeoutMs: 15_000, what: "the alerts" });
+      await sleep(1_500); // room for more to show up
+      const reasons = a.received.map((r) => (r.body as { message: string }).message);
+      assert.equal(a.received.length, 2, reasons.join("\n"));
+      assert.equal(reasons.filter((m) => /Reason: refused:/.test(m)).length, 1);
+      assert.equal(reasons.filter((m) => /Reason: engine exited 1/.test(m)).length, 1);
+    } finally {
+      await notifier.stop();
+      await a.close();
+    }
+  });
+
   it("a target down for 30 s, and a notifier restarted meanwhile, still gets the alert once it is back — exactly once", async () => {
     const a = await startHttpReceiver();
     await a.close(); // connection refused from now on

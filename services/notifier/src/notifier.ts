@@ -39,6 +39,15 @@ function eventIdentity(msg: JsMsg): string {
 }
 
 /**
+ * The identity a delivery job is known by. Refused backup commands of a flooded domain share one per hour, so a
+ * flood of thousands notifies each target once an hour, not once per command (the jobs' ids dedupe them).
+ */
+function deliveryIdentity(msg: JsMsg, event: Record<string, unknown>): string {
+  if (event.refused !== true) return eventIdentity(msg);
+  return `${msg.subject}#refused#${String(event.domain ?? "")}#${new Date().toISOString().slice(0, 13)}`;
+}
+
+/**
  * Reads every event through the durable `notifier` consumer and enqueues one delivery job per matching target.
  * An event is acked only once Redis holds its jobs, so a restart of NATS, Redis or the notifier loses nothing;
  * the jobs' ids are derived from (event, target), so a redelivered event notifies nobody twice.
@@ -110,7 +119,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       const skipTarget = n.service === "notify" ? event.targetId : undefined;
       if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String(event.at));
       await digests?.observe(n, event);
-      const id = eventIdentity(msg);
+      const id = deliveryIdentity(msg, event);
       for (const target of deps.targets) {
         if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;
         await queue.enqueue(id, target, { notification: n, eventSubject: msg.subject, event });
