@@ -63,7 +63,8 @@ On a terminal, what the options leave open (domain, set, checkpoint, target, dis
 the restore is confirmed; in a script, --domain and one of --as / --in-place are required.
   --domain NAME       the domain whose backups are restored
   --host HOST         the host whose restore service and backup root are used (default: HOST_ID)
-  --from DIR          another folder holding the domain's sets, e.g. a mounted mirror (default LOCAL_BACKUP_PATH)
+  --from DIR          a folder inside LOCAL_BACKUP_PATH holding the domain's sets, e.g. a mirror mounted there
+                      (default LOCAL_BACKUP_PATH)
   --set NAME          the set: the active chain <domain> (default) or an archive <domain>.<timestamp>
   --checkpoint N      the N-th checkpoint of the set, 0 = the full backup (default latest)
   --disk DEV          only this disk (target dev, e.g. vdb)
@@ -85,10 +86,12 @@ replication is confirmed.
   --domain NAME       the source, a defined domain of HOST's LIBVIRT_URI
   --as NEW_NAME       the copy's name; refused if a domain of exactly that name exists on the target
   --host HOST         the host whose restore service and libvirt hold the source (default: HOST_ID)
-  --to URI            the target libvirt connection (default HOST's LIBVIRT_URI), e.g.
-                      qemu+ssh://root@hv2/system?keyfile=/keys/id&no_verify=1 (files go over ssh, plus SSH_OPTIONS)
+  --to URI            the target libvirt connection (default HOST's LIBVIRT_URI): qemu:///system, qemu:///session or
+                      qemu+ssh://[user@]host[:port]/system[?keyfile=…&known_hosts=…&no_verify=1] (files go over ssh,
+                      plus SSH_OPTIONS); any other URI is refused
   --mac POLICY        random (default: 52:54:00:…, unused on the target) or keep, for every NIC
-  --disk-dir DIR      folder of the copied images on the target (default: each source image's folder); the images
+  --disk-dir DIR      folder of the copied images on the target: a libvirt storage pool path or a folder holding a
+                      defined domain's images (default: each source image's folder); the images
                       are named <NEW_NAME>.<dev><ext> and copied in their own format (qcow2 stays qcow2, raw raw)
   --no-copy           keep the source's image paths (shared storage); the UEFI variables are still copied
   --yes               consent to shut a running source down for the copy (VM_WAIT_TIME); it is started again

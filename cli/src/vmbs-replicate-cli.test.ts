@@ -20,6 +20,7 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
   let service: RestoreService;
   let env: Record<string, string>;
   const copies: string[] = [];
+  const pools: string[] = [];
   const virsh = (args: string[]) => execa("virsh", ["-c", lab.uri, ...args], { stdin: "ignore", timeout: 60_000, reject: false });
   const replicate = (args: string[]) => execa("node", [vmbs, "replicate", ...args], { env, reject: false, stdin: "pipe", timeout: 300_000 });
 
@@ -35,6 +36,7 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
   });
   after(async () => {
     await service?.stop();
+    for (const p of pools) await virsh(["pool-undefine", p]);
     for (const c of copies) {
       await virsh(["undefine", c]);
       await rm(join(lab.imageDir, `${c}.vda.qcow2`), { force: true });
@@ -53,8 +55,12 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
     const dom = await lab.createDomain({ sizeMiB: 16, running: false });
     const copy = `${dom.name}-c`;
     copies.push(copy);
-    // Into a folder that does not exist yet: created traversable for QEMU, so the copy starts.
+    // Into a folder that does not exist yet: created traversable for QEMU, so the copy starts. The service writes
+    // images only into libvirt's image folders: the folder is a storage pool's, as an admin would define it.
     const diskDir = join(await lab.tempDir("replicas-"), "new", "sub");
+    const pool = `vmbs-lab-pool-${Date.now().toString(16)}`;
+    pools.push(pool);
+    assert.equal((await virsh(["pool-define-as", pool, "dir", "--target", diskDir])).exitCode, 0);
     const run = await replicate(["--domain", dom.name, "--as", copy, "--disk-dir", diskDir]);
     assert.equal(run.exitCode, 0, run.stderr);
     assert.match(run.stderr, /^started$/m);

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { consumeCommands, publishJson, type ChainLeases, type CommandConsumer, type NatsConnection } from "@vmbs/bus";
+import { consumeCommands, drillDurable, publishJson, type ChainLeases, type CommandConsumer, type NatsConnection } from "@vmbs/bus";
 import type { Config } from "@vmbs/config";
-import { drillCommandSchema, drillConsumerName, drillEventSchema, drillScratchFolder, eventMessageId, parsePayload, streams, subjects, type DrillChainResult, type DrillEvent, type DrillEventType } from "@vmbs/contracts";
+import { drillCommandSchema, drillEventSchema, drillScratchFolder, eventMessageId, parsePayload, subjects, type DrillChainResult, type DrillEvent, type DrillEventType } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { describeFaults, drillChain, drillTargets } from "./drill.js";
 
@@ -83,10 +83,7 @@ export async function startDrills(deps: DrillServiceDeps): Promise<DrillService>
   }
 
   const consumer: CommandConsumer = await consumeCommands(nc, {
-    stream: streams.commands,
-    durable: drillConsumerName(host),
-    filterSubject: subjects.cmd.drill(host),
-    concurrency: 1,
+    ...drillDurable(host),
     onError: (err) => logger.error({ err }, "drill command consumer error"),
     handler: async (msg, ctx) => {
       const parsed = parsePayload(drillCommandSchema, msg.data);
