@@ -48,13 +48,16 @@ export type LocalAuthState = "generated" | "existing" | "insecure" | "not-local"
  * The local nats-server is never open by default: on the first `vmbs start` without NATS_URL the credentials of
  * this host (as `vmbs auth init` would write them) are generated into the auth folder, and every client on this
  * machine uses them from there. VMBS_INSECURE_BUS=yes skips that (an open bus, told at every start).
+ * `backupRootId`: the id in LOCAL_BACKUP_PATH's marker, when this process uses the backup root.
  */
-export async function ensureLocalAuth(config: Config): Promise<LocalAuthState> {
+export async function ensureLocalAuth(config: Config, backupRootId?: string): Promise<LocalAuthState> {
   if (config.NATS_URL) return "not-local";
   const dir = localAuthDir(config);
   if (hasAuthConfig(dir)) return "existing";
   if (config.VMBS_INSECURE_BUS) return "insecure";
-  await writeBusAuth(dir, createBusAuth({ hosts: [config.HOST_ID] }));
+  // A backup root first used under another host id keys its chain leases with that id: this host takes those too.
+  const sharedRoots = backupRootId && backupRootId !== config.HOST_ID ? { [config.HOST_ID]: [backupRootId] } : undefined;
+  await writeBusAuth(dir, createBusAuth({ hosts: [config.HOST_ID], sharedRoots }));
   return "generated";
 }
 

@@ -43,10 +43,10 @@ export interface Bus {
  * then connecting with its own credential from there. Every credential is read before anything starts (a
  * `BusCredentialsError` names the setting).
  */
-export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean): Promise<Bus> {
+export async function openBus(config: Config, logger: Logger, roles: BusRole[], ownServer: boolean, backupRootId?: string): Promise<Bus> {
   const local = ownServer && !config.NATS_URL;
   if (local) {
-    const state = await ensureLocalAuth(config);
+    const state = await ensureLocalAuth(config, backupRootId);
     if (state === "generated") logger.info({ dir: localAuthDir(config) }, "generated this host's bus credentials for the local nats-server (vmbs auth init)");
     if (state === "insecure")
       logger.warn("VMBS_INSECURE_BUS is set: the local nats-server runs WITHOUT authorization — any local user or container can command backups and restores");

@@ -88,6 +88,7 @@ export async function serve(role: ServeRole): Promise<number> {
   let redis: RunningRedisServer | undefined;
   let restoreNc: NatsConnection | undefined;
   let redisUrl = config.REDIS_URL;
+  let rootId: string | undefined;
   try {
     if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
     if (servesNotifier) {
@@ -97,9 +98,9 @@ export async function serve(role: ServeRole): Promise<number> {
     if (servesAgent || servesMirror || servesRestore) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
-      await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
+      rootId = await backupRootId(config.LOCAL_BACKUP_PATH, config.HOST_ID);
     }
-    bus = await openBus(config, logger, roles, role === "start");
+    bus = await openBus(config, logger, roles, role === "start", rootId);
     // Streams, buckets and durables exist before any role binds to them (roles may not make them).
     const setup = await bus.connectForSetup(roles[0]!);
     const { drifted } = await setUpBus(setup, { durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
