@@ -3,3 +3,4 @@ export { loadConfig, loadConfigOrExit, ConfigError, configErrorExitCode } from "
 export { parseWordList, formatWordList } from "./word-list.js";
 export { shellQuote, rsyncRemoteShell } from "./shell-words.js";
 export { parseNotifyUrl, notifyUrlLabel, notifySeverities, NotifyUrlError, type NotifyTarget, type NotifyFilter, type NotifySeverity } from "./notify-targets.js";
+export { parseSshOptions, sshOptionsWithHostKeyPolicy, type HostKeyMode, type HostKeyPolicy, type SshSettings } from "./ssh-options.js";

@@ -13,7 +13,10 @@ export interface TestSshd {
   dir: string;
   /** The client's private key. */
   keyFile: string;
-  /** ssh options that log in with the test key and trust this server, without the port (the target names it). */
+  /**
+   * ssh options that log in with the test key and trust this server on first contact (accept-new, with a
+   * known_hosts file of its own), without the port (the target names it).
+   */
   sshOptions: string[];
   /** SSH_OPTIONS as a user writes them for this server, port included. */
   sshOptionsLine: string;
@@ -78,7 +81,8 @@ export async function startTestSshd(): Promise<TestSshd> {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const sshOptions = ["-o", `IdentityFile=${keyFile}`, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5"];
+  const knownHosts = join(dir, "known_hosts");
+  const sshOptions = ["-o", `IdentityFile=${keyFile}`, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5"];
   return {
     port,
     dir,

@@ -13,8 +13,8 @@ import {
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   verifyHostKey,
-  type HostKeyPolicy,
 } from "./known-hosts.js";
+import type { HostKeyPolicy } from "@vmbs/config";
 
 // Made with ssh-keygen; the hashed lines by `ssh-keygen -H` over "nas.example ..." and "[10.0.0.5]:2222 ...".
 const ED = "AAAAC3NzaC1lZDI1NTE5AAAAIGZ23DMGlCdz7MaQoq5o47LsZD9BVWKtwGjsdq45JFIH";

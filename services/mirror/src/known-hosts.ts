@@ -2,23 +2,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ServerHostKeyAlgorithm } from "ssh2";
-
-/**
- * How unknown host keys are treated. There is no "accept anything": a key that differs from a recorded one is
- * refused in both modes.
- */
-export type HostKeyMode = "strict" | "accept-new";
-
-/** The known_hosts policy, shared by the SFTP check and the ssh that rsync runs (see rsyncSshOptions). */
-export interface HostKeyPolicy {
-  mode: HostKeyMode;
-  /** UserKnownHostsFile: read, and the first one receives keys accepted on first contact. Empty = `none`. */
-  userFiles: string[];
-  /** GlobalKnownHostsFile: read only. */
-  globalFiles: string[];
-  /** HashKnownHosts: record new entries as `|1|salt|hash` instead of the host name. */
-  hashNew: boolean;
-}
+import type { HostKeyPolicy } from "@vmbs/config";
 
 /** One usable known_hosts line. */
 export interface KnownHostEntry {

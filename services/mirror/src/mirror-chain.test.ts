@@ -8,7 +8,7 @@ import { startTestSshd, type TestSshd } from "@vmbs/lab";
 import { archiveFolderName } from "@vmbs/chain";
 import { compareTrees, listTree, mirrorArchiveName, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
-import { parseSshOptions } from "./mirror-target.js";
+import { parseSshOptions } from "@vmbs/config";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
 import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
 import { chainFolder, sshdOptions } from "./testing/fixtures.js";

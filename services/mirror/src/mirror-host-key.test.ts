@@ -9,7 +9,7 @@ import { mirrorEventSchema, subjects, type MirrorEvent, type MirrorEventInput } 
 import { connectBus, type NatsConnection } from "@vmbs/bus";
 import { startTestNats, startTestSshd, testLogger, waitFor, type TestNats, type TestSshd } from "@vmbs/lab";
 import { startMirror } from "./mirror-service.js";
-import { rsyncSshOptions } from "./mirror-target.js";
+import { sshOptionsWithHostKeyPolicy } from "@vmbs/config";
 import { chainFolder, sshdOptions } from "./testing/fixtures.js";
 
 const HOST = "hostkeyhost";
@@ -88,13 +88,12 @@ describe("mirror: the SFTP check and rsync's ssh enforce known_hosts against a r
   };
   /** What the ssh that rsync runs does with these SSH_OPTIONS: its exit code and stderr. */
   const sshAsRsyncWould = async (sshOptions: string[]) => {
-    const r = await execa("ssh", [...rsyncSshOptions(sshOptions), "root@127.0.0.1", "true"], { reject: false, stdin: "ignore", timeout: 30_000 });
+    const r = await execa("ssh", [...sshOptionsWithHostKeyPolicy(sshOptions), "root@127.0.0.1", "true"], { reject: false, stdin: "ignore", timeout: 30_000 });
     return { exitCode: r.exitCode, stderr: r.stderr };
   };
 
   it("SSH_OPTIONS that would accept any host key (no + UserKnownHostsFile=/dev/null) stop an ssh mirror at start, not a local one", async () => {
-    const anyKey = sshd.sshOptionsLine.split(" ");
-    assert.ok(anyKey.includes("UserKnownHostsFile=/dev/null") && anyKey.includes("StrictHostKeyChecking=no"));
+    const anyKey = ["-q", "-o", `IdentityFile=${sshd.keyFile}`, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", String(sshd.port)];
     await assert.rejects(mirrorWith(anyKey, `root@127.0.0.1:${base}`), /StrictHostKeyChecking=accept-new \(or no\) needs a UserKnownHostsFile .* every host key would be accepted/);
     const local = await mirrorWith(anyKey, await mkdtemp(join(base, "mirror-local-")));
     await local.stop();

@@ -27,11 +27,11 @@ import {
   type NatsConnection,
 } from "@vmbs/bus";
 import { chainFolderPath, localFileLister } from "@vmbs/chain";
-import type { Config } from "@vmbs/config";
+import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, listTree, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
-import { describeTarget, parseMirrorTarget, parseRcloneTarget, parseSshOptions, type MirrorTarget } from "./mirror-target.js";
+import { describeTarget, parseMirrorTarget, parseRcloneTarget, type MirrorTarget } from "./mirror-target.js";
 import { rcloneCopy, rcloneStore } from "./rclone.js";
 import { rsyncArgs, runRsync } from "./run-rsync.js";
 

@@ -1,7 +1,7 @@
 import { readFile, rename, rmdir, unlink } from "node:fs/promises";
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
 import { localFileLister, type FileFacts, type FileKind, type FileLister, type ListedEntry } from "@vmbs/chain";
-import type { SshSettings } from "./mirror-target.js";
+import type { SshSettings } from "@vmbs/config";
 import { knownHostName, loadKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from "./known-hosts.js";
 
 /**

@@ -1,6 +1,6 @@
 import { execa } from "execa";
-import { rsyncRemoteShell } from "@vmbs/config";
-import { rsyncSshOptions, type MirrorTarget } from "./mirror-target.js";
+import { rsyncRemoteShell, sshOptionsWithHostKeyPolicy } from "@vmbs/config";
+import type { MirrorTarget } from "./mirror-target.js";
 
 /** rsync failed (exit code, or no answer within the timeout). `reason` is one line a person can act on. */
 export class RsyncError extends Error {
@@ -22,7 +22,7 @@ const IO_TIMEOUT_S = 300;
 
 /**
  * The rsync argument array for one domain: `RSYNC_ARGS --stats [-s -e "ssh SSH_OPTIONS"] <local>/<domain>/
- * <target>/<domain>/`, SSH_OPTIONS carrying the SFTP check's known_hosts policy (rsyncSshOptions). `-s`
+ * <target>/<domain>/`, SSH_OPTIONS carrying the SFTP check's known_hosts policy (sshOptionsWithHostKeyPolicy). `-s`
  * (--protect-args / --secluded-args) sends the remote path as data, so a domain named `$(reboot)` or `a b` is a
  * file name on the other side, never words for its shell.
  */
@@ -31,7 +31,7 @@ export function rsyncArgs(o: { rsyncArgs: readonly string[]; sshOptions: readonl
   if (!o.rsyncArgs.some((a) => a.startsWith("--timeout"))) args.push(`--timeout=${IO_TIMEOUT_S}`);
   const destination = `${o.target.root.replace(/\/+$/, "")}/${o.domain}/`;
   if (o.target.kind === "ssh") {
-    args.push("-s", "-e", rsyncRemoteShell(rsyncSshOptions(o.sshOptions)), `${o.source}/`, `${o.target.user}@${o.target.host}:${destination}`);
+    args.push("-s", "-e", rsyncRemoteShell(sshOptionsWithHostKeyPolicy(o.sshOptions)), `${o.source}/`, `${o.target.user}@${o.target.host}:${destination}`);
   } else {
     args.push(`${o.source}/`, destination);
   }

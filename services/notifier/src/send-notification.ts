@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import nodemailer from "nodemailer";
-import { shellQuote, type NotifyTarget, type NotifySeverity } from "@vmbs/config";
+import { shellQuote, sshOptionsWithHostKeyPolicy, type NotifyTarget, type NotifySeverity } from "@vmbs/config";
 import type { Notification } from "./render-event.js";
 
 /** Delivery to one target failed (the queue retries it); `permanent` when a retry cannot help. */
@@ -89,7 +89,7 @@ export function createSender(target: NotifyTarget, deps: SendDeps): Sender {
       return async (n) => {
         const args = ["-e", "VM-Babysitter", "-s", n.title, "-d", n.message, "-i", unraidLevel[n.severity]];
         const remote = unraidRemoteCommand(target.script ? [target.script] : unraidScripts, args);
-        const sshArgs = [...deps.sshOptions, ...(target.port ? ["-p", String(target.port)] : []), "--", `${target.user}@${target.host ?? deps.unraidHost}`, remote];
+        const sshArgs = [...sshOptionsWithHostKeyPolicy(deps.sshOptions), ...(target.port ? ["-p", String(target.port)] : []), "--", `${target.user}@${target.host ?? deps.unraidHost}`, remote];
         const r = await execa("ssh", sshArgs, { reject: false, timeout: timeoutMs, stdin: "ignore" });
         if (r.exitCode !== 0) throw new SendError(`${target.label}: ssh exited ${r.exitCode ?? r.signal}: ${String(r.stderr).trim().slice(-300)}`);
       };

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parsePayload, replicateRequestSchema } from "@vmbs/contracts";
+import { homedir } from "node:os";
 import { copyImagePath, copyNvramPath, pickMacs, planReplication, ReplicateRefusedError, targetSshOptions, targetTransport, type PlanInput } from "./replicate-plan.js";
 
 describe("replication plan (pure)", () => {
@@ -19,10 +20,17 @@ describe("replication plan (pure)", () => {
   for (const uri of ["qemu+unix:///system", "qemu+tcp://hv2/system", "qemu+ext:///system?command=/tmp/evil", "qemu+ssh://-oProxyCommand=x/system"])
     it(`target ${uri} is refused`, () => assert.throws(() => targetTransport(uri), ReplicateRefusedError));
 
-  it("ssh options: known_hosts names the known hosts file unless no_verify", () => {
+  it("ssh options: known_hosts names the known hosts file; SSH_OPTIONS carry the host key policy (the seed's no is accept-new)", () => {
     const t = targetTransport("qemu+ssh://hv2/system?known_hosts=/etc/vmbs/known");
     assert.ok(t.kind === "ssh");
-    assert.deepEqual(targetSshOptions(t, []), ["-o", "UserKnownHostsFile=/etc/vmbs/known", "-o", "BatchMode=yes"]);
+    const home = homedir();
+    assert.deepEqual(targetSshOptions(t, ["-o", "StrictHostKeyChecking=no", "-q"]), [
+      "-o", "UserKnownHostsFile=/etc/vmbs/known", "-o", "BatchMode=yes",
+      "-o", "StrictHostKeyChecking=accept-new",
+      "-o", `UserKnownHostsFile=${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`,
+      "-o", "GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2",
+      "-q",
+    ]);
   });
 
   it("ssh options: the URI's settings before SSH_OPTIONS, never a prompt", () => {

@@ -1,5 +1,6 @@
 import { basename, dirname, extname, join } from "node:path";
 import { parseLibvirtTarget, type LibvirtTarget, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
+import { sshOptionsWithHostKeyPolicy } from "@vmbs/config";
 import type { XmlDisk } from "./domain-xml.js";
 
 /** How files reach a target connection: this machine's file system, or ssh to the target's host. */
@@ -17,7 +18,9 @@ export function targetTransport(uri: string): TargetTransport {
 
 /**
  * ssh options for a target: the URI's own settings first (ssh keeps the first value of an option), then
- * SSH_OPTIONS; never a prompt, since a service has nobody to answer it.
+ * SSH_OPTIONS with the host key policy every ssh of ours applies (a changed key is refused; the seed's
+ * StrictHostKeyChecking=no records new keys only) unless the URI says `no_verify`; never a prompt, since a service
+ * has nobody to answer it.
  */
 export function targetSshOptions(t: Extract<TargetTransport, { kind: "ssh" }>, sshOptions: readonly string[]): string[] {
   return [
@@ -27,7 +30,7 @@ export function targetSshOptions(t: Extract<TargetTransport, { kind: "ssh" }>, s
     ...(t.noVerify ? ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"] : t.knownHosts ? ["-o", `UserKnownHostsFile=${t.knownHosts}`] : []),
     "-o",
     "BatchMode=yes",
-    ...sshOptions,
+    ...(t.noVerify ? sshOptions : sshOptionsWithHostKeyPolicy(sshOptions)),
   ];
 }
 
