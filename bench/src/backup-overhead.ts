@@ -2,6 +2,7 @@
  * Overhead of a backup through the bus versus a bare virtnbdbackup run, measured side by side.
  *
  *   node bench/dist/backup-overhead.js [--rounds N, default 6]     (or `npm run bench`)
+ *   VMBS_BENCH_LOG=/tmp/agent.log …                                 (the agent's debug log, to see where time goes)
  *
  * Two equal lab domains (1 GiB disk, 512 MiB written). Each round times one bare
  * `virtnbdbackup --level full` on one domain and one full backup through the bus on the other
@@ -15,6 +16,7 @@ import { readdir, rm } from "node:fs/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { PassThrough } from "node:stream";
 import { execa } from "execa";
 import { positiveIntFlag } from "./cli-args.js";
 import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
@@ -26,7 +28,8 @@ import { createLogger } from "@vmbs/logger";
 import { runBench } from "./run-bench.js";
 
 const HOST = "bench";
-const TARGET = 1.05;
+/** Publish → `completed` against bare virtnbdbackup, full and incremental alike (issue 15). */
+const TARGET = 1.02;
 const DISK_MIB = 1024;
 const WRITTEN_BYTES = 512 * 1024 * 1024;
 const BACKUP_TIMEOUT_MS = 30 * 60_000;
@@ -72,7 +75,10 @@ async function main(stop: AbortSignal): Promise<void> {
     nc = await connectBus(nats.url, "bench");
     const backupRoot = await lab.tempDir("bench-bus-");
     const config = loadConfig({ LOCAL_BACKUP_PATH: backupRoot, HOST_ID: HOST, VM_IGNORED_LIST: await ignoredListExcept(lab.uri, domains) });
-    agent = await startBackupAgent({ config, nc, logger: createLogger({ name: "bench", level: "silent" }) });
+    // VMBS_BENCH_LOG=FILE keeps the agent's debug log there (where the time goes); silent otherwise.
+    const logFile = process.env.VMBS_BENCH_LOG;
+    const logger = createLogger({ name: "bench", level: logFile ? "debug" : "silent", ...(logFile ? { file: logFile, stream: new PassThrough().resume() } : {}) });
+    agent = await startBackupAgent({ config, nc, logger });
 
     // requestId → what to do with each of its events, stamped with its arrival time.
     const waiters = new Map<string, (e: BackupEvent, at: number) => void>();
@@ -165,7 +171,8 @@ async function main(stop: AbortSignal): Promise<void> {
     console.log(`per-round ratios: median ${median(perRound).toFixed(3)}, min ${Math.min(...perRound).toFixed(3)}, max ${Math.max(...perRound).toFixed(3)}`);
     console.log(`median →started: ${median(results.map((x) => x.toStartMs)).toFixed(0)} ms`);
     console.log(`\nsteady state, incremental with ${INC_WRITTEN_BYTES / 2 ** 20} MiB written (ms): ` + results.map((x) => `${x.incBareMs.toFixed(0)} bare / ${x.incBusMs.toFixed(0)} bus`).join(", "));
-    console.log(`total bus / total bare (incremental): ${(total("incBusMs") / total("incBareMs")).toFixed(3)}`);
+    const incRatio = total("incBusMs") / total("incBareMs");
+    console.log(`total bus / total bare (incremental): ${incRatio.toFixed(3)}   target: <= ${TARGET.toFixed(2)}   ${incRatio <= TARGET ? "MET" : "NOT MET"}`);
     console.log("(→started: ms from publishing the command to the `started` event, i.e. before virtnbdbackup runs)");
   } finally {
     // Each step on its own, so one failure doesn't leave the rest behind.

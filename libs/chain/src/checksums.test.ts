@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { createHash } from "node:crypto";
 import * as assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -78,6 +79,25 @@ test("recordChecksums hashes only the checkpoint's own data files, atomically; v
     await writeFile(join(dir, "vda.inc.virtnbdbackup.1.data"), "onf");
     const flipped = await verifyChecksums(again, "virtnbdbackup.1");
     assert.deepEqual(flipped.faults.map((f) => [f.checkpoint, f.file]), [["virtnbdbackup.1", "vda.inc.virtnbdbackup.1.data"]]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("recordChecksums takes a digest made while the file was written only when it covers the whole file", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vmbs-checksums-"));
+  try {
+    await writeFile(join(dir, "vda.full.data"), "full");
+    await writeFile(join(dir, "vda.inc.virtnbdbackup.1.data"), "one");
+    const folder = await readChainFolder(dir, "vm1");
+    const streamed = new Map([
+      ["vda.full.data", { sha256: "a".repeat(64), bytes: 4 }],
+      ["vda.inc.virtnbdbackup.1.data", { sha256: "b".repeat(64), bytes: 2 }],
+    ]);
+    assert.deepEqual(await recordChecksums(folder, "virtnbdbackup.0", undefined, streamed), [{ file: "vda.full.data", sha256: "a".repeat(64) }]);
+    assert.deepEqual(await recordChecksums(folder, "virtnbdbackup.1", undefined, streamed), [
+      { file: "vda.inc.virtnbdbackup.1.data", sha256: createHash("sha256").update("one").digest("hex") },
+    ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { ChainFolder } from "./chain-folder.js";
 import { dataFilesOfCheckpoint } from "./chain-files.js";
+import type { StreamedDigest } from "./streamed-checksums.js";
 
 /*
  * Checksums of the data files, recorded by the agent after each backup for the data that run wrote (so a
@@ -63,15 +64,19 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
 }
 
 /**
- * Hashes the finished data files of `checkpoint` and writes `checksums/<checkpoint>.sha256` atomically (a
- * hidden temporary file renamed into place). Returns the entries written; none when the checkpoint has no
- * data file.
+ * Writes `checksums/<checkpoint>.sha256` for the finished data files of `checkpoint`, atomically (a hidden
+ * temporary file renamed into place). A digest taken while the engine wrote (`streamed`, see
+ * streamed-checksums.ts) is used when it covers the whole file; any other file is hashed now. Returns the entries
+ * written; none when the checkpoint has no data file.
  */
-export async function recordChecksums(folder: ChainFolder, checkpoint: string, signal?: AbortSignal): Promise<ChecksumEntry[]> {
+export async function recordChecksums(folder: ChainFolder, checkpoint: string, signal?: AbortSignal, streamed?: ReadonlyMap<string, StreamedDigest>): Promise<ChecksumEntry[]> {
   const files = dataFilesOfCheckpoint(folder, checkpoint);
   if (files.length === 0) return [];
   const entries: ChecksumEntry[] = [];
-  for (const f of files) entries.push({ file: f.path, sha256: await sha256File(join(folder.dir, f.path), signal) });
+  for (const f of files) {
+    const digest = streamed?.get(f.path);
+    entries.push({ file: f.path, sha256: digest && digest.bytes === f.size ? digest.sha256 : await sha256File(join(folder.dir, f.path), signal) });
+  }
   const dir = join(folder.dir, CHECKSUMS_DIR);
   await mkdir(dir, { recursive: true });
   const target = join(folder.dir, checksumFileOf(checkpoint));

@@ -37,6 +37,7 @@ export {
   type ChecksumFault,
   type ChecksumVerdict,
 } from "./checksums.js";
+export { followDataFiles, type DataFileHasher, type StreamedDigest } from "./streamed-checksums.js";
 export { removeToolFiles, setFolderAside, NotAChainFolderError, type RemovedFiles } from "./remove-tool-files.js";
 export type { ParsedArchiveName } from "./archive-name.js";
 export { archiveFolderName, parseArchiveFolderName, archiveDomainOf, uniqueArchiveName } from "./archive-name.js";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
-import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, readChainFolder, recordChecksums, type ChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
@@ -47,7 +47,11 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     const log = logger.child({ runId, domain: req.domain, requestId: req.requestId });
     const base = { host: deps.host, domain: req.domain, requestId: req.requestId, runId };
     const startedAt = Date.now();
+    // The `started` event goes out while the engine starts (it is not worth the engine's wait); every later event
+    // of the run is announced after it.
+    let announcedStart: Promise<void> = Promise.resolve();
     const fail = async (reason: string, extra: Partial<BackupFailed> = {}): Promise<BackupOutcome> => {
+      await announcedStart;
       const event: BackupFailed = { ...base, type: "failed", reason, at: new Date().toISOString(), durationMs: Date.now() - startedAt, bytesWritten: 0, ...extra };
       log.warn({ reason }, "backup failed");
       await deps.publish(event);
@@ -78,11 +82,13 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       });
     }
     const started: BackupStarted = { ...base, type: "started", level: plan.level, requestedLevel: req.level, at: new Date().toISOString() };
-    await deps.publish(started);
+    announcedStart = deps.publish(started).catch((err: unknown) => log.warn({ err }, "could not announce the start of the backup"));
     log.info({ level: plan.level, startPaused: plan.startPaused }, "backup started");
 
     let result: EngineRunResult | undefined;
     let startedByUs = false;
+    // The new data files are hashed as the engine writes them, so their checksums are ready when it exits.
+    const hasher = followDataFiles(folderPath);
     try {
       if (plan.startPaused) {
         await libvirt.startPaused(req.domain);
@@ -101,20 +107,24 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     } catch (err) {
       return fail(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
     } finally {
-      if (!result?.succeeded) await abortLeftoverJob(libvirt, req.domain, log);
+      if (!result?.succeeded) {
+        await hasher.stop();
+        await abortLeftoverJob(libvirt, req.domain, log);
+      }
       if (startedByUs) await libvirt.destroy(req.domain).catch((err: unknown) => log.warn({ err }, "could not stop the domain started for the backup"));
     }
 
     const extra = { level: plan.level, durationMs: Date.now() - startedAt };
     if (!result.succeeded) return fail(engineFailureReason(result, req.signal), extra);
+    const streamed = await hasher.finish();
     const after = await readChainFolder(folderPath, req.domain);
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
     if (!checked.ok) return fail(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
-    // Only this run's data is hashed, so the cost stays that of the incremental. The backup itself is good
-    // without it: a checkpoint without checksums is reported by drills as unverified, not as broken.
-    await recordChecksums(after, checked.checkpoint, req.signal).then(
-      (entries) => log.debug({ checkpoint: checked.checkpoint, files: entries.length }, "checksums recorded"),
+    // Only this run's data, hashed while the engine wrote it. The backup itself is good without checksums: a
+    // checkpoint without them is reported by drills as unverified, not as broken.
+    await recordChecksums(after, checked.checkpoint, req.signal, streamed).then(
+      (entries) => log.debug({ checkpoint: checked.checkpoint, files: entries.length, hashedWhileWritten: streamed.size }, "checksums recorded"),
       (err: unknown) => log.warn({ err, checkpoint: checked.checkpoint }, "could not record the checksums of the new data files"),
     );
     const event: BackupCompleted = {
@@ -128,6 +138,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       at: new Date().toISOString(),
     };
     log.info({ checkpoint: event.checkpoint, bytesWritten, durationMs: event.durationMs }, "backup completed");
+    await announcedStart;
     await deps.publish(event);
     return { ok: true, event };
   };

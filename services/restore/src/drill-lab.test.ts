@@ -38,13 +38,17 @@ describe("restore drills: checksums recorded by the agent, re-checked and restor
 
   it("a full and 2 incrementals pass sha256sum -c and a drill; one flipped byte in virtnbdbackup.2's data fails the drill naming that checkpoint and file; bad commands fail clearly", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 32 });
+    const chain = join(h.backupRoot, dom.name);
+    // Enough data for the agent to hash the full's data file while the engine writes it.
+    await h.lab.writeGuest(dom.name, { offset: 16 * MiB, length: 16 * MiB, pattern: 0x44 });
     for (const [i, pattern] of [0x11, 0x22, 0x33].entries()) {
       await h.lab.writeGuest(dom.name, { offset: i * 4 * MiB, length: 2 * MiB, pattern });
       h.publishRaw(JSON.stringify({ domain: dom.name, requestId: `b${i}` }));
       const done = await h.waitEvent((e) => e.requestId === `b${i}` && e.type !== "started");
       assert.equal(done.type, "completed", JSON.stringify(done));
+      // Recorded before the run ends (while it holds the chain's lease), not some time later.
+      assert.ok((await stat(join(chain, `checksums/${done.checkpoint}.sha256`))).size > 0, `checksums of ${done.checkpoint} when it completed`);
     }
-    const chain = join(h.backupRoot, dom.name);
     const cps = ["virtnbdbackup.0", "virtnbdbackup.1", "virtnbdbackup.2"];
     assert.deepEqual((await readdir(join(chain, "checksums"))).sort(), cps.map((c) => `${c}.sha256`), "one checksum file per checkpoint, no temporary left");
     assert.match(await readFile(join(chain, "checksums/virtnbdbackup.2.sha256"), "utf8"), /^[0-9a-f]{64} {2}vda\.inc\.virtnbdbackup\.2\.data\n$/, "only the new data file of the run");
