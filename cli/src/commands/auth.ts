@@ -50,6 +50,7 @@ export async function authInitCommand(o: AuthInitOptions): Promise<number> {
       "",
       "nats-server:  nats-server -c " + serverConfig + " -js -sd <store dir>   (vmbs start does this when NATS_URL is unset)",
       "each service: NATS_NKEY_SEED=<its .nk file>, e.g. the agent of host hv1 uses agent-hv1.nk; vmbs backup uses operator.nk",
+      "set-up:       NATS_NKEY_SEED=<dir>/operator.nk vmbs bus setup --hosts <the hosts>   (streams, buckets, durables; vmbs start does it for its host)",
       "",
     ].join("\n"),
   );
