@@ -2,7 +2,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { BackupLevel } from "@vmbs/contracts";
 import type { ChainFolder } from "./chain-folder.js";
-import { archiveBeforeBackup, folderAtChainEnd, needsRotation, type FolderFate } from "./chain-end.js";
+import type { ChainPlan, ChainSnapshot } from "./chain-snapshot.js";
+import {
+  archiveBeforeBackup,
+  endChainOnDamagedData,
+  folderAtChainEnd,
+  needsRotation,
+  type FolderFate,
+} from "./chain-end.js";
 
 function folder(files: string[], cpt: string[] | null, extra: Partial<ChainFolder> = {}): ChainFolder {
   return { dir: "/b/vm", exists: true, files: files.map((path) => ({ path, size: 1, mtimeMs: 0 })), cpt, ...extra };
@@ -54,4 +61,20 @@ describe("chain end: the one place that decides whether a chain is archived", ()
     ["nothing restorable", logsOnly, false, "delete"],
   ];
   for (const [what, f, restorable, fate] of atEnd) it(`chain check ends a chain: ${what}`, () => assert.equal(folderAtChainEnd(f, restorable), fate));
+
+  const lead: ChainPlan["steps"] = [{ op: "abort-job" }, { op: "kill-qemu-nbd", pidFiles: ["/var/tmp/a.pid"] }, { op: "clean-tmp", paths: ["/var/tmp/a.pid"] }];
+  const snapshot = { domain: "vm", folder: chain3 } as ChainSnapshot;
+  const fault = { checkpoint: "virtnbdbackup.1", file: "vda.inc.virtnbdbackup.1.data", problem: "truncated" };
+  const damaged: [string, ChainPlan, ChainPlan["steps"]][] = [
+    ["a plain keep", { kind: "keep", reason: "k", steps: [] }, [{ op: "archive-folder" }, { op: "start-new-chain" }]],
+    ["a keep with leftovers keeps their cleanup", { kind: "keep", reason: "k", steps: lead }, [...lead, { op: "archive-folder" }, { op: "start-new-chain" }]],
+  ];
+  for (const [what, kept, steps] of damaged) {
+    it(`damaged data ends a kept chain, archived as is: ${what}`, () => {
+      const plan = endChainOnDamagedData(snapshot, kept, fault);
+      assert.equal(plan.kind, "new-chain");
+      assert.deepEqual(plan.steps, steps);
+      assert.match(plan.reason, /virtnbdbackup\.1 of vm is damaged: vda\.inc\.virtnbdbackup\.1\.data: truncated\. The chain in \/b\/vm restores correctly only up to/);
+    });
+  }
 });

@@ -1,20 +1,25 @@
 import type { BackupLevel } from "@vmbs/contracts";
 import type { ChainFolder } from "./chain-folder.js";
+import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
+import type { IntegrityFault } from "./check-integrity.js";
 import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
 
 /*
- * The one place that decides whether the active chain `<root>/<domain>` ends and its folder is archived.
- * Three callers end chains, and each asks here:
+ * The one place that decides whether a chain ends: whether the active chain `<root>/<domain>` is archived,
+ * deleted or kept. Callers only carry out what is decided here.
  *
- *   caller                                  | the chain ends when                              | its folder
- *   ----------------------------------------|--------------------------------------------------|----------------------------
- *   a backup (agent plan-backup.ts)         | a full is requested on a chain, or the folder    | archived before the full
- *     → archiveBeforeBackup                 | holds data but no chain virtnbdbackup continues  | (one chain per folder)
- *   rotation (agent rotate-chain.ts)        | ≥ MAX_BACKUPS_PER_CHAIN checkpoints, a copy      | archived
- *     → needsRotation                       | backup without checkpoints, or forced            |
- *   the chain check (plan-chain.ts)         | a planner rule ends it (new-chain,               | folderAtChainEnd: archived when
- *     → folderAtChainEnd                    | delete-partial-chain)                            | restorable, deleted when not,
- *                                           |                                                  | nothing when empty or absent
+ *   caller                                  | decision here            | the chain ends when / decided
+ *   ----------------------------------------|--------------------------|-----------------------------------------------
+ *   a backup (agent plan-backup.ts)         | archiveBeforeBackup      | a full is requested on a chain, or the folder
+ *                                           |                          | holds data but no chain virtnbdbackup continues:
+ *                                           |                          | archived before the full (one chain per folder)
+ *   rotation (agent rotate-chain.ts)        | needsRotation            | ≥ MAX_BACKUPS_PER_CHAIN checkpoints, a copy
+ *                                           |                          | backup without checkpoints, or forced: archived
+ *   the chain check (plan-chain.ts)         | folderAtChainEnd         | a planner rule ends it (new-chain,
+ *                                           |                          | delete-partial-chain): archived when restorable,
+ *                                           |                          | deleted when not, nothing when empty or absent
+ *   the data check (agent check-chain.ts)   | endChainOnDamagedData    | a kept chain has a damaged data file: archived
+ *                                           |                          | as is, no prune, a new full
  *
  * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts); retention
  * (decide-retention.ts) later decides which archives go.
@@ -70,4 +75,24 @@ export type FolderFate = "archive" | "delete" | "none";
 export function folderAtChainEnd(folder: ChainFolder, restorable: boolean): FolderFate {
   if (!folder.exists || folder.files.length === 0) return "none";
   return restorable ? "archive" : "delete";
+}
+
+/** Leftover cleanup (job, stale qemu-nbd, /var/tmp): touches no chain, so every rewritten plan keeps it. */
+function leadSteps(plan: ChainPlan): ChainStep[] {
+  return plan.steps.filter((st) => st.op === "abort-job" || st.op === "kill-qemu-nbd" || st.op === "clean-tmp");
+}
+
+/**
+ * A chain the planner keeps, whose data check found a damaged file: it ends, archived as is (it still restores up
+ * to the checkpoint before the damage). No prune steps: checkpoints and bitmaps match the chain, and the new
+ * full deletes the old checkpoints itself.
+ */
+export function endChainOnDamagedData(s: ChainSnapshot, kept: ChainPlan, fault: IntegrityFault): ChainPlan {
+  return {
+    kind: "new-chain",
+    reason:
+      `The data of checkpoint ${fault.checkpoint} of ${s.domain} is damaged: ${fault.file}: ${fault.problem}. ` +
+      `The chain in ${s.folder.dir} restores correctly only up to the checkpoint before it; it is archived as is and a new chain starts with a full backup.`,
+    steps: [...leadSteps(kept), { op: "archive-folder" }, { op: "start-new-chain" }],
+  };
 }

@@ -3,7 +3,7 @@
  * files, the chain-state planner, archive names, retention, chain points, the integrity check.
  *
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
- * rotation at MAX_BACKUPS_PER_CHAIN, and the fate of the folder when the chain check ends a chain).
+ * rotation, the chain and data checks).
  */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder } from "./chain-folder.js";
@@ -52,6 +52,7 @@ export {
   hasContinuableChain,
   needsRotation,
   folderAtChainEnd,
+  endChainOnDamagedData,
   type RotationDecision,
   type FolderFate,
 } from "./chain-end.js";

@@ -1,5 +1,5 @@
 import type { DomainState } from "@vmbs/virt";
-import { checkChainIntegrity, planChain, type ChainPlan, type ChainSnapshot, type ChainStep } from "@vmbs/chain";
+import { checkChainIntegrity, endChainOnDamagedData, planChain, type ChainPlan } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 import type { PublishChainEvent } from "@vmbs/bus";
 import { keepChainOnFullDisk } from "./disk-full.js";
@@ -60,21 +60,6 @@ export interface CheckSummary {
 /** At most this many observe-plan-execute rounds (a shutdown, then the real plan). */
 const MAX_ROUNDS = 3;
 
-/**
- * Data check: a chain the planner keeps can still hold a truncated or corrupt data file; then the chain is
- * archived as is and a new one started (the new full deletes the old checkpoints itself).
- */
-function integrityPlan(s: ChainSnapshot, plan: ChainPlan, fault: { checkpoint: string; file: string; problem: string }): ChainPlan {
-  const lead = plan.steps.filter((st): st is ChainStep => st.op === "abort-job" || st.op === "kill-qemu-nbd" || st.op === "clean-tmp");
-  return {
-    kind: "new-chain",
-    reason:
-      `The data of checkpoint ${fault.checkpoint} of ${s.domain} is damaged: ${fault.file}: ${fault.problem}. ` +
-      `The chain in ${s.folder.dir} restores correctly only up to the checkpoint before it; it is archived as is and a new chain starts with a full backup.`,
-    steps: [...lead, { op: "archive-folder" }, { op: "start-new-chain" }],
-  };
-}
-
 /** observe → plan → execute for one domain; the caller holds the domain's queue slot. */
 export function createChainCheck(deps: CheckChainDeps) {
   return async function checkChain(req: CheckRequest): Promise<CheckSummary> {
@@ -102,7 +87,7 @@ export function createChainCheck(deps: CheckChainDeps) {
       }
       if (plan.kind === "keep" && req.integrity && deps.checkIntegrity) {
         const fault = await checkChainIntegrity(snapshot.folder);
-        if (fault) plan = integrityPlan(snapshot, plan, fault);
+        if (fault) plan = endChainOnDamagedData(snapshot, plan, fault);
       }
       log.info({ plan: plan.kind, steps: plan.steps.map((s) => s.op), reason: plan.reason }, "chain planned");
       if (req.cheap && plan.kind === "keep" && plan.steps.length === 0) {
