@@ -7,6 +7,7 @@ import {
   archiveBeforeBackup,
   endChainOnDamagedData,
   folderAtChainEnd,
+  keepChainOnFullDisk,
   needsRotation,
   type FolderFate,
 } from "./chain-end.js";
@@ -75,6 +76,32 @@ describe("chain end: the one place that decides whether a chain is archived", ()
       assert.equal(plan.kind, "new-chain");
       assert.deepEqual(plan.steps, steps);
       assert.match(plan.reason, /virtnbdbackup\.1 of vm is damaged: vda\.inc\.virtnbdbackup\.1\.data: truncated\. The chain in \/b\/vm restores correctly only up to/);
+    });
+  }
+
+  const space = "free space 0.0 MiB of 24.0 MiB on /b";
+  const fullDisk: [string, ChainPlan, Omit<ChainPlan, "reason"> | "unchanged"][] = [
+    ["repair in place stands", { kind: "repair", reason: "r", steps: [{ op: "delete-files", files: ["a.partial"] }, { op: "rewrite-cpt", checkpoints: ["virtnbdbackup.0"] }] }, "unchanged"],
+    ["keep stands", { kind: "keep", reason: "k", steps: [] }, "unchanged"],
+    [
+      "archive and new full becomes needs-user, only the leftovers cleaned",
+      { kind: "new-chain", reason: "n", steps: [...lead, { op: "delete-checkpoint", name: "virtnbdbackup.1", metadataOnly: false }, { op: "archive-folder" }, { op: "start-new-chain" }] },
+      { kind: "needs-user", steps: lead },
+    ],
+    [
+      "an interrupted first backup is still deleted (frees space), its full is not started now",
+      { kind: "delete-partial-chain", reason: "d.", steps: [{ op: "delete-checkpoint", name: "virtnbdbackup.0", metadataOnly: false }, { op: "delete-folder" }, { op: "start-new-chain" }] },
+      { kind: "delete-partial-chain", steps: [{ op: "delete-checkpoint", name: "virtnbdbackup.0", metadataOnly: false }, { op: "delete-folder" }] },
+    ],
+  ];
+  for (const [what, plan, want] of fullDisk) {
+    it(`full backup disk: ${what}`, () => {
+      const out = keepChainOnFullDisk(plan, space);
+      if (want === "unchanged") return assert.deepEqual(out, plan);
+      assert.equal(out.kind, want.kind);
+      assert.deepEqual(out.steps, want.steps);
+      if (out.kind === "needs-user") assert.match(out.reason, /^backup disk full: free space 0\.0 MiB of 24\.0 MiB on \/b, the chain is kept\. The check would end it \(n\)/);
+      else assert.equal(out.reason, `d. On the full disk (${space}) that full waits for the next backup run.`);
     });
   }
 });

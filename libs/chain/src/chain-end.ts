@@ -20,6 +20,9 @@ import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
  *                                           |                          | deleted when not, nothing when empty or absent
  *   the data check (agent check-chain.ts)   | endChainOnDamagedData    | a kept chain has a damaged data file: archived
  *                                           |                          | as is, no prune, a new full
+ *   a full backup disk (agent               | keepChainOnFullDisk      | never: a plan that would end the chain becomes
+ *     check-chain.ts, after a failed run)   |                          | needs-user; an interrupted first backup is still
+ *                                           |                          | deleted, its full waits
  *
  * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts); retention
  * (decide-retention.ts) later decides which archives go.
@@ -94,5 +97,34 @@ export function endChainOnDamagedData(s: ChainSnapshot, kept: ChainPlan, fault: 
       `The data of checkpoint ${fault.checkpoint} of ${s.domain} is damaged: ${fault.file}: ${fault.problem}. ` +
       `The chain in ${s.folder.dir} restores correctly only up to the checkpoint before it; it is archived as is and a new chain starts with a full backup.`,
     steps: [...leadSteps(kept), { op: "archive-folder" }, { op: "start-new-chain" }],
+  };
+}
+
+/** Steps that end a chain: on a full disk neither an archive-and-full nor deleting the chain is right. */
+const ENDS_CHAIN = new Set<ChainStep["op"]>(["archive-folder", "delete-folder", "start-new-chain"]);
+
+/**
+ * The plan after a backup failed on a full disk. A repair in place (dropping the unfinished checkpoint) or a
+ * keep stands, and so does deleting an interrupted first backup (minus starting its full now); a plan that
+ * would end a chain — archive it and start a full on the same full disk, which cannot fit either — becomes
+ * needs-user: only the leftovers outside the chain are cleaned up.
+ */
+export function keepChainOnFullDisk(plan: ChainPlan, space: string): ChainPlan {
+  if (!plan.steps.some((st) => ENDS_CHAIN.has(st.op))) return plan;
+  if (plan.kind === "delete-partial-chain") {
+    // An interrupted first backup is no chain: removing its files frees space; its full waits for the next run.
+    return {
+      ...plan,
+      reason: `${plan.reason} On the full disk (${space}) that full waits for the next backup run.`,
+      steps: plan.steps.filter((st) => st.op !== "start-new-chain"),
+    };
+  }
+  return {
+    kind: "needs-user",
+    reason:
+      `backup disk full: ${space}, the chain is kept. The check would end it (${plan.reason}), but a new full ` +
+      `backup cannot fit on a full disk either, so nothing is archived and no full is started: free space on the ` +
+      `backup disk (or lower LOCAL_BACKUP_CHAINS_TO_KEEP); the next backup checks the chain again.`,
+    steps: leadSteps(plan),
   };
 }

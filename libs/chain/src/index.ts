@@ -3,7 +3,7 @@
  * files, the chain-state planner, archive names, retention, chain points, the integrity check.
  *
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
- * rotation, the chain and data checks).
+ * rotation, the chain and data checks, a full backup disk).
  */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder } from "./chain-folder.js";
@@ -53,6 +53,7 @@ export {
   needsRotation,
   folderAtChainEnd,
   endChainOnDamagedData,
+  keepChainOnFullDisk,
   type RotationDecision,
   type FolderFate,
 } from "./chain-end.js";

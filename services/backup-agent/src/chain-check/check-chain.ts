@@ -1,8 +1,7 @@
 import type { DomainState } from "@vmbs/virt";
-import { checkChainIntegrity, endChainOnDamagedData, planChain, type ChainPlan } from "@vmbs/chain";
+import { checkChainIntegrity, endChainOnDamagedData, keepChainOnFullDisk, planChain, type ChainPlan } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 import type { PublishChainEvent } from "@vmbs/bus";
-import { keepChainOnFullDisk } from "./disk-full.js";
 import type { ExecutePlan, ExecuteResult } from "./execute-plan.js";
 import type { ObserveChain } from "./observe-chain.js";
 
