@@ -5,6 +5,7 @@ import type { ChainFolder } from "./chain-folder.js";
 import type { ChainPlan, ChainSnapshot } from "./chain-snapshot.js";
 import {
   archiveBeforeBackup,
+  chainEndAfterRestore,
   endChainOnDamagedData,
   folderAtChainEnd,
   keepChainOnFullDisk,
@@ -104,4 +105,12 @@ describe("chain end: the one place that decides whether a chain is archived", ()
       else assert.equal(out.reason, `d. On the full disk (${space}) that full waits for the next backup run.`);
     });
   }
+
+  const restore: [string, string[], boolean, ReturnType<typeof chainEndAfterRestore>][] = [
+    ["checkpoints and a chain folder", ["virtnbdbackup.0", "virtnbdbackup.1"], true, { deleteCheckpoints: ["virtnbdbackup.1", "virtnbdbackup.0"], archiveFolder: true }],
+    ["no chain folder", ["virtnbdbackup.0"], false, { deleteCheckpoints: ["virtnbdbackup.0"], archiveFolder: false }],
+    ["nothing of a chain", [], false, { deleteCheckpoints: [], archiveFolder: false }],
+  ];
+  for (const [what, checkpoints, exists, want] of restore)
+    it(`in-place restore ends the chain: ${what}`, () => assert.deepEqual(chainEndAfterRestore(checkpoints, exists), want));
 });

@@ -23,6 +23,8 @@ import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
  *   a full backup disk (agent               | keepChainOnFullDisk      | never: a plan that would end the chain becomes
  *     check-chain.ts, after a failed run)   |                          | needs-user; an interrupted first backup is still
  *                                           |                          | deleted, its full waits
+ *   an in-place restore (restore            | chainEndAfterRestore     | always: every libvirt checkpoint is deleted
+ *     run-restore.ts)                       |                          | (metadata), the active folder archived if present
  *
  * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts); retention
  * (decide-retention.ts) later decides which archives go.
@@ -127,4 +129,21 @@ export function keepChainOnFullDisk(plan: ChainPlan, space: string): ChainPlan {
       `backup disk (or lower LOCAL_BACKUP_CHAINS_TO_KEEP); the next backup checks the chain again.`,
     steps: leadSteps(plan),
   };
+}
+
+/** How an in-place restore ends the active chain. */
+export interface RestoreChainEnd {
+  /** libvirt checkpoints to delete (metadata only), newest first. */
+  deleteCheckpoints: string[];
+  /** Whether the active chain folder is archived. */
+  archiveFolder: boolean;
+}
+
+/**
+ * After an in-place restore the images carry no bitmaps, so no checkpoint and no chain matches the disks any
+ * more: every libvirt checkpoint goes (newest first, as libvirt lists them oldest first) and the active chain
+ * folder, when there is one, is archived; the next backup starts a new chain.
+ */
+export function chainEndAfterRestore(libvirtCheckpoints: readonly string[], activeFolderExists: boolean): RestoreChainEnd {
+  return { deleteCheckpoints: [...libvirtCheckpoints].reverse(), archiveFolder: activeFolderExists };
 }

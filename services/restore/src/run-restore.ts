@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { chmod, copyFile, link, lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
-import { archiveChainFolder, readChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainEndAfterRestore, readChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
@@ -286,13 +286,13 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
     for (const k of kept.reverse()) await rename(k.aside, k.original).catch(() => undefined);
     throw err;
   }
-  // The restored images carry no bitmaps: libvirt's checkpoints and the chain no longer match the disks.
-  for (const cp of (await deps.libvirt.checkpoints(domain)).reverse()) {
+  const end = chainEndAfterRestore(await deps.libvirt.checkpoints(domain), await exists(join(deps.backupRoot, domain)));
+  for (const cp of end.deleteCheckpoints) {
     await deps.progress(`delete checkpoint metadata ${cp}`);
     await deps.libvirt.deleteCheckpoint(domain, cp, true);
   }
   let archivedAs: string | undefined;
-  if (await exists(join(deps.backupRoot, domain))) {
+  if (end.archiveFolder) {
     archivedAs = await deps.withChain(domain, async () => {
       await deps.progress(`archive the active chain of ${domain}`);
       return archiveChainFolder(deps.backupRoot, domain, deps.timeZone);
