@@ -9,8 +9,11 @@ import {
   endChainOnDamagedData,
   folderAtChainEnd,
   keepChainOnFullDisk,
+  mirrorCopyFate,
   needsRotation,
+  type FileStamps,
   type FolderFate,
+  type MirrorCopyFate,
 } from "./chain-end.js";
 
 function folder(files: string[], cpt: string[] | null, extra: Partial<ChainFolder> = {}): ChainFolder {
@@ -113,4 +116,19 @@ describe("chain end: the one place that decides whether a chain is archived", ()
   ];
   for (const [what, checkpoints, exists, want] of restore)
     it(`in-place restore ends the chain: ${what}`, () => assert.deepEqual(chainEndAfterRestore(checkpoints, exists), want));
+
+  const stamps = (entries: [string, number, number][]): FileStamps => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
+  const local = stamps([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.1.data", 5, 200], ["web.cpt", 3, 201]]);
+  const copyFate: [string, FileStamps | undefined, FileStamps | undefined, MirrorCopyFate][] = [
+    ["no copy yet", local, undefined, "continue"],
+    ["an empty copy", local, stamps([]), "continue"],
+    ["the same chain, behind", local, stamps([["vda.full.data", 10, 100]]), "continue"],
+    ["only a non-data file differs", local, stamps([["vda.full.data", 10, 100], ["web.cpt", 1, 50]]), "continue"],
+    ["a data file with another mtime", local, stamps([["vda.full.data", 10, 90]]), "archive"],
+    ["a data file the local chain lacks", local, stamps([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.2.data", 5, 300]]), "archive"],
+    ["the local chain is gone", undefined, stamps([["vda.full.data", 10, 100]]), "archive-only"],
+    ["the local chain is empty", stamps([]), stamps([["vda.full.data", 10, 100]]), "archive-only"],
+    ["neither side holds files", stamps([]), undefined, "nothing"],
+  ];
+  for (const [what, l, m, fate] of copyFate) it(`mirror copy: ${what}`, () => assert.equal(mirrorCopyFate(l, m), fate));
 });

@@ -5,8 +5,8 @@ import type { IntegrityFault } from "./check-integrity.js";
 import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
 
 /*
- * The one place that decides whether a chain ends: whether the active chain `<root>/<domain>` is archived,
- * deleted or kept. Callers only carry out what is decided here.
+ * The one place that decides whether a chain ends: whether the active chain `<root>/<domain>` (or its mirror
+ * copy) is archived, deleted or kept. Callers only carry out what is decided here.
  *
  *   caller                                  | decision here            | the chain ends when / decided
  *   ----------------------------------------|--------------------------|-----------------------------------------------
@@ -25,9 +25,12 @@ import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
  *                                           |                          | deleted, its full waits
  *   an in-place restore (restore            | chainEndAfterRestore     | always: every libvirt checkpoint is deleted
  *     run-restore.ts)                       |                          | (metadata), the active folder archived if present
+ *   a mirror sync (mirror-service.ts)       | mirrorCopyFate           | the mirror copy holds another chain (archived,
+ *                                           |                          | then the transfer) or the local chain is gone
+ *                                           |                          | (archived, nothing transferred)
  *
- * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts); retention
- * (decide-retention.ts) later decides which archives go.
+ * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts, mirror-chain.ts); local
+ * retention (decide-retention.ts) later decides which local archives go.
  */
 
 /** A chain virtnbdbackup can continue: a finished full backup and a non-empty checkpoint list. */
@@ -146,4 +149,38 @@ export interface RestoreChainEnd {
  */
 export function chainEndAfterRestore(libvirtCheckpoints: readonly string[], activeFolderExists: boolean): RestoreChainEnd {
   return { deleteCheckpoints: [...libvirtCheckpoints].reverse(), archiveFolder: activeFolderExists };
+}
+
+/** Relative path → size and mtime in whole seconds of every file of a chain folder (the mirror's FileTree). */
+export type FileStamps = ReadonlyMap<string, { size: number; mtimeS: number }>;
+
+/**
+ * Whether the mirror copy holds another chain than the local folder: a data file on the mirror that the local
+ * chain lacks or holds with another size or mtime. A chain's data files are written once, so this means the
+ * local chain rotated (or was archived by a check) since the last sync.
+ */
+function mirrorHoldsOtherChain(local: FileStamps, mirror: FileStamps): boolean {
+  for (const [path, m] of mirror) {
+    if (!/\.data$/.test(path)) continue;
+    const l = local.get(path);
+    if (!l || l.size !== m.size || l.mtimeS !== m.mtimeS) return true;
+  }
+  return false;
+}
+
+/**
+ * What a mirror sync does with the mirror copy `<target>/<domain>` before copying the local chain
+ * (undefined or empty = no such folder):
+ * - "continue": no copy yet, or a copy of the same chain; the transfer brings it up to date.
+ * - "archive": the copy holds another chain; it is archived (with mirror retention) before the transfer.
+ * - "archive-only": the local chain is gone (deleted as unusable); the copy is archived without retention
+ *   (the seed's case) and there is nothing to transfer.
+ * - "nothing": neither side holds files; there is nothing to mirror.
+ */
+export type MirrorCopyFate = "continue" | "archive" | "archive-only" | "nothing";
+
+export function mirrorCopyFate(local: FileStamps | undefined, mirror: FileStamps | undefined): MirrorCopyFate {
+  const hasMirror = mirror !== undefined && mirror.size > 0;
+  if (!local || local.size === 0) return hasMirror ? "archive-only" : "nothing";
+  return mirror && mirrorHoldsOtherChain(local, mirror) ? "archive" : "continue";
 }

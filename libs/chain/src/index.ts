@@ -3,7 +3,7 @@
  * files, the chain-state planner, archive names, retention, chain points, the integrity check.
  *
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
- * rotation, the chain and data checks, a full backup disk, an in-place restore).
+ * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy).
  */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder } from "./chain-folder.js";
@@ -55,9 +55,12 @@ export {
   endChainOnDamagedData,
   keepChainOnFullDisk,
   chainEndAfterRestore,
+  mirrorCopyFate,
   type RotationDecision,
   type FolderFate,
   type RestoreChainEnd,
+  type FileStamps,
+  type MirrorCopyFate,
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
 export { archiveChainFolder } from "./archive-chain.js";

@@ -6,7 +6,7 @@ import { join, posix } from "node:path";
 import { execa } from "execa";
 import { startTestSshd, type TestSshd } from "@vmbs/lab";
 import { archiveFolderName } from "@vmbs/chain";
-import { compareTrees, listTree, mirrorArchiveName, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
+import { compareTrees, listTree, mirrorArchiveName, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { parseSshOptions } from "@vmbs/config";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
@@ -26,17 +26,6 @@ describe("mirror decisions (pure)", () => {
       [tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101], ["x", 1, 1]]), ["x exists only on the mirror"]],
     ];
     for (const [mirror, want] of cases) assert.deepEqual(compareTrees(local, mirror), want);
-  });
-
-  it("sees that the mirror holds another chain when one of its data files differs or is gone locally", () => {
-    const local = tree([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.1.data", 5, 200], ["web.cpt", 3, 201]]);
-    const cases: [FileTree, boolean][] = [
-      [tree([["vda.full.data", 10, 100]]), false],
-      [tree([["vda.full.data", 10, 100], ["web.cpt", 1, 50]]), false],
-      [tree([["vda.full.data", 10, 90]]), true],
-      [tree([["vda.full.data", 10, 100], ["vda.inc.virtnbdbackup.2.data", 5, 300]]), true],
-    ];
-    for (const [mirror, want] of cases) assert.equal(mirrorHoldsOtherChain(local, mirror), want);
   });
 
   it("names the mirror archive like the local archive of the same second, else from its oldest file", () => {

@@ -44,20 +44,6 @@ export function compareTrees(local: FileTree, mirror: FileTree): string[] {
 }
 
 /**
- * Whether the mirror copy holds another chain than the local folder: a data file on the mirror that the local
- * chain lacks or holds with another size or mtime. A chain's data files are written once, so this means the local
- * chain rotated (or was archived by a check) since the last sync, and the mirror copy must be archived first.
- */
-export function mirrorHoldsOtherChain(local: FileTree, mirror: FileTree): boolean {
-  for (const [path, m] of mirror) {
-    if (!/\.data$/.test(path)) continue;
-    const l = local.get(path);
-    if (!l || l.size !== m.size || l.mtimeS !== m.mtimeS) return true;
-  }
-  return false;
-}
-
-/**
  * The archive name for the mirror copy: the local archive's name when one of this domain has the same
  * timestamp to the second (rsync kept the mtimes, so the copy archives under the same name as the original),
  * else the seed's name from the copy's oldest file.

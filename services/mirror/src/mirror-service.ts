@@ -26,10 +26,10 @@ import {
   type CommandConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
-import { chainFolderPath, localFileLister } from "@vmbs/chain";
+import { chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
 import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
-import { compareTrees, listTree, mirrorHoldsOtherChain, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
+import { compareTrees, listTree, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { describeTarget, parseMirrorTarget, parseRcloneTarget, type MirrorTarget } from "./mirror-target.js";
 import { rcloneCopy, rcloneStore } from "./rclone.js";
@@ -140,14 +140,14 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       const localNames = await readdir(root);
       const rotate = (mirror: FileTree, keep: number) =>
         rotateMirrorCopy(store, { root: target.root, domain, mirror, localNames, keep, timeZone: config.TZ });
-      if (!localTree || localTree.size === 0) {
-        // The seed's case: the local chain is gone (deleted as unusable, or the domain is new). Archive, no retention.
-        if (!mirrorTree || mirrorTree.size === 0) throw new MirrorSyncError(`no local chain folder ${local} to mirror`);
-        const r = await rotate(mirrorTree, 0);
+      const fate = mirrorCopyFate(localTree, mirrorTree);
+      if (fate === "nothing") throw new MirrorSyncError(`no local chain folder ${local} to mirror`);
+      if (fate === "archive-only") {
+        const r = await rotate(mirrorTree!, 0);
         return { archivedTo: r.archivedTo, verifiedFiles: 0 };
       }
       let rotation: Awaited<ReturnType<typeof rotate>> | undefined;
-      if (mirrorTree && mirrorHoldsOtherChain(localTree, mirrorTree)) rotation = await rotate(mirrorTree, config.RSYNC_BACKUP_CHAINS_TO_KEEP);
+      if (fate === "archive") rotation = await rotate(mirrorTree!, config.RSYNC_BACKUP_CHAINS_TO_KEEP);
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
       const bytesTransferred = await transfer(target, local, domain, signal);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
