@@ -29,7 +29,7 @@ import { folderAtChainEnd } from "./chain-end.js";
  * newer than the other). Anything else in an archived folder is left exactly as found.
  *
  * Whether an ended chain's folder is archived, deleted or left is decided in chain-end.ts (folderAtChainEnd),
- * next to the other reasons a chain ends (a requested full, rotation).
+ * next to every other end of a chain (a requested full, rotation, damaged data, a full disk, a restore, the mirror).
  *
  * "Deleted" folders (delete-folder) lose only the files the tool recognises as its own (isToolFile); a folder
  * that also holds anything else (a user's disk image, notes) is moved aside with those files, never removed.
