@@ -3,10 +3,11 @@
 # Build from the repository root: docker build -t vm-babysitter .
 
 # --- Stage 1: only the npm manifests -----------------------------------------------------------------------------------
-# Copies package.json + package-lock.json of the root and of every workspace (libs/*, services/*, cli, bench), keeping
-# their paths, and nothing else. `COPY libs/*/package.json` would flatten the paths, and listing each workspace by hand
-# breaks `npm ci` whenever a workspace is added. Because the COPY --from below is cached by file content, `npm ci`
-# re-runs only when a manifest changes, not on every source edit.
+# Copies package.json + package-lock.json of the root and of every workspace in the build context (libs/*, services/*,
+# cli; .dockerignore leaves out the test-only workspaces libs/lab and bench), keeping their paths, and nothing else.
+# `COPY libs/*/package.json` would flatten the paths, and listing each workspace by hand breaks `npm ci` whenever a
+# workspace is added. Because the COPY --from below is cached by file content, `npm ci` re-runs only when a manifest
+# changes, not on every source edit.
 FROM node:20-bookworm-slim AS manifests
 WORKDIR /src
 COPY . .
@@ -30,8 +31,10 @@ COPY --from=manifests /src/ ./
 RUN npm ci --no-audit --no-fund
 
 COPY . .
-# Local tsc (not `npx tsc`, which could fetch the unrelated "tsc" package); then drop devDependencies.
-RUN ./node_modules/.bin/tsc -b \
+# Local tsc (not `npx tsc`, which could fetch the unrelated "tsc" package). Builds the cli project and the product
+# projects it references (the root tsconfig.json, which adds the test projects, the lab and bench, is not in the
+# context); then drop devDependencies.
+RUN ./node_modules/.bin/tsc -b cli \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 

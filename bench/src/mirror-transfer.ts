@@ -16,8 +16,7 @@ import { execa } from "execa";
 import { loadConfig } from "@vmbs/config";
 import { mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
-import { startTestSshd, waitFor } from "@vmbs/lab";
-import { createAgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, startTestSshd, waitFor } from "@vmbs/lab";
 import { startMirror, statsBytes } from "@vmbs/mirror";
 
 const HOST = "benchmirror";

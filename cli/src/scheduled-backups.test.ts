@@ -3,11 +3,10 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, ensureStreams, openHostsBucket } from "@vmbs/bus";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, startTestNats, waitFor, type AgentHarness } from "@vmbs/lab";
 import { createScheduler, slotMessageId } from "@vmbs/scheduler";
 import { createLogger } from "@vmbs/logger";
 import { streams, subjects, type HostInventory } from "@vmbs/contracts";
-import { startTestNats, waitFor } from "@vmbs/lab";
 
 const silent = createLogger({ name: "test", level: "silent", stream: new Writable({ write: (_c, _e, cb) => cb() }) });
 

@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
 import { eventMessageId, subjects } from "@vmbs/contracts";
-import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
-import { startHttpReceiver, type HttpReceiver } from "@vmbs/notifier/testing";
+import { startHttpReceiver, startTestNats, startTestRedis, waitFor, type HttpReceiver, type TestNats, type TestRedis } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 

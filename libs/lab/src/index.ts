@@ -12,3 +12,8 @@ export { freePort, vmbsProcessEnv } from "./process-env.js";
 export { startTestSshd, type TestSshd } from "./sshd.js";
 export { runOnPty } from "./pty.js";
 export { testLogger } from "./test-logger.js";
+export { createAgentHarness, type AgentHarness, type AgentHarnessOptions } from "./agent-harness.js";
+export { recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
+export { chainOf, completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit } from "./chain-test-kit.js";
+export { enginePids, stopEngineMidTransfer } from "./engine-process.js";
+export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "./http-receiver.js";

@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import { publishJson } from "@vmbs/bus";
 import { buckets, chainEventSchema, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
+import { createAgentHarness, waitFor, type AgentHarness } from "@vmbs/lab";
 
 const byRequest = (requestId: string) => (e: BackupEvent) => e.requestId === requestId && e.type !== "started";
 

@@ -3,9 +3,8 @@ import assert from "node:assert/strict";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { imageDigest, restoreChain, waitFor } from "@vmbs/lab";
+import { createAgentHarness, imageDigest, restoreChain, waitFor, type AgentHarness } from "@vmbs/lab";
 import type { BackupEvent } from "@vmbs/contracts";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
 
 const MiB = 1024 * 1024;
 const byRequest = (requestId: string, type?: BackupEvent["type"]) => (e: BackupEvent) =>

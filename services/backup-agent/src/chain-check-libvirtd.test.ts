@@ -2,8 +2,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { execa } from "execa";
-import { waitFor } from "@vmbs/lab";
-import { chainOf, completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
+import { chainOf, completed, createChainTestKit, MiB, outcome, waitFor, type ChainTestKit } from "@vmbs/lab";
 
 /*
  * libvirtd restarted in the middle of a backup. It disturbs every other VM and test on the host, so it only

@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { subjects } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
-import { chainOf, completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
+import { chainOf, completed, createChainTestKit, MiB, outcome, waitFor, type ChainTestKit } from "@vmbs/lab";
 
 /*
  * Issue 3 acceptance 1–3 against the real stack: the agent runs as a child process (`vmbs agent`) so it can

@@ -4,8 +4,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { backupRootId, chainLeaseKey, createChainLeases } from "@vmbs/bus";
 import { buckets } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
-import { completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
+import { completed, createChainTestKit, MiB, outcome, waitFor, type ChainTestKit } from "@vmbs/lab";
 
 /*
  * One writer per chain, when the writer loses its lease: a backup whose chain lease is taken away (or cannot be

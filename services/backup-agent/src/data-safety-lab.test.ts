@@ -5,8 +5,7 @@ import { lstat, readdir, readFile, rename, symlink, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import { subjects } from "@vmbs/contracts";
 import { parseArchiveFolderName } from "@vmbs/chain";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
-import { recordEvents, type EventLog } from "./testing/child-agent.js";
+import { createAgentHarness, recordEvents, type AgentHarness, type EventLog } from "@vmbs/lab";
 
 /* Issue 7 points 1 and 3 on the real stack: nothing the tool did not make is deleted, no symlink is followed,
  * and retention of one domain never deletes another domain's active chain that looks like its archive. */

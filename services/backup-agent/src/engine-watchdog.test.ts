@@ -3,10 +3,8 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { waitFor } from "@vmbs/lab";
+import { createAgentHarness, enginePids, stopEngineMidTransfer, waitFor, type AgentHarness } from "@vmbs/lab";
 import type { BackupEvent } from "@vmbs/contracts";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
-import { enginePids, stopEngineMidTransfer } from "./testing/engine-process.js";
 
 const MiB = 1024 * 1024;
 /** Short for the test, yet long enough that the other backups of this agent never look stalled on a busy machine. */

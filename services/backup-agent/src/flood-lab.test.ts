@@ -6,10 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { commandOutcomeKey, publishJson, type CommandRecord } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent } from "@vmbs/contracts";
-import { ignoredListExcept, waitFor } from "@vmbs/lab";
+import { createAgentHarness, ignoredListExcept, stopEngineMidTransfer, waitFor, type AgentHarness } from "@vmbs/lab";
 import { agentStateDir, type BackupAgent } from "./backup-agent.js";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
-import { stopEngineMidTransfer } from "./testing/engine-process.js";
 
 /* A flood of backup commands for one domain: coalesced into few runs, bounded, and no other domain waits behind it. */
 

@@ -4,9 +4,7 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { backupRootMarker } from "@vmbs/contracts";
-import { imageDigest, restoreChain } from "@vmbs/lab";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
-import { recordEvents, type EventLog } from "./testing/child-agent.js";
+import { createAgentHarness, imageDigest, recordEvents, restoreChain, type AgentHarness, type EventLog } from "@vmbs/lab";
 
 const MiB = 1024 * 1024;
 

@@ -5,9 +5,8 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { CommandRecord } from "@vmbs/bus";
 import { backupEventSchema, streams, subjects, type BackupEvent } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
+import { completed, createChainTestKit, MiB, outcome, sleep, waitFor, type ChainTestKit } from "@vmbs/lab";
 import { agentStateDir } from "./backup-agent.js";
-import { completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit } from "./testing/chain-test-kit.js";
 
 /*
  * Issue 7 point 2, with agents that die: a redelivered command after a SIGKILLed agent (child process, with its

@@ -7,9 +7,8 @@ import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { commandOutcomeKey, publishJson, type CommandRecord } from "@vmbs/bus";
 import { backupEventSchema, streams, subjects, type BackupEvent } from "@vmbs/contracts";
-import { waitFor } from "@vmbs/lab";
+import { createAgentHarness, waitFor, type AgentHarness } from "@vmbs/lab";
 import { agentStateDir } from "./backup-agent.js";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
 
 /* Issue 7 point 2: a redelivered command never repeats its work, and events are never lost (real lab, real nats-server). */
 

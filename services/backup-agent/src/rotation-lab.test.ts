@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { publishJson } from "@vmbs/bus";
 import { subjects } from "@vmbs/contracts";
 import { parseArchiveFolderName } from "@vmbs/chain";
-import { completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "./testing/chain-test-kit.js";
+import { completed, createChainTestKit, MiB, outcome, type ChainTestKit } from "@vmbs/lab";
 
 /* Issue 3 acceptance 4 (rotation, retention, pinned archives) and 6 (one writer per chain), on real backups. */
 

@@ -5,9 +5,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { publishJson } from "@vmbs/bus";
 import { backupRootMarker, subjects } from "@vmbs/contracts";
-import { imageDigest, restoreChain } from "@vmbs/lab";
-import { createAgentHarness, type AgentHarness } from "./testing/agent-harness.js";
-import { recordEvents, type EventLog } from "./testing/child-agent.js";
+import { createAgentHarness, imageDigest, recordEvents, restoreChain, type AgentHarness, type EventLog } from "@vmbs/lab";
 
 /*
  * Issue 7 point 4 (first half): one writer per chain FOLDER. Two agents with different HOST_IDs — two hosts

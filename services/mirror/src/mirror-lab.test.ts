@@ -7,8 +7,7 @@ import { join } from "node:path";
 import { loadConfig } from "@vmbs/config";
 import { eventMessageId, mirrorEventSchema, subjects, type BackupEvent, type MirrorEvent } from "@vmbs/contracts";
 import { backupRootId, createChainLeases, publishJson } from "@vmbs/bus";
-import { imageDigest, restoreChain, startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, imageDigest, restoreChain, startTestSshd, testLogger, waitFor, type AgentHarness, type TestSshd } from "@vmbs/lab";
 import { startMirror, type MirrorService } from "./mirror-service.js";
 import { sshdOptions } from "./testing/fixtures.js";
 

@@ -8,11 +8,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connectBus, ensureStreams, openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
 import { parseNotifyUrl } from "@vmbs/config";
 import { eventMessageId, notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
-import { startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
+import { startHttpReceiver, startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startNotifier, type Notifier } from "./notifier.js";
 import { startRedisServer } from "./redis-server.js";
-import { startHttpReceiver } from "./testing/http-receiver.js";
 
 describe("notifier on real NATS, Redis and HTTP receivers", () => {
   let nats: TestNats;

@@ -5,10 +5,9 @@ import { readFile, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
 import { parseNotifyUrl } from "@vmbs/config";
-import { startTestSshd } from "@vmbs/lab";
+import { startHttpReceiver, startTestSshd } from "@vmbs/lab";
 import { createSender } from "./send-notification.js";
 import { renderEvent } from "./render-event.js";
-import { startHttpReceiver } from "./testing/http-receiver.js";
 
 const hostileDomain = `db $(touch /tmp/PWNED) \`id\` 'q' "dq" ; rm -rf / \\ end`;
 const event = { type: "failed", host: "hv1", domain: hostileDomain, runId: "r1", at: "2026-12-01T03:00:00Z", bytesWritten: 0, durationMs: 5, reason: "virtnbdbackup exited 1: disk full" };

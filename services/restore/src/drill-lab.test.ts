@@ -3,10 +3,9 @@ import assert from "node:assert/strict";
 import { open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
 import { loadConfig } from "@vmbs/config";
 import { drillEventSchema, subjects, type DrillEvent } from "@vmbs/contracts";
-import { waitFor, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;

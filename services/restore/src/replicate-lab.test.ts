@@ -3,11 +3,10 @@ import assert from "node:assert/strict";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, startTestSshd, testLogger, waitFor, type AgentHarness, type TestSshd } from "@vmbs/lab";
 import { ensureStreams } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicatePlanReplySchema, replicateReplySchema, restoreEventSchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startTestSshd, waitFor, type TestSshd, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;

@@ -7,11 +7,10 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { AckPolicy, DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
 import { backupRootId, createChainLeases } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicatePlanReplySchema, restoreEventSchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { testLogger, waitFor, type LabDomain } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const host = "rstedge";

@@ -4,10 +4,9 @@ import { mkdir, readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { Svcm, type ServiceInfo } from "@nats-io/services";
-import { createAgentHarness, type AgentHarness } from "@vmbs/backup-agent/testing";
+import { createAgentHarness, imageDigest, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
 import { loadConfig } from "@vmbs/config";
 import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { imageDigest, waitFor, testLogger } from "@vmbs/lab";
 import { startRestoreService, type RestoreService } from "./restore-service.js";
 
 const MiB = 1024 * 1024;

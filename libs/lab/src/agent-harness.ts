@@ -3,8 +3,12 @@ import { join } from "node:path";
 import { authFileNames, connectBus, createBusAuth, durablesOf, setUpBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, roleId, roleInboxPrefix, subjects, type BackupEvent, type BusRole } from "@vmbs/contracts";
-import { createLab, ignoredListExcept, startTestNats, waitFor, type Lab, type TestNats, testLogger } from "@vmbs/lab";
-import { startBackupAgent, type BackupAgent } from "../backup-agent.js";
+import { ignoredListExcept } from "./ignore-list.js";
+import { createLab, type Lab } from "./lab.js";
+import { startTestNats, type TestNats } from "./servers.js";
+import { testLogger } from "./test-logger.js";
+import { waitFor } from "./wait-for.js";
+import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
 export interface AgentHarness {

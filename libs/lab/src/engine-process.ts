@@ -1,7 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { waitFor } from "@vmbs/lab";
+import { waitFor } from "./wait-for.js";
 
 /** The virtnbdbackup processes of one domain (its name is unique, and passed as `--domain=<name>`). */
 export async function enginePids(domain: string): Promise<number[]> {

@@ -5,7 +5,11 @@ import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, type NatsConnection } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
-import { createLab, ignoredListExcept, imageDigest, restoreChain, startTestNats, type Lab, type TestNats } from "@vmbs/lab";
+import { imageDigest } from "./disk-digest.js";
+import { ignoredListExcept } from "./ignore-list.js";
+import { createLab, type Lab } from "./lab.js";
+import { restoreChain } from "./restore.js";
+import { startTestNats, type TestNats } from "./servers.js";
 import { recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
 
 /*

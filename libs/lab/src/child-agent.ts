@@ -3,10 +3,10 @@ import { readdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { chainEventSchema, backupEventSchema, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
 import type { NatsConnection } from "@vmbs/bus";
-import { waitFor } from "@vmbs/lab";
+import { waitFor } from "./wait-for.js";
 
 /** The built CLI, run as `vmbs agent` in its own process group so a test can SIGKILL it with its engine. */
-const cliMain = fileURLToPath(new URL("../../../../cli/dist/main.js", import.meta.url));
+const cliMain = fileURLToPath(new URL("../../../cli/dist/main.js", import.meta.url));
 
 export interface ChildAgent {
   proc: ChildProcess;

@@ -1,1 +1,0 @@
-export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "./http-receiver.js";
