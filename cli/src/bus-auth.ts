@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, createBusAuth, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { authFileNames, createBusAuth, renderServerConfig, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
 import type { Config } from "@vmbs/config";
 import { roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
 
@@ -18,6 +18,11 @@ export function localAuthDir(config: Pick<Config, "VMBS_STATE_DIR">): string {
   return join(config.VMBS_STATE_DIR, "auth");
 }
 
+/** JetStream's disk budget of a nats-server of ours (VMBS_LOCAL_NATS_MAX_STORE_MB). */
+export function localMaxFileStoreBytes(config: Pick<Config, "VMBS_LOCAL_NATS_MAX_STORE_MB">): number {
+  return config.VMBS_LOCAL_NATS_MAX_STORE_MB * 1024 * 1024;
+}
+
 /** True when `dir` holds a server config written by `vmbs auth init`. */
 export function hasAuthConfig(dir: string): boolean {
   return existsSync(join(dir, authFileNames.serverConfig));
@@ -27,7 +32,7 @@ export function hasAuthConfig(dir: string): boolean {
  * Writes a generated auth folder: the server config and one seed per role, private (mode 0700 / 0600). The server
  * config is written last and renamed into place, so a folder with a config always holds its seeds.
  */
-export async function writeBusAuth(dir: string, generated: GeneratedBusAuth): Promise<void> {
+export async function writeBusAuth(dir: string, generated: GeneratedBusAuth, maxFileStoreBytes: number): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   // Seeds are secrets; the config only holds public keys but tells who may do what.
@@ -36,6 +41,7 @@ export async function writeBusAuth(dir: string, generated: GeneratedBusAuth): Pr
     await chmod(path, 0o600);
   };
   for (const c of generated.credentials) await write(join(dir, authFileNames.seed(c.id)), `${c.seed}\n`);
+  await write(join(dir, authFileNames.natsServerConfig), renderServerConfig(maxFileStoreBytes, authFileNames.serverConfig));
   const config = join(dir, authFileNames.serverConfig);
   await write(`${config}.new`, generated.serverConfig);
   await rename(`${config}.new`, config);
@@ -57,7 +63,7 @@ export async function ensureLocalAuth(config: Config, backupRootId?: string): Pr
   if (config.VMBS_INSECURE_BUS) return "insecure";
   // A backup root first used under another host id keys its chain leases with that id: this host takes those too.
   const sharedRoots = backupRootId && backupRootId !== config.HOST_ID ? { [config.HOST_ID]: [backupRootId] } : undefined;
-  await writeBusAuth(dir, createBusAuth({ hosts: [config.HOST_ID], sharedRoots }));
+  await writeBusAuth(dir, createBusAuth({ hosts: [config.HOST_ID], sharedRoots }), localMaxFileStoreBytes(config));
   return "generated";
 }
 

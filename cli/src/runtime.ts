@@ -4,7 +4,7 @@ import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConn
 import { loadConfigOrExit, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
-import { credentialsOf, ensureLocalAuth, hasAuthConfig, localAuthDir, localAuthInUse } from "./bus-auth.js";
+import { credentialsOf, ensureLocalAuth, hasAuthConfig, localAuthDir, localAuthInUse, localMaxFileStoreBytes } from "./bus-auth.js";
 import { LocalNatsServerError, LogFileError } from "./exit-reasons.js";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
@@ -63,8 +63,7 @@ export async function openBus(config: Config, logger: Logger, roles: BusRole[], 
     mkdirSync(storeDir, { recursive: true });
     // The folder's config is enforced whenever it exists, also when the clients bring explicit NATS_* credentials.
     const configFile = hasAuthConfig(localAuthDir(config)) ? join(localAuthDir(config), authFileNames.serverConfig) : undefined;
-    const maxFileStoreBytes = config.VMBS_LOCAL_NATS_MAX_STORE_MB * 1024 * 1024;
-    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile, maxFileStoreBytes }).catch((err: unknown) => {
+    server = await startNatsServer({ storeDir, port: config.VMBS_LOCAL_NATS_PORT, configFile, maxFileStoreBytes: localMaxFileStoreBytes(config) }).catch((err: unknown) => {
       throw new LocalNatsServerError(config.VMBS_LOCAL_NATS_PORT, { cause: err });
     });
     logger.info({ url: server.url, storeDir, authConfig: configFile ?? null }, "started a local nats-server (NATS_URL is unset)");

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { authFileNames, BusAuthPlanError, createBusAuth } from "@vmbs/bus";
 import { loadConfigOrExit } from "@vmbs/config";
-import { localAuthDir, writeBusAuth } from "../bus-auth.js";
+import { localAuthDir, localMaxFileStoreBytes, writeBusAuth } from "../bus-auth.js";
 
 export interface AuthInitOptions {
   /** Comma-separated host ids; default HOST_ID. */
@@ -42,13 +42,13 @@ export async function authInitCommand(o: AuthInitOptions): Promise<number> {
     process.stderr.write(`vmbs auth init: ${serverConfig} exists; pass --force to replace every credential in ${dir}\n`);
     return 1;
   }
-  await writeBusAuth(dir, generated);
+  await writeBusAuth(dir, generated, localMaxFileStoreBytes(config));
   process.stdout.write(
     [
       `wrote ${serverConfig} and ${generated.credentials.length} credentials:`,
       ...generated.credentials.map((c) => `  ${join(dir, authFileNames.seed(c.id))}`),
       "",
-      "nats-server:  nats-server -c " + serverConfig + " -js -sd <store dir>   (vmbs start does this when NATS_URL is unset)",
+      "nats-server:  nats-server -c " + join(dir, authFileNames.natsServerConfig) + " -js -sd <store dir>   (the disk budget + auth.conf; vmbs start does this when NATS_URL is unset)",
       "each service: NATS_NKEY_SEED=<its .nk file>, e.g. the agent of host hv1 uses agent-hv1.nk; vmbs backup uses operator.nk",
       "set-up:       NATS_NKEY_SEED=<dir>/operator.nk vmbs bus setup --hosts <the hosts>   (streams, buckets, durables; vmbs start does it for its host)",
       "",

@@ -27,6 +27,8 @@ export interface GeneratedBusAuth {
 /** File names inside the auth folder (`$VMBS_STATE_DIR/auth` by default). */
 export const authFileNames = {
   serverConfig: "auth.conf",
+  /** A whole server config for a nats-server of one's own (compose's): the disk budget, then `include auth.conf`. */
+  natsServerConfig: "nats-server.conf",
   seed: (id: string): string => `${id}.nk`,
 } as const;
 

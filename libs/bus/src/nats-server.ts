@@ -98,10 +98,19 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
 async function writeServerConfig(dir: string, opts: NatsServerOptions): Promise<string | undefined> {
   if (opts.maxFileStoreBytes === undefined) return opts.configFile;
   const file = join(dir, "server.conf");
-  const lines = [`jetstream { max_file_store: ${Math.floor(opts.maxFileStoreBytes)} }`];
-  if (opts.configFile) lines.push(`include ${JSON.stringify(relative(dir, resolve(opts.configFile)))}`);
-  await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
+  const include = opts.configFile ? relative(dir, resolve(opts.configFile)) : undefined;
+  await writeFile(file, renderServerConfig(opts.maxFileStoreBytes, include), { mode: 0o600 });
   return file;
+}
+
+/**
+ * A nats-server config holding JetStream's disk budget (`max_file_store`) and, when given, an `include` of another
+ * config (resolved against this file's folder), e.g. the authorization of `vmbs auth init`.
+ */
+export function renderServerConfig(maxFileStoreBytes: number, include?: string): string {
+  const lines = [`jetstream { max_file_store: ${Math.floor(maxFileStoreBytes)} }`];
+  if (include) lines.push(`include ${JSON.stringify(include)}`);
+  return `${lines.join("\n")}\n`;
 }
 
 /** Polls for `nats-server_<pid>.ports` until it holds a client URL, the process exits, or the timeout passes. */
