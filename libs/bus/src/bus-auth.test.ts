@@ -306,6 +306,35 @@ describe("bus roles on a real nats-server with the generated authorization confi
     }
   });
 
+  it("a value an agent has the server publish into another host's command subject (its KV read's reply subject) is stored, but no consumer acts on it", async () => {
+    // Permissions cannot stop it: the reply subject of a request is where the server answers, unchecked.
+    const hosts = await openHostsBucket(agent1);
+    await hosts.put("hv1", JSON.stringify({ domain: "db", level: "full", requestId: "forged" }));
+    const jsm = await jetstreamManager(operator);
+    const before = (await jsm.streams.info(streams.commands)).state.messages;
+    agent1.publish(`$JS.API.DIRECT.GET.KV_${buckets.hosts}.$KV.${buckets.hosts}.hv1`, "", { reply: subjects.cmd.backup("hv2") });
+    await agent1.flush();
+    await waitUntil(() => false, 500);
+    assert.equal((await jsm.streams.info(streams.commands)).state.messages, before + 1, "the server stored the redirected value");
+    const seen: string[] = [];
+    const refused: string[] = [];
+    const consumer = await consumeCommands(agent2, {
+      ...agentDurable("backup", "hv2"),
+      handler: async (m) => (seen.push(m.string()), "ack"),
+      onError: (err) => refused.push((err as Error).message),
+    });
+    try {
+      await waitUntil(() => refused.length > 0);
+      assert.match(refused[0] ?? "", /refused a message on vmbs\.cmd\.backup\.hv2/);
+      await publishJson(operator, subjects.cmd.backup("hv2"), { domain: "web" }, "genuine-hv2");
+      await waitUntil(() => seen.length > 0);
+      assert.deepEqual(seen, [JSON.stringify({ domain: "web" })], "only the genuine command reached the handler");
+    } finally {
+      await consumer.stop();
+      await hosts.put("hv1", JSON.stringify({ host: "hv1" }));
+    }
+  });
+
   it("a rollup header on one's own key is refused and every other host's keys stay (issue 14.4)", async () => {
     const operatorHosts = await openHostsBucket(operator);
     await operatorHosts.put("hv2", JSON.stringify({ host: "hv2" }));

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { subjectMatches } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
+import { isRedirectedStoredMessage } from "./forged-delivery.js";
 
 /** What to do with a message once its handler is done. */
 export type Disposition = "ack" | "retry" | "term";
@@ -51,10 +52,13 @@ export class DurableMissingError extends Error {
   }
 }
 
-/** A message whose subject is not one the consumer was made for (e.g. delivered to its inbox by someone else). */
+/**
+ * A message whose subject is not one the consumer was made for (delivered to its inbox by someone else), or that
+ * is another stream's stored message a client had the server publish here (see forged-delivery.ts).
+ */
 export class ForeignMessageError extends Error {
   constructor(readonly subject: string, readonly filterSubject: string) {
-    super(`refused a message on ${subject}: this consumer takes only ${filterSubject}`);
+    super(`refused a message on ${subject}: this consumer takes only what was published to ${filterSubject}`);
     this.name = "ForeignMessageError";
   }
 }
@@ -99,7 +103,7 @@ export async function consumeCommands(nc: NatsConnection, o: ConsumeCommandsOpti
   const inFlight = new Set<Promise<void>>();
 
   const handle = async (msg: JsMsg): Promise<void> => {
-    if (!subjectMatches(o.filterSubject, msg.subject)) {
+    if (!subjectMatches(o.filterSubject, msg.subject) || isRedirectedStoredMessage(msg.headers)) {
       o.onError?.(new ForeignMessageError(msg.subject, o.filterSubject), msg);
       msg.term();
       return;

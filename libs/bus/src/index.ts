@@ -24,6 +24,7 @@ export {
   type Disposition,
 } from "./consume-commands.js";
 export { publishJson } from "./publish-json.js";
+export { isRedirectedStoredMessage } from "./forged-delivery.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";

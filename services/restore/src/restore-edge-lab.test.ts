@@ -90,6 +90,25 @@ describe("restore service edge: only its own subjects, only safe URIs, paths, fi
     assert.equal(plan.error, undefined, JSON.stringify(plan.json));
   });
 
+  it("a stored value a direct get answers on the replicate endpoint (the reply subject of a KV read) is ignored: nothing replicated", async () => {
+    // Any client may name any reply subject for its own KV read: the server then publishes the raw value there,
+    // with the endpoint's exact subject, the headers of a stored message and no reply.
+    const as = copyName("direct");
+    const bucket = `edge_${randomBytes(4).toString("hex")}`;
+    const kv = await new Kvm(h.nc).create(bucket);
+    await kv.put("mine", JSON.stringify({ domain: dom.name, as, requestId: "direct" }));
+    const seen: string[] = [];
+    const probe = h.nc.subscribe(subjects.svc.restoreEndpoint(host, "replicate"), { callback: (_e, m) => void seen.push(m.string()) });
+    h.nc.publish(`$JS.API.DIRECT.GET.KV_${bucket}.$KV.${bucket}.mine`, "", { reply: subjects.svc.restoreEndpoint(host, "replicate") });
+    await waitFor(() => seen.length > 0, { timeoutMs: 10_000, what: "the redirected answer" });
+    probe.unsubscribe();
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.deepEqual(events.filter((e) => e.requestId === "direct"), [], "the service acted on the redirected value");
+    assert.equal(await defined(as), false);
+    assert.equal(await exists(join(h.lab.imageDir, `${as}.vda.qcow2`)), false);
+    await kv.destroy();
+  });
+
   it("target URIs that would run a program (qemu+ext command=, ssh command=, an option as host) are refused before libvirt opens them", async () => {
     const marker = join(scratch, "evil-ran");
     const evil = join(scratch, "evil");

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
-import { backupRootId, createChainLeases, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, createChainLeases, isRedirectedStoredMessage, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
 import { readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import {
@@ -183,11 +183,12 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
     const requests = group.addEndpoint(endpoint, { metadata: { schema: `restore.${endpoint}.v1` } });
     void (async () => {
       for await (const msg of requests) {
-        // A JetStream push consumer anyone may create delivers its stream's messages (their own subject kept) to
-        // any deliver subject, this one too: only a request published to the endpoint's subject is one. Nothing
-        // is answered either, since the reply subject of such a delivery is the consumer's ack.
-        if (msg.subject !== subject) {
-          logger.warn({ endpoint, subject: msg.subject }, "restore request ignored: not published to the endpoint's subject");
+        // A JetStream push consumer delivers its stream's messages (their own subject kept) to any deliver
+        // subject, and a direct get answers with a stored value on any reply subject (headers of a stored message,
+        // no reply): only a request published to the endpoint's subject, awaiting a reply, is one. Nothing is
+        // answered otherwise, since the reply subject of a delivery is the consumer's ack.
+        if (msg.subject !== subject || !msg.reply || isRedirectedStoredMessage(msg.headers)) {
+          logger.warn({ endpoint, subject: msg.subject }, "restore request ignored: not a request published to the endpoint's subject");
           continue;
         }
         // A run takes minutes: requests are served concurrently, each chain guarded by its lease, up to a bound.
