@@ -23,6 +23,8 @@ import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } 
 import { consumeCommands, DurableMissingError, ensureDurable } from "./consume-commands.js";
 import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
 import { openBucket, readBucket } from "./kv-buckets.js";
+import { readHostInventories } from "./host-inventories.js";
+import { commandOutcomeKey, openCommandOutcomesBucket } from "./command-outcomes.js";
 import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
 import { publishJson } from "./publish-json.js";
 import { commandMaxBytes, ensureStreams, eventMaxMsgBytes, openHostsBucket, setUpBus } from "./topology.js";
@@ -333,6 +335,32 @@ describe("bus roles on a real nats-server with the generated authorization confi
       await consumer.stop();
       await hosts.put("hv1", JSON.stringify({ host: "hv1" }));
     }
+  });
+
+  it("a value an agent has the server store under another host's key (its KV read's reply subject) is read as absent: no inventory, no outcome", async () => {
+    const forge = async (bucket: string, ownKey: string, value: unknown, victimKey: string) => {
+      await (await openBucket(agent1, bucket)).kv.put(ownKey, JSON.stringify(value));
+      agent1.publish(`$JS.API.DIRECT.GET.KV_${bucket}.$KV.${bucket}.${ownKey}`, "", { reply: `$KV.${bucket}.${victimKey}` });
+      await agent1.flush();
+      await waitUntil(() => false, 300);
+    };
+    const inventory = (host: string, domains: string[]) => ({ host, hostname: host, agentVersion: "t", heartbeatAt: new Date().toISOString(), domains: domains.map((name) => ({ name, state: "running", scheduled: true })) });
+    // hv3's inventory, forged by hv1: it names hv3 (so the key check alone would take it) with 300 domains.
+    await forge(buckets.hosts, "hv1", inventory("hv3", Array.from({ length: 300 }, (_, i) => `d${i}`)), "hv3");
+    const stored = await (await jetstreamManager(operator)).direct.getMessage(`KV_${buckets.hosts}`, { last_by_subj: `$KV.${buckets.hosts}.hv3` });
+    assert.match(stored?.string() ?? "", /"host":"hv3"/, "the server stored the forged value under hv3's key");
+    const { inventories } = await readHostInventories(scheduler);
+    assert.ok(!inventories.some((i) => i.host === "hv3"), "the forged inventory is not read");
+    // A genuine entry next to it still is.
+    await (await openHostsBucket(operator)).put("hv2", JSON.stringify(inventory("hv2", ["web"])));
+    assert.ok((await readHostInventories(scheduler)).inventories.some((i) => i.host === "hv2"));
+    // A forged outcome would make hv2's agent answer a scheduled command from it instead of running it.
+    const victim = commandOutcomeKey("hv2", "msg-id:backup:hv2:db:slot");
+    await forge(buckets.commandOutcomes, "hv1.0000", { identity: "msg-id:backup:hv2:db:slot", state: "done", disposition: "ack", events: [] }, victim);
+    const outcomes = await openCommandOutcomesBucket(agent2);
+    assert.equal(await outcomes.read(victim), undefined);
+    await outcomes.kv.put(victim, "{}");
+    assert.equal(new TextDecoder().decode(await outcomes.read(victim)), "{}", "a genuine record is read");
   });
 
   it("a rollup header on one's own key is refused and every other host's keys stay (issue 14.4)", async () => {

@@ -3,11 +3,10 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promis
 import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import type { Disposition } from "./consume-commands.js";
 import { fsyncDir, type OutboxEvent } from "./event-outbox.js";
-import { openBucket } from "./kv-buckets.js";
+import { openBucket, type OpenBucket } from "./kv-buckets.js";
 
 /** How long an outcome is kept (local file and KV entry): a command redelivered later than this runs again. */
 export const defaultOutcomeMaxAgeMs = 7 * 86_400_000;
@@ -43,15 +42,15 @@ export function commandOutcomeKey(host: string, identity: string): string {
 }
 
 /** The outcome bucket: one key per command, history 1, entries expire after `maxAgeMs`. */
-export async function openCommandOutcomesBucket(nc: NatsConnection, maxAgeMs = defaultOutcomeMaxAgeMs): Promise<KV> {
-  return (await openBucket(nc, buckets.commandOutcomes, { ttlMs: maxAgeMs })).kv;
+export async function openCommandOutcomesBucket(nc: NatsConnection, maxAgeMs = defaultOutcomeMaxAgeMs): Promise<OpenBucket> {
+  return openBucket(nc, buckets.commandOutcomes, { ttlMs: maxAgeMs });
 }
 
 export interface CommandOutcomeStoreOptions {
   /** Directory of the local copies (one `<key>.json` each), created with mode 0700. */
   dir: string;
   /** The shared copy in NATS KV (see {@link openCommandOutcomesBucket}); written best effort. */
-  kv?: KV;
+  kv?: OpenBucket;
   /** Local copies older than this are deleted (at open, then at most hourly). Default 7 days. */
   maxAgeMs?: number;
   /** How long a KV read or write may take before it is given up. Default 3 s. */
@@ -102,8 +101,9 @@ export async function openCommandOutcomeStore(o: CommandOutcomeStoreOptions): Pr
       }
       if (!o.kv) return undefined;
       try {
-        const entry = await bounded(o.kv.get(key));
-        return entry && entry.operation === "PUT" ? entry.json<CommandRecord>() : undefined;
+        // Another host's agent may have had the server store a record here (forged-delivery.ts): read() drops it.
+        const value = await bounded(o.kv.read(key));
+        return value ? (JSON.parse(new TextDecoder().decode(value)) as CommandRecord) : undefined;
       } catch (err) {
         o.onError?.(err, key);
         return undefined;
@@ -122,7 +122,7 @@ export async function openCommandOutcomeStore(o: CommandOutcomeStoreOptions): Pr
       }
       await rename(`${path}.tmp`, path);
       await fsyncDir(o.dir);
-      if (shared && o.kv) await bounded(o.kv.put(key, JSON.stringify(record))).catch((err: unknown) => o.onError?.(err, key));
+      if (shared && o.kv) await bounded(o.kv.kv.put(key, JSON.stringify(record))).catch((err: unknown) => o.onError?.(err, key));
     },
   };
 }

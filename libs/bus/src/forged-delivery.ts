@@ -16,3 +16,12 @@ const storedMessageHeaders = ["Nats-Stream", "Nats-Subject", "Nats-Sequence"] as
 export function isRedirectedStoredMessage(headers: MsgHdrs | undefined): boolean {
   return storedMessageHeaders.some((h) => headers?.has(h) === true);
 }
+
+/**
+ * True when a stored message read with a direct get was itself such an answer, stored because its subject was a
+ * bucket's key (another host's inventory or command outcome, written by the server for whoever asked): the direct
+ * get adds its own stored-message headers, so a forged entry carries them twice.
+ */
+export function isForgedStoredMessage(headers: MsgHdrs | undefined): boolean {
+  return storedMessageHeaders.some((h) => (headers?.values(h).length ?? 0) > 1);
+}

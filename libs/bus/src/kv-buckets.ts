@@ -1,8 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
+import { isForgedStoredMessage } from "./forged-delivery.js";
 
 /*
  * The KV buckets' streams, made by set-up with this file's limits (issue 14): a value, a bucket and an entry's age
@@ -80,6 +81,8 @@ export interface OpenBucket {
   kv: KV;
   /** The bucket's TTL: the existing stream's when this client may read it, else the configured one. */
   ttlMs: number;
+  /** A key's current value, undefined when there is none, it was deleted, or it was forged (see forged-delivery.ts). */
+  read(key: string): Promise<Uint8Array | undefined>;
 }
 
 function isStreamNotFound(err: unknown): boolean {
@@ -106,7 +109,14 @@ export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?
   } catch (err) {
     if (!isPermissionViolation(err)) throw err;
   }
-  return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs };
+  return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs, read: (key) => readKey(jsm, bucket, key) };
+}
+
+async function readKey(jsm: JetStreamManager, bucket: string, key: string): Promise<Uint8Array | undefined> {
+  const m = await jsm.direct.getMessage(kvStreamName(bucket), { last_by_subj: `$KV.${bucket}.${key}` });
+  if (!m || isForgedStoredMessage(m.header)) return undefined;
+  const operation = m.header.get("KV-Operation");
+  return operation === "DEL" || operation === "PURGE" ? undefined : m.data;
 }
 
 /** One key's current value. */
@@ -129,8 +139,9 @@ export async function readBucket(nc: NatsConnection, bucket: string): Promise<Bu
     if (!m) break;
     const key = m.subject.slice(prefix.length);
     const operation = m.header.get("KV-Operation");
-    // History 1: a key's newest message replaced its older ones; a delete or purge marker means it is gone.
-    if (operation === "DEL" || operation === "PURGE") entries.delete(key);
+    // History 1: a key's newest message replaced its older ones; a delete or purge marker means it is gone, and so
+    // does a value the server was made to store there for someone else (forged-delivery.ts).
+    if (operation === "DEL" || operation === "PURGE" || isForgedStoredMessage(m.header)) entries.delete(key);
     else entries.set(key, { key, value: m.data, revision: m.seq });
     seq = m.seq + 1;
   }
