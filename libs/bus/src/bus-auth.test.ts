@@ -24,7 +24,7 @@ import { consumeCommands, DurableMissingError, ensureDurable } from "./consume-c
 import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
 import { openBucket, readBucket } from "./kv-buckets.js";
 import { readHostInventories } from "./host-inventories.js";
-import { commandOutcomeKey, openCommandOutcomesBucket } from "./command-outcomes.js";
+import { commandOutcomeKey, openCommandOutcomeStore, openCommandOutcomesBucket } from "./command-outcomes.js";
 import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
 import { publishJson } from "./publish-json.js";
 import { commandMaxBytes, ensureStreams, eventMaxMsgBytes, openHostsBucket, setUpBus } from "./topology.js";
@@ -358,9 +358,32 @@ describe("bus roles on a real nats-server with the generated authorization confi
     const victim = commandOutcomeKey("hv2", "msg-id:backup:hv2:db:slot");
     await forge(buckets.commandOutcomes, "hv1.0000", { identity: "msg-id:backup:hv2:db:slot", state: "done", disposition: "ack", events: [] }, victim);
     const outcomes = await openCommandOutcomesBucket(agent2);
-    assert.equal(await outcomes.read(victim), undefined);
-    await outcomes.kv.put(victim, "{}");
-    assert.equal(new TextDecoder().decode(await outcomes.read(victim)), "{}", "a genuine record is read");
+    assert.equal((await outcomes.read(victim))?.forged, true);
+    const store = await openCommandOutcomeStore({ dir: await mkdtemp(join(dir, "outcomes-")), kv: outcomes });
+    assert.equal(await store.get(victim), undefined, "hv2's agent would run the command, not answer it from the forgery");
+    await outcomes.kv.put(victim, JSON.stringify({ identity: "genuine" }));
+    assert.deepEqual(await store.get(victim), { identity: "genuine" }, "a genuine record is read");
+  });
+
+  it("a forged value on another host's chain lease neither takes the lease from its holder nor keeps anyone from acquiring it", async () => {
+    const leases2 = await createChainLeases(agent2, { holder: "agent-hv2", ttlMs: 3_000 });
+    const held = await leases2.acquire("hv2", "db");
+    const forgeOnto = async (key: string) => {
+      await (await openBucket(agent1, buckets.chainLeases)).kv.put(chainLeaseKey("hv1", "forger"), "{}");
+      agent1.publish(`$JS.API.DIRECT.GET.KV_${buckets.chainLeases}.$KV.${buckets.chainLeases}.${chainLeaseKey("hv1", "forger")}`, "", { reply: `$KV.${buckets.chainLeases}.${key}` });
+      await agent1.flush();
+    };
+    await forgeOnto(held.key);
+    await waitUntil(() => false, 2_500); // past a renewal (TTL/3)
+    assert.equal(held.signal.aborted, false, "the holder kept its lease");
+    await held.release();
+    // A free key a forged value occupies is taken.
+    const key = chainLeaseKey("hv2", "web");
+    await forgeOnto(key);
+    await waitUntil(() => false, 300);
+    const taken = await leases2.acquire("hv2", "web");
+    assert.equal(taken.key, key);
+    await taken.release();
   });
 
   it("a rollup header on one's own key is refused and every other host's keys stay (issue 14.4)", async () => {

@@ -101,9 +101,9 @@ export async function openCommandOutcomeStore(o: CommandOutcomeStoreOptions): Pr
       }
       if (!o.kv) return undefined;
       try {
-        // Another host's agent may have had the server store a record here (forged-delivery.ts): read() drops it.
-        const value = await bounded(o.kv.read(key));
-        return value ? (JSON.parse(new TextDecoder().decode(value)) as CommandRecord) : undefined;
+        // Another host's agent may have had the server store a record here (forged-delivery.ts): not ours.
+        const stored = await bounded(o.kv.read(key));
+        return stored && !stored.forged ? (JSON.parse(new TextDecoder().decode(stored.value)) as CommandRecord) : undefined;
       } catch (err) {
         o.onError?.(err, key);
         return undefined;

@@ -81,8 +81,16 @@ export interface OpenBucket {
   kv: KV;
   /** The bucket's TTL: the existing stream's when this client may read it, else the configured one. */
   ttlMs: number;
-  /** A key's current value, undefined when there is none, it was deleted, or it was forged (see forged-delivery.ts). */
-  read(key: string): Promise<Uint8Array | undefined>;
+  /** A key's current value; undefined when there is none or it was deleted. */
+  read(key: string): Promise<BucketValue | undefined>;
+}
+
+/** A key's current value as stored. */
+export interface BucketValue {
+  value: Uint8Array;
+  revision: number;
+  /** Stored there by the server for someone else (forged-delivery.ts): no holder of ours wrote it. */
+  forged: boolean;
 }
 
 function isStreamNotFound(err: unknown): boolean {
@@ -112,11 +120,12 @@ export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?
   return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs, read: (key) => readKey(jsm, bucket, key) };
 }
 
-async function readKey(jsm: JetStreamManager, bucket: string, key: string): Promise<Uint8Array | undefined> {
+async function readKey(jsm: JetStreamManager, bucket: string, key: string): Promise<BucketValue | undefined> {
   const m = await jsm.direct.getMessage(kvStreamName(bucket), { last_by_subj: `$KV.${bucket}.${key}` });
-  if (!m || isForgedStoredMessage(m.header)) return undefined;
+  if (!m) return undefined;
   const operation = m.header.get("KV-Operation");
-  return operation === "DEL" || operation === "PURGE" ? undefined : m.data;
+  if (operation === "DEL" || operation === "PURGE") return undefined;
+  return { value: m.data, revision: m.seq, forged: isForgedStoredMessage(m.header) };
 }
 
 /** One key's current value. */

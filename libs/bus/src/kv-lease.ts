@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
 import { LeaseLostError } from "./chain-lease-errors.js";
 import { openBucket } from "./kv-buckets.js";
 
@@ -68,17 +67,18 @@ export function isWrongLastSequence(err: unknown): boolean {
   );
 }
 
-async function currentEntry(kv: KV, key: string): Promise<LeaseEntry | undefined> {
-  const entry = await kv.get(key).catch(() => null);
-  if (!entry || entry.operation !== "PUT") return undefined;
-  return { value: entry.string(), revision: entry.revision };
-}
 
 /** Opens (creating if needed) a lease bucket; an existing bucket keeps its own TTL. */
 export async function openKvLeases(nc: NatsConnection, o: KvLeasesOptions): Promise<KvLeases> {
   // An existing bucket keeps its TTL, read back where this client may: renewing on our own idea of the TTL could
   // let the key expire between two renewals.
-  const { kv, ttlMs } = await openBucket(nc, o.bucket, { ttlMs: o.ttlMs });
+  const { kv, ttlMs, read } = await openBucket(nc, o.bucket, { ttlMs: o.ttlMs });
+  const stored = (key: string) => read(key).catch(() => undefined);
+  // A value the server was made to store on the key for someone else (forged-delivery.ts) is no holder.
+  const currentEntry = async (key: string): Promise<LeaseEntry | undefined> => {
+    const now = await stored(key);
+    return now && !now.forged ? { value: new TextDecoder().decode(now.value), revision: now.revision } : undefined;
+  };
   // Without a TTL a crashed holder's key would block its work forever.
   if (!(ttlMs > 0)) throw new Error(`KV bucket ${o.bucket} has no TTL: it cannot hold leases`);
   const onExpiry = o.onExpiry ?? "lose";
@@ -99,10 +99,17 @@ export async function openKvLeases(nc: NatsConnection, o: KvLeasesOptions): Prom
       controller.abort(err);
       markLost(err);
     };
-    // On a conflict: lost, unless the key merely expired and the policy is to reclaim it.
+    // On a conflict: lost, unless the key merely expired and the policy is to reclaim it, or a forged value took
+    // its place while it cannot have expired (within the TTL nobody else can have taken it).
     const conflict = async (err: unknown): Promise<void> => {
+      const occupant = await stored(key);
+      if (occupant?.forged && Date.now() - lastRenewed < ttlMs) {
+        revision = await kv.update(key, value, occupant.revision);
+        lastRenewed = Date.now();
+        return;
+      }
       if (onExpiry === "reclaim") {
-        const now = await currentEntry(kv, key);
+        const now = await currentEntry(key);
         if (!now) {
           revision = await kv.create(key, value);
           lastRenewed = Date.now();
@@ -159,8 +166,14 @@ export async function openKvLeases(nc: NatsConnection, o: KvLeasesOptions): Prom
 
   return {
     ttlMs,
-    tryAcquire: (key, value) => attempt(() => kv.create(key, value), key, value),
+    async tryAcquire(key, value) {
+      const lease = await attempt(() => kv.create(key, value), key, value);
+      if (lease) return lease;
+      // Occupied by a forged value: free for the taking.
+      const occupant = await stored(key);
+      return occupant?.forged ? attempt(() => kv.update(key, value, occupant.revision), key, value) : undefined;
+    },
     takeOver: (key, value, revision) => attempt(() => kv.update(key, value, revision), key, value),
-    current: (key) => currentEntry(kv, key),
+    current: (key) => currentEntry(key),
   };
 }
