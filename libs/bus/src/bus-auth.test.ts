@@ -20,7 +20,7 @@ import {
 import { authFileNames, busRolesOf, createBusAuth, type GeneratedBusAuth } from "./auth-config.js";
 import { chainLeaseKey, createChainLeases } from "./chain-lease.js";
 import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } from "./connect-bus.js";
-import { consumeCommands, DurableMissingError, ensureDurable } from "./consume-commands.js";
+import { consumeDurable, DurableMissingError, ensureDurable } from "./consume-durable.js";
 import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
 import { openBucket, readBucket } from "./kv-buckets.js";
 import { readHostInventories } from "./host-inventories.js";
@@ -123,7 +123,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.ok(isPermissionViolation(await subscriptionError(agent1, "_INBOX.>")));
     // Nor through hv2's durable, nor by pointing its own durable at hv2's subject.
     await rejectsWithPermission(
-      consumeCommands(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv2"), filterSubject: subjects.cmd.backup("hv2"), handler: async () => "ack" }),
+      consumeDurable(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv2"), filterSubject: subjects.cmd.backup("hv2"), handler: async () => "ack" }),
     );
     const jsm = await jetstreamManager(agent1);
     await rejectsWithPermission(
@@ -173,7 +173,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     await rejectsWithPermission(readBucket(agent1, buckets.hosts));
     await rejectsWithPermission(schedulerHosts.put("hv1", "{}"));
     const received: string[] = [];
-    const consumer = await consumeCommands(agent1, {
+    const consumer = await consumeDurable(agent1, {
       stream: streams.commands,
       durable: agentConsumerName("backup", "hv1"),
       filterSubject: subjects.cmd.backup("hv1"),
@@ -192,7 +192,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
       await consumer.stop();
     }
     // A restarted agent binds to its durable as set-up made it (it may not change it).
-    const again = await consumeCommands(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv1"), filterSubject: subjects.cmd.backup("hv1"), ackWaitMs: 30_000, handler: async () => "ack" });
+    const again = await consumeDurable(agent1, { stream: streams.commands, durable: agentConsumerName("backup", "hv1"), filterSubject: subjects.cmd.backup("hv1"), ackWaitMs: 30_000, handler: async () => "ack" });
     await again.stop();
     // The scheduler may command backups, nothing else.
     await rejectsWithPermission(publishJson(scheduler, subjects.cmd.rotate("hv1"), {}));
@@ -212,7 +212,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     const restore = await as({ kind: "restore", host: "hv1" });
     const seen = { mirror: [] as string[], notifier: [] as string[] };
     const durable = (nc: NatsConnection, stream: string, name: string, filter: string, into: string[]) =>
-      consumeCommands(nc, { stream, durable: name, filterSubject: filter, handler: async (m) => (into.push(m.subject), "ack") });
+      consumeDurable(nc, { stream, durable: name, filterSubject: filter, handler: async (m) => (into.push(m.subject), "ack") });
     const consumers = [
       await durable(mirror, streams.events, mirrorEventsConsumerName("hv1"), subjects.evt.backup("hv1", "completed"), seen.mirror),
       await durable(notifier, streams.events, notifierConsumerName, subjects.eventsAll, seen.notifier),
@@ -272,7 +272,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     const operatorJsm = await jetstreamManager(operator);
     await operatorJsm.consumers.delete(streams.events, notifierConsumerName);
     await rejectsWithPermission((await jetstreamManager(notifier)).consumers.add(streams.events, { ...push, durable_name: notifierConsumerName, filter_subject: subjects.eventsAll }));
-    await assert.rejects(consumeCommands(notifier, { ...notifierDurable, handler: async () => "ack" }), DurableMissingError);
+    await assert.rejects(consumeDurable(notifier, { ...notifierDurable, handler: async () => "ack" }), DurableMissingError);
     await ensureDurable(operatorJsm, notifierDurable);
     await hosts.put("hv1", JSON.stringify({ host: "hv1" }));
     await restore2.flush();
@@ -288,7 +288,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     // Learn the inbox the agent's pull requests name (as anyone able to read the API subjects could), then aim a
     // push consumer of a bucket at it: only the operator may make one, but the agent must not depend on that.
     const sniff = operator.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${durable.stream}.${durable.durable}`, { max: 1 });
-    const consumer = await consumeCommands(agent1, { ...durable, handler: async (m) => (seen.push(m.subject), "ack"), onError: (err) => refused.push((err as Error).message) });
+    const consumer = await consumeDurable(agent1, { ...durable, handler: async (m) => (seen.push(m.subject), "ack"), onError: (err) => refused.push((err as Error).message) });
     const operatorJsm = await jetstreamManager(operator);
     let pushed: string | undefined;
     try {
@@ -320,7 +320,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.equal((await jsm.streams.info(streams.commands)).state.messages, before + 1, "the server stored the redirected value");
     const seen: string[] = [];
     const refused: string[] = [];
-    const consumer = await consumeCommands(agent2, {
+    const consumer = await consumeDurable(agent2, {
       ...agentDurable("backup", "hv2"),
       handler: async (m) => (seen.push(m.string()), "ack"),
       onError: (err) => refused.push((err as Error).message),

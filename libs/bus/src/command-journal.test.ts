@@ -10,7 +10,7 @@ import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { openEventOutbox, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
 import { commandIdentity, commandOutcomeKey, openCommandOutcomeStore, openCommandOutcomesBucket, type CommandRecord } from "./command-outcomes.js";
 import { createCommandJournal, type CommandRun } from "./command-journal.js";
-import type { CommandContext } from "./consume-commands.js";
+import type { CommandContext } from "./consume-durable.js";
 
 const ctx: CommandContext = { working: () => undefined, signal: new AbortController().signal, deliveryCount: 1 };
 

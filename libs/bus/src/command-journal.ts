@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { JsMsg } from "@nats-io/jetstream";
-import type { CommandContext, Disposition } from "./consume-commands.js";
+import type { CommandContext, Disposition } from "./consume-durable.js";
 import { commandIdentity, commandOutcomeKey, type CommandOutcomeStore, type CommandRecord } from "./command-outcomes.js";
 import type { EventOutbox, OutboxEvent } from "./event-outbox.js";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { buckets } from "@vmbs/contracts";
-import type { Disposition } from "./consume-commands.js";
+import type { Disposition } from "./consume-durable.js";
 import { fsyncDir, type OutboxEvent } from "./event-outbox.js";
 import { openBucket, type OpenBucket } from "./kv-buckets.js";
 

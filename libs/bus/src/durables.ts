@@ -11,7 +11,7 @@ import {
   type BusRole,
   type CommandVerb,
 } from "@vmbs/contracts";
-import type { DurableSpec } from "./consume-commands.js";
+import type { DurableSpec } from "./consume-durable.js";
 
 /*
  * Every durable consumer of the product, in one place: set-up makes them (roles may not, roles.ts) and each

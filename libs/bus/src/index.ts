@@ -13,16 +13,16 @@ export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type 
 export * from "./durables.js";
 export { readHostInventories, type RefusedHostEntry } from "./host-inventories.js";
 export {
-  consumeCommands,
+  consumeDurable,
   ensureDurable,
   DurableMissingError,
   ForeignMessageError,
   type DurableSpec,
-  type CommandConsumer,
+  type DurableConsumer,
   type CommandContext,
-  type ConsumeCommandsOptions,
+  type ConsumeDurableOptions,
   type Disposition,
-} from "./consume-commands.js";
+} from "./consume-durable.js";
 export { publishJson } from "./publish-json.js";
 export { isRedirectedStoredMessage } from "./forged-delivery.js";
 export type { JsMsg } from "@nats-io/jetstream";

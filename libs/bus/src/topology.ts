@@ -4,7 +4,7 @@ import type { KV } from "@nats-io/kv";
 import { buckets, streams, subjects } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
 import { openBucket } from "./kv-buckets.js";
-import { ensureDurable, type DurableSpec } from "./consume-commands.js";
+import { ensureDurable, type DurableSpec } from "./consume-durable.js";
 
 const second = 1_000_000_000; // JetStream durations are nanoseconds
 const day = 86_400 * second;

@@ -5,7 +5,7 @@ import { backupCommandSchema, parsePayload } from "@vmbs/contracts";
 import {
   backupRootId,
   agentDurable,
-  consumeCommands,
+  consumeDurable,
   createBackupEventPublisher,
   createChainEventPublisher,
   createChainGuard,
@@ -19,7 +19,7 @@ import {
   openCommandOutcomesBucket,
   openEventOutbox,
   openHostsBucket,
-  type CommandConsumer,
+  type DurableConsumer,
   type CommandContext,
   type CommandRun,
   type JsMsg,
@@ -269,16 +269,16 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     return "ack" as const;
   };
 
-  // A silent agent's commands come back after this long; a working one keeps them alive (consumeCommands).
+  // A silent agent's commands come back after this long; a working one keeps them alive (consumeDurable).
   const ackWaitMs = config.VMBS_COMMAND_ACK_WAIT * 1000;
   const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
-    consumeCommands(nc, {
+    consumeDurable(nc, {
       ...agentDurable(verb, host, ackWaitMs),
       handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
-  const consumers: CommandConsumer[] = [
-    await consumeCommands(nc, {
+  const consumers: DurableConsumer[] = [
+    await consumeDurable(nc, {
       ...agentDurable("backup", host, ackWaitMs),
       handler: journal.idempotent(handleBackup),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, "command handling failed"),

@@ -14,7 +14,7 @@ import {
 } from "@vmbs/contracts";
 import {
   backupRootId,
-  consumeCommands,
+  consumeDurable,
   mirrorCommandDurable,
   mirrorEventsDurable,
   createChainGuard,
@@ -23,7 +23,7 @@ import {
   ensureStreams,
   jetStreamSender,
   openEventOutbox,
-  type CommandConsumer,
+  type DurableConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
 import { chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
@@ -221,9 +221,9 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
   }
 
   const syncedRuns = createRecentSet(1_000);
-  const consumers: CommandConsumer[] = [];
+  const consumers: DurableConsumer[] = [];
   consumers.push(
-    await consumeCommands(nc, {
+    await consumeDurable(nc, {
       ...mirrorEventsDurable(host),
       onError: (err) => logger.error({ err }, "mirror: backup events consumer error"),
       handler: async (msg) => {
@@ -240,7 +240,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     }),
   );
   consumers.push(
-    await consumeCommands(nc, {
+    await consumeDurable(nc, {
       ...mirrorCommandDurable(host),
       onError: (err) => logger.error({ err }, "mirror: command consumer error"),
       handler: async (msg) => {

@@ -1,4 +1,4 @@
-import { consumeCommands, notifierDurable, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
+import { consumeDurable, notifierDurable, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
 import type { NotifyTarget } from "@vmbs/config";
 import { eventMessageId, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
@@ -103,7 +103,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     await queue.close();
   };
   // Only infrastructure trouble (Redis down) makes a retry: the durable never gives an event up (maxDeliver -1).
-  const consumer = await consumeCommands(deps.nc, {
+  const consumer = await consumeDurable(deps.nc, {
     ...notifierDurable,
     onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
     handler: async (msg) => {

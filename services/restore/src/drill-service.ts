@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { consumeCommands, drillDurable, publishJson, type ChainLeases, type CommandConsumer, type NatsConnection } from "@vmbs/bus";
+import { consumeDurable, drillDurable, publishJson, type ChainLeases, type DurableConsumer, type NatsConnection } from "@vmbs/bus";
 import type { Config } from "@vmbs/config";
 import { drillCommandSchema, drillEventSchema, drillScratchFolder, eventMessageId, parsePayload, subjects, type DrillChainResult, type DrillEvent, type DrillEventType } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
@@ -82,7 +82,7 @@ export async function startDrills(deps: DrillServiceDeps): Promise<DrillService>
     await emit("failed", { chains, durationMs, failure: { domain: broken.domain, set: broken.set, ...first }, reason: describeFaults(chains) });
   }
 
-  const consumer: CommandConsumer = await consumeCommands(nc, {
+  const consumer: DurableConsumer = await consumeDurable(nc, {
     ...drillDurable(host),
     onError: (err) => logger.error({ err }, "drill command consumer error"),
     handler: async (msg, ctx) => {

@@ -6,7 +6,7 @@ import { streams, subjects } from "@vmbs/contracts";
 import type { NatsConnection } from "./connect-bus.js";
 import { startBusFixture, type BusFixture } from "./testing/bus-fixture.js";
 import { publishJson } from "./publish-json.js";
-import { consumeCommands, type Disposition } from "./consume-commands.js";
+import { consumeDurable, type Disposition } from "./consume-durable.js";
 
 /** Polls until `check` holds; the consumer delivers asynchronously. */
 async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -35,7 +35,7 @@ describe("a durable consumer of the events stream on a real nats-server", () => 
     await publish("hv1", 0); // before the durable exists: not for a "new" consumer
     const seen: number[] = [];
     const open = () =>
-      consumeCommands(nc, {
+      consumeDurable(nc, {
         stream: streams.events,
         deliverPolicy: DeliverPolicy.New,
         durable: "notifier-test",
@@ -67,7 +67,7 @@ describe("a durable consumer of the events stream on a real nats-server", () => 
     await publish(host, 2);
     const deliveries: [number, number][] = [];
     const dispositions: Record<number, Disposition[]> = { 1: ["retry", "ack"], 2: ["term"] };
-    const consumer = await consumeCommands(nc, {
+    const consumer = await consumeDurable(nc, {
       stream: streams.events,
       durable: "mirror-test",
       filterSubject: subjects.evt.backupAll(host),

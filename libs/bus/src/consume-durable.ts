@@ -31,7 +31,7 @@ export interface DurableSpec {
   deliverPolicy?: DeliverPolicy;
 }
 
-export interface ConsumeCommandsOptions extends DurableSpec {
+export interface ConsumeDurableOptions extends DurableSpec {
   handler: (msg: JsMsg, ctx: CommandContext) => Promise<Disposition>;
   /** Delay before a `retry` disposition is redelivered. Default 5 s. */
   retryDelayMs?: number;
@@ -39,7 +39,7 @@ export interface ConsumeCommandsOptions extends DurableSpec {
   onError?: (err: unknown, msg?: JsMsg) => void;
 }
 
-export interface CommandConsumer {
+export interface DurableConsumer {
   /** Stops taking messages, aborts in-flight handlers and waits for them to settle. */
   stop(): Promise<void>;
 }
@@ -93,7 +93,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec): P
  * alive with `working()` and settling each message with ack / nak(delay) / term. A message whose subject is not
  * the consumer's own is terminated unseen by the handler.
  */
-export async function consumeCommands(nc: NatsConnection, o: ConsumeCommandsOptions): Promise<CommandConsumer> {
+export async function consumeDurable(nc: NatsConnection, o: ConsumeDurableOptions): Promise<DurableConsumer> {
   const concurrency = o.concurrency ?? 4;
   const ackWaitMs = o.ackWaitMs ?? 60_000;
   await ensureDurable(await jetstreamManager(nc), o);
