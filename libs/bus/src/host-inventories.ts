@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { buckets, parseHostEntry, type HostInventory } from "@vmbs/contracts";
-import { readBucket } from "./kv-buckets.js";
+import { buckets, parseHostEntry, type HostInventory, type ParseResult } from "@vmbs/contracts";
+import { openBucket, readBucket } from "./kv-buckets.js";
 
 /** An entry of the hosts bucket that was not taken, and why. */
 export interface RefusedHostEntry {
@@ -18,4 +18,14 @@ export async function readHostInventories(nc: NatsConnection): Promise<{ invento
     else refused.push({ key: entry.key, reason: parsed.reason });
   }
   return { inventories, refused };
+}
+
+/**
+ * One host's inventory under the same rules; undefined when it has none, a refusal when it was forged
+ * (forged-delivery.ts) or its value is refused by `parseHostEntry`.
+ */
+export async function readHostInventory(nc: NatsConnection, host: string): Promise<ParseResult<HostInventory> | undefined> {
+  const stored = await (await openBucket(nc, buckets.hosts)).read(host);
+  if (!stored) return undefined;
+  return stored.forged ? { ok: false, reason: `the entry of key ${host} was stored there for another host` } : parseHostEntry(host, stored.value);
 }

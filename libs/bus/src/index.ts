@@ -11,7 +11,7 @@ export {
 export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
 export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
 export * from "./durables.js";
-export { readHostInventories, type RefusedHostEntry } from "./host-inventories.js";
+export { readHostInventories, readHostInventory, type RefusedHostEntry } from "./host-inventories.js";
 export {
   consumeDurable,
   ensureDurable,

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
+import { publishJson, readHostInventory, type NatsConnection } from "@vmbs/bus";
 import { eventMessageId, subjects } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
-import { readHostInventory } from "./host-inventory.js";
 import { isRunComplete, isScheduledRun, summarizeRun, type DomainOutcome } from "./run-digest.js";
 import type { Notification } from "./render-event.js";
 
@@ -21,8 +20,9 @@ export interface DigestCollector {
  */
 export function createDigestCollector(nc: NatsConnection, redis: Redis, logger: Logger): DigestCollector {
   async function scheduledDomains(host: string): Promise<string[] | undefined> {
-    const inventory = await readHostInventory(await openHostsBucket(nc), host, logger);
-    return inventory?.domains.filter((d) => d.scheduled).map((d) => d.name);
+    const entry = await readHostInventory(nc, host);
+    if (entry && !entry.ok) logger.warn({ key: host, reason: entry.reason }, "ignoring a host entry");
+    return entry?.ok ? entry.value.domains.filter((d) => d.scheduled).map((d) => d.name) : undefined;
   }
 
   return {
