@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { BackupFailed } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
+import { LibvirtError } from "@vmbs/virt";
 import type { BackupOutcome, BackupRequest } from "../backup-runner.js";
 import type { ChainChecker } from "./chain-checker.js";
+import type { CheckRequest, CheckSummary } from "./check-chain.js";
 import { describeSpace, isOutOfSpace, readSpace } from "./disk-full.js";
 import { BITMAPS_LOST_PATTERN } from "./observe-chain.js";
 
@@ -14,6 +16,26 @@ export interface GuardedBackupDeps {
   runBackup: (req: BackupRequest) => Promise<BackupOutcome>;
   publishFailed: (event: BackupFailed) => Promise<void>;
   logger: Logger;
+  /** Pauses between tries of a check that libvirt did not answer (default LIBVIRT_RETRY_DELAYS_MS). */
+  libvirtRetryDelaysMs?: readonly number[];
+}
+
+/*
+ * A backup often fails because libvirtd went away (restarted, upgraded); the check that follows would then fail on
+ * the same missing daemon. It is tried again while libvirtd comes back, about two minutes in all.
+ */
+export const LIBVIRT_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 30_000, 30_000] as const;
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /**
@@ -24,20 +46,53 @@ export interface GuardedBackupDeps {
  */
 export function createGuardedBackup(deps: GuardedBackupDeps) {
   const { checker, logger } = deps;
+  const retryDelays = deps.libvirtRetryDelaysMs ?? LIBVIRT_RETRY_DELAYS_MS;
+  /** Domains whose check after a failed backup could not run: their next backup starts with a strict check. */
+  const strictCheckOwed = new Set<string>();
+
+  /** The strict check after a failed backup, tried again while libvirt does not answer. */
+  async function checkAfterFailure(req: CheckRequest): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await checker.check(req);
+        return;
+      } catch (err) {
+        if (!(err instanceof LibvirtError)) throw err;
+        const delay = retryDelays[attempt];
+        if (delay === undefined || req.signal?.aborted) {
+          strictCheckOwed.add(req.domain);
+          logger.error({ err, domain: req.domain }, "chain check after the failed backup could not run: the next backup checks strictly first");
+          await checker.publish({
+            type: "attention",
+            domain: req.domain,
+            trigger: req.trigger,
+            requestId: req.requestId,
+            reason: `the chain check after the failed backup could not run (${err.message}); the next backup of ${req.domain} checks its chain strictly first`,
+          });
+          return;
+        }
+        logger.warn({ err, domain: req.domain, retryInMs: delay }, "libvirt did not answer the chain check: trying again");
+        await pause(delay, req.signal);
+      }
+    }
+  }
+
   /**
    * `scheduled`: the domain exists and is not ignored, as the caller just established. Other requests go
    * straight to the runner, which refuses them with the reason.
    */
   return async function guardedBackup(req: BackupRequest, scheduled: boolean): Promise<BackupOutcome> {
     if (!scheduled) return deps.runBackup(req);
-    const pre = await checker.check({
+    const owed = strictCheckOwed.has(req.domain);
+    const pre: CheckSummary = await checker.check({
       domain: req.domain,
       trigger: "before-backup",
       requestId: req.requestId,
       newChain: "defer",
-      cheap: true,
+      ...(owed ? { strict: true } : { cheap: true }),
       knownState: req.known?.state,
     });
+    strictCheckOwed.delete(req.domain);
     if (pre.plan === "needs-user" || pre.result === "failed" || pre.result === "waiting") {
       const event: BackupFailed = {
         type: "failed",
@@ -63,11 +118,11 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
     if (isOutOfSpace(outcome.event.reason, space)) {
       const diskFull = describeSpace(deps.backupRoot, space);
       logger.warn({ domain: req.domain, reason: outcome.event.reason, space }, "backup failed on a full disk: keeping the chain");
-      await checker.check({ domain: req.domain, trigger: "after-failure", requestId: req.requestId, diskFull, newChain: "defer", signal: req.signal });
+      await checkAfterFailure({ domain: req.domain, trigger: "after-failure", requestId: req.requestId, diskFull, newChain: "defer", signal: req.signal });
       return outcome;
     }
     logger.warn({ domain: req.domain, reason: outcome.event.reason }, "backup failed: checking the chain strictly");
-    await checker.check({
+    await checkAfterFailure({
       domain: req.domain,
       trigger: "after-failure",
       requestId: req.requestId,
