@@ -19,7 +19,7 @@ export async function busSetupCommand(o: { hosts?: string }): Promise<number> {
   if (typeof connected === "number") return connected;
   const { nc } = connected;
   try {
-    const roles: BusRole[] = [{ kind: "notifier" }, ...hosts.flatMap((host): BusRole[] => [{ kind: "agent", host }, { kind: "mirror", host }, { kind: "restore", host }])];
+    const roles: BusRole[] = [{ kind: "notifier" }, { kind: "status" }, ...hosts.flatMap((host): BusRole[] => [{ kind: "agent", host }, { kind: "mirror", host }, { kind: "restore", host }])];
     const durables = durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 });
     const result = await setUpBus(nc, { durables });
     if (result.unchecked.length > 0) {

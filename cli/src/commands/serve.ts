@@ -6,6 +6,7 @@ import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } 
 import { startMirror } from "@vmbs/mirror";
 import { startRestoreService } from "@vmbs/restore";
 import type { BusRole } from "@vmbs/contracts";
+import { backupRpo } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
@@ -148,7 +149,7 @@ export async function serve(role: ServeRole): Promise<number> {
         redisUrl: redisUrl!,
         sshOptions: config.SSH_OPTIONS,
         unraidHost: config.UNRAID_NOTIFY_HOST,
-        staleMs: config.NOTIFY_STALE_HOURS * 3_600_000,
+        staleMs: backupRpo(config).staleAlarms ? backupRpo(config).minutes * 60_000 : 0,
         logger,
       });
       stops.push(() => notifier.stop());

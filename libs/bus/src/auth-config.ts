@@ -39,7 +39,7 @@ export class BusAuthPlanError extends Error {
   }
 }
 
-/** Every role of a plan: operator, scheduler, notifier, and per host its agent, mirror and restore service. */
+/** Every role of a plan: operator, scheduler, notifier, status, and per host its agent, mirror and restore service. */
 export function busRolesOf(plan: BusAuthPlan): BusRole[] {
   const hosts = [...new Set(plan.hosts)];
   if (hosts.length === 0) throw new BusAuthPlanError("at least one host id is needed");
@@ -56,7 +56,7 @@ export function busRolesOf(plan: BusAuthPlan): BusRole[] {
       { kind: "restore", host, sharedRoots },
     ];
   });
-  return [{ kind: "operator" }, { kind: "scheduler" }, { kind: "notifier" }, ...perHost];
+  return [{ kind: "operator" }, { kind: "scheduler" }, { kind: "notifier" }, { kind: "status" }, ...perHost];
 }
 
 /** New nkeys for every role of `plan` and the nats-server authorization config that admits exactly them. */

@@ -6,6 +6,7 @@ import {
   mirrorConsumerName,
   mirrorEventsConsumerName,
   notifierConsumerName,
+  statusConsumerName,
   streams,
   subjects,
   type BusRole,
@@ -60,6 +61,19 @@ export const notifierDurable: DurableSpec = {
   deliverPolicy: DeliverPolicy.New,
 };
 
+/**
+ * The status service on every event, from the stream's start: its model is built from the whole history the
+ * stream holds. One at a time, so a domain's events are folded in order.
+ */
+export const statusDurable: DurableSpec = {
+  stream: streams.events,
+  durable: statusConsumerName,
+  filterSubject: subjects.eventsAll,
+  concurrency: 1,
+  maxDeliver: -1,
+  deliverPolicy: DeliverPolicy.All,
+};
+
 /** The durables of `roles` (a role without any, like the scheduler, has none). */
 export function durablesOf(roles: readonly BusRole[], o: { commandAckWaitMs?: number } = {}): DurableSpec[] {
   return roles.flatMap((role): DurableSpec[] => {
@@ -72,6 +86,8 @@ export function durablesOf(roles: readonly BusRole[], o: { commandAckWaitMs?: nu
         return [drillDurable(role.host)];
       case "notifier":
         return [notifierDurable];
+      case "status":
+        return [statusDurable];
       default:
         return [];
     }

@@ -35,6 +35,8 @@ export const bucketLimits: Readonly<Record<string, BucketLimits>> = {
   [buckets.agentState]: { ttlMs: 90 * day, maxValueBytes: 4 * KiB, maxBytes: 16 * MiB },
   [buckets.agentPresence]: { ttlMs: 15_000, maxValueBytes: 1 * KiB, maxBytes: 1 * MiB },
   [buckets.commandOutcomes]: { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 256 * MiB },
+  // A domain's status record with its recent runs; a host or domain gone for 90 days is forgotten.
+  [buckets.status]: { ttlMs: 90 * day, maxValueBytes: 64 * KiB, maxBytes: 512 * MiB },
 };
 const otherBucket: BucketLimits = { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 16 * MiB };
 

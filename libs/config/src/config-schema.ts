@@ -3,7 +3,7 @@ import { z } from "zod";
 import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
 import { DEFAULT_LIBVIRT_TIMEOUT_MS, refusedEngineArgs } from "@vmbs/virt";
 import { parseNotifyUrl, NotifyUrlError, type NotifyTarget } from "./notify-targets.js";
-import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, natsUrlList, optionalText, timeZone, wordList } from "./env-fields.js";
+import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, listenAddress, natsUrlList, optionalCount, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
   "-q -o IdentityFile=/private/hostname.key -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=10";
@@ -99,10 +99,13 @@ export const configSchema = z.object({
   SSH_OPTIONS: wordList(defaultSshOptions),
   NOTIFY_URLS: notifyUrls,
   /**
-   * Stale-backup alarm of the notifier: a scheduled domain without a completed backup for this many hours (or a
-   * host whose agent stopped heart-beating) raises an alert; 0 = off.
+   * Recovery point objective in minutes: a scheduled domain whose last good backup is older is overdue (status
+   * `rpo.breached`, one `vmbs.evt.fleet.<host>.stale` alarm per episode). Unset: NOTIFY_STALE_HOURS × 60 when that
+   * is set, else 1560 (26 h: a daily schedule with two hours to spare).
    */
-  NOTIFY_STALE_HOURS: count(36, 8_760),
+  BACKUP_RPO_MINUTES: optionalCount(1, 5_256_000),
+  /** The former name of the RPO, in hours (kept as an alias of BACKUP_RPO_MINUTES); 0 = no stale alarms. */
+  NOTIFY_STALE_HOURS: optionalCount(0, 8_760),
   /** Redis of the notifier's queue (BullMQ). Unset: `vmbs start` / `vmbs notifier` run their own redis-server. */
   REDIS_URL: redisUrl,
   LOGFILE_PATH: absolutePath("/logs/vm-babysitter.log"),
@@ -152,6 +155,8 @@ export const configSchema = z.object({
    * JetStream delivers it again; a working agent keeps its commands alive, however long a backup runs.
    */
   VMBS_COMMAND_ACK_WAIT: count(60, 3_600).refine((v) => v >= 5, { message: "expected at least 5 seconds" }),
+  /** The status page and Prometheus `/metrics` of `vmbs start` / `vmbs status-service`; empty = off. */
+  VMBS_HTTP_LISTEN: listenAddress("127.0.0.1:9780"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -32,6 +32,34 @@ export const count = (fallback: number, max: number) =>
       return Number(text);
     });
 
+/** An optional whole number from `min` to `max` (unset or empty: undefined). */
+export const optionalCount = (min: number, max: number) =>
+  optionalText().transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return Number(v);
+  });
+
+/** `host:port` (IPv6 in brackets) to listen on; empty = off (null). */
+export const listenAddress = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const text = v.trim();
+      if (text === "") return null;
+      const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+      const port = m ? Number(m[2]) : 0;
+      if (!m || port < 1 || port > 65_535) {
+        ctx.addIssue({ code: "custom", message: `expected host:port (e.g. 127.0.0.1:9780) or nothing to turn it off, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+    });
+
 /** A list of words, quotes allowed for names with spaces (see parseWordList). */
 export const wordList = (fallback = "") =>
   z

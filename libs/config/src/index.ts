@@ -4,3 +4,4 @@ export { parseWordList, formatWordList } from "./word-list.js";
 export { shellQuote, rsyncRemoteShell } from "./shell-words.js";
 export { parseNotifyUrl, notifyUrlLabel, notifySeverities, NotifyUrlError, type NotifyTarget, type NotifyFilter, type NotifySeverity } from "./notify-targets.js";
 export { parseSshOptions, sshOptionsWithHostKeyPolicy, type HostKeyMode, type HostKeyPolicy, type SshSettings } from "./ssh-options.js";
+export { backupRpo, DEFAULT_RPO_MINUTES } from "./backup-rpo.js";

@@ -8,6 +8,8 @@ export const hostInventorySchema = z.object({
   hostname: z.string(),
   agentVersion: z.string(),
   heartbeatAt: z.string(),
+  /** Versions of what the agent drives, e.g. `{ virtnbdbackup: "2.18", libvirt: "9.0.0", qemu: "7.2.0" }`. */
+  versions: z.record(z.string(), z.string()).optional(),
   domains: z.array(
     z.object({
       name: z.string(),

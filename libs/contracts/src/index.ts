@@ -11,3 +11,5 @@ export * from "./mirror.js";
 export * from "./restore.js";
 export * from "./drill.js";
 export * from "./replicate.js";
+export * from "./fleet-status.js";
+export * from "./event-contract.js";

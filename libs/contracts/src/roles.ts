@@ -7,6 +7,8 @@ import {
   mirrorEventsConsumerName,
   notifierConsumerName,
   restoreServiceName,
+  statusConsumerName,
+  statusServiceName,
   streams,
   subjects,
   isHostToken,
@@ -32,6 +34,8 @@ export type BusRole =
   | { kind: "restore"; host: string; sharedRoots?: readonly string[] }
   | { kind: "scheduler" }
   | { kind: "notifier" }
+  /** The fleet's status service: reads every event and the hosts bucket, keeps its model, answers, raises alarms. */
+  | { kind: "status" }
   /** Everything: any command, every stream and bucket, stream management. For `vmbs backup` and set-up. */
   | { kind: "operator" };
 
@@ -137,6 +141,19 @@ export function rolePermissions(role: BusRole): RolePermissions {
           ...kvRead(buckets.hosts, ">"),
         ],
         [endpoints, ...discovery],
+        true,
+      );
+    }
+    case "status": {
+      const discovery = ["$SRV.*", `$SRV.*.${statusServiceName}`, `$SRV.*.${statusServiceName}.*`];
+      return done(
+        [
+          ...durableConsumer(streams.events, statusConsumerName),
+          subjects.evt.serviceAll("fleet", "*"),
+          ...kvRead(buckets.hosts, ">"),
+          ...kvWrite(buckets.status, ">"),
+        ],
+        [`${subjects.svc.status}.>`, ...discovery],
         true,
       );
     }

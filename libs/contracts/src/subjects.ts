@@ -28,6 +28,11 @@ export const buckets = {
   agentPresence: "vmbs_agent_presence",
   /** Keys `<host>.<hash of the command's message id>`: the recorded outcome of each handled command (redelivery). */
   commandOutcomes: "vmbs_command_outcomes",
+  /**
+   * The status service's model, so a restart rebuilds it from the bus, not from memory: `host.<host>` (the host's
+   * alarms) and `domain.<host>.<sha256(domain) first 32 hex>` (the domain's last runs, chain, mirror, drill).
+   */
+  status: "vmbs_status",
 } as const;
 
 export const commandVerbs = ["backup", "check", "rotate", "retention"] as const;
@@ -51,8 +56,15 @@ export type ChainEventType = (typeof chainEventTypes)[number];
 export const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
+/**
+ * Alarms of the status service about the fleet: `silent` = a host's agent stopped heart-beating, `back` = it
+ * heart-beats again, `stale` = a scheduled domain's last good backup is older than its RPO.
+ */
+export const fleetEventTypes = ["silent", "back", "stale"] as const;
+export type FleetEventType = (typeof fleetEventTypes)[number];
+
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */
-export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
+export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify", "fleet"] as const;
 export type EventService = (typeof eventServices)[number];
 
 export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
@@ -67,6 +79,13 @@ export type RestoreEndpoint = (typeof restoreEndpoints)[number];
 
 /** NATS micro service name of the restore service (`nats micro ls`). */
 export const restoreServiceName = "vmbs-restore";
+
+/** Request/reply endpoints of the status service: `vmbs.svc.status.<endpoint>`. */
+export const statusEndpoints = ["fleet", "history"] as const;
+export type StatusEndpoint = (typeof statusEndpoints)[number];
+
+/** NATS micro service name of the status service. */
+export const statusServiceName = "vmbs-status";
 
 export const subjects = {
   commandsAll: "vmbs.cmd.>",
@@ -98,6 +117,8 @@ export const subjects = {
     mirror: (host: string, type: MirrorEventType): string => `vmbs.evt.mirror.${assertHostToken(host)}.${type}`,
     restore: (host: string, type: RestoreEventType): string => `vmbs.evt.restore.${assertHostToken(host)}.${type}`,
     drill: (host: string, type: DrillEventType): string => `vmbs.evt.drill.${assertHostToken(host)}.${type}`,
+    /** The status service's alarms about a host (issue 16). */
+    fleet: (host: string, type: FleetEventType): string => `vmbs.evt.fleet.${assertHostToken(host)}.${type}`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
@@ -106,6 +127,9 @@ export const subjects = {
   svc: {
     restore: (host: string): string => `vmbs.svc.restore.${assertHostToken(host)}`,
     restoreEndpoint: (host: string, endpoint: RestoreEndpoint): string => `vmbs.svc.restore.${assertHostToken(host)}.${endpoint}`,
+    /** The fleet-wide status service (one for the whole bus). */
+    status: "vmbs.svc.status",
+    statusEndpoint: (endpoint: StatusEndpoint): string => `vmbs.svc.status.${endpoint}`,
   },
 } as const;
 
@@ -140,6 +164,9 @@ export function drillConsumerName(host: string): string {
 
 /** Durable consumer of the notifier on every event (VMBS_EVT). */
 export const notifierConsumerName = "notifier";
+
+/** Durable consumer of the status service on every event (VMBS_EVT). */
+export const statusConsumerName = "status";
 
 /** Extracts the host token from a command subject (`vmbs.cmd.backup.hv1` → `hv1`). */
 export function hostOfSubject(subject: string): string | undefined {

@@ -7,7 +7,7 @@ import { createDigestCollector } from "./digest-collector.js";
 import { Redis } from "ioredis";
 import { createDeliveryQueue, redisOptions, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
 import { matchesFilter } from "./match-target.js";
-import { parseEvent } from "./event-contract.js";
+import { parseEvent } from "@vmbs/contracts";
 import { renderEvent } from "./render-event.js";
 import { createSender, type Sender } from "./send-notification.js";
 

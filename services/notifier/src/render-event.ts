@@ -1,6 +1,6 @@
 import { shellQuote, type NotifySeverity } from "@vmbs/config";
 import type { NotifyDigestEvent } from "@vmbs/contracts";
-import { splitEventSubject } from "./event-contract.js";
+import { splitEventSubject } from "@vmbs/contracts";
 
 /** A notification about one event, ready for any target. */
 export interface Notification {

@@ -1,16 +1,11 @@
-import {
-  backupEventSchema,
-  chainEventSchema,
-  drillEventSchema,
-  mirrorEventSchema,
-  notifyDigestSchema,
-  notifyFailedSchema,
-  notifySilentSchema,
-  notifyStaleSchema,
-  parsePayload,
-  restoreEventSchema,
-  type ParseResult,
-} from "@vmbs/contracts";
+import { backupEventSchema } from "./backup.js";
+import { chainEventSchema } from "./chain.js";
+import { drillEventSchema } from "./drill.js";
+import { fleetBackSchema, fleetSilentSchema, fleetStaleSchema } from "./fleet-status.js";
+import { mirrorEventSchema } from "./mirror.js";
+import { notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema } from "./notify.js";
+import { parsePayload, type ParseResult } from "./parse-payload.js";
+import { restoreEventSchema } from "./restore.js";
 
 type EventSchema = Parameters<typeof parsePayload>[0];
 
@@ -40,11 +35,25 @@ const serviceSchemas = new Map<string, EventSchema>([
   ["restore", restoreEventSchema],
   ["drill", drillEventSchema],
 ]);
-const notifySchemas = new Map<string, EventSchema>([
-  ["failed", notifyFailedSchema],
-  ["stale", notifyStaleSchema],
-  ["silent", notifySilentSchema],
-  ["digest", notifyDigestSchema],
+/** Services whose events differ in shape by type. */
+const typedSchemas = new Map<string, Map<string, EventSchema>>([
+  [
+    "notify",
+    new Map<string, EventSchema>([
+      ["failed", notifyFailedSchema],
+      ["stale", notifyStaleSchema],
+      ["silent", notifySilentSchema],
+      ["digest", notifyDigestSchema],
+    ]),
+  ],
+  [
+    "fleet",
+    new Map<string, EventSchema>([
+      ["silent", fleetSilentSchema],
+      ["back", fleetBackSchema],
+      ["stale", fleetStaleSchema],
+    ]),
+  ],
 ]);
 
 /**
@@ -54,7 +63,7 @@ const notifySchemas = new Map<string, EventSchema>([
 export function parseEvent(subject: string, data: Uint8Array): ParseResult<ContractEvent> {
   const s = splitEventSubject(subject);
   if (!s) return { ok: false, reason: "not an event subject" };
-  const schema = s.service === "notify" ? notifySchemas.get(s.type) : serviceSchemas.get(s.service);
+  const schema = typedSchemas.get(s.service)?.get(s.type) ?? serviceSchemas.get(s.service);
   if (!schema) return { ok: false, reason: `no contract for ${s.service} ${s.type} events` };
   const parsed = parsePayload(schema, data);
   if (!parsed.ok) return parsed;

@@ -1,0 +1,81 @@
+import type { DomainStatus, FleetStatus, FleetStatusRequest, HostStatus } from "@vmbs/contracts";
+import { newDomainRecord, newHostRecord, type DomainRecord, type FleetRecords, type HostRecord } from "./fleet-records.js";
+import { describeAge, type FleetPolicy } from "./fleet-policy.js";
+
+/** Whether a host heart-beats. */
+export function isAlive(host: HostRecord, now: Date, policy: FleetPolicy): boolean {
+  return host.lastSeen !== null && now.getTime() - Date.parse(host.lastSeen) <= policy.silentAfterMs;
+}
+
+/** Since when a scheduled domain has waited for a good backup: its last one, else when it was first seen scheduled. */
+export function waitingSince(record: DomainRecord): string | null {
+  return record.lastBackup?.at ?? record.firstSeenScheduled;
+}
+
+/** Whether a scheduled domain's wait exceeds the RPO. */
+export function isRpoBreached(record: DomainRecord, scheduled: boolean, now: Date, policy: FleetPolicy): boolean {
+  const since = waitingSince(record);
+  return scheduled && since !== null && now.getTime() - Date.parse(since) > policy.rpoSeconds * 1000;
+}
+
+function attentionOf(host: HostRecord, alive: boolean, record: DomainRecord, scheduled: boolean, now: Date, policy: FleetPolicy): string[] {
+  const out: string[] = [];
+  if (!alive) out.push(host.lastSeen ? `host silent since ${host.lastSeen}` : "host never heart-beat");
+  if (isRpoBreached(record, scheduled, now, policy)) {
+    const rpo = describeAge(policy.rpoSeconds * 1000);
+    out.push(
+      record.lastBackup
+        ? `no good backup for ${describeAge(now.getTime() - Date.parse(record.lastBackup.at))} (RPO ${rpo})`
+        : `never backed up since it was scheduled ${record.firstSeenScheduled} (RPO ${rpo})`,
+    );
+  }
+  if (record.lastFailure && (!record.lastBackup || record.lastFailure.at > record.lastBackup.at)) out.push(`last backup failed: ${record.lastFailure.reason}`);
+  if (record.chainAttention) out.push(`chain: ${record.chainAttention.reason}`);
+  if (record.mirror?.state === "failed") out.push(`mirror failed: ${record.mirror.reason ?? "no reason given"}`);
+  if (record.lastDrill && !record.lastDrill.ok) out.push(`drill failed: ${record.lastDrill.reason ?? "no reason given"}`);
+  return out;
+}
+
+function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, inventoried: HostRecord["domains"][number] | undefined, now: Date, policy: FleetPolicy): DomainStatus {
+  const scheduled = inventoried?.scheduled ?? false;
+  const next = scheduled ? policy.nextRun() : null;
+  return {
+    domain: record.domain,
+    state: inventoried?.state ?? "unknown",
+    scheduled,
+    lastBackup: record.lastBackup,
+    lastFailure: record.lastFailure,
+    chainLength: record.chainLength,
+    archives: record.archives.length,
+    nextRun: next ? next.toISOString() : null,
+    rpo: { limitSeconds: policy.rpoSeconds, breached: isRpoBreached(record, scheduled, now, policy) },
+    mirror: record.mirror,
+    lastDrill: record.lastDrill,
+    attention: attentionOf(host, alive, record, scheduled, now, policy),
+  };
+}
+
+/** Every host name the model knows, sorted. */
+export function hostNames(fleet: FleetRecords): string[] {
+  return [...new Set([...fleet.hosts.keys(), ...fleet.domains.keys()])].sort();
+}
+
+/** The status of the fleet (or of one host or domain) as the service answers it. */
+export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy, filter: FleetStatusRequest = {}): FleetStatus {
+  const hosts: HostStatus[] = [];
+  for (const name of hostNames(fleet)) {
+    if (filter.host !== undefined && filter.host !== name) continue;
+    const host = fleet.hosts.get(name) ?? newHostRecord(name);
+    const alive = isAlive(host, now, policy);
+    const records = fleet.domains.get(name) ?? new Map<string, DomainRecord>();
+    // Every domain of the last inventory, and those only events spoke of (since undefined or deleted).
+    const domainNames = [...new Set([...host.domains.map((d) => d.name), ...records.keys()])].sort();
+    const domains = domainNames
+      .filter((d) => filter.domain === undefined || filter.domain === d)
+      .map((d) => domainStatus(host, alive, records.get(d) ?? newDomainRecord(name, d), host.domains.find((i) => i.name === d), now, policy));
+    if (filter.domain !== undefined && domains.length === 0) continue;
+    hosts.push({ host: name, alive, lastSeen: host.lastSeen, versions: host.versions, domains });
+  }
+  return { at: now.toISOString(), hosts };
+}
+

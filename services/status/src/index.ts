@@ -1,0 +1,2 @@
+export { startStatusService, type StatusService, type StatusServiceDeps } from "./status-service.js";
+export { createFleetPolicy, describeAge, type FleetPolicy } from "./fleet-policy.js";

@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { Svcm, type ServiceMsg } from "@nats-io/services";
+import { consumeDurable, isRedirectedStoredMessage, publishJson, readHostInventories, statusDurable, type NatsConnection } from "@vmbs/bus";
+import {
+  domainHistoryRequestSchema,
+  eventMessageId,
+  fleetStatusRequestSchema,
+  parseEvent,
+  parsePayload,
+  splitEventSubject,
+  statusServiceName,
+  subjects,
+  type DomainHistory,
+  type FleetStatus,
+  type FleetStatusRequest,
+  type StatusEndpoint,
+} from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+import { decideFleetAlarms, type FleetAlarm } from "./fleet-alarms.js";
+import type { FleetPolicy } from "./fleet-policy.js";
+import { observeInventory, type FleetRecords } from "./fleet-records.js";
+import { fleetStatus } from "./fleet-view.js";
+import { foldEvent } from "./fold-event.js";
+import { openStatusStore } from "./status-store.js";
+
+export interface StatusServiceDeps {
+  /** Connected with the status role's credentials. */
+  nc: NatsConnection;
+  policy: FleetPolicy;
+  logger: Logger;
+  /** Between reads of the hosts' heartbeats (and alarm decisions). Default 10 s. */
+  pollMs?: number;
+}
+
+export interface StatusService {
+  /** The fleet now, as `vmbs.svc.status.fleet` answers it. */
+  fleet(filter?: FleetStatusRequest): FleetStatus;
+  /** One domain's recent runs. */
+  history(host: string, domain: string): DomainHistory;
+  /** The model itself (read only), for the metrics. */
+  readonly records: FleetRecords;
+  stop(): Promise<void>;
+}
+
+/** Version reported by `nats micro info` (semver, as ADR-32 requires). */
+const serviceVersion = "0.1.0";
+
+/** A refused request: answered 400 with the reason. */
+class StatusRequestError extends Error {}
+
+/**
+ * The fleet's status service: folds every event (its durable on VMBS_EVT) and every host's heartbeat into one
+ * model kept in the `vmbs_status` bucket, raises `vmbs.evt.fleet.<host>.silent|back|stale` once per episode, and
+ * answers `vmbs.svc.status.fleet` / `.history` (NATS micro service `vmbs-status`).
+ */
+export async function startStatusService(deps: StatusServiceDeps): Promise<StatusService> {
+  const { nc, policy } = deps;
+  const logger = deps.logger.child({ service: "status" });
+  const store = await openStatusStore(nc);
+  const { fleet, skipped } = await store.load();
+  if (skipped > 0) logger.warn({ skipped }, "status records that could not be read were skipped");
+
+  /** Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. */
+  async function raise(alarm: FleetAlarm): Promise<void> {
+    const subject = subjects.evt.fleet(alarm.host, alarm.type);
+    const episode = alarm.type === "silent" ? alarm.lastHeartbeatAt : alarm.type === "back" ? alarm.silentSince : `${alarm.domain}\0${alarm.since}`;
+    await publishJson(nc, subject, alarm, eventMessageId(subject, createHash("sha256").update(episode).digest("hex").slice(0, 32)));
+    logger.warn({ alarm }, `fleet alarm: ${alarm.type}`);
+  }
+
+  /** One look at the heartbeats, then the alarms they call for. */
+  async function poll(): Promise<void> {
+    const { inventories, refused } = await readHostInventories(nc);
+    for (const { key, reason } of refused) logger.warn({ key, reason }, "ignoring a host entry");
+    const now = new Date();
+    for (const inventory of inventories) {
+      const changed = observeInventory(fleet, inventory, now.toISOString());
+      if (changed.host) await store.saveHost(changed.host);
+      for (const d of changed.domains) await store.saveDomain(d);
+    }
+    const decision = decideFleetAlarms(fleet, now, policy);
+    // Published before it is remembered: a crash in between raises it again, and the message id drops the repeat.
+    for (const alarm of decision.alarms) await raise(alarm);
+    for (const h of decision.hosts) await store.saveHost(h);
+    for (const d of decision.domains) await store.saveDomain(d);
+  }
+
+  let polling: Promise<void> = poll().catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
+  const timer = setInterval(() => {
+    polling = polling.then(poll).catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
+  }, deps.pollMs ?? 10_000);
+
+  const consumer = await consumeDurable(nc, {
+    ...statusDurable,
+    onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
+    handler: async (msg) => {
+      const parsed = parseEvent(msg.subject, msg.data);
+      if (!parsed.ok) {
+        logger.warn({ subject: msg.subject, reason: parsed.reason }, "event refused by its contract; dropped");
+        return "term";
+      }
+      const service = splitEventSubject(msg.subject)!.service;
+      for (const record of foldEvent(fleet, { service, event: parsed.value, seq: msg.seq })) await store.saveDomain(record);
+      return "ack";
+    },
+  });
+
+  const api = {
+    fleet: (filter: FleetStatusRequest = {}): FleetStatus => fleetStatus(fleet, new Date(), policy, filter),
+    history: (host: string, domain: string): DomainHistory => ({ host, domain, runs: fleet.domains.get(host)?.get(domain)?.runs ?? [] }),
+  };
+  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => unknown> = {
+    fleet(msg) {
+      const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
+      if (!req.ok) throw new StatusRequestError(req.reason);
+      return api.fleet(req.value);
+    },
+    history(msg) {
+      const req = parsePayload(domainHistoryRequestSchema, msg.data);
+      if (!req.ok) throw new StatusRequestError(req.reason);
+      return api.history(req.value.host, req.value.domain);
+    },
+  };
+  const service = await new Svcm(nc).add({ name: statusServiceName, version: serviceVersion, description: "the fleet's backup status" });
+  const group = service.addGroup(subjects.svc.status);
+  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => unknown][]) {
+    const subject = subjects.svc.statusEndpoint(endpoint);
+    const requests = group.addEndpoint(endpoint, { metadata: { schema: `status.${endpoint}.v1` } });
+    void (async () => {
+      for await (const msg of requests) {
+        // Only a request published to the endpoint's own subject, awaiting a reply (see the restore service).
+        if (msg.subject !== subject || !msg.reply || isRedirectedStoredMessage(msg.headers)) {
+          logger.warn({ endpoint, subject: msg.subject }, "status request ignored: not a request published to the endpoint's subject");
+          continue;
+        }
+        try {
+          msg.respond(JSON.stringify(handle(msg)));
+        } catch (err) {
+          const refused = err instanceof StatusRequestError;
+          if (!refused) logger.error({ err, endpoint }, "status endpoint failed");
+          const message = (err as Error).message.replace(/[\r\n]+/g, " ");
+          msg.respondError(refused ? 400 : 500, message, JSON.stringify({ error: message }));
+        }
+      }
+    })();
+  }
+  logger.info({ endpoints: Object.keys(handlers) }, "status service ready");
+
+  return {
+    ...api,
+    records: fleet,
+    async stop() {
+      clearInterval(timer);
+      await service.stop();
+      await consumer.stop();
+      await polling;
+    },
+  };
+}
