@@ -30,7 +30,7 @@ describe("status service on a real nats-server with the generated roles", () => 
   let service: StatusService | undefined;
   // Short clocks: a host is silent 3 s after its last heartbeat, a domain overdue 4 s after its last good backup.
   const policy: FleetPolicy = { rpoSeconds: 4, silentAfterMs: 3_000, nextRun: () => null };
-  const start = async (): Promise<StatusService> => (service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 200 }));
+  const start = async (): Promise<StatusService> => (service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 200, listen: null }));
 
   const beat = async (nc: NatsConnection, host: string, domains: HostInventory["domains"]): Promise<void> => {
     const { kv } = await openBucket(nc, buckets.hosts);

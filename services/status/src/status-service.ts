@@ -17,8 +17,10 @@ import {
 } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { decideFleetAlarms, type FleetAlarm } from "./fleet-alarms.js";
+import { createFleetMetrics } from "./fleet-metrics.js";
+import { startHttpListener, type HttpListener } from "./http-listener.js";
 import type { FleetPolicy } from "./fleet-policy.js";
-import { observeInventory, type FleetRecords } from "./fleet-records.js";
+import { observeInventory } from "./fleet-records.js";
 import { fleetStatus } from "./fleet-view.js";
 import { foldEvent } from "./fold-event.js";
 import { openStatusStore } from "./status-store.js";
@@ -30,6 +32,8 @@ export interface StatusServiceDeps {
   logger: Logger;
   /** Between reads of the hosts' heartbeats (and alarm decisions). Default 10 s. */
   pollMs?: number;
+  /** VMBS_HTTP_LISTEN: the status page and /metrics; null = none. */
+  listen: { host: string; port: number } | null;
 }
 
 export interface StatusService {
@@ -37,8 +41,8 @@ export interface StatusService {
   fleet(filter?: FleetStatusRequest): FleetStatus;
   /** One domain's recent runs. */
   history(host: string, domain: string): DomainHistory;
-  /** The model itself (read only), for the metrics. */
-  readonly records: FleetRecords;
+  /** The status page and /metrics, when VMBS_HTTP_LISTEN is set. */
+  httpUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -59,6 +63,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   const store = await openStatusStore(nc);
   const { fleet, skipped } = await store.load();
   if (skipped > 0) logger.warn({ skipped }, "status records that could not be read were skipped");
+  const metrics = createFleetMetrics(fleet, policy);
 
   /** Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. */
   async function raise(alarm: FleetAlarm): Promise<void> {
@@ -100,7 +105,10 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
         return "term";
       }
       const service = splitEventSubject(msg.subject)!.service;
-      for (const record of foldEvent(fleet, { service, event: parsed.value, seq: msg.seq })) await store.saveDomain(record);
+      const event = parsed.value;
+      const changed = foldEvent(fleet, { service, event, seq: msg.seq });
+      for (const record of changed) await store.saveDomain(record);
+      if (changed.length > 0 && service === "backup" && event.type === "completed") metrics.observeRun(event.host, String(event.level), Number(event.durationMs));
       return "ack";
     },
   });
@@ -144,13 +152,23 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
       }
     })();
   }
-  logger.info({ endpoints: Object.keys(handlers) }, "status service ready");
+  let http: HttpListener | undefined;
+  try {
+    if (deps.listen) http = await startHttpListener({ listen: deps.listen, ...api, metrics: metrics.registry });
+  } catch (err) {
+    await service.stop();
+    await consumer.stop();
+    clearInterval(timer);
+    throw new Error(`the status page cannot listen on VMBS_HTTP_LISTEN=${deps.listen!.host}:${deps.listen!.port}: ${(err as Error).message}`, { cause: err });
+  }
+  logger.info({ endpoints: Object.keys(handlers), http: http?.url }, "status service ready");
 
   return {
     ...api,
-    records: fleet,
+    httpUrl: http?.url,
     async stop() {
       clearInterval(timer);
+      await http?.stop();
       await service.stop();
       await consumer.stop();
       await polling;
