@@ -7,6 +7,7 @@ import { mirrorCommand } from "./commands/mirror.js";
 import { replicateCommand } from "./commands/replicate.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
+import { statusCommand } from "./commands/status.js";
 import { exitStatus } from "./exit-reasons.js";
 
 const x = exitStatus;
@@ -26,6 +27,8 @@ Commands:
   notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
   mirror-service  the mirror of this host only (needs RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS)
   restore-service the restore service of this host only (for hosts that run \`vmbs agent\` rather than \`vmbs start\`)
+  status-service  the fleet's status service only: status model, alarms, status page and /metrics
+  status      the fleet at a glance: every host and domain, last good backup, chain, mirror, drill, attention
   backup      ask a host's agent for a backup and print the outcome
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
@@ -47,6 +50,17 @@ Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout
   --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
   --timeout SEC     give up waiting after SEC seconds (default 3600)
 Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage.`,
+  "status-service": `Usage: vmbs status-service\n\nRuns the fleet's status service until SIGINT/SIGTERM: keeps the status of every host and domain from the events and\nheartbeats (in the vmbs_status bucket), raises vmbs.evt.fleet.<host>.silent|back|stale, answers vmbs.svc.status.fleet and\n.history (NATS micro service vmbs-status), and serves the status page and /metrics on VMBS_HTTP_LISTEN.\nNATS_NKEY_SEED=…/status.nk under auth.\n${serveExitStatus}`,
+  status: `Usage: vmbs status [--host HOST] [--domain NAME] [--json] [--timeout SECONDS]
+
+Asks the status service (vmbs.svc.status.fleet) and prints every host and domain: last good backup and its age,
+level, size, chain length, mirror, last drill, and below each line what needs attention.
+  --host HOST       only this host
+  --domain NAME     only this domain
+  --json            print the service's reply as it came (for scripts)
+  --timeout SEC     wait at most SEC seconds for the reply (default 10)
+Exit status: 0 nothing needs attention, 1 something does (or the request failed), 2 bad usage,
+${x.natsUnavailable} no status service answered (or NATS unreachable).`,
   backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
 
 Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.
@@ -140,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
     host?: string;
     level?: string;
     timeout?: string;
+    json?: boolean;
     hosts?: string;
     "share-root"?: string[];
     out?: string;
@@ -171,6 +186,9 @@ async function main(argv: string[]): Promise<number> {
     } else if (command === "restore") {
       const flag = { type: "boolean" } as const;
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "status") {
+      const options = { help, domain: text, host: text, json: { type: "boolean" }, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "replicate") {
       const flag = { type: "boolean" } as const;
@@ -204,6 +222,14 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return busSetupCommand({ hosts: values.hosts });
+  }
+  if (command === "status") {
+    const timeoutSec = Number(values.timeout ?? 10);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage.status}\n`);
+      return 2;
+    }
+    return statusCommand({ host: values.host, domain: values.domain, json: values.json === true, timeoutSec });
   }
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);

@@ -1,0 +1,109 @@
+import { fleetStatusSchema, isHostToken, subjects, type DomainStatus, type FleetStatus, type FleetStatusRequest } from "@vmbs/contracts";
+import { describeAge } from "@vmbs/status";
+import { connectAsOperator } from "../operator-client.js";
+import { exitStatus } from "../exit-reasons.js";
+
+export interface StatusCommandOptions {
+  host?: string;
+  domain?: string;
+  json: boolean;
+  timeoutSec: number;
+}
+
+/** Colours only for a person at a terminal (and never with NO_COLOR). */
+function painter(enabled: boolean) {
+  const code = (n: number) => (text: string) => (enabled ? `\x1b[${n}m${text}\x1b[0m` : text);
+  return { red: code(31), green: code(32), yellow: code(33), dim: code(2), bold: code(1) };
+}
+
+function size(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let i = 0;
+  for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** The fleet as a table a person reads: one line per domain, what needs attention below it. */
+export function renderFleetTable(status: FleetStatus, colour: boolean): string {
+  const p = painter(colour);
+  const now = Date.parse(status.at);
+  const header = ["HOST", "DOMAIN", "LAST GOOD BACKUP", "AGE", "LEVEL", "SIZE", "CHAIN", "MIRROR", "LAST DRILL"];
+  const rows: Array<{ cells: string[]; paint: (s: string) => string; attention: string[] }> = [];
+  for (const h of status.hosts) {
+    if (h.domains.length === 0) rows.push({ cells: [h.host, "(no domains)", "", "", "", "", "", "", ""], paint: h.alive ? p.dim : p.red, attention: h.alive ? [] : ["host silent"] });
+    for (const d of h.domains) {
+      const b = d.lastBackup;
+      const age = (iso: string): string => describeAge(now - Date.parse(iso));
+      rows.push({
+        cells: [
+          h.host,
+          d.domain + (d.scheduled ? "" : " (not scheduled)"),
+          b ? b.at.replace("T", " ").replace(/\.\d+Z$/, "Z") : "never",
+          b ? age(b.at) : "",
+          b?.level ?? "",
+          b ? size(b.bytesWritten) : "",
+          String(d.chainLength),
+          d.mirror ? `${d.mirror.state}${d.mirror.lastSyncAt ? ` ${age(d.mirror.lastSyncAt)} ago` : ""}` : "-",
+          d.lastDrill ? `${d.lastDrill.ok ? "ok" : "FAILED"} ${age(d.lastDrill.at)} ago` : "-",
+        ],
+        paint: verdictPaint(h.alive, d, p),
+        attention: d.attention,
+      });
+    }
+  }
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r.cells[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const out = [p.bold(line(header))];
+  for (const r of rows) {
+    out.push(r.paint(line(r.cells)));
+    for (const a of r.attention) out.push(p.yellow(`    ! ${a}`));
+  }
+  if (status.hosts.length === 0) out.push(p.dim("no hosts have reported yet"));
+  return `${out.join("\n")}\n`;
+}
+
+function verdictPaint(alive: boolean, d: DomainStatus, p: ReturnType<typeof painter>): (s: string) => string {
+  if (!alive || d.rpo.breached || (d.lastFailure && (!d.lastBackup || d.lastFailure.at > d.lastBackup.at))) return p.red;
+  if (d.attention.length > 0) return p.yellow;
+  return d.lastBackup ? p.green : p.dim;
+}
+
+/**
+ * `vmbs status`: asks the status service (`vmbs.svc.status.fleet`) and prints its reply as a table, or as it came
+ * with --json. Exit 0 when nothing needs attention, 1 when something does, 2 bad usage, 69 no status service.
+ */
+export async function statusCommand(o: StatusCommandOptions): Promise<number> {
+  if (o.host !== undefined && !isHostToken(o.host)) {
+    process.stderr.write(`--host must be a host id of 1-64 characters A-Z a-z 0-9 _ - (got ${JSON.stringify(o.host)})\n`);
+    return 2;
+  }
+  const client = await connectAsOperator("status", undefined);
+  if (typeof client === "number") return client;
+  const { nc } = client;
+  const request: FleetStatusRequest = { ...(o.host ? { host: o.host } : {}), ...(o.domain ? { domain: o.domain } : {}) };
+  try {
+    const reply = await nc.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify(request), { timeout: o.timeoutSec * 1000 });
+    const error = reply.headers?.get("Nats-Service-Error");
+    if (error) {
+      process.stderr.write(`vmbs status: ${error}\n`);
+      return reply.headers?.get("Nats-Service-Error-Code") === "400" ? 2 : 1;
+    }
+    const status = fleetStatusSchema.parse(reply.json());
+    // --json prints the reply as the service sent it, byte for byte.
+    if (o.json) process.stdout.write(`${reply.string()}\n`);
+    else process.stdout.write(renderFleetTable(status, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+    const attention = status.hosts.some((h) => !h.alive || h.domains.some((d) => d.attention.length > 0));
+    return attention ? 1 : 0;
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/no responders|timeout/i.test(message) || (err as { code?: string }).code === "503") {
+      process.stderr.write(`vmbs status: no status service answered on ${subjects.svc.statusEndpoint("fleet")} (is vmbs start or vmbs status-service running?)\n`);
+      return exitStatus.natsUnavailable;
+    }
+    process.stderr.write(`vmbs status: ${message}\n`);
+    return 1;
+  } finally {
+    await nc.close();
+  }
+}
