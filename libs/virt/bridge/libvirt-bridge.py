@@ -181,9 +181,18 @@ def ping(conn, _args):
     return conn.getLibVersion()
 
 
+def dotted_version(n):
+    return "%d.%d.%d" % (n // 1000000, n // 1000 % 1000, n % 1000)
+
+
+def versions(conn, _args):
+    return {"libvirt": dotted_version(conn.getLibVersion()), "qemu": dotted_version(conn.getVersion())}
+
+
 # Only these are asked again on a fresh connection after libvirtd went away: they change nothing.
 READS = {
     "ping": ping,
+    "versions": versions,
     "domainInfo": domain_info,
     "listPersistent": list_persistent,
     "domainState": domain_state,

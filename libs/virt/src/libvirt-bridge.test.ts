@@ -83,4 +83,16 @@ describe("libvirt bridge failures", () => {
       [1000, 1000, 3000, 3000, 3000],
     );
   });
+
+  it("reports libvirt's and QEMU's versions as dotted numbers (what the status shows per host)", async () => {
+    const libvirt = createLibvirt("qemu:///system");
+    try {
+      const v = await libvirt.versions();
+      assert.match(v.libvirt, /^\d+\.\d+\.\d+$/);
+      assert.match(v.qemu, /^\d+\.\d+\.\d+$/);
+      assert.equal(v.libvirt, (await execa("virsh", ["-c", "qemu:///system", "version", "--daemon"])).stdout.match(/library: libvirt (\d+\.\d+\.\d+)/)?.[1]);
+    } finally {
+      await libvirt.close();
+    }
+  });
 });

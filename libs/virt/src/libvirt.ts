@@ -54,6 +54,8 @@ export interface Libvirt {
   defineXml(xml: string): Promise<string>;
   /** A QMP command passed to the domain's QEMU monitor (JSON text in, JSON text out). */
   qemuMonitorCommand(domain: string, command: string): Promise<string>;
+  /** libvirt's and the hypervisor's (QEMU's) versions, e.g. `{ libvirt: "9.0.0", qemu: "7.2.0" }`. */
+  versions(): Promise<{ libvirt: string; qemu: string }>;
   /** Ends the connection (its helper process); a later call opens a new one. */
   close(): Promise<void>;
 }
@@ -136,6 +138,9 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async qemuMonitorCommand(domain, command) {
       return (await onDomain("qemuMonitor", domain, { command })) as string;
+    },
+    async versions() {
+      return (await bridge.call("versions", {})) as { libvirt: string; qemu: string };
     },
     close: () => bridge.close(),
   };

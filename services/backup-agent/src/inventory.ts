@@ -10,6 +10,8 @@ export interface InventoryDeps {
   hosts: KV;
   ignoredDomains: ReadonlySet<string>;
   agentVersion: string;
+  /** What the agent drives (virtnbdbackup, libvirt, QEMU), read once at start. */
+  versions?: Record<string, string>;
   logger: Logger;
   /** Heartbeat period; must be well under the bucket TTL. Default 30 s. */
   intervalMs?: number;
@@ -30,6 +32,7 @@ export function createInventory(deps: InventoryDeps) {
       hostname: hostname(),
       agentVersion: deps.agentVersion,
       heartbeatAt: new Date().toISOString(),
+      ...(deps.versions ? { versions: deps.versions } : {}),
       domains: domains.map((d) => ({ name: d.name, state: d.state, scheduled: !deps.ignoredDomains.has(d.name) })),
     };
     await deps.hosts.put(deps.host, JSON.stringify(last));
