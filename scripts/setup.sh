@@ -2,7 +2,8 @@
 # Idempotent setup, run by `npm start`, `npm test` and `npm run bench` (and by .ci/run).
 #
 # On a fresh Debian 12 with Node 20, right after `git clone`, it:
-#   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh) when running as root,
+#   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
+#      for the status page tests) when running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
 #   3. builds every workspace (`tsc -b`),
 #   4. starts virtlogd + libvirtd by hand when running as root and libvirt does not answer (there is no systemd here).
@@ -60,9 +61,9 @@ sbin_path
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
-               nats-server redis-server rsync sshd ssh rclone)
+               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone)
+              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)

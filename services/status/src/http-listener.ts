@@ -51,6 +51,10 @@ export async function startHttpListener(deps: HttpListenerDeps): Promise<HttpLis
         return send(res, 200, "text/css; charset=utf-8", statusPageCss);
       case "/app.js":
         return send(res, 200, "text/javascript; charset=utf-8", statusPageJs);
+      case "/favicon.ico":
+        // Browsers ask for it unprompted; no icon, and no 404 in their console.
+        res.writeHead(204, securityHeaders);
+        return void res.end();
       case "/metrics":
         return send(res, 200, deps.metrics.contentType, await deps.metrics.metrics());
       case "/api/fleet": {

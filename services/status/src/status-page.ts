@@ -44,10 +44,10 @@ tr.ok td.age{color:#2b9348}
 tr.breached td.age{color:#a4161a;font-weight:600}
 section{margin-top:1.5em;background:#fff;padding:1em}
 svg{width:100%;max-width:900px;height:auto}
-.bar{fill:#7aa6d8}.bar.failed{fill:#e5383b}.line{fill:none;stroke:#1d3557;stroke-width:2}
+.bar{fill:#7aa6d8}.bar.failed{fill:#e5383b;opacity:.35}.line{fill:none;stroke:#1d3557;stroke-width:2}
 .axis{font-size:10px;fill:#555}
 .legend span{display:inline-block;width:1em;height:.6em;margin:0 .3em 0 1em}
-.bar-key{background:#7aa6d8}.line-key{background:#1d3557}.fail-key{background:#e5383b}
+.bar-key{background:#7aa6d8}.line-key{background:#1d3557}.fail-key{background:#e5383b;opacity:.35}
 `;
 
 export const statusPageJs = `"use strict";
@@ -128,7 +128,8 @@ async function showHistory(host, domain) {
   const maxMs = Math.max(1, ...h.runs.map((x) => x.durationMs));
   const points = [];
   h.runs.forEach((x, i) => {
-    const bh = (x.bytesWritten / maxBytes) * (H - 20);
+    // A failed run wrote little or nothing: a full-height faint band, so it is seen at all.
+    const bh = x.outcome === "failed" ? H - 20 : (x.bytesWritten / maxBytes) * (H - 20);
     const bar = el("rect", { x: i * bw + 2, y: H - bh, width: Math.max(1, bw - 4), height: Math.max(1, bh), class: "bar" + (x.outcome === "failed" ? " failed" : "") });
     bar.appendChild(el("title", {}, new Date(x.at).toLocaleString() + ": " + x.outcome + " " + (x.level || "") + ", " + size(x.bytesWritten) + ", " + (x.durationMs / 1000).toFixed(1) + " s"));
     chart.appendChild(bar);

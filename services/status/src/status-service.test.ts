@@ -1,28 +1,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { authFileNames, busRolesOf, connectBus, createBusAuth, durablesOf, isPermissionViolation, openBucket, publishJson, setUpBus, type GeneratedBusAuth, type NatsConnection } from "@vmbs/bus";
-import { buckets, fleetStatusSchema, roleId, roleInboxPrefix, streams, subjects, type BusRole, type FleetStatus, type HostInventory } from "@vmbs/contracts";
-import { startTestNats, testLogger, waitFor, type TestNats } from "@vmbs/lab";
+import { isPermissionViolation, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
+import { buckets, fleetStatusSchema, streams, subjects, type FleetStatus } from "@vmbs/contracts";
+import { startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
 import type { FleetPolicy } from "./fleet-policy.js";
 
 // A real nats-server with the authorization config `vmbs auth init` writes: the status service connects as the
 // status role, agents as their own.
 describe("status service on a real nats-server with the generated roles", () => {
-  let nats: TestNats;
-  let dir: string;
-  let auth: GeneratedBusAuth;
-  const open: NatsConnection[] = [];
-  const as = async (role: BusRole): Promise<NatsConnection> => {
-    const credential = auth.credentials.find((c) => c.id === roleId(role))!;
-    const nc = await connectBus(nats.url, `test-${roleId(role)}`, { nkeySeed: credential.seed, inboxPrefix: roleInboxPrefix(role) });
-    open.push(nc);
-    return nc;
-  };
+  let bus: RoleBus;
   let operator: NatsConnection;
   let agent1: NatsConnection;
   let agent2: NatsConnection;
@@ -32,11 +20,6 @@ describe("status service on a real nats-server with the generated roles", () => 
   const policy: FleetPolicy = { rpoSeconds: 4, silentAfterMs: 3_000, nextRun: () => null };
   const start = async (): Promise<StatusService> => (service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 200, listen: null }));
 
-  const beat = async (nc: NatsConnection, host: string, domains: HostInventory["domains"]): Promise<void> => {
-    const { kv } = await openBucket(nc, buckets.hosts);
-    const inventory: HostInventory = { host, hostname: host, agentVersion: "0.1.0", heartbeatAt: new Date().toISOString(), versions: { virtnbdbackup: "2.18" }, domains };
-    await kv.put(host, JSON.stringify(inventory));
-  };
   const ask = async (body: unknown = {}): Promise<FleetStatus> =>
     fleetStatusSchema.parse((await operator.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify(body), { timeout: 5_000 })).json());
   /** The fleet alarms stored in VMBS_EVT, by subject. */
@@ -46,29 +29,28 @@ describe("status service on a real nats-server with the generated roles", () => 
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "vmbs-status-"));
-    auth = createBusAuth({ hosts: ["hv1", "hv2"] });
-    const configFile = join(dir, authFileNames.serverConfig);
-    await writeFile(configFile, auth.serverConfig);
-    nats = await startTestNats({ configFile });
-    operator = await as({ kind: "operator" });
-    await setUpBus(operator, { durables: durablesOf(busRolesOf({ hosts: ["hv1", "hv2"] })) });
-    [agent1, agent2, statusNc] = await Promise.all([as({ kind: "agent", host: "hv1" }), as({ kind: "agent", host: "hv2" }), as({ kind: "status" })]);
+    bus = await startRoleBus(["hv1", "hv2"]);
+    operator = bus.operator;
+    [agent1, agent2, statusNc] = await Promise.all([bus.connect({ kind: "agent", host: "hv1" }), bus.connect({ kind: "agent", host: "hv2" }), bus.connect({ kind: "status" })]);
   });
   after(async () => {
     await service?.stop();
-    for (const nc of open) await nc.close().catch(() => undefined);
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await bus?.stop();
   });
 
   it("answers with both hosts, their domains and last backups, as the reply contract says", async () => {
-    await beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: true }]);
-    await beat(agent2, "hv2", [{ name: "db", state: "shut off", scheduled: true }]);
+    await bus.beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: true }]);
+    await bus.beat(agent2, "hv2", [{ name: "db", state: "shut off", scheduled: true }]);
     const at = new Date().toISOString();
     await publishJson(agent1, subjects.evt.backup("hv1", "completed"), { type: "completed", host: "hv1", domain: "web", runId: "r1", level: "full", checkpoint: "virtnbdbackup.0", bytesWritten: 4096, durationMs: 1500, folder: "web", at });
     await start();
-    await waitFor(async () => (await ask()).hosts.find((h) => h.host === "hv1")?.domains[0]?.lastBackup !== null, { timeoutMs: 10_000, what: "the backup in the status" });
+    await waitFor(
+      async () => {
+        const { hosts } = await ask();
+        return hosts.length === 2 && Boolean(hosts.find((h) => h.host === "hv1")?.domains[0]?.lastBackup);
+      },
+      { timeoutMs: 10_000, what: "both heartbeats and the backup in the status" },
+    );
     const s = await ask();
     assert.deepEqual(s.hosts.map((h) => [h.host, h.alive, h.versions]), [["hv1", true, { vmbs: "0.1.0", virtnbdbackup: "2.18" }], ["hv2", true, { vmbs: "0.1.0", virtnbdbackup: "2.18" }]]);
     const web = s.hosts[0]!.domains[0]!;
@@ -85,13 +67,13 @@ describe("status service on a real nats-server with the generated roles", () => 
 
   it("a host that stops heart-beating: exactly one silent event, then one back when it returns", async () => {
     // hv1 keeps beating (and keeps getting backups, so it raises nothing); hv2 stops.
-    const keepAlive = setInterval(() => void beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: false }]).catch(() => undefined), 500);
+    const keepAlive = setInterval(() => void bus.beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: false }]).catch(() => undefined), 500);
     try {
       await waitFor(async () => (await storedAlarms())["vmbs.evt.fleet.hv2.silent"] === 1, { timeoutMs: 15_000, what: "hv2's silent alarm" });
       assert.equal((await ask({ host: "hv2" })).hosts[0]!.alive, false);
       await new Promise((r) => setTimeout(r, 1_500));
       assert.equal((await storedAlarms())["vmbs.evt.fleet.hv2.silent"], 1, "raised once");
-      await beat(agent2, "hv2", [{ name: "db", state: "shut off", scheduled: false }]);
+      await bus.beat(agent2, "hv2", [{ name: "db", state: "shut off", scheduled: false }]);
       await waitFor(async () => (await storedAlarms())["vmbs.evt.fleet.hv2.back"] === 1, { timeoutMs: 10_000, what: "hv2's back event" });
     } finally {
       clearInterval(keepAlive);
@@ -99,7 +81,7 @@ describe("status service on a real nats-server with the generated roles", () => 
   });
 
   it("a scheduled domain past its RPO: exactly one stale event per episode, also across a restart of the service", async () => {
-    const keepAlive = setInterval(() => void beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: true }]).catch(() => undefined), 500);
+    const keepAlive = setInterval(() => void bus.beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: true }]).catch(() => undefined), 500);
     try {
       await waitFor(async () => (await storedAlarms())["vmbs.evt.fleet.hv1.stale"] === 1, { timeoutMs: 15_000, what: "web's stale alarm" });
       const web = (await ask({ host: "hv1", domain: "web" })).hosts[0]!.domains[0]!;

@@ -152,6 +152,8 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
       }
     })();
   }
+  // The endpoints' subscriptions reach the server before "ready": a request right after start has a responder.
+  await nc.flush();
   let http: HttpListener | undefined;
   try {
     if (deps.listen) http = await startHttpListener({ listen: deps.listen, ...api, metrics: metrics.registry });
