@@ -1,5 +1,5 @@
 import { getuid } from "node:process";
-import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
+import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, StreamReplicasError, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
 import { configErrorExitCode } from "@vmbs/config";
@@ -13,7 +13,7 @@ import { BusCredentialsError } from "./bus-auth.js";
  */
 
 export const exitStatus = {
-  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written. */
+  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written, a stream has other replicas. */
   config: configErrorExitCode,
   /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, refused, or its root marker is corrupt. */
   backupPath: 73,
@@ -131,6 +131,7 @@ export function describeExit(err: unknown): { line: string; status: number } {
     };
   if (err instanceof BackupRootMarkerError) return { line: `vmbs: LOCAL_BACKUP_PATH marker ${oneLine(err.message)}`, status: exitStatus.backupPath };
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
+  if (err instanceof StreamReplicasError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
   if (err instanceof NotifierSetupError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
   if (err instanceof RedisUnavailableError)
     return { line: `vmbs: ${redactUrl(err.message)} (${causeOf(err)}) — start redis-server there or correct REDIS_URL`, status: exitStatus.natsUnavailable };

@@ -1,11 +1,12 @@
-import { durablesOf, setUpBus } from "@vmbs/bus";
-import { loadConfigOrExit } from "@vmbs/config";
+import { durablesOf, setUpBus, StreamReplicasError } from "@vmbs/bus";
+import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
 import { isHostToken, type BusRole } from "@vmbs/contracts";
 import { connectAsOperator } from "../operator-client.js";
 
 /**
  * `vmbs bus setup`: with the operator's credential, makes the streams, buckets and every durable consumer of the
- * fleet's hosts — what the roles may not make themselves. `vmbs start` does it for its own host. Exit 0, 1, 2 or 78.
+ * fleet's hosts — what the roles may not make themselves — with VMBS_STREAM_REPLICAS replicas. `vmbs start` does it
+ * for its own host. Exit 0, 1, 2 or 78 (also: an existing stream has another replica count).
  */
 export async function busSetupCommand(o: { hosts?: string }): Promise<number> {
   const config = loadConfigOrExit(process.env);
@@ -21,7 +22,12 @@ export async function busSetupCommand(o: { hosts?: string }): Promise<number> {
   try {
     const roles: BusRole[] = [{ kind: "notifier" }, { kind: "status" }, ...hosts.flatMap((host): BusRole[] => [{ kind: "agent", host }, { kind: "mirror", host }, { kind: "restore", host }])];
     const durables = durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 });
-    const result = await setUpBus(nc, { durables });
+    const result = await setUpBus(nc, { durables, replicas: config.VMBS_STREAM_REPLICAS }).catch((err: unknown) => {
+      if (!(err instanceof StreamReplicasError)) throw err;
+      process.stderr.write(`vmbs bus setup: ${err.message}\n`);
+      return undefined;
+    });
+    if (!result) return configErrorExitCode;
     if (result.unchecked.length > 0) {
       process.stderr.write(`vmbs bus setup: this credential may not manage ${result.unchecked.join(", ")} — run it with the operator's (operator.nk)\n`);
       return 1;

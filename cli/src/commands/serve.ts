@@ -104,7 +104,10 @@ export async function serve(role: ServeRole): Promise<number> {
     bus = await openBus(config, logger, roles, role === "start", rootId);
     // Streams, buckets and durables exist before any role binds to them (roles may not make them).
     const setup = await bus.connectForSetup(roles[0]!);
-    const { drifted } = await setUpBus(setup, { durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
+    const { drifted } = await setUpBus(setup, {
+      durables: durablesOf(roles, { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }),
+      replicas: config.VMBS_STREAM_REPLICAS,
+    });
     await setup.close();
     if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; run vmbs bus setup with the operator's credential to update it");
     // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.

@@ -10,6 +10,7 @@ export {
 } from "./connect-bus.js";
 export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
 export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
+export { StreamReplicasError } from "./stream-replicas.js";
 export * from "./durables.js";
 export { readHostInventories, readHostInventory, type RefusedHostEntry } from "./host-inventories.js";
 export {

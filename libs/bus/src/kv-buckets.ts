@@ -4,6 +4,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
 import { isForgedStoredMessage } from "./forged-delivery.js";
+import { assertReplicas } from "./stream-replicas.js";
 
 /*
  * The KV buckets' streams, made by set-up with this file's limits (issue 14): a value, a bucket and an entry's age
@@ -49,7 +50,7 @@ export function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
 const kvStreamName = (bucket: string): string => `KV_${bucket}`;
 
 /** The stream behind a bucket: what nats.js makes for a KV of history 1, with our limits and no rollups. */
-export function bucketStreamConfig(bucket: string, limits: BucketLimits): StreamConfig {
+export function bucketStreamConfig(bucket: string, limits: BucketLimits, replicas = 1): StreamConfig {
   return {
     name: kvStreamName(bucket),
     subjects: [`$KV.${bucket}.>`],
@@ -62,7 +63,7 @@ export function bucketStreamConfig(bucket: string, limits: BucketLimits): Stream
     max_age: limits.ttlMs * 1_000_000,
     max_msg_size: limits.maxValueBytes,
     max_consumers: -1,
-    num_replicas: 1,
+    num_replicas: replicas,
     duplicate_window: Math.min(limits.ttlMs, 120_000) * 1_000_000,
     allow_rollup_hdrs: false,
     deny_delete: true,
@@ -101,18 +102,20 @@ function isStreamNotFound(err: unknown): boolean {
 
 /**
  * Opens `bucket`. A client allowed to manage streams (the operator's set-up, a server without authorization)
- * creates it when missing and brings an existing one to the safe limits, keeping its TTL; a role binds to it.
+ * creates it when missing (with `replicas`, default 1) and brings an existing one to the safe limits, keeping its
+ * TTL; an existing one with another count than a given `replicas` is a StreamReplicasError. A role binds to it.
  */
-export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?: number } = {}): Promise<OpenBucket> {
+export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?: number; replicas?: number } = {}): Promise<OpenBucket> {
   const limits = limitsOf(bucket, o.ttlMs);
   const jsm = await jetstreamManager(nc);
   let ttlMs = limits.ttlMs;
   try {
     const name = kvStreamName(bucket);
     const info = await jsm.streams.info(name).catch((err: unknown) => {
-      if (isStreamNotFound(err)) return jsm.streams.add(bucketStreamConfig(bucket, limits));
+      if (isStreamNotFound(err)) return jsm.streams.add(bucketStreamConfig(bucket, limits, o.replicas));
       throw err;
     });
+    assertReplicas(info.config, o.replicas);
     if (info.config.max_age > 0) ttlMs = info.config.max_age / 1_000_000;
     const safety = safetyOf(limits);
     if (Object.entries(safety).some(([k, v]) => info.config[k as keyof StreamConfig] !== v)) await jsm.streams.update(name, safety);

@@ -15,12 +15,20 @@ export interface NatsServerOptions {
   configFile?: string;
   /** JetStream's disk budget (`max_file_store`): streams are refused writes beyond it. Default: the server's (75 % of the disk). */
   maxFileStoreBytes?: number;
+  /** Server name (`-n`), e.g. how a cluster names a stream's leader. Default: the server's id. */
+  name?: string;
+  /** Joins a cluster: takes routes on `listen` (`nats://127.0.0.1:6222`) and dials `routes` (every member's). */
+  cluster?: { name: string; listen: string; routes: readonly string[] };
+  /** Serves the monitoring endpoints (`/jsz`, …) on a free port of `host`. */
+  monitoring?: boolean;
 }
 
 /** A nats-server child process started by {@link startNatsServer}. */
 export interface RunningNatsServer {
   /** Client URL read from the ports file, e.g. `nats://127.0.0.1:4222`. */
   url: string;
+  /** Base URL of the monitoring endpoints, when started with `monitoring`. */
+  monitoringUrl?: string;
   pid: number;
   /** Resolves when the process has exited, for whatever reason (a kill from outside, a crash, or stop()). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -47,6 +55,9 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   const args = [
     ...(configFile ? ["-c", configFile] : []),
     ...["-a", host, "-p", String(port), "-js", "-sd", opts.storeDir, "--ports_file_dir", portsDir],
+    ...(opts.name ? ["-n", opts.name] : []),
+    ...(opts.cluster ? ["--cluster_name", opts.cluster.name, "--cluster", opts.cluster.listen, "--routes", opts.cluster.routes.join(",")] : []),
+    ...(opts.monitoring ? ["-m", "-1"] : []),
   ];
   const child = spawn("nats-server", args, { detached: false, stdio: ["ignore", "ignore", "pipe"] });
 
@@ -68,7 +79,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
   void spawnError.then(() => (race.over = true));
 
   try {
-    const url = await Promise.race([
+    const ports = await Promise.race([
       waitForPortsFile(portsDir, () => child.pid, race),
       exited.then(({ code, signal }) => {
         throw new Error(
@@ -82,7 +93,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<RunningN
           : new Error(`could not start nats-server: ${err.message}`, { cause: err });
       }),
     ]);
-    return { url, pid: child.pid!, exited, stop };
+    return { ...ports, pid: child.pid!, exited, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -113,18 +124,24 @@ export function renderServerConfig(maxFileStoreBytes: number, include?: string):
   return `${lines.join("\n")}\n`;
 }
 
+/** The listeners a server wrote into its ports file. */
+interface ServerPorts {
+  url: string;
+  monitoringUrl?: string;
+}
+
 /** Polls for `nats-server_<pid>.ports` until it holds a client URL, the process exits, or the timeout passes. */
 async function waitForPortsFile(
   portsDir: string,
   pid: () => number | undefined,
   race: { over: boolean },
-): Promise<string> {
+): Promise<ServerPorts> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!race.over) {
     const p = pid();
     if (p !== undefined) {
-      const url = await readPortsFile(join(portsDir, `nats-server_${p}.ports`));
-      if (url) return url;
+      const ports = await readPortsFile(join(portsDir, `nats-server_${p}.ports`));
+      if (ports) return ports;
     }
     if (Date.now() > deadline) throw new Error(`nats-server did not write its ports file within ${START_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 20));
@@ -133,7 +150,7 @@ async function waitForPortsFile(
   throw new Error("nats-server start abandoned");
 }
 
-async function readPortsFile(file: string): Promise<string | undefined> {
+async function readPortsFile(file: string): Promise<ServerPorts | undefined> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -142,9 +159,11 @@ async function readPortsFile(file: string): Promise<string | undefined> {
   }
   try {
     // The file may be caught half-written; a parse error just means "not yet".
-    const parsed = JSON.parse(text) as { nats?: unknown };
-    const first = Array.isArray(parsed.nats) ? parsed.nats[0] : undefined;
-    return typeof first === "string" ? first : undefined;
+    const parsed = JSON.parse(text) as { nats?: unknown; monitoring?: unknown };
+    const first = (list: unknown) => (Array.isArray(list) && typeof list[0] === "string" ? list[0] : undefined);
+    const url = first(parsed.nats);
+    const monitoringUrl = first(parsed.monitoring);
+    return url === undefined ? undefined : { url, ...(monitoringUrl === undefined ? {} : { monitoringUrl }) };
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@ import { buckets, streams, subjects } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
 import { openBucket } from "./kv-buckets.js";
 import { ensureDurable, type DurableSpec } from "./consume-durable.js";
+import { assertReplicas } from "./stream-replicas.js";
 
 const second = 1_000_000_000; // JetStream durations are nanoseconds
 const day = 86_400 * second;
@@ -25,6 +26,12 @@ export interface TopologyOptions {
   duplicateWindowNs?: number;
   /** A host entry disappears this long after its agent's last heartbeat. Default 90 s (kv-buckets.ts). */
   hostTtlMs?: number;
+  /**
+   * Replicas of the streams and buckets made here, and the count existing ones must have (VMBS_STREAM_REPLICAS);
+   * durables take their stream's. Unset: made with 1, an existing one's count is not checked (a service on a
+   * server without authorization, making what set-up has not).
+   */
+  replicas?: number;
 }
 
 /** Largest command and event (payload and headers): ours are a few hundred bytes; a flood of big ones is refused. */
@@ -93,8 +100,9 @@ export async function ensureStreams(nc: NatsConnection, o: TopologyOptions = {})
       result.unchecked.push(name);
       continue;
     }
+    if (info) assertReplicas(info.config, o.replicas);
     if (!info) {
-      await jsm.streams.add(config);
+      await jsm.streams.add({ ...config, num_replicas: o.replicas ?? 1 });
       result.created.push(name);
     } else if (differs(config, info.config)) {
       try {
@@ -126,7 +134,7 @@ export interface SetUpBusOptions extends TopologyOptions {
  */
 export async function setUpBus(nc: NatsConnection, o: SetUpBusOptions): Promise<EnsureStreamsResult> {
   const result = await ensureStreams(nc, o);
-  for (const bucket of Object.values(buckets)) await openBucket(nc, bucket, bucket === buckets.hosts ? { ttlMs: o.hostTtlMs } : {});
+  for (const bucket of Object.values(buckets)) await openBucket(nc, bucket, { ttlMs: bucket === buckets.hosts ? o.hostTtlMs : undefined, replicas: o.replicas });
   const jsm = await jetstreamManager(nc);
   for (const spec of o.durables) await ensureDurable(jsm, spec);
   return result;

@@ -146,6 +146,11 @@ export const configSchema = z.object({
    * restores). Off: its credentials are generated on first start. Has no effect on a NATS_URL server.
    */
   VMBS_INSECURE_BUS: flag(),
+  /**
+   * Replicas of every stream and bucket set-up creates: 3 on a 3-node JetStream cluster (a node may die), 1 on a
+   * single server. An existing stream with another count is reported, never recreated.
+   */
+  VMBS_STREAM_REPLICAS: count(1, 3).refine((v) => v === 1 || v === 3, { message: "expected 1 (a single server) or 3 (a 3-node cluster)" }),
   /** Seconds one libvirt call may take (start, destroy and checkpoint deletion: 3×); a stuck call fails instead of hanging. */
   VMBS_LIBVIRT_TIMEOUT: count(DEFAULT_LIBVIRT_TIMEOUT_MS / 1000, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
   /** Seconds a virtnbdbackup run may go without a log line or output growth before it is cancelled; 0 = never. */

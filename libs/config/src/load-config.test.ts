@@ -32,6 +32,7 @@ describe("loadConfig", () => {
     assert.equal(c.NATS_URL, undefined);
     assert.equal(c.VMBS_LIBVIRT_TIMEOUT, 60);
     assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 900);
+    assert.equal(c.VMBS_STREAM_REPLICAS, 1);
   });
 
   it("keeps the engine options that change nothing the agent relies on, and a stall timeout of 0 (off)", () => {
@@ -78,6 +79,8 @@ describe("loadConfig", () => {
     ["a libvirt timeout of 0", { VMBS_LIBVIRT_TIMEOUT: "0" }, /VMBS_LIBVIRT_TIMEOUT: expected at least 1 second/],
     ["a command ack wait under 5 s", { VMBS_COMMAND_ACK_WAIT: "2" }, /VMBS_COMMAND_ACK_WAIT: expected at least 5 seconds/],
     ["a stall timeout with a unit", { VMBS_ENGINE_STALL_TIMEOUT: "15m" }, /VMBS_ENGINE_STALL_TIMEOUT: expected a whole number/],
+    ["two stream replicas (no quorum survives a node's loss)", { VMBS_STREAM_REPLICAS: "2" }, /VMBS_STREAM_REPLICAS: expected 1 \(a single server\) or 3/],
+    ["stream replicas in words", { VMBS_STREAM_REPLICAS: "three" }, /VMBS_STREAM_REPLICAS: expected a whole number/],
   ];
   it("never echoes a NATS_URL's password in a config error", () => {
     assert.throws(() => loadConfig({ NATS_URL: "http://admin:s3cret@nats:4222" }), (err: unknown) => err instanceof ConfigError && !err.message.includes("s3cret"));
@@ -87,6 +90,9 @@ describe("loadConfig", () => {
     it(`accepts the NATS_URL ${url}`, () => {
       assert.equal(loadConfig({ NATS_URL: url }).NATS_URL, url);
     });
+  it("takes 3 stream replicas (a 3-node cluster)", () => {
+    assert.equal(loadConfig({ VMBS_STREAM_REPLICAS: "3" }).VMBS_STREAM_REPLICAS, 3);
+  });
   for (const [name, env, message] of invalidRows)
     it(`names the variable and the expected form for ${name}`, () => {
       assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message));

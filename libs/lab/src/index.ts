@@ -1,5 +1,5 @@
 export { waitFor, type WaitForOptions } from "./wait-for.js";
-export { startTestNats, startTestRedis, type TestNats, type TestRedis } from "./servers.js";
+export { startTestNats, startTestNatsCluster, startTestRedis, type TestNats, type TestNatsCluster, type TestNatsNode, type TestRedis } from "./servers.js";
 export { startRoleBus, type RoleBus } from "./role-bus.js";
 export { ensureLibvirt, DEFAULT_LIBVIRT_URI } from "./libvirt-daemons.js";
 export { createLab, type Lab, type LabOptions, type LabDomain, type CreateDomainOptions } from "./lab.js";

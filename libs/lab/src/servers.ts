@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNatsServer, type RunningNatsServer } from "@vmbs/bus";
+import { freePort } from "./process-env.js";
 import { waitFor } from "./wait-for.js";
 
 /** A throwaway nats-server with JetStream; `stop()` also deletes its store. */
@@ -58,6 +59,96 @@ export async function startTestNats(opts: { configFile?: string } = {}): Promise
   } catch (err) {
     await rm(storeDir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** One member of a {@link TestNatsCluster}. */
+export interface TestNatsNode {
+  /** Server name (`-n`): what `$JS.API.STREAM.INFO.<stream>` reports as `cluster.leader`. */
+  name: string;
+  url: string;
+  /** SIGKILLs the node (a crash: no clean shutdown, no leadership handed over); its store stays until `stop()`. */
+  kill(): Promise<void>;
+}
+
+/** Three JetStream nats-servers clustered on loopback; `stop()` stops every node and deletes their stores. */
+export interface TestNatsCluster {
+  /** Every node's client URL, comma-separated: a NATS_URL. */
+  url: string;
+  nodes: TestNatsNode[];
+  /** The node named `name`. */
+  node(name: string): TestNatsNode;
+  stop(): Promise<void>;
+}
+
+const clusterSize = 3;
+
+/**
+ * Starts a 3-node JetStream cluster on 127.0.0.1 (free client and route ports, a store per node) and resolves once
+ * every node follows one metadata leader, so streams with 3 replicas can be made. `configFile` as for
+ * {@link startTestNats}: every node admits the same users.
+ */
+export async function startTestNatsCluster(opts: { configFile?: string } = {}): Promise<TestNatsCluster> {
+  const root = await mkdtemp(join(tmpdir(), "vmbs-nats-cluster-"));
+  const routePorts = await Promise.all(Array.from({ length: clusterSize }, () => freePort()));
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`);
+  const names = routePorts.map((_, i) => `vmbs-test-${i}`);
+  const started = await Promise.allSettled(
+    names.map(async (name, i) =>
+      startNatsServer({
+        storeDir: join(root, name),
+        configFile: opts.configFile,
+        name,
+        cluster: { name: "vmbs-test", listen: routes[i]!, routes },
+        monitoring: true,
+      }),
+    ),
+  );
+  const servers = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const stop = once(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await rm(root, { recursive: true, force: true });
+  });
+  try {
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    await waitFor(async () => new Set(await Promise.all(servers.map(metaLeaderOf))).size === 1 && (await metaLeaderOf(servers[0]!)) !== undefined, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: "one JetStream metadata leader followed by every node",
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const nodes = servers.map((server, i): TestNatsNode => ({
+    name: names[i]!,
+    url: server.url,
+    async kill() {
+      process.kill(server.pid, "SIGKILL");
+      await server.stop();
+    },
+  }));
+  return {
+    url: nodes.map((n) => n.url).join(","),
+    nodes,
+    node(name) {
+      const found = nodes.find((n) => n.name === name);
+      if (!found) throw new Error(`no node named ${name} (nodes: ${names.join(", ")})`);
+      return found;
+    },
+    stop,
+  };
+}
+
+/** The metadata leader a node follows (its `/jsz`), undefined while there is none or the node does not answer. */
+async function metaLeaderOf(server: RunningNatsServer): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${server.monitoringUrl}/jsz`, { signal: AbortSignal.timeout(2_000) });
+    const jsz = (await res.json()) as { meta_cluster?: { leader?: string } };
+    return jsz.meta_cluster?.leader || undefined;
+  } catch {
+    return undefined;
   }
 }
 
