@@ -62,10 +62,10 @@ async function walk(fs: FileLister, root: string, rel: string, out: ChainFile[])
   }
 }
 
-/** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
 /** A checkpoint list holds ~20 bytes per checkpoint; even MAX_BACKUPS_PER_CHAIN=100000 stays far below this. */
 export const MAX_CPT_BYTES = 16 * 1024 * 1024;
 
+/** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
 function parseCpt(text: string): { cpt: string[] } | { error: string } {
   let value: unknown;
   try {
@@ -117,4 +117,15 @@ export async function readChainFolder(dir: string, domain: string, fs: FileListe
   const parsed = parseCpt(text);
   if ("error" in parsed) return { dir, exists: true, files, cpt: null, cptError: `${cptName}: ${parsed.error}` };
   return { dir, exists: true, files, cpt: parsed.cpt };
+}
+
+/**
+ * Whether `<root>/<name>` holds `<name>.cpt` as a regular file: the active chain folder of a domain `name`,
+ * whatever its name looks like (a domain may be named like an archive). `fs` is where the root lives.
+ */
+export async function isActiveChainFolder(root: string, name: string, fs: FileLister = localFileLister): Promise<boolean> {
+  return fs.lstat(join(root, name, `${name}.cpt`)).then(
+    (st) => st.kind === "file",
+    () => false,
+  );
 }

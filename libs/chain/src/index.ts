@@ -6,7 +6,7 @@
  * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy).
  */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
-export { readChainFolder } from "./chain-folder.js";
+export { readChainFolder, isActiveChainFolder } from "./chain-folder.js";
 export { localFileLister, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,

@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { archiveFolderName, isToolFile, isToolFolder, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isActiveChainFolder, isToolFile, isToolFolder, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
 /** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
@@ -111,8 +111,7 @@ export async function rotateMirrorCopy(
   const keptForeign: string[] = [];
   for (const name of selectArchivesToDelete(o.domain, after, o.keep)) {
     // A VM may be named like an archive: a folder `X` holding `X.cpt` is some domain's active chain.
-    const isActive = await store.lstat(posix.join(o.root, name, `${name}.cpt`)).then(() => true, () => false);
-    if (isActive) continue;
+    if (await isActiveChainFolder(o.root, name, store)) continue;
     const r = await removeMirrorArchive(store, o.root, name, o.domain);
     (r.kept.length === 0 ? pruned : keptForeign).push(name);
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readdir, lstat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { schedule, type ScheduledTask } from "node-cron";
 import {
@@ -26,7 +26,7 @@ import {
   type DurableConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
-import { chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
+import { chainFolderPath, isActiveChainFolder, localFileLister, mirrorCopyFate } from "@vmbs/chain";
 import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, listTree, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
@@ -209,7 +209,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     const found: string[] = [];
     for (const d of names) {
       if (!d.isDirectory()) continue;
-      if (await lstat(join(root, d.name, `${d.name}.cpt`)).then((s) => s.isFile(), () => false)) found.push(d.name);
+      if (await isActiveChainFolder(root, d.name)) found.push(d.name);
     }
     return found.sort();
   }
