@@ -7,7 +7,7 @@
  */
 export type { ChainFile, ChainFolder } from "./chain-folder.js";
 export { readChainFolder, isActiveChainFolder } from "./chain-folder.js";
-export { localFileLister, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
+export { localFileLister, localFileRemover, type FileRemover, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,
   dataFiles,

@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { archiveFolderName, isActiveChainFolder, isToolFile, isToolFolder, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
 /** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
@@ -58,36 +58,6 @@ export function mirrorArchiveName(domain: string, mirror: FileTree, localNames: 
   return uniqueArchiveName(name, new Set(mirrorNames));
 }
 
-/** What removing one archive on the mirror did: removed all, or kept the folder because it holds foreign files. */
-export interface RemovedArchive {
-  name: string;
-  kept: string[];
-}
-
-/**
- * Deletes one archive folder on the mirror: only files with virtnbdbackup's names (libs/chain isToolFile), then
- * the emptied folders. Anything else stays, and so does its folder.
- */
-export async function removeMirrorArchive(store: MirrorStore, root: string, name: string, domain: string): Promise<RemovedArchive> {
-  const folder = posix.join(root, name);
-  const kept: string[] = [];
-  const clear = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await store.readdir(dir)) {
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      const path = posix.join(dir, e.name);
-      if (e.kind === "directory" && rel === "" && isToolFolder(e.name)) {
-        await clear(path, relPath);
-        await store.rmdir(path).catch(() => undefined);
-      } else if (e.kind === "file" && isToolFile(relPath, domain)) {
-        await store.unlink(path);
-      } else kept.push(relPath);
-    }
-  };
-  await clear(folder, "");
-  if (kept.length === 0) await store.rmdir(folder);
-  return { name, kept };
-}
-
 export interface MirrorRotation {
   archivedTo: string;
   pruned: string[];
@@ -112,8 +82,8 @@ export async function rotateMirrorCopy(
   for (const name of selectArchivesToDelete(o.domain, after, o.keep)) {
     // A VM may be named like an archive: a folder `X` holding `X.cpt` is some domain's active chain.
     if (await isActiveChainFolder(o.root, name, store)) continue;
-    const r = await removeMirrorArchive(store, o.root, name, o.domain);
-    (r.kept.length === 0 ? pruned : keptForeign).push(name);
+    const r = await removeToolFiles(posix.join(o.root, name), o.domain, store);
+    (r.folderRemoved ? pruned : keptForeign).push(name);
   }
   return { archivedTo, pruned, keptForeign };
 }
