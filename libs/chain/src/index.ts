@@ -56,6 +56,7 @@ export {
   keepChainOnFullDisk,
   chainEndAfterRestore,
   mirrorCopyFate,
+  mirrorArchivesToDelete,
   type RotationDecision,
   type FolderFate,
   type RestoreChainEnd,

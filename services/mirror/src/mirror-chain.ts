@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, mirrorArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
 /** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
@@ -66,8 +66,8 @@ export interface MirrorRotation {
 }
 
 /**
- * Archives the mirror copy of `domain` (a rename in the target root) and, unless `keep` is 0, deletes the
- * archives of that domain beyond the newest `keep` — never a folder that is an active chain itself.
+ * Archives the mirror copy of `domain` (a rename in the target root), then deletes the archives
+ * mirrorArchivesToDelete (libs/chain chain-end.ts) names.
  */
 export async function rotateMirrorCopy(
   store: MirrorStore,
@@ -77,11 +77,13 @@ export async function rotateMirrorCopy(
   const archivedTo = mirrorArchiveName(o.domain, o.mirror, o.localNames, names, o.timeZone);
   await store.rename(posix.join(o.root, o.domain), posix.join(o.root, archivedTo));
   const after = names.filter((n) => n !== o.domain).concat(archivedTo);
+  // A VM may be named like an archive: only such names need the look at `X/X.cpt` (none when keep 0 deletes nothing).
+  const lookAlikes = o.keep === 0 ? [] : after.filter((n) => parseArchiveFolderName(o.domain, n) !== null);
+  const activeChains: string[] = [];
+  for (const name of lookAlikes) if (await isActiveChainFolder(o.root, name, store)) activeChains.push(name);
   const pruned: string[] = [];
   const keptForeign: string[] = [];
-  for (const name of selectArchivesToDelete(o.domain, after, o.keep)) {
-    // A VM may be named like an archive: a folder `X` holding `X.cpt` is some domain's active chain.
-    if (await isActiveChainFolder(o.root, name, store)) continue;
+  for (const name of mirrorArchivesToDelete(o.domain, after, activeChains, o.keep)) {
     const r = await removeToolFiles(posix.join(o.root, name), o.domain, store);
     (r.folderRemoved ? pruned : keptForeign).push(name);
   }
