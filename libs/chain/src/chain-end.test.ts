@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { BackupLevel } from "@vmbs/contracts";
-import type { ChainFolder } from "./chain-folder.js";
+import type { ChainFolder, FileStamps } from "./chain-folder.js";
 import type { ChainPlan, ChainSnapshot } from "./chain-snapshot.js";
 import {
   archiveBeforeBackup,
@@ -12,7 +12,6 @@ import {
   mirrorArchivesToDelete,
   mirrorCopyFate,
   needsRotation,
-  type FileStamps,
   type FolderFate,
   type MirrorCopyFate,
 } from "./chain-end.js";

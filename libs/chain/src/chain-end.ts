@@ -1,5 +1,5 @@
 import type { BackupLevel } from "@vmbs/contracts";
-import type { ChainFolder } from "./chain-folder.js";
+import type { ChainFolder, FileStamps } from "./chain-folder.js";
 import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import type { IntegrityFault } from "./check-integrity.js";
 import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
@@ -154,9 +154,6 @@ export interface RestoreChainEnd {
 export function chainEndAfterRestore(libvirtCheckpoints: readonly string[], activeFolderExists: boolean): RestoreChainEnd {
   return { deleteCheckpoints: [...libvirtCheckpoints].reverse(), archiveFolder: activeFolderExists };
 }
-
-/** Relative path → size and mtime in whole seconds of every file of a chain folder (the mirror's FileTree). */
-export type FileStamps = ReadonlyMap<string, { size: number; mtimeS: number }>;
 
 /**
  * Whether the mirror copy holds another chain than the local folder: a data file on the mirror that the local

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import { mkdtemp, mkdir, rm, symlink, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isActiveChainFolder, MAX_CPT_BYTES, readChainFolder } from "./chain-folder.js";
+import { fileStampsOf, isActiveChainFolder, MAX_CPT_BYTES, readChainFolder } from "./chain-folder.js";
 
 /** One folder layout to create, and what readChainFolder must report for it. */
 interface Row {
@@ -223,4 +223,10 @@ test("isActiveChainFolder: a folder X is an active chain only when X.cpt in it i
   } finally {
     await rm(base, { recursive: true, force: true });
   }
+});
+
+test("fileStampsOf: every file with its size and mtime in whole seconds; undefined for an absent folder", () => {
+  const files = [{ path: "vda.full.data", size: 10, mtimeMs: 1_700_000_000_999.5 }, { path: "checkpoints/virtnbdbackup.0.xml", size: 3, mtimeMs: 5 }];
+  assert.deepEqual([...fileStampsOf({ dir: "/b/vm1", exists: true, files, cpt: null })!], [["vda.full.data", { size: 10, mtimeS: 1_700_000_000 }], ["checkpoints/virtnbdbackup.0.xml", { size: 3, mtimeS: 0 }]]);
+  assert.equal(fileStampsOf({ dir: "/b/vm1", exists: false, files: [], cpt: null }), undefined);
 });

@@ -30,6 +30,15 @@ export interface ChainFolder {
   cptError?: string;
 }
 
+/** Relative path → size and mtime in whole seconds (SFTP's precision) of every file of a chain folder. */
+export type FileStamps = ReadonlyMap<string, { size: number; mtimeS: number }>;
+
+/** The files of a folder as read, stamped to the second so a local folder and its mirror copy compare; undefined when absent. */
+export function fileStampsOf(folder: ChainFolder): FileStamps | undefined {
+  if (!folder.exists) return undefined;
+  return new Map(folder.files.map((f) => [f.path, { size: f.size, mtimeS: Math.floor(f.mtimeMs / 1000) }]));
+}
+
 /** Error codes that mean "there is nothing here", as opposed to a real I/O failure we must not hide. */
 const ABSENT = new Set(["ENOENT", "ENOTDIR"]);
 

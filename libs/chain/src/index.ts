@@ -5,8 +5,8 @@
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
  * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy).
  */
-export type { ChainFile, ChainFolder } from "./chain-folder.js";
-export { readChainFolder, isActiveChainFolder } from "./chain-folder.js";
+export type { ChainFile, ChainFolder, FileStamps } from "./chain-folder.js";
+export { readChainFolder, isActiveChainFolder, fileStampsOf } from "./chain-folder.js";
 export { localFileLister, localFileRemover, type FileRemover, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,
@@ -60,7 +60,6 @@ export {
   type RotationDecision,
   type FolderFate,
   type RestoreChainEnd,
-  type FileStamps,
   type MirrorCopyFate,
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";

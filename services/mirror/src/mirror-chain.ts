@@ -1,37 +1,9 @@
 import { posix } from "node:path";
-import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, mirrorArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, mirrorArchivesToDelete, uniqueArchiveName, type FileStamps } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
-/** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
-export type FileTree = Map<string, { size: number; mtimeS: number }>;
-
-const isMissing = (err: unknown): boolean => ["ENOENT", "ENOTDIR"].includes(String((err as { code?: unknown }).code));
-
-/** Every regular file under `folder` (sub-folders walked, symlinks not followed); undefined when `folder` is absent. */
-export async function listTree(fs: FileLister, folder: string): Promise<FileTree | undefined> {
-  const tree: FileTree = new Map();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await fs.readdir(dir)) {
-      const path = posix.join(dir, e.name);
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.kind === "directory") await walk(path, relPath);
-      else if (e.kind === "file") {
-        const st = await fs.lstat(path);
-        tree.set(relPath, { size: st.size, mtimeS: Math.floor(st.mtimeMs / 1000) });
-      }
-    }
-  };
-  try {
-    await walk(folder, "");
-  } catch (err) {
-    if (isMissing(err) && tree.size === 0) return undefined;
-    throw err;
-  }
-  return tree;
-}
-
 /** Differences between the local chain and its mirror copy, as short lines; empty = equal. */
-export function compareTrees(local: FileTree, mirror: FileTree): string[] {
+export function compareTrees(local: FileStamps, mirror: FileStamps): string[] {
   const diffs: string[] = [];
   for (const [path, l] of local) {
     const m = mirror.get(path);
@@ -48,7 +20,7 @@ export function compareTrees(local: FileTree, mirror: FileTree): string[] {
  * timestamp to the second (rsync kept the mtimes, so the copy archives under the same name as the original),
  * else the seed's name from the copy's oldest file.
  */
-export function mirrorArchiveName(domain: string, mirror: FileTree, localNames: readonly string[], mirrorNames: readonly string[], timeZone?: string): string {
+export function mirrorArchiveName(domain: string, mirror: FileStamps, localNames: readonly string[], mirrorNames: readonly string[], timeZone?: string): string {
   let oldest = Infinity;
   for (const f of mirror.values()) oldest = Math.min(oldest, f.mtimeS);
   const computed = archiveFolderName(domain, Number.isFinite(oldest) ? oldest * 1000 : Date.now(), timeZone);
@@ -71,7 +43,7 @@ export interface MirrorRotation {
  */
 export async function rotateMirrorCopy(
   store: MirrorStore,
-  o: { root: string; domain: string; mirror: FileTree; localNames: readonly string[]; keep: number; timeZone?: string },
+  o: { root: string; domain: string; mirror: FileStamps; localNames: readonly string[]; keep: number; timeZone?: string },
 ): Promise<MirrorRotation> {
   const names = (await store.readdir(o.root)).filter((e) => e.kind === "directory").map((e) => e.name);
   const archivedTo = mirrorArchiveName(o.domain, o.mirror, o.localNames, names, o.timeZone);
