@@ -3,7 +3,7 @@
  * files, the chain-state planner, archive names, retention, chain points, the integrity check.
  *
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
- * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy).
+ * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy and its retention).
  */
 export type { ChainFile, ChainFolder, FileStamps } from "./chain-folder.js";
 export { readChainFolder, isActiveChainFolder, fileStampsOf } from "./chain-folder.js";

@@ -240,8 +240,8 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         const known = listed?.scheduled ? undefined : await lookup(domain);
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
         // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain. Otherwise the
-        // folder rotation read is handed on: under the lease nothing else writes it, so one read serves the check
-        // and the run (issue 15).
+        // folder as rotation read it is handed on: under the lease nothing else writes it, so that one read serves
+        // the check and the run.
         const rotation = scheduled ? await rotate(domain, "before-backup", false, cmd.requestId) : undefined;
         const request = { domain, level: resume.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known, knownFolder: rotation?.unchanged };
         await guardedBackup(request, scheduled);
