@@ -2,16 +2,17 @@ import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { archiveFolderName, uniqueArchiveName } from "./archive-name.js";
 import { oldestMtime } from "./chain-files.js";
-import { readChainFolder } from "./chain-folder.js";
+import { readChainFolder, type ChainFolder } from "./chain-folder.js";
 import { chainFolderPath } from "./chain-paths.js";
 
 /**
  * Renames a domain's active chain folder to its archive name (seed-compatible, from the oldest file's mtime),
- * in the same parent: a rename, never a copy. Returns the archive folder name.
+ * in the same parent: a rename, never a copy. Returns the archive folder name. `observed` is the folder as the
+ * caller read it under the same lease, unchanged since; without it the folder is read here.
  */
-export async function archiveChainFolder(root: string, domain: string, timeZone?: string): Promise<string> {
+export async function archiveChainFolder(root: string, domain: string, timeZone?: string, observed?: ChainFolder): Promise<string> {
   const folder = chainFolderPath(root, domain);
-  const observed = await readChainFolder(folder, domain);
+  observed ??= await readChainFolder(folder, domain);
   if (observed.symlink) throw new Error(`refusing to archive ${folder}: it is a symbolic link`);
   const name = archiveFolderName(domain, oldestMtime(observed) ?? Date.now(), timeZone);
   const target = uniqueArchiveName(name, new Set(await readdir(root)));

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { BackupLevel } from "@vmbs/contracts";
-import type { ChainFolder } from "./chain-folder.js";
+import type { ChainFolder, FileStamps } from "./chain-folder.js";
 import type { ChainPlan, ChainSnapshot } from "./chain-snapshot.js";
 import {
   archiveBeforeBackup,
@@ -9,9 +9,9 @@ import {
   endChainOnDamagedData,
   folderAtChainEnd,
   keepChainOnFullDisk,
+  mirrorArchivesToDelete,
   mirrorCopyFate,
   needsRotation,
-  type FileStamps,
   type FolderFate,
   type MirrorCopyFate,
 } from "./chain-end.js";
@@ -131,4 +131,17 @@ describe("chain end: the one place that decides whether a chain is archived", ()
     ["neither side holds files", stamps([]), undefined, "nothing"],
   ];
   for (const [what, l, m, fate] of copyFate) it(`mirror copy: ${what}`, () => assert.equal(mirrorCopyFate(l, m), fate));
+
+  const at = (day: string) => `web.2026-01-${day}+00:00:00.0000000000`;
+  const mirrorRoot = ["web", at("05"), at("04"), at("03"), at("02"), `${at("01")}-keep`, "web.foreign-files", "other"];
+  const mirrorRetention: [string, string[], string[], number, string[]][] = [
+    ["keeps the newest two, deletes older archives", mirrorRoot, [], 2, [at("03"), at("02")]],
+    ["keep 0 keeps every archive", mirrorRoot, [], 0, []],
+    ["fewer archives than keep", [at("05"), "web"], [], 2, []],
+    ["an active chain named like an archive is never deleted", mirrorRoot, [at("02")], 2, [at("03")]],
+    ["an active look-alike counts among the newest kept", mirrorRoot, [at("05")], 2, [at("03"), at("02")]],
+    ["archives of another domain are not candidates", ["db.2026-01-01+00:00:00.0000000000", at("05")], [], 1, []],
+  ];
+  for (const [what, names, active, keep, want] of mirrorRetention)
+    it(`mirror retention: ${what}`, () => assert.deepEqual(mirrorArchivesToDelete("web", names, active, keep), want));
 });

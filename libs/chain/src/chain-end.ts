@@ -1,8 +1,9 @@
 import type { BackupLevel } from "@vmbs/contracts";
-import type { ChainFolder } from "./chain-folder.js";
+import type { ChainFolder, FileStamps } from "./chain-folder.js";
 import type { ChainPlan, ChainSnapshot, ChainStep } from "./chain-snapshot.js";
 import type { IntegrityFault } from "./check-integrity.js";
 import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
+import { selectArchivesToDelete } from "./retention.js";
 
 /*
  * The one place that decides whether a chain ends: whether the active chain `<root>/<domain>` (or its mirror
@@ -28,6 +29,9 @@ import { hasChain, isCopyBackup, isEffectivelyEmpty } from "./chain-files.js";
  *   a mirror sync (mirror-service.ts)       | mirrorCopyFate           | the mirror copy holds another chain (archived,
  *                                           |                          | then the transfer) or the local chain is gone
  *                                           |                          | (archived, nothing transferred)
+ *   mirror retention (mirror-chain.ts,      | mirrorArchivesToDelete   | which archives on the mirror target go after
+ *     after archiving the mirror copy)      |                          | that archive: beyond the newest
+ *                                           |                          | RSYNC_BACKUP_CHAINS_TO_KEEP, never an active chain
  *
  * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts, mirror-chain.ts); local
  * retention (decide-retention.ts) later decides which local archives go.
@@ -151,9 +155,6 @@ export function chainEndAfterRestore(libvirtCheckpoints: readonly string[], acti
   return { deleteCheckpoints: [...libvirtCheckpoints].reverse(), archiveFolder: activeFolderExists };
 }
 
-/** Relative path → size and mtime in whole seconds of every file of a chain folder (the mirror's FileTree). */
-export type FileStamps = ReadonlyMap<string, { size: number; mtimeS: number }>;
-
 /**
  * Whether the mirror copy holds another chain than the local folder: a data file on the mirror that the local
  * chain lacks or holds with another size or mtime. A chain's data files are written once, so this means the
@@ -183,4 +184,15 @@ export function mirrorCopyFate(local: FileStamps | undefined, mirror: FileStamps
   const hasMirror = mirror !== undefined && mirror.size > 0;
   if (!local || local.size === 0) return hasMirror ? "archive-only" : "nothing";
   return mirror && mirrorHoldsOtherChain(local, mirror) ? "archive" : "continue";
+}
+
+/**
+ * Which archives of `domain` on the mirror target a mirror sync deletes right after archiving the copy
+ * (`folderNames`: the target root's folders after that archive): those beyond the newest `keep`
+ * (RSYNC_BACKUP_CHAINS_TO_KEEP; 0 keeps all), except any folder in `activeChains` — some domain's active chain
+ * (`X` holding `X.cpt`) merely named like an archive. Such a look-alike still takes its place among the newest
+ * `keep`. Deleting removes only the tool's own files (removeToolFiles), so an archive with foreign files stays.
+ */
+export function mirrorArchivesToDelete(domain: string, folderNames: readonly string[], activeChains: readonly string[], keep: number): string[] {
+  return selectArchivesToDelete(domain, folderNames, keep).filter((name) => !activeChains.includes(name));
 }

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import { mkdtemp, mkdir, rm, symlink, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MAX_CPT_BYTES, readChainFolder } from "./chain-folder.js";
+import { fileStampsOf, isActiveChainFolder, MAX_CPT_BYTES, readChainFolder } from "./chain-folder.js";
 
 /** One folder layout to create, and what readChainFolder must report for it. */
 interface Row {
@@ -201,4 +201,32 @@ test("readChainFolder: a huge .cpt (sparse, 1 GiB) is reported as an error witho
   } finally {
     await rm(base, { recursive: true, force: true });
   }
+});
+
+test("isActiveChainFolder: a folder X is an active chain only when X.cpt in it is a regular file", async () => {
+  const base = await mkdtemp(join(tmpdir(), "vmbs-active-"));
+  try {
+    const cases: [name: string, make: (dir: string) => Promise<unknown>, active: boolean][] = [
+      ["vm1", (d) => writeFile(join(d, "vm1.cpt"), "[]"), true],
+      ["vm1.2024-01-01+00:00:00.0000000000", (d) => writeFile(join(d, "vm1.2024-01-01+00:00:00.0000000000.cpt"), "[]"), true],
+      ["web", (d) => writeFile(join(d, "vm1.cpt"), "[]"), false],
+      ["dir", (d) => mkdir(join(d, "dir.cpt")), false],
+      ["link", (d) => symlink(join(base, "vm1", "vm1.cpt"), join(d, "link.cpt")), false],
+      ["empty", async () => undefined, false],
+    ];
+    for (const [name, make] of cases) {
+      await mkdir(join(base, name));
+      await make(join(base, name));
+    }
+    for (const [name, , active] of cases) assert.equal(await isActiveChainFolder(base, name), active, name);
+    assert.equal(await isActiveChainFolder(base, "absent"), false);
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test("fileStampsOf: every file with its size and mtime in whole seconds; undefined for an absent folder", () => {
+  const files = [{ path: "vda.full.data", size: 10, mtimeMs: 1_700_000_000_999.5 }, { path: "checkpoints/virtnbdbackup.0.xml", size: 3, mtimeMs: 5 }];
+  assert.deepEqual([...fileStampsOf({ dir: "/b/vm1", exists: true, files, cpt: null })!], [["vda.full.data", { size: 10, mtimeS: 1_700_000_000 }], ["checkpoints/virtnbdbackup.0.xml", { size: 3, mtimeS: 0 }]]);
+  assert.equal(fileStampsOf({ dir: "/b/vm1", exists: false, files: [], cpt: null }), undefined);
 });

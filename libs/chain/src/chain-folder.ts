@@ -30,6 +30,15 @@ export interface ChainFolder {
   cptError?: string;
 }
 
+/** Relative path → size and mtime in whole seconds (SFTP's precision) of every file of a chain folder. */
+export type FileStamps = ReadonlyMap<string, { size: number; mtimeS: number }>;
+
+/** The files of a folder as read, stamped to the second so a local folder and its mirror copy compare; undefined when absent. */
+export function fileStampsOf(folder: ChainFolder): FileStamps | undefined {
+  if (!folder.exists) return undefined;
+  return new Map(folder.files.map((f) => [f.path, { size: f.size, mtimeS: Math.floor(f.mtimeMs / 1000) }]));
+}
+
 /** Error codes that mean "there is nothing here", as opposed to a real I/O failure we must not hide. */
 const ABSENT = new Set(["ENOENT", "ENOTDIR"]);
 
@@ -62,10 +71,10 @@ async function walk(fs: FileLister, root: string, rel: string, out: ChainFile[])
   }
 }
 
-/** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
 /** A checkpoint list holds ~20 bytes per checkpoint; even MAX_BACKUPS_PER_CHAIN=100000 stays far below this. */
 export const MAX_CPT_BYTES = 16 * 1024 * 1024;
 
+/** Checks that a parsed `.cpt` value has the shape virtnbdbackup writes: a JSON array of strings. */
 function parseCpt(text: string): { cpt: string[] } | { error: string } {
   let value: unknown;
   try {
@@ -117,4 +126,15 @@ export async function readChainFolder(dir: string, domain: string, fs: FileListe
   const parsed = parseCpt(text);
   if ("error" in parsed) return { dir, exists: true, files, cpt: null, cptError: `${cptName}: ${parsed.error}` };
   return { dir, exists: true, files, cpt: parsed.cpt };
+}
+
+/**
+ * Whether `<root>/<name>` holds `<name>.cpt` as a regular file: the active chain folder of a domain `name`,
+ * whatever its name looks like (a domain may be named like an archive). `fs` is where the root lives.
+ */
+export async function isActiveChainFolder(root: string, name: string, fs: FileLister = localFileLister): Promise<boolean> {
+  return fs.lstat(join(root, name, `${name}.cpt`)).then(
+    (st) => st.kind === "file",
+    () => false,
+  );
 }

@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import type { Stats } from "node:fs";
 
 export type FileKind = "file" | "directory" | "symlink" | "other";
@@ -41,3 +41,16 @@ export const localFileLister: FileLister = {
   lstat: async (path) => factsOf(await lstat(path)),
   readFile: (path) => readFile(path, "utf8"),
 };
+
+/**
+ * A FileLister that can also delete files and empty folders: what removing a chain's own files needs, on the
+ * local disk or on a mirror target. Errors follow the FileLister rule (a missing path rejects with "ENOENT").
+ */
+export interface FileRemover extends FileLister {
+  unlink(path: string): Promise<void>;
+  /** Removes an empty folder; never recursive. */
+  rmdir(path: string): Promise<void>;
+}
+
+/** The local file system, with deletion. */
+export const localFileRemover: FileRemover = { ...localFileLister, unlink, rmdir };

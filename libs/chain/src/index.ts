@@ -3,11 +3,11 @@
  * files, the chain-state planner, archive names, retention, chain points, the integrity check.
  *
  * Whether a chain ends and its folder is archived is decided in ONE place: chain-end.ts (a requested full,
- * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy).
+ * rotation, the chain and data checks, a full backup disk, an in-place restore, the mirror copy and its retention).
  */
-export type { ChainFile, ChainFolder } from "./chain-folder.js";
-export { readChainFolder } from "./chain-folder.js";
-export { localFileLister, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
+export type { ChainFile, ChainFolder, FileStamps } from "./chain-folder.js";
+export { readChainFolder, isActiveChainFolder, fileStampsOf } from "./chain-folder.js";
+export { localFileLister, localFileRemover, type FileRemover, type FileLister, type FileFacts, type FileKind, type ListedEntry } from "./file-lister.js";
 export {
   FIRST_CHECKPOINT,
   dataFiles,
@@ -56,10 +56,10 @@ export {
   keepChainOnFullDisk,
   chainEndAfterRestore,
   mirrorCopyFate,
+  mirrorArchivesToDelete,
   type RotationDecision,
   type FolderFate,
   type RestoreChainEnd,
-  type FileStamps,
   type MirrorCopyFate,
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";

@@ -1,7 +1,8 @@
-import { lstat, readdir, rename, rmdir, unlink } from "node:fs/promises";
+import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { uniqueArchiveName } from "./archive-name.js";
 import { isToolFile, isToolFolder } from "./chain-files.js";
+import { localFileRemover, type FileRemover } from "./file-lister.js";
 
 /** What {@link removeToolFiles} did to one folder. */
 export interface RemovedFiles {
@@ -28,42 +29,43 @@ function errorCode(err: unknown): string | undefined {
  * Deletes a chain (or archive) folder of `domain` the only safe way: each file the tool recognises as its own
  * (isToolFile, exact names) is unlinked, then `checkpoints/`, `checksums/` and the folder are removed with rmdir once empty.
  * Everything else stays where it is and is reported in `kept`; nothing is ever removed recursively, no link is
- * followed, and a symlinked folder is refused.
+ * followed, and a symlinked folder is refused. `fs` is where the folder lives: the local disk, or a mirror target.
  */
-export async function removeToolFiles(dir: string, domain: string): Promise<RemovedFiles> {
-  const st = await lstat(dir);
-  if (st.isSymbolicLink() || !st.isDirectory()) throw new NotAChainFolderError(dir);
+export async function removeToolFiles(dir: string, domain: string, fs: FileRemover = localFileRemover): Promise<RemovedFiles> {
+  if ((await fs.lstat(dir)).kind !== "directory") throw new NotAChainFolderError(dir);
   const out: RemovedFiles = { removed: [], kept: [], folderRemoved: false };
-  for (const top of await readdir(dir, { withFileTypes: true })) {
-    if (top.isDirectory() && isToolFolder(top.name)) {
-      for (const e of await readdir(join(dir, top.name), { withFileTypes: true })) {
+  for (const top of await fs.readdir(dir)) {
+    if (top.kind === "directory" && isToolFolder(top.name)) {
+      const keptBefore = out.kept.length;
+      for (const e of await fs.readdir(join(dir, top.name))) {
         const rel = `${top.name}/${e.name}`;
-        if (e.isFile() && isToolFile(rel, domain)) {
-          await unlinkIfThere(join(dir, rel));
+        if (e.kind === "file" && isToolFile(rel, domain)) {
+          await unlinkIfThere(fs, join(dir, rel));
           out.removed.push(rel);
         } else out.kept.push(rel);
       }
-      if (!(await rmdirIfEmpty(join(dir, top.name)))) out.kept.push(`${top.name}/`);
-    } else if (top.isFile() && isToolFile(top.name, domain)) {
-      await unlinkIfThere(join(dir, top.name));
+      // A folder known to keep something is not tried: not every store tells "not empty" apart from a failure.
+      if (out.kept.length > keptBefore || !(await rmdirIfEmpty(fs, join(dir, top.name)))) out.kept.push(`${top.name}/`);
+    } else if (top.kind === "file" && isToolFile(top.name, domain)) {
+      await unlinkIfThere(fs, join(dir, top.name));
       out.removed.push(top.name);
-    } else out.kept.push(top.isDirectory() ? `${top.name}/` : top.name);
+    } else out.kept.push(top.kind === "directory" ? `${top.name}/` : top.name);
   }
   out.kept = [...new Set(out.kept)].sort();
-  out.folderRemoved = out.kept.length === 0 && (await rmdirIfEmpty(dir));
+  out.folderRemoved = out.kept.length === 0 && (await rmdirIfEmpty(fs, dir));
   return out;
 }
 
-async function unlinkIfThere(path: string): Promise<void> {
-  await unlink(path).catch((err: unknown) => {
+async function unlinkIfThere(fs: FileRemover, path: string): Promise<void> {
+  await fs.unlink(path).catch((err: unknown) => {
     if (errorCode(err) !== "ENOENT") throw err;
   });
 }
 
 /** rmdir, never rm -r: true when removed, false when something is (still) inside. */
-async function rmdirIfEmpty(path: string): Promise<boolean> {
+async function rmdirIfEmpty(fs: FileRemover, path: string): Promise<boolean> {
   try {
-    await rmdir(path);
+    await fs.rmdir(path);
     return true;
   } catch (err) {
     if (errorCode(err) === "ENOTEMPTY" || errorCode(err) === "EEXIST") return false;

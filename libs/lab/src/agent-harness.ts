@@ -8,7 +8,7 @@ import { createLab, type Lab } from "./lab.js";
 import { startTestNats, type TestNats } from "./servers.js";
 import { testLogger } from "./test-logger.js";
 import { waitFor } from "./wait-for.js";
-import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
+import { startBackupAgent, type BackupAgent, type BackupAgentDeps } from "@vmbs/backup-agent";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
 export interface AgentHarness {
@@ -21,7 +21,8 @@ export interface AgentHarness {
   stateDir: string;
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
-  startAgent(env?: Record<string, string>): Promise<BackupAgent>;
+  /** Starts an agent with the harness's config plus `env`; `chainFiles` lets a test watch its chain reads. */
+  startAgent(env?: Record<string, string>, with_?: Pick<BackupAgentDeps, "chainFiles">): Promise<BackupAgent>;
   /** Waits for the first event matching `match` (events already seen count). */
   waitEvent(match: (e: BackupEvent) => boolean, timeoutMs?: number): Promise<BackupEvent>;
   /** Publishes a raw body with a plain core publish, as `nats pub` does. */
@@ -71,7 +72,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
     backupRoot,
     stateDir,
     events,
-    async startAgent(env = {}) {
+    async startAgent(env = {}, with_ = {}) {
       const config = loadConfig({
         LOCAL_BACKUP_PATH: backupRoot,
         HOST_ID: host,
@@ -85,7 +86,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
       if (generated) await setUpBus(nc, { durables: durablesOf([{ kind: "agent", host }], { commandAckWaitMs: config.VMBS_COMMAND_ACK_WAIT * 1000 }) });
       const agentNc = generated ? await connectBus(nats.url, `agent-${host}`, credential({ kind: "agent", host })) : nc;
       if (agentNc !== nc) agentConnections.push(agentNc);
-      const agent = await startBackupAgent({ config, nc: agentNc, logger, heartbeatMs: 1000 });
+      const agent = await startBackupAgent({ config, nc: agentNc, logger, heartbeatMs: 1000, ...with_ });
       agents.push(agent);
       return agent;
     },

@@ -38,7 +38,7 @@ import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
 import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
-import { calendarPolicyOf } from "@vmbs/chain";
+import { calendarPolicyOf, type FileLister } from "@vmbs/chain";
 import { rotateChain } from "./rotation/rotate-chain.js";
 import { resumeBackup, rotationDone } from "./resume-rules.js";
 
@@ -73,6 +73,8 @@ export interface BackupAgentDeps {
   heartbeatMs?: number;
   /** Aborts a long start-up (chain checks, first full backups) when the process is asked to stop. */
   signal?: AbortSignal;
+  /** Where chain folders are read: the local disk by default (a test counts the reads of one backup). */
+  chainFiles?: FileLister;
 }
 
 export interface BackupAgent {
@@ -159,6 +161,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publish,
     publishChain,
     logger,
+    chainFiles: deps.chainFiles,
   });
   const leases = await createChainLeases(nc, {
     holder: `backup-agent@${host}#${process.pid}`,
@@ -176,6 +179,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     libvirt,
     logger,
     publish: publishChain,
+    chainFiles: deps.chainFiles,
     runFull: async (domain, signal) => (await runBackup({ domain, level: "full", signal: signal ? AbortSignal.any([stopping.signal, signal]) : stopping.signal })).ok,
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
@@ -200,6 +204,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     logger,
     timeZone: config.TZ,
     publish: publishChain,
+    chainFiles: deps.chainFiles,
   };
   const retention = {
     keep: config.LOCAL_BACKUP_CHAINS_TO_KEEP,
@@ -234,9 +239,12 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
         const listed = inventory.current()?.domains.find((d) => d.name === domain);
         const known = listed?.scheduled ? undefined : await lookup(domain);
         const scheduled = listed?.scheduled === true || Boolean(known?.persistent);
-        // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain.
-        if (scheduled) await rotate(domain, "before-backup", false, cmd.requestId);
-        await guardedBackup({ domain, level: resume.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known }, scheduled);
+        // A chain at MAX_BACKUPS_PER_CHAIN is archived first, so this run starts the next chain. Otherwise the
+        // folder as rotation read it is handed on: under the lease nothing else writes it, so that one read serves
+        // the check and the run.
+        const rotation = scheduled ? await rotate(domain, "before-backup", false, cmd.requestId) : undefined;
+        const request = { domain, level: resume.level, requestId: cmd.requestId, signal: AbortSignal.any([ctx.signal, leaseLost]), known, knownFolder: rotation?.unchanged };
+        await guardedBackup(request, scheduled);
         // A check after a failure may have archived the chain: keep the archives within bounds (while it is ours).
         if (scheduled && !leaseLost.aborted) await applyRetention(rotationDeps, { domain, ...retention, trigger: "after-backup", requestId: cmd.requestId });
       };

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
-import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder, type FileLister } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
@@ -22,6 +22,8 @@ export interface BackupRunnerDeps {
   /** Announces a destructive chain step (here: archiving the chain before a requested full). */
   publishChain: PublishChainEvent;
   logger: Logger;
+  /** Where the chain folder is read: the local disk by default (a test counts the reads). */
+  chainFiles?: FileLister;
 }
 
 export interface BackupRequest {
@@ -31,6 +33,8 @@ export interface BackupRequest {
   signal?: AbortSignal;
   /** The domain as just looked up by the caller (inside the same queue slot), sparing a second lookup. */
   known?: DomainInfo;
+  /** The chain folder as the caller read it under the same lease, unchanged since, sparing a second read. */
+  knownFolder?: ChainFolder;
 }
 
 /** How long a failed run waits for QEMU to finish aborting its backup job. */
@@ -63,13 +67,13 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
 
     const folderPath = chainFolderPath(deps.backupRoot, req.domain);
-    const before = await readChainFolder(folderPath, req.domain);
+    const before = req.knownFolder ?? (await readChainFolder(folderPath, req.domain, deps.chainFiles));
     const plan = planBackup({ requested: req.level, folder: before, state: domain.state });
     if (plan.kind === "refuse") return fail(plan.reason);
 
     let archivedTo: string | undefined;
     if (plan.archiveFirst) {
-      archivedTo = await archiveChainFolder(deps.backupRoot, req.domain, deps.timeZone);
+      archivedTo = await archiveChainFolder(deps.backupRoot, req.domain, deps.timeZone, before);
       log.info({ archivedTo }, "archived the previous chain folder before a new full backup");
       await deps.publishChain({
         type: "archived",
@@ -117,7 +121,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     const extra = { level: plan.level, durationMs: Date.now() - startedAt };
     if (!result.succeeded) return fail(engineFailureReason(result, req.signal), extra);
     const streamed = await hasher.finish();
-    const after = await readChainFolder(folderPath, req.domain);
+    // Read again on purpose: the engine wrote the folder, and the new checkpoint is judged from what is on disk.
+    const after = await readChainFolder(folderPath, req.domain, deps.chainFiles);
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
     if (!checked.ok) return fail(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);

@@ -5,20 +5,20 @@ import { homedir, tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { execa } from "execa";
 import { startTestSshd, type TestSshd } from "@vmbs/lab";
-import { archiveFolderName } from "@vmbs/chain";
-import { compareTrees, listTree, mirrorArchiveName, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
+import { archiveFolderName, fileStampsOf, readChainFolder, type FileStamps } from "@vmbs/chain";
+import { compareTrees, mirrorArchiveName, rotateMirrorCopy } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { parseSshOptions } from "@vmbs/config";
 import { rsyncArgs, statsBytes } from "./run-rsync.js";
 import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
 import { chainFolder, sshdOptions } from "./testing/fixtures.js";
 
-const tree = (entries: [string, number, number][]): FileTree => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
+const tree = (entries: [string, number, number][]): FileStamps => new Map(entries.map(([p, size, mtimeS]) => [p, { size, mtimeS }]));
 
 describe("mirror decisions (pure)", () => {
   it("compares file lists, sizes and mtimes", () => {
     const local = tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101]]);
-    const cases: [FileTree, string[]][] = [
+    const cases: [FileStamps, string[]][] = [
       [tree([["vda.full.data", 10, 100], ["web.cpt", 2, 101]]), []],
       [tree([["vda.full.data", 10, 100]]), ["web.cpt missing on the mirror"]],
       [tree([["vda.full.data", 9, 100], ["web.cpt", 2, 101]]), ["vda.full.data is 9 bytes on the mirror, 10 locally"]],
@@ -93,7 +93,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
         store = kind === "sftp" ? await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshdOptions(sshd, join(base, "known_hosts"))) }) : localMirrorStore();
       }
       try {
-        const mirror = (await listTree(store, posix.join(at, d)))!;
+        const mirror = fileStampsOf(await readChainFolder(posix.join(at, d), d, store))!;
         assert.equal(mirror.size, 4);
         const r = await rotateMirrorCopy(store, { root: at, domain: d, mirror, localNames: [], keep: 2, timeZone: "UTC" });
         assert.equal(r.archivedTo, archiveFolderName(d, 1_800_000_000_000, "UTC"));
@@ -111,7 +111,7 @@ describe("mirror rotation and retention on the target (real files; over SFTP and
   it("sftp: a missing folder is ENOENT, as FileLister requires", async () => {
     const store = await openSftpStore({ host: "127.0.0.1", user: "root", ssh: parseSshOptions(sshdOptions(sshd, join(base, "known_hosts"))) });
     try {
-      assert.equal(await listTree(store, join(base, "nope")), undefined);
+      assert.equal((await readChainFolder(join(base, "nope"), "nope", store)).exists, false);
       await assert.rejects(store.lstat(join(base, "nope")), (err: { code?: string }) => err.code === "ENOENT");
     } finally {
       await store.close();

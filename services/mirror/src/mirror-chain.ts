@@ -1,37 +1,9 @@
 import { posix } from "node:path";
-import { archiveFolderName, isToolFile, isToolFolder, parseArchiveFolderName, selectArchivesToDelete, uniqueArchiveName, type FileLister } from "@vmbs/chain";
+import { archiveFolderName, isActiveChainFolder, parseArchiveFolderName, removeToolFiles, mirrorArchivesToDelete, uniqueArchiveName, type FileStamps } from "@vmbs/chain";
 import type { MirrorStore } from "./mirror-store.js";
 
-/** One regular file of a chain folder, relative path → size and mtime in whole seconds (SFTP's precision). */
-export type FileTree = Map<string, { size: number; mtimeS: number }>;
-
-const isMissing = (err: unknown): boolean => ["ENOENT", "ENOTDIR"].includes(String((err as { code?: unknown }).code));
-
-/** Every regular file under `folder` (sub-folders walked, symlinks not followed); undefined when `folder` is absent. */
-export async function listTree(fs: FileLister, folder: string): Promise<FileTree | undefined> {
-  const tree: FileTree = new Map();
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await fs.readdir(dir)) {
-      const path = posix.join(dir, e.name);
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.kind === "directory") await walk(path, relPath);
-      else if (e.kind === "file") {
-        const st = await fs.lstat(path);
-        tree.set(relPath, { size: st.size, mtimeS: Math.floor(st.mtimeMs / 1000) });
-      }
-    }
-  };
-  try {
-    await walk(folder, "");
-  } catch (err) {
-    if (isMissing(err) && tree.size === 0) return undefined;
-    throw err;
-  }
-  return tree;
-}
-
 /** Differences between the local chain and its mirror copy, as short lines; empty = equal. */
-export function compareTrees(local: FileTree, mirror: FileTree): string[] {
+export function compareTrees(local: FileStamps, mirror: FileStamps): string[] {
   const diffs: string[] = [];
   for (const [path, l] of local) {
     const m = mirror.get(path);
@@ -48,7 +20,7 @@ export function compareTrees(local: FileTree, mirror: FileTree): string[] {
  * timestamp to the second (rsync kept the mtimes, so the copy archives under the same name as the original),
  * else the seed's name from the copy's oldest file.
  */
-export function mirrorArchiveName(domain: string, mirror: FileTree, localNames: readonly string[], mirrorNames: readonly string[], timeZone?: string): string {
+export function mirrorArchiveName(domain: string, mirror: FileStamps, localNames: readonly string[], mirrorNames: readonly string[], timeZone?: string): string {
   let oldest = Infinity;
   for (const f of mirror.values()) oldest = Math.min(oldest, f.mtimeS);
   const computed = archiveFolderName(domain, Number.isFinite(oldest) ? oldest * 1000 : Date.now(), timeZone);
@@ -56,36 +28,6 @@ export function mirrorArchiveName(domain: string, mirror: FileTree, localNames: 
   const twins = localNames.filter((n) => parseArchiveFolderName(domain, n) !== null && n.startsWith(secondPrefix));
   const name = twins.length === 1 ? twins[0]! : computed;
   return uniqueArchiveName(name, new Set(mirrorNames));
-}
-
-/** What removing one archive on the mirror did: removed all, or kept the folder because it holds foreign files. */
-export interface RemovedArchive {
-  name: string;
-  kept: string[];
-}
-
-/**
- * Deletes one archive folder on the mirror: only files with virtnbdbackup's names (libs/chain isToolFile), then
- * the emptied folders. Anything else stays, and so does its folder.
- */
-export async function removeMirrorArchive(store: MirrorStore, root: string, name: string, domain: string): Promise<RemovedArchive> {
-  const folder = posix.join(root, name);
-  const kept: string[] = [];
-  const clear = async (dir: string, rel: string): Promise<void> => {
-    for (const e of await store.readdir(dir)) {
-      const relPath = rel === "" ? e.name : `${rel}/${e.name}`;
-      const path = posix.join(dir, e.name);
-      if (e.kind === "directory" && rel === "" && isToolFolder(e.name)) {
-        await clear(path, relPath);
-        await store.rmdir(path).catch(() => undefined);
-      } else if (e.kind === "file" && isToolFile(relPath, domain)) {
-        await store.unlink(path);
-      } else kept.push(relPath);
-    }
-  };
-  await clear(folder, "");
-  if (kept.length === 0) await store.rmdir(folder);
-  return { name, kept };
 }
 
 export interface MirrorRotation {
@@ -96,25 +38,26 @@ export interface MirrorRotation {
 }
 
 /**
- * Archives the mirror copy of `domain` (a rename in the target root) and, unless `keep` is 0, deletes the
- * archives of that domain beyond the newest `keep` — never a folder that is an active chain itself.
+ * Archives the mirror copy of `domain` (a rename in the target root), then deletes the archives
+ * mirrorArchivesToDelete (libs/chain chain-end.ts) names.
  */
 export async function rotateMirrorCopy(
   store: MirrorStore,
-  o: { root: string; domain: string; mirror: FileTree; localNames: readonly string[]; keep: number; timeZone?: string },
+  o: { root: string; domain: string; mirror: FileStamps; localNames: readonly string[]; keep: number; timeZone?: string },
 ): Promise<MirrorRotation> {
   const names = (await store.readdir(o.root)).filter((e) => e.kind === "directory").map((e) => e.name);
   const archivedTo = mirrorArchiveName(o.domain, o.mirror, o.localNames, names, o.timeZone);
   await store.rename(posix.join(o.root, o.domain), posix.join(o.root, archivedTo));
   const after = names.filter((n) => n !== o.domain).concat(archivedTo);
+  // A VM may be named like an archive: only such names need the look at `X/X.cpt` (none when keep 0 deletes nothing).
+  const lookAlikes = o.keep === 0 ? [] : after.filter((n) => parseArchiveFolderName(o.domain, n) !== null);
+  const activeChains: string[] = [];
+  for (const name of lookAlikes) if (await isActiveChainFolder(o.root, name, store)) activeChains.push(name);
   const pruned: string[] = [];
   const keptForeign: string[] = [];
-  for (const name of selectArchivesToDelete(o.domain, after, o.keep)) {
-    // A VM may be named like an archive: a folder `X` holding `X.cpt` is some domain's active chain.
-    const isActive = await store.lstat(posix.join(o.root, name, `${name}.cpt`)).then(() => true, () => false);
-    if (isActive) continue;
-    const r = await removeMirrorArchive(store, o.root, name, o.domain);
-    (r.kept.length === 0 ? pruned : keptForeign).push(name);
+  for (const name of mirrorArchivesToDelete(o.domain, after, activeChains, o.keep)) {
+    const r = await removeToolFiles(posix.join(o.root, name), o.domain, store);
+    (r.folderRemoved ? pruned : keptForeign).push(name);
   }
   return { archivedTo, pruned, keptForeign };
 }

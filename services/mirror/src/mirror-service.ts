@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readdir, lstat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { schedule, type ScheduledTask } from "node-cron";
 import {
@@ -26,10 +26,10 @@ import {
   type DurableConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
-import { chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
+import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
 import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
-import { compareTrees, listTree, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";
+import { compareTrees, rotateMirrorCopy } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { describeTarget, parseMirrorTarget, parseRcloneTarget, type MirrorTarget } from "./mirror-target.js";
 import { rcloneCopy, rcloneStore } from "./rclone.js";
@@ -129,16 +129,23 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     return (await runRsync(args, { timeoutMs: transferTimeoutMs, signal })).bytesSent;
   }
 
+  /** A chain folder's files through the one chain reader; a symlinked folder is never followed, so never synced. */
+  async function readStamps(dir: string, domain: string, fs: FileLister): Promise<FileStamps | undefined> {
+    const folder = await readChainFolder(dir, domain, fs);
+    if (folder.symlink) throw new MirrorSyncError(`${dir} is a symbolic link; a chain folder is never followed`);
+    return fileStampsOf(folder);
+  }
+
   /** The sync itself, under the chain lease: rotation of the mirror copy, the transfer, verification. */
   async function syncUnderLease(target: MirrorTarget, domain: string, signal: AbortSignal): Promise<Partial<MirrorEventInput>> {
     const local = chainFolderPath(root, domain);
     const copyPath = posix.join(target.root, domain);
     const store = await openStore(target, signal);
     try {
-      const localTree = await listTree(localFileLister, local);
-      const mirrorTree = await listTree(store, copyPath);
+      const localTree = await readStamps(local, domain, localFileLister);
+      const mirrorTree = await readStamps(copyPath, domain, store);
       const localNames = await readdir(root);
-      const rotate = (mirror: FileTree, keep: number) =>
+      const rotate = (mirror: FileStamps, keep: number) =>
         rotateMirrorCopy(store, { root: target.root, domain, mirror, localNames, keep, timeZone: config.TZ });
       const fate = mirrorCopyFate(localTree, mirrorTree);
       if (fate === "nothing") throw new MirrorSyncError(`no local chain folder ${local} to mirror`);
@@ -151,8 +158,8 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
       const bytesTransferred = await transfer(target, local, domain, signal);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
-      const after = await listTree(localFileLister, local);
-      const copy = await listTree(store, copyPath);
+      const after = await readStamps(local, domain, localFileLister);
+      const copy = await readStamps(copyPath, domain, store);
       const diffs = compareTrees(after ?? new Map(), copy ?? new Map());
       if (diffs.length > 0) throw new MirrorSyncError(`the mirror copy differs from the local chain after the transfer: ${diffs.slice(0, 5).join("; ")}${diffs.length > 5 ? ` (+${diffs.length - 5} more)` : ""}`);
       return { bytesTransferred, verifiedFiles: after?.size ?? 0, archivedTo: rotation?.archivedTo, pruned: rotation?.pruned.length ? rotation.pruned : undefined };
@@ -209,7 +216,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorService> {
     const found: string[] = [];
     for (const d of names) {
       if (!d.isDirectory()) continue;
-      if (await lstat(join(root, d.name, `${d.name}.cpt`)).then((s) => s.isFile(), () => false)) found.push(d.name);
+      if (await isActiveChainFolder(root, d.name)) found.push(d.name);
     }
     return found.sort();
   }

@@ -1,17 +1,15 @@
-import { readFile, rename, rmdir, unlink } from "node:fs/promises";
+import { readFile, rename } from "node:fs/promises";
 import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
-import { localFileLister, type FileFacts, type FileKind, type FileLister, type ListedEntry } from "@vmbs/chain";
+import { localFileRemover, type FileFacts, type FileKind, type FileRemover, type ListedEntry } from "@vmbs/chain";
 import type { SshSettings } from "@vmbs/config";
 import { knownHostName, loadKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from "./known-hosts.js";
 
 /**
  * The file operations the mirror needs on its target: reading (a chain FileLister, for verification and
- * archive names), rename (archive), unlink and rmdir (retention). Never a remote shell.
+ * archive names), unlink and rmdir (retention, a chain FileRemover) and rename (archive). Never a remote shell.
  */
-export interface MirrorStore extends FileLister {
+export interface MirrorStore extends FileRemover {
   rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  rmdir(path: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,7 +22,7 @@ export class MirrorStoreError extends Error {
 }
 
 export function localMirrorStore(): MirrorStore {
-  return { ...localFileLister, rename, unlink, rmdir, close: async () => undefined };
+  return { ...localFileRemover, rename, close: async () => undefined };
 }
 
 /* SFTP status codes (draft-ietf-secsh-filexfer): 2 = no such file; mapped to ENOENT as FileLister requires. */

@@ -1,6 +1,6 @@
-import { lstat, readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { archiveDomainOf, readChainFolder, verifyChecksums, type ChainFolder } from "@vmbs/chain";
+import { archiveDomainOf, isActiveChainFolder, readChainFolder, verifyChecksums, type ChainFolder } from "@vmbs/chain";
 import { backupRootMarker, drillScratchFolder, type DrillChainResult, type DrillFault } from "@vmbs/contracts";
 import { checkImage, imageVirtualSize, parseVirtualSize, runEngineRestore } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, mtimeOrderProblem, setFolder } from "./backup-sets.js";
@@ -52,8 +52,7 @@ export async function drillTargets(root: string, domain?: string): Promise<Drill
   const folders: RootFolder[] = [];
   for (const e of await readdir(root, { withFileTypes: true })) {
     if (!e.isDirectory()) continue;
-    const ownCpt = await lstat(join(root, e.name, `${e.name}.cpt`)).then((s) => s.isFile(), () => false);
-    folders.push({ name: e.name, ownCpt });
+    folders.push({ name: e.name, ownCpt: await isActiveChainFolder(root, e.name) });
   }
   return drillTargetsAmong(folders);
 }

@@ -2,6 +2,7 @@ import type { Config } from "@vmbs/config";
 import type { NatsConnection, PublishChainEvent } from "@vmbs/bus";
 import type { Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
+import type { FileLister } from "@vmbs/chain";
 import { createBootTracker } from "./boot-id.js";
 import { createChainCheck, type CheckChain } from "./check-chain.js";
 import { createPlanExecutor } from "./execute-plan.js";
@@ -23,6 +24,8 @@ export interface ChainCheckerDeps {
   runFull: (domain: string, signal?: AbortSignal) => Promise<boolean>;
   /** Test hook: where the boot id is read from. */
   bootIdPath?: string;
+  /** Where chain folders are observed: the local disk by default (a test counts the reads). */
+  chainFiles?: FileLister;
 }
 
 export interface ChainChecker {
@@ -43,7 +46,7 @@ export async function createChainChecker(deps: ChainCheckerDeps): Promise<ChainC
   // Strict for the whole life of the agent until the boot is recorded, then only per failed backup.
   let bootChanged = await boot.changed();
   if (bootChanged) logger.warn("the host restarted since the agent last ran: chains are checked strictly");
-  const observe = createChainObserver({ libvirt, backupRoot: config.LOCAL_BACKUP_PATH, allowChainFix: config.VM_ALLOW_BACKUP_CHAIN_FIX, logger });
+  const observe = createChainObserver({ libvirt, backupRoot: config.LOCAL_BACKUP_PATH, allowChainFix: config.VM_ALLOW_BACKUP_CHAIN_FIX, logger, chainFiles: deps.chainFiles });
   const execute = createPlanExecutor({
     libvirt,
     backupRoot: config.LOCAL_BACKUP_PATH,

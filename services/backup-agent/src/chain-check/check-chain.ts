@@ -1,5 +1,5 @@
 import type { DomainState } from "@vmbs/virt";
-import { checkChainIntegrity, endChainOnDamagedData, keepChainOnFullDisk, planChain, type ChainPlan } from "@vmbs/chain";
+import { checkChainIntegrity, endChainOnDamagedData, keepChainOnFullDisk, planChain, type ChainFolder, type ChainPlan } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 import type { PublishChainEvent } from "@vmbs/bus";
 import type { ExecutePlan, ExecuteResult } from "./execute-plan.js";
@@ -35,6 +35,8 @@ export interface CheckRequest {
   cheap?: boolean;
   /** The domain's state as the caller just read it (same queue slot): spares a lookup on the backup path. */
   knownState?: DomainState;
+  /** The chain folder as the caller just read it (same lease, unchanged since): spares a second read. */
+  knownFolder?: ChainFolder;
   /** Cancels a full backup the check starts (e.g. the chain lease was lost). */
   signal?: AbortSignal;
   /**
@@ -54,6 +56,8 @@ export interface CheckSummary {
   /** The domain's state in the last observation; after a shutdown for the check it predates the restart. */
   state: DomainState;
   archived: string[];
+  /** The chain folder as observed, when the check carried out nothing (a cheap keep): still what is on disk. */
+  unchanged?: ChainFolder;
 }
 
 /** At most this many observe-plan-execute rounds (a shutdown, then the real plan). */
@@ -67,10 +71,11 @@ export function createChainCheck(deps: CheckChainDeps) {
     let summary: CheckSummary | undefined;
     let shutDown = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      // Only the first round may trust the caller's state: a later round follows a shutdown.
+      // Only the first round may trust the caller's state and folder: a later round follows a shutdown.
       const knownState = round === 0 ? req.knownState : undefined;
       const snapshot = await deps.observe(req.domain, {
         knownState,
+        knownFolder: round === 0 ? req.knownFolder : undefined,
         bootChanged: deps.bootChanged(),
         strict: req.strict === true,
         bitmapsReportedLost: req.bitmapsReportedLost,
@@ -90,7 +95,7 @@ export function createChainCheck(deps: CheckChainDeps) {
       }
       log.info({ plan: plan.kind, steps: plan.steps.map((s) => s.op), reason: plan.reason }, "chain planned");
       if (req.cheap && plan.kind === "keep" && plan.steps.length === 0) {
-        return { domain: req.domain, plan: plan.kind, reason: plan.reason, result: "skipped", newChainPending: false, archived: [], state: snapshot.domainState };
+        return { domain: req.domain, plan: plan.kind, reason: plan.reason, result: "skipped", newChainPending: false, archived: [], state: snapshot.domainState, unchanged: snapshot.folder };
       }
       // A plan that asks for a shutdown announces itself when it gets there (with or without VM_ALLOW_POWERCYCLE).
       if (plan.kind === "needs-user" && !plan.steps.some((st) => st.op === "require-shutdown")) {

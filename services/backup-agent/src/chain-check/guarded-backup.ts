@@ -91,6 +91,7 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
       newChain: "defer",
       ...(owed ? { strict: true } : { cheap: true }),
       knownState: req.known?.state,
+      knownFolder: req.knownFolder,
     });
     strictCheckOwed.delete(req.domain);
     if (pre.plan === "needs-user" || pre.result === "failed" || pre.result === "waiting") {
@@ -112,7 +113,8 @@ export function createGuardedBackup(deps: GuardedBackupDeps) {
     // domain down and started it again for the check, where only a fresh look is right).
     // Only an active state is handed on: a shut-off reading may predate a restart the check itself made.
     const known = pre.state === "running" || pre.state === "paused" ? { name: req.domain, persistent: true, state: pre.state } : undefined;
-    const outcome = await deps.runBackup({ ...req, level, known });
+    // A check that carried out nothing hands its observation on; one that acted changed the folder: read again.
+    const outcome = await deps.runBackup({ ...req, level, known, knownFolder: pre.unchanged });
     if (outcome.ok || req.signal?.aborted) return outcome;
     const space = await readSpace(deps.backupRoot);
     if (isOutOfSpace(outcome.event.reason, space)) {

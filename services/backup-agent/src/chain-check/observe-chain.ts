@@ -1,5 +1,5 @@
 import type { DomainState } from "@vmbs/virt";
-import { chainFolderPath, readChainFolder, type ChainSnapshot } from "@vmbs/chain";
+import { chainFolderPath, readChainFolder, type ChainFolder, type ChainSnapshot, type FileLister } from "@vmbs/chain";
 import { imageBitmaps, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { findStaleTmp } from "./stale-tmp.js";
@@ -12,6 +12,8 @@ export interface ObserveChainDeps {
   logger: Logger;
   /** Folder of engine leftovers; /var/tmp unless a test says otherwise. */
   tmpDir?: string;
+  /** Where the chain folder is read: the local disk by default (a test counts the reads). */
+  chainFiles?: FileLister;
 }
 
 export interface ObserveOptions {
@@ -22,6 +24,8 @@ export interface ObserveOptions {
   bitmapsReportedLost?: boolean;
   /** The domain's state, when the caller read it a moment ago. */
   knownState?: DomainState;
+  /** The chain folder, when the caller read it a moment ago under the same lease and left it as it was. */
+  knownFolder?: ChainFolder;
   /**
    * The run failed on a full backup disk: an unfinished checkpoint is dropped in place whatever
    * VM_ALLOW_BACKUP_CHAIN_FIX says, because archiving the chain and starting a full cannot fit either.
@@ -73,7 +77,7 @@ export function createChainObserver(deps: ObserveChainDeps) {
   return async function observeChain(domain: string, o: ObserveOptions): Promise<ChainSnapshot> {
     // Independent reads run together: this observation precedes every backup.
     const [folder, domainState, libvirtCheckpoints, jobReported] = await Promise.all([
-      readChainFolder(chainFolderPath(deps.backupRoot, domain), domain),
+      o.knownFolder ?? readChainFolder(chainFolderPath(deps.backupRoot, domain), domain, deps.chainFiles),
       o.knownState ?? libvirt.domainState(domain),
       libvirt.checkpoints(domain),
       // Asked at once; only an active (running or paused) domain can have a job, so the state decides below.

@@ -1,6 +1,6 @@
-import { lstat, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { decideRetention, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { decideRetention, isActiveChainFolder, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 
 /** Options of {@link applyRetention}. */
@@ -30,14 +30,6 @@ async function folderNames(root: string): Promise<string[]> {
   return (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
 }
 
-/** True when `<root>/<name>/<name>.cpt` exists: the folder looks like the active chain of a domain `name`. */
-async function holdsOwnCpt(root: string, name: string): Promise<boolean> {
-  return lstat(join(root, name, `${name}.cpt`)).then(
-    (st) => st.isFile(),
-    () => false,
-  );
-}
-
 /**
  * Every folder that is some domain's active chain: this host's libvirt domains, and (for domains of other hosts
  * sharing the root) any folder `X` holding `X.cpt`. Only archive-looking names need the second check.
@@ -45,7 +37,7 @@ async function holdsOwnCpt(root: string, name: string): Promise<boolean> {
 async function activeChainsAmong(deps: RotationDeps, domain: string, names: readonly string[]): Promise<string[]> {
   const libvirtNames = new Set(await deps.domainNames());
   const lookAlikes = names.filter((n) => parseArchiveFolderName(domain, n) !== null);
-  const withCpt = await Promise.all(lookAlikes.map(async (n) => ((await holdsOwnCpt(deps.backupRoot, n)) ? n : undefined)));
+  const withCpt = await Promise.all(lookAlikes.map(async (n) => ((await isActiveChainFolder(deps.backupRoot, n)) ? n : undefined)));
   return [...names.filter((n) => libvirtNames.has(n)), ...withCpt.filter((n): n is string => n !== undefined)];
 }
 

@@ -1,4 +1,4 @@
-import { archiveChainFolder, chainFolderPath, needsRotation, readChainFolder, type CalendarPolicy } from "@vmbs/chain";
+import { archiveChainFolder, chainFolderPath, needsRotation, readChainFolder, type CalendarPolicy, type ChainFolder } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 import { applyRetention, type RetentionSummary } from "./apply-retention.js";
 
@@ -24,6 +24,8 @@ export interface RotationSummary {
   archive?: string;
   /** The local retention that ran right after the archive (the seed runs it only then). */
   retention?: RetentionSummary;
+  /** The active chain folder as read, when not rotated: still what is on disk, for the steps that follow. */
+  unchanged?: ChainFolder;
 }
 
 /**
@@ -32,13 +34,13 @@ export interface RotationSummary {
  * Hold the domain's chain lease around this call.
  */
 export async function rotateChain(deps: RotationDeps, o: RotateOptions): Promise<RotationSummary> {
-  const folder = await readChainFolder(chainFolderPath(deps.backupRoot, o.domain), o.domain);
+  const folder = await readChainFolder(chainFolderPath(deps.backupRoot, o.domain), o.domain, deps.chainFiles);
   const decision = needsRotation(folder, o.maxBackupsPerChain, o.force ?? false);
   if (!decision.rotate) {
     deps.logger.debug({ domain: o.domain, reason: decision.reason }, "no rotation");
-    return { domain: o.domain, rotated: false, reason: decision.reason };
+    return { domain: o.domain, rotated: false, reason: decision.reason, unchanged: folder };
   }
-  const archive = await archiveChainFolder(deps.backupRoot, o.domain, deps.timeZone);
+  const archive = await archiveChainFolder(deps.backupRoot, o.domain, deps.timeZone, folder);
   await announce(deps, o, "rotation", {
     type: "archived",
     domain: o.domain,

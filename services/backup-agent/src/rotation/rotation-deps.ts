@@ -1,4 +1,5 @@
 import type { ChainEvent } from "@vmbs/contracts";
+import type { FileLister } from "@vmbs/chain";
 import type { Logger } from "@vmbs/logger";
 
 /** What rotation and retention need from their surroundings; the effects stay at this edge. */
@@ -28,6 +29,8 @@ export interface RotationDeps {
   timeZone?: string;
   /** Clock, epoch ms. Default `Date.now`. */
   now?: () => number;
+  /** Where the active chain folder is read: the local disk by default (a test counts the reads). */
+  chainFiles?: FileLister;
 }
 
 /** What started a step, as announced in `ChainEvent.trigger`. */
