@@ -2,7 +2,8 @@ import { getuid } from "node:process";
 import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
-import { configErrorExitCode } from "@vmbs/config";
+import type { ConfigError } from "@vmbs/config";
+import { notifyUrlLabel } from "@vmbs/contracts";
 import { redactUrl } from "@vmbs/logger";
 import { BusCredentialsError } from "./bus-auth.js";
 
@@ -13,8 +14,8 @@ import { BusCredentialsError } from "./bus-auth.js";
  */
 
 export const exitStatus = {
-  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written. */
-  config: configErrorExitCode,
+  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written (not 0, so supervisors do not restart in a loop). */
+  config: 78,
   /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, refused, or its root marker is corrupt. */
   backupPath: 73,
   /** EX_UNAVAILABLE: NATS_URL or REDIS_URL unreachable, the local nats-server could not start, or it died while running. */
@@ -24,6 +25,21 @@ export const exitStatus = {
   /** Anything else: a bug or an unexpected environment; the JSON log has the stack. */
   other: 1,
 } as const;
+
+/** Settings whose value is a secret: never shown in a message or log. */
+const secretSettings = new Set(["NATS_PASSWORD", "NATS_TOKEN"]);
+
+/** A setting's value as it may be shown: secrets masked, credentials in URLs hidden. */
+function displayValue(setting: string, value: string): string {
+  // Notification URLs carry tokens in their paths and queries too: only scheme and host are shown.
+  if (setting === "NOTIFY_URLS") return value.trim().split(/\s+/).filter(Boolean).map(notifyUrlLabel).join(" ");
+  return secretSettings.has(setting) && value !== "" ? "***" : redactUrl(value);
+}
+
+/** One stderr line per invalid variable: what to fix, and the value given without its secrets. */
+export function configErrorLines(err: ConfigError, env: Record<string, string | undefined>): string[] {
+  return err.problems.map((p) => `vmbs: invalid configuration: ${p.setting}: ${p.expected} (got ${JSON.stringify(displayValue(p.setting, env[p.setting] ?? ""))})`);
+}
 
 /** LOGFILE_PATH could not be opened. */
 export class LogFileError extends Error {

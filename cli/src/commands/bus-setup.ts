@@ -1,7 +1,7 @@
 import { durablesOf, setUpBus } from "@vmbs/bus";
-import { loadConfigOrExit } from "@vmbs/config";
 import { isHostToken, type BusRole } from "@vmbs/contracts";
 import { connectAsOperator } from "../operator-client.js";
+import { loadConfigOrExit } from "../runtime.js";
 
 /**
  * `vmbs bus setup`: with the operator's credential, makes the streams, buckets and every durable consumer of the

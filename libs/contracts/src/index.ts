@@ -11,3 +11,4 @@ export * from "./mirror.js";
 export * from "./restore.js";
 export * from "./drill.js";
 export * from "./replicate.js";
+export * from "./notify-targets.js";

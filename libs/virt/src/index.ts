@@ -1,6 +1,5 @@
 export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
 export { DEFAULT_LIBVIRT_TIMEOUT_MS, callTimeoutMs, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
-export { refusedEngineArgs, type RefusedEngineArg } from "./engine-args.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,

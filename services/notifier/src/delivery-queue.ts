@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
-import type { NotifyTarget } from "@vmbs/config";
+import type { NotifyTarget } from "@vmbs/contracts";
 import { redactUrl } from "@vmbs/logger";
 import type { Notification } from "./render-event.js";
 import type { Sender } from "./send-notification.js";

@@ -1,5 +1,5 @@
-import { shellQuote, type NotifySeverity } from "@vmbs/config";
-import type { NotifyDigestEvent } from "@vmbs/contracts";
+import { shellQuote } from "@vmbs/config";
+import type { NotifyDigestEvent, NotifySeverity } from "@vmbs/contracts";
 import { splitEventSubject } from "./event-contract.js";
 
 /** A notification about one event, ready for any target. */

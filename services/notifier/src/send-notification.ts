@@ -1,6 +1,7 @@
 import { execa } from "execa";
 import nodemailer from "nodemailer";
-import { shellQuote, sshOptionsWithHostKeyPolicy, type NotifyTarget, type NotifySeverity } from "@vmbs/config";
+import { shellQuote, sshOptionsWithHostKeyPolicy } from "@vmbs/config";
+import type { NotifyTarget, NotifySeverity } from "@vmbs/contracts";
 import type { Notification } from "./render-event.js";
 
 /** Delivery to one target failed (the queue retries it); `permanent` when a retry cannot help. */
