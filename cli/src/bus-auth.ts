@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, createBusAuth, renderServerConfig, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { authFileNames, createBusAuth, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { renderServerConfig } from "@vmbs/nats-server";
 import type { Config } from "@vmbs/config";
 import { roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
 

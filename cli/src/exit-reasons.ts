@@ -1,5 +1,6 @@
 import { getuid } from "node:process";
-import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
+import { BackupRootMarkerError } from "@vmbs/chain";
+import { AgentPresenceBusyError, BusConnectError, describeHolder, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
 import type { ConfigError } from "@vmbs/config";

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
+import { authFileNames, connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { ConfigError, loadConfig, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
 import { createProcessLogger, type Logger } from "@vmbs/logger";

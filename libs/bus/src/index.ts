@@ -1,4 +1,3 @@
-export * from "./nats-server.js";
 export {
   connectBus,
   BusConnectError,
@@ -39,7 +38,6 @@ export {
 } from "./publish-events.js";
 export * from "./agent-presence.js";
 export * from "./auth-config.js";
-export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
 export { openEventOutbox, jetStreamSender, type EventOutbox, type EventOutboxOptions, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
 export {
   openCommandOutcomeStore,

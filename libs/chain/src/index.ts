@@ -63,6 +63,7 @@ export {
   type MirrorCopyFate,
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
+export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
 export { archiveChainFolder } from "./archive-chain.js";
 export {
   decideRetention,

@@ -13,7 +13,6 @@ import {
   type mirrorTriggers,
 } from "@vmbs/contracts";
 import {
-  backupRootId,
   consumeDurable,
   mirrorCommandDurable,
   mirrorEventsDurable,
@@ -26,7 +25,7 @@ import {
   type DurableConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
-import { chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
+import { backupRootId, chainFolderPath, localFileLister, mirrorCopyFate } from "@vmbs/chain";
 import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, listTree, rotateMirrorCopy, type FileTree } from "./mirror-chain.js";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
-import { backupRootId, createChainLeases, isRedirectedStoredMessage, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
-import { readChainFolder } from "@vmbs/chain";
+import { createChainLeases, isRedirectedStoredMessage, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import {
   eventMessageId,

@@ -18,10 +18,6 @@ export class BackupRootMarkerError extends Error {
   }
 }
 
-function errorCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
-}
-
 /**
  * The id of a backup root: the scope of its chain leases (chainLeaseKey(rootId, domain)), so two agents — on
  * any hosts — writing into the same `<root>/<domain>` folder take the same lease. The first agent to use the
@@ -36,7 +32,7 @@ export async function backupRootId(root: string, hostId: string): Promise<string
     await writeFile(path, JSON.stringify({ id: hostId }), { flag: "wx", mode: 0o644 });
     return hostId;
   } catch (err) {
-    if (errorCode(err) !== "EEXIST") throw err;
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
   let text: string;
   try {
