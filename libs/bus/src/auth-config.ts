@@ -1,5 +1,5 @@
 import { nkeys } from "@nats-io/transport-node";
-import { isHostToken, roleId, rolePermissions, type BusRole } from "@vmbs/contracts";
+import { VmbsError, isHostToken, roleId, rolePermissions, type BusRole } from "@vmbs/contracts";
 
 /** What `vmbs auth init` generates credentials for. */
 export interface BusAuthPlan {
@@ -32,10 +32,9 @@ export const authFileNames = {
   seed: (id: string): string => `${id}.nk`,
 } as const;
 
-export class BusAuthPlanError extends Error {
+export class BusAuthPlanError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "BusAuthPlanError";
+    super("misconfigured", message);
   }
 }
 

@@ -1,20 +1,19 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
+import { VmbsError, backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
 
 /** The backup root's marker exists but does not hold a valid id; it is never replaced silently. */
-export class BackupRootMarkerError extends Error {
+export class BackupRootMarkerError extends VmbsError {
   constructor(
     readonly path: string,
     detail: string,
     options?: ErrorOptions,
   ) {
-    super(
+    super("misconfigured", 
       `${path}: ${detail}. This file names the backup root for the chain locks of every agent using it; ` +
         `restore it (content {"id":"<host id>"}) or, if no other agent uses this root, delete it so the next start writes a new one`,
       options,
     );
-    this.name = "BackupRootMarkerError";
   }
 }
 

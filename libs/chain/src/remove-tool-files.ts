@@ -2,6 +2,7 @@ import { lstat, readdir, rename, rmdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { uniqueArchiveName } from "./archive-name.js";
 import { isToolFile, isToolFolder } from "./chain-files.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** What {@link removeToolFiles} did to one folder. */
 export interface RemovedFiles {
@@ -13,10 +14,9 @@ export interface RemovedFiles {
   folderRemoved: boolean;
 }
 
-export class NotAChainFolderError extends Error {
+export class NotAChainFolderError extends VmbsError {
   constructor(dir: string) {
-    super(`refusing to clear ${dir}: it is a symbolic link or not a directory`);
-    this.name = "NotAChainFolderError";
+    super("refused", `refusing to clear ${dir}: it is a symbolic link or not a directory`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { configSchema, type Config } from "./config-schema.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** One invalid variable and what it expects. Its value is not kept: it may hold credentials. */
 export interface ConfigProblem {
@@ -6,11 +7,10 @@ export interface ConfigProblem {
   expected: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends VmbsError {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[]) {
-    super(`invalid configuration:\n  ${problems.map((p) => `${p.setting}: ${p.expected}`).join("\n  ")}`);
-    this.name = "ConfigError";
+    super("misconfigured", `invalid configuration:\n  ${problems.map((p) => `${p.setting}: ${p.expected}`).join("\n  ")}`);
     this.problems = problems;
   }
 }

@@ -12,3 +12,4 @@ export * from "./restore.js";
 export * from "./drill.js";
 export * from "./replicate.js";
 export * from "./notify-targets.js";
+export * from "./vmbs-error.js";

@@ -1,11 +1,11 @@
 import { execa } from "execa";
+import { VmbsError } from "@vmbs/contracts";
 
 /** A qemu-img call that failed; `stderr` carries qemu's own explanation. */
-export class QemuImgError extends Error {
+export class QemuImgError extends VmbsError {
   readonly stderr: string;
   constructor(what: string, stderr: string) {
-    super(`qemu-img ${what} failed: ${stderr.trim()}`);
-    this.name = "QemuImgError";
+    super("failed", `qemu-img ${what} failed: ${stderr.trim()}`);
     this.stderr = stderr;
   }
 }

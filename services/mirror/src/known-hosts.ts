@@ -3,6 +3,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ServerHostKeyAlgorithm } from "ssh2";
 import type { HostKeyPolicy } from "@vmbs/config";
+import { VmbsError } from "@vmbs/contracts";
 
 /** One usable known_hosts line. */
 export interface KnownHostEntry {
@@ -17,10 +18,9 @@ export interface KnownHostEntry {
 }
 
 /** The server's host key was refused (changed, unknown under strict checking, revoked, or not recordable). */
-export class HostKeyError extends Error {
+export class HostKeyError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "HostKeyError";
+    super("refused", message, options);
   }
 }
 

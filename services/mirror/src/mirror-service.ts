@@ -9,6 +9,7 @@ import {
   mirrorEventSchema,
   parsePayload,
   subjects,
+  VmbsError,
   type MirrorEventInput,
   type mirrorTriggers,
 } from "@vmbs/contracts";
@@ -61,10 +62,9 @@ export interface MirrorService {
 const defaultRetryDelaysMs = [60_000, 120_000, 300_000, 600_000, 1_800_000];
 
 /** Thrown inside a sync with a reason a person can act on. */
-class MirrorSyncError extends Error {
+class MirrorSyncError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "MirrorSyncError";
+    super("failed", message);
   }
 }
 

@@ -3,12 +3,12 @@ import nodemailer from "nodemailer";
 import { shellQuote, sshOptionsWithHostKeyPolicy } from "@vmbs/config";
 import type { NotifyTarget, NotifySeverity } from "@vmbs/contracts";
 import type { Notification } from "./render-event.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** Delivery to one target failed (the queue retries it); `permanent` when a retry cannot help. */
-export class SendError extends Error {
+export class SendError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SendError";
+    super("failed", message, options);
   }
 }
 

@@ -1,6 +1,7 @@
 import { lstat, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import type { Libvirt } from "@vmbs/virt";
+import { VmbsError } from "@vmbs/contracts";
 
 /*
  * The service runs as root: every folder a request names is resolved (`..`, symlinks) and must be one the host
@@ -8,10 +9,9 @@ import type { Libvirt } from "@vmbs/virt";
  */
 
 /** A request path outside the folders the service reads or writes. */
-export class PathRefusedError extends Error {
+export class PathRefusedError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "PathRefusedError";
+    super("refused", message);
   }
 }
 

@@ -7,12 +7,12 @@ import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } f
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
 import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
 import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
-export class RestoreRefusedError extends Error {
+export class RestoreRefusedError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "RestoreRefusedError";
+    super("refused", message);
   }
 }
 
