@@ -68,10 +68,10 @@ export function createBusAuth(plan: BusAuthPlan): GeneratedBusAuth {
 }
 
 /** How long after a request its one reply may still be sent: longer than the longest request (a restore's). */
-export const responseWindow = "24h";
+const responseWindow = "24h";
 
 /** The `authorization { users = [...] }` block, one user per role with its permissions from @vmbs/contracts. */
-export function renderAuthorization(users: readonly Pick<RoleCredential, "role" | "id" | "publicKey">[]): string {
+function renderAuthorization(users: readonly Pick<RoleCredential, "role" | "id" | "publicKey">[]): string {
   const list = (items: string[]) => `[${items.map((s) => JSON.stringify(s)).join(", ")}]`;
   const entries = users.map(({ role, id, publicKey }) => {
     const p = rolePermissions(role);

@@ -8,7 +8,7 @@ export {
   type SplitNatsUrl,
 } from "./connect-bus.js";
 export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
-export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
+export { openBucket, readBucket, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
 export * from "./durables.js";
 export { readHostInventories, readHostInventory, type RefusedHostEntry } from "./host-inventories.js";
 export {
@@ -27,7 +27,7 @@ export { isRedirectedStoredMessage } from "./forged-delivery.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
-export { createChainGuard, defaultChainWaitMs, type ChainGuard } from "./chain-guard.js";
+export { createChainGuard, type ChainGuard } from "./chain-guard.js";
 export { createDomainQueue, type DomainQueue } from "./domain-queue.js";
 export {
   createChainEventPublisher,
@@ -44,7 +44,6 @@ export {
   openCommandOutcomesBucket,
   commandIdentity,
   commandOutcomeKey,
-  defaultOutcomeMaxAgeMs,
   type CommandOutcomeStore,
   type CommandOutcomeStoreOptions,
   type CommandRecord,

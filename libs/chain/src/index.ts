@@ -12,7 +12,6 @@ export {
   FIRST_CHECKPOINT,
   dataFiles,
   partialFiles,
-  fullDataFiles,
   hasChain,
   isEffectivelyEmpty,
   isCopyBackup,
@@ -24,7 +23,6 @@ export {
   foreignFiles,
 } from "./chain-files.js";
 export {
-  CHECKSUMS_DIR,
   checksumFileOf,
   formatChecksums,
   parseChecksums,

@@ -33,7 +33,7 @@ export const buckets = {
 export const commandVerbs = ["backup", "check", "rotate", "retention"] as const;
 export type CommandVerb = (typeof commandVerbs)[number];
 
-export const backupEventTypes = ["started", "completed", "failed"] as const;
+const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
 
 export const mirrorEventTypes = ["started", "completed", "failed"] as const;
@@ -48,11 +48,11 @@ export type ChainEventType = (typeof chainEventTypes)[number];
  * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating;
  * `digest` = the summary of one host's scheduled run.
  */
-export const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
+const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */
-export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
+const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify"] as const;
 export type EventService = (typeof eventServices)[number];
 
 export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
@@ -140,12 +140,6 @@ export function drillConsumerName(host: string): string {
 
 /** Durable consumer of the notifier on every event (VMBS_EVT). */
 export const notifierConsumerName = "notifier";
-
-/** Extracts the host token from a command subject (`vmbs.cmd.backup.hv1` → `hv1`). */
-export function hostOfSubject(subject: string): string | undefined {
-  const parts = subject.split(".");
-  return parts.length === 4 ? parts[3] : undefined;
-}
 
 /** NATS subject matching: `*` is one token, a final `>` one or more. */
 export function subjectMatches(pattern: string, subject: string): boolean {

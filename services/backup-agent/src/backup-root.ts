@@ -34,7 +34,7 @@ const systemFolders = new Set([
 /** Trees owned by the system or the kernel: nothing below them is a backup root either. */
 const systemTrees = ["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr"];
 
-export function isSystemFolder(realPath: string): boolean {
+function isSystemFolder(realPath: string): boolean {
   return systemFolders.has(realPath) || systemTrees.some((tree) => realPath.startsWith(`${tree}/`));
 }
 

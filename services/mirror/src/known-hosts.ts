@@ -36,7 +36,7 @@ export function fingerprint(key: Buffer): string {
 }
 
 /** The algorithm name at the start of a key blob (an SSH string), or undefined if the blob is malformed. */
-export function blobKeyType(key: Buffer): string | undefined {
+function blobKeyType(key: Buffer): string | undefined {
   if (key.length < 4) return undefined;
   const len = key.readUInt32BE(0);
   return len > 0 && len <= 64 && 4 + len <= key.length ? key.subarray(4, 4 + len).toString("latin1") : undefined;

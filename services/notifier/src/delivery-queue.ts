@@ -45,7 +45,7 @@ export interface DeliveryQueue {
 }
 
 /** The job id of (event, target): the same event never makes two jobs for one target (BullMQ ids: no `:`). */
-export function deliveryJobId(eventId: string, targetId: string): string {
+function deliveryJobId(eventId: string, targetId: string): string {
   return createHash("sha256").update(`${eventId}\n${targetId}`).digest("hex").slice(0, 40);
 }
 

@@ -31,7 +31,7 @@ const ntfyPriority: Record<NotifySeverity, number> = { info: 2, success: 3, warn
  * The remote command of `unraid://`: ssh hands the remote side one command line for the user's shell, so the
  * script's arguments are quoted words; the script is the current Unraid path, else the legacy one.
  */
-export function unraidRemoteCommand(scripts: string[], args: string[]): string {
+function unraidRemoteCommand(scripts: string[], args: string[]): string {
   const pick = scripts.map((s) => `[ -x ${shellQuote(s)} ] && exec ${shellQuote(s)} "$@"`).join("; ");
   return `set -- ${args.map(shellQuote).join(" ")}; ${pick}; echo 'notify script not found' >&2; exit 127`;
 }
