@@ -7,7 +7,8 @@ import { execa, type ResultPromise } from "execa";
 import { existsSync } from "node:fs";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { nkeys } from "@nats-io/transport-node";
-import { connectBus, isPermissionViolation, openHostsBucket, startNatsServer, type RunningNatsServer } from "@vmbs/bus";
+import { connectBus, isPermissionViolation, openHostsBucket } from "@vmbs/bus";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { backupEventSchema, subjects } from "@vmbs/contracts";
 import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 

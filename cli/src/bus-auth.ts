@@ -1,15 +1,15 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, createBusAuth, renderServerConfig, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { authFileNames, createBusAuth, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { renderServerConfig } from "@vmbs/nats-server";
 import type { Config } from "@vmbs/config";
-import { roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
+import { VmbsError, roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
 
 /** A credential setting that cannot be used; the message names the setting and the fix. */
-export class BusCredentialsError extends Error {
+export class BusCredentialsError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BusCredentialsError";
+    super("misconfigured", message, options);
   }
 }
 

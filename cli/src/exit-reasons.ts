@@ -1,8 +1,10 @@
 import { getuid } from "node:process";
-import { AgentPresenceBusyError, BackupRootMarkerError, BusConnectError, describeHolder, StreamReplicasError, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
+import { BackupRootMarkerError } from "@vmbs/chain";
+import { AgentPresenceBusyError, BusConnectError, describeHolder, StreamReplicasError, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
-import { configErrorExitCode } from "@vmbs/config";
+import type { ConfigError } from "@vmbs/config";
+import { VmbsError, notifyUrlLabel } from "@vmbs/contracts";
 import { redactUrl } from "@vmbs/logger";
 import { BusCredentialsError } from "./bus-auth.js";
 
@@ -13,8 +15,8 @@ import { BusCredentialsError } from "./bus-auth.js";
  */
 
 export const exitStatus = {
-  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written, a stream has other replicas. */
-  config: configErrorExitCode,
+  /** EX_CONFIG: an environment variable is invalid, LOGFILE_PATH cannot be written, a stream has other replicas (not 0, so supervisors do not restart in a loop). */
+  config: 78,
   /** EX_CANTCREAT: LOCAL_BACKUP_PATH is missing, not a writable directory, refused, or its root marker is corrupt. */
   backupPath: 73,
   /** EX_UNAVAILABLE: NATS_URL or REDIS_URL unreachable, the local nats-server could not start, or it died while running. */
@@ -25,59 +27,74 @@ export const exitStatus = {
   other: 1,
 } as const;
 
+/** Settings whose value is a secret: never shown in a message or log. */
+const secretSettings = new Set(["NATS_PASSWORD", "NATS_TOKEN"]);
+
+/** A setting's value as it may be shown: secrets masked, credentials in URLs hidden. */
+function displayValue(setting: string, value: string): string {
+  // Notification URLs carry tokens in their paths and queries too: only scheme and host are shown.
+  if (setting === "NOTIFY_URLS") return value.trim().split(/\s+/).filter(Boolean).map(notifyUrlLabel).join(" ");
+  return secretSettings.has(setting) && value !== "" ? "***" : redactUrl(value);
+}
+
+/** One stderr line per invalid variable: what to fix, and the value given without its secrets. */
+export function configErrorLines(err: ConfigError, env: Record<string, string | undefined>): string[] {
+  return err.problems.map((p) => `vmbs: invalid configuration: ${p.setting}: ${p.expected} (got ${JSON.stringify(displayValue(p.setting, env[p.setting] ?? ""))})`);
+}
+
 /** LOGFILE_PATH could not be opened. */
-export class LogFileError extends Error {
+export class LogFileError extends VmbsError {
   constructor(readonly path: string, options: ErrorOptions) {
-    super(`LOGFILE_PATH ${path} is not writable`, options);
-    this.name = "LogFileError";
+    super("misconfigured", `LOGFILE_PATH ${path} is not writable`, options);
   }
 }
 
 /** `vmbs mirror-service` without RSYNC_BACKUP_PATH or MIRROR_RCLONE_TARGETS: there is nothing to mirror to. */
-export class MirrorNotConfiguredError extends Error {
+export class MirrorNotConfiguredError extends VmbsError {
   constructor() {
-    super("neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
-    this.name = "MirrorNotConfiguredError";
+    super("misconfigured", "neither RSYNC_BACKUP_PATH nor MIRROR_RCLONE_TARGETS is set");
   }
 }
 
 /** `vmbs start` could not start its own nats-server (port taken, binary missing, store dir unusable). */
-export class LocalNatsServerError extends Error {
+export class LocalNatsServerError extends VmbsError {
   constructor(readonly port: number, options: ErrorOptions) {
-    super(`could not start the local nats-server on 127.0.0.1:${port}`, options);
-    this.name = "LocalNatsServerError";
+    super("unavailable", `could not start the local nats-server on 127.0.0.1:${port}`, options);
   }
 }
 
 /** The notifier's settings do not fit together (NOTIFY_URLS without REDIS_URL, …): exit 78. */
-export class NotifierSetupError extends Error {
+export class NotifierSetupError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "NotifierSetupError";
+    super("misconfigured", message);
   }
 }
 
-/** The nats-server that `vmbs start` runs exited while the services were running. */
-export class LocalNatsServerDiedError extends Error {
-  constructor(readonly pid: number, readonly code: number | null, readonly signal: string | null) {
-    super(`the local nats-server (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${code}`})`);
-    this.name = "LocalNatsServerDiedError";
+/** A server that `vmbs start` runs itself exited while the services were running. */
+abstract class LocalServerDiedError extends VmbsError {
+  constructor(server: string, readonly pid: number, readonly exitCode: number | null, readonly signal: string | null) {
+    super("unavailable", `the local ${server} (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${exitCode}`})`);
   }
 }
 
-/** The redis-server that `vmbs start` runs for the notifier exited while the services were running. */
-export class LocalRedisServerDiedError extends Error {
-  constructor(readonly pid: number, readonly code: number | null, readonly signal: string | null) {
-    super(`the local redis-server (pid ${pid}) exited (${signal ? `signal ${signal}` : `code ${code}`})`);
-    this.name = "LocalRedisServerDiedError";
+/** The nats-server of `vmbs start` exited. */
+export class LocalNatsServerDiedError extends LocalServerDiedError {
+  constructor(pid: number, exitCode: number | null, signal: string | null) {
+    super("nats-server", pid, exitCode, signal);
+  }
+}
+
+/** The redis-server that `vmbs start` runs for the notifier exited. */
+export class LocalRedisServerDiedError extends LocalServerDiedError {
+  constructor(pid: number, exitCode: number | null, signal: string | null) {
+    super("redis-server", pid, exitCode, signal);
   }
 }
 
 /** While running, another agent took this HOST_ID's presence key. */
-export class PresenceLostError extends Error {
+export class PresenceLostError extends VmbsError {
   constructor(readonly host: string, readonly holder: PresenceRecord | undefined, options: { cause: LeaseLostError }) {
-    super(`another agent took over HOST_ID ${host}`, options);
-    this.name = "PresenceLostError";
+    super("busy", `another agent took over HOST_ID ${host}`, options);
   }
 }
 

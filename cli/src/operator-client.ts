@@ -1,8 +1,8 @@
 import { isHostToken } from "@vmbs/contracts";
 import { connectBus, type NatsConnection } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
 import { BusCredentialsError, credentialsOf } from "./bus-auth.js";
-import { natsUrlOf } from "./runtime.js";
+import { exitStatus } from "./exit-reasons.js";
+import { loadConfigOrExit, natsUrlOf } from "./runtime.js";
 
 /**
  * What a one-shot command (`vmbs backup`, `vmbs mirror`) needs: the host it addresses (`--host`, default this
@@ -21,6 +21,6 @@ export async function connectAsOperator(command: string, hostOption: string | un
   } catch (err) {
     if (!(err instanceof BusCredentialsError)) throw err;
     process.stderr.write(`vmbs ${command}: ${err.message}\n`);
-    return configErrorExitCode;
+    return exitStatus.config;
   }
 }

@@ -1,15 +1,27 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { authFileNames, connectBus, startNatsServer, type BusAuth, type NatsConnection, type RunningNatsServer } from "@vmbs/bus";
-import { loadConfigOrExit, type Config } from "@vmbs/config";
+import { authFileNames, connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
+import { ConfigError, loadConfig, type Config } from "@vmbs/config";
 import { roleId, type BusRole } from "@vmbs/contracts";
 import { createProcessLogger, type Logger } from "@vmbs/logger";
 import { credentialsOf, ensureLocalAuth, hasAuthConfig, localAuthDir, localAuthInUse, localMaxFileStoreBytes } from "./bus-auth.js";
-import { LocalNatsServerError, LogFileError } from "./exit-reasons.js";
+import { configErrorLines, exitStatus, LocalNatsServerError, LogFileError } from "./exit-reasons.js";
 
 /** Where `agent`, `scheduler` and `backup` look for NATS when NATS_URL is unset: the server `vmbs start` runs. */
 export function natsUrlOf(config: Config): string {
   return config.NATS_URL ?? `nats://127.0.0.1:${config.VMBS_LOCAL_NATS_PORT}`;
+}
+
+/** The config, or one readable line per invalid variable on stderr and exit 78. */
+export function loadConfigOrExit(env: Record<string, string | undefined>): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(configErrorLines(err, env).map((line) => `${line}\n`).join(""));
+    process.exit(exitStatus.config);
+  }
 }
 
 /** Config and the process logger of a long-running service; exits 78 on a bad config, throws a LogFileError. */

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { authFileNames, BusAuthPlanError, createBusAuth } from "@vmbs/bus";
-import { loadConfigOrExit } from "@vmbs/config";
 import { localAuthDir, localMaxFileStoreBytes, writeBusAuth } from "../bus-auth.js";
+import { loadConfigOrExit } from "../runtime.js";
 
 export interface AuthInitOptions {
   /** Comma-separated host ids; default HOST_ID. */

@@ -1,7 +1,8 @@
 import { durablesOf, setUpBus, StreamReplicasError } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
 import { isHostToken, type BusRole } from "@vmbs/contracts";
+import { exitStatus } from "../exit-reasons.js";
 import { connectAsOperator } from "../operator-client.js";
+import { loadConfigOrExit } from "../runtime.js";
 
 /**
  * `vmbs bus setup`: with the operator's credential, makes the streams, buckets and every durable consumer of the
@@ -27,7 +28,7 @@ export async function busSetupCommand(o: { hosts?: string }): Promise<number> {
       process.stderr.write(`vmbs bus setup: ${err.message}\n`);
       return undefined;
     });
-    if (!result) return configErrorExitCode;
+    if (!result) return exitStatus.config;
     if (result.unchecked.length > 0) {
       process.stderr.write(`vmbs bus setup: this credential may not manage ${result.unchecked.join(", ")} — run it with the operator's (operator.nk)\n`);
       return 1;

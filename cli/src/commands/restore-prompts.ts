@@ -1,11 +1,11 @@
 import { emitKeypressEvents } from "node:readline";
 import { createInterface } from "node:readline/promises";
+import { VmbsError } from "@vmbs/contracts";
 
 /** The person left the interactive restore (Ctrl-C or Escape): nothing was asked of the service. */
-export class PromptCancelledError extends Error {
+export class PromptCancelledError extends VmbsError {
   constructor() {
-    super("cancelled, nothing changed");
-    this.name = "PromptCancelledError";
+    super("cancelled", "cancelled, nothing changed");
   }
 }
 

@@ -1,8 +1,8 @@
 import { connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
-import { configErrorExitCode, loadConfigOrExit } from "@vmbs/config";
 import { isHostToken, restoreCheckpointsReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
 import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
-import { natsUrlOf } from "../runtime.js";
+import { exitStatus } from "../exit-reasons.js";
+import { loadConfigOrExit, natsUrlOf } from "../runtime.js";
 import { askText, select } from "./restore-prompts.js";
 import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
@@ -58,7 +58,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
   } catch (err) {
     if (!(err instanceof BusCredentialsError)) throw err;
     process.stderr.write(`vmbs restore: ${err.message}\n`);
-    return configErrorExitCode;
+    return exitStatus.config;
   }
   const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
   const ask = restoreAsker(nc, host);

@@ -1,4 +1,5 @@
-import { backupRootId, claimAgentPresence, durablesOf, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
+import { backupRootId } from "@vmbs/chain";
+import { claimAgentPresence, durablesOf, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
 import { createScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";

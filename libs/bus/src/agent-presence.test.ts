@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { AgentPresenceBusyError, claimAgentPresence, mayTakeOver, readMachineIdentity, type MachineIdentity, type PresenceRecord } from "./agent-presence.js";
 
 const me: MachineIdentity = { hostname: "tower", machineId: "m1", bootId: "b1" };

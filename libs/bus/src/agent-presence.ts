@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { buckets } from "@vmbs/contracts";
+import { VmbsError, buckets } from "@vmbs/contracts";
 import { openKvLeases, type Lease } from "./kv-lease.js";
 
 /*
@@ -28,15 +28,14 @@ export interface PresenceRecord extends MachineIdentity {
 }
 
 /** Another live agent serves this host id. */
-export class AgentPresenceBusyError extends Error {
+export class AgentPresenceBusyError extends VmbsError {
   constructor(
     readonly host: string,
     /** The other agent; undefined when its record is unreadable. */
     readonly holder: PresenceRecord | undefined,
     options?: ErrorOptions,
   ) {
-    super(`another agent serves HOST_ID ${host}: ${describeHolder(holder)}`, options);
-    this.name = "AgentPresenceBusyError";
+    super("busy", `another agent serves HOST_ID ${host}: ${describeHolder(holder)}`, options);
   }
 }
 

@@ -1,5 +1,5 @@
 import { nkeys } from "@nats-io/transport-node";
-import { isHostToken, roleId, rolePermissions, type BusRole } from "@vmbs/contracts";
+import { VmbsError, isHostToken, roleId, rolePermissions, type BusRole } from "@vmbs/contracts";
 
 /** What `vmbs auth init` generates credentials for. */
 export interface BusAuthPlan {
@@ -32,10 +32,9 @@ export const authFileNames = {
   seed: (id: string): string => `${id}.nk`,
 } as const;
 
-export class BusAuthPlanError extends Error {
+export class BusAuthPlanError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "BusAuthPlanError";
+    super("misconfigured", message);
   }
 }
 
@@ -69,10 +68,10 @@ export function createBusAuth(plan: BusAuthPlan): GeneratedBusAuth {
 }
 
 /** How long after a request its one reply may still be sent: longer than the longest request (a restore's). */
-export const responseWindow = "24h";
+const responseWindow = "24h";
 
 /** The `authorization { users = [...] }` block, one user per role with its permissions from @vmbs/contracts. */
-export function renderAuthorization(users: readonly Pick<RoleCredential, "role" | "id" | "publicKey">[]): string {
+function renderAuthorization(users: readonly Pick<RoleCredential, "role" | "id" | "publicKey">[]): string {
   const list = (items: string[]) => `[${items.map((s) => JSON.stringify(s)).join(", ")}]`;
   const entries = users.map(({ role, id, publicKey }) => {
     const p = rolePermissions(role);

@@ -25,7 +25,7 @@ import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
 import { openBucket, readBucket } from "./kv-buckets.js";
 import { readHostInventories } from "./host-inventories.js";
 import { commandOutcomeKey, openCommandOutcomeStore, openCommandOutcomesBucket } from "./command-outcomes.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { publishJson } from "./publish-json.js";
 import { commandMaxBytes, ensureStreams, eventMaxMsgBytes, openHostsBucket, setUpBus } from "./topology.js";
 

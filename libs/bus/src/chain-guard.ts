@@ -3,7 +3,7 @@ import type { ChainLeases } from "./chain-lease.js";
 import type { DomainQueue } from "./domain-queue.js";
 
 /** How long an operation waits for another holder of the chain (e.g. a restore or a mirror run). Default 30 min. */
-export const defaultChainWaitMs = 30 * 60_000;
+const defaultChainWaitMs = 30 * 60_000;
 
 /**
  * Runs work on one domain's chain. `leaseLost` aborts (with a LeaseLostError) when the chain lease could not be

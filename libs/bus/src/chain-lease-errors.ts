@@ -1,5 +1,7 @@
 /* Errors (and the lease value they report) of chain-lease.ts, by condition as nats.js does. */
 
+import { VmbsError } from "@vmbs/contracts";
+
 /** Who holds a chain: the JSON value of a lease key. */
 export interface LeaseHolder {
   holder: string;
@@ -9,7 +11,7 @@ export interface LeaseHolder {
 }
 
 /** `acquire` gave up: someone else held the chain for the whole wait. */
-export class LeaseBusyError extends Error {
+export class LeaseBusyError extends VmbsError {
   readonly retryable = true;
   constructor(
     readonly key: string,
@@ -17,17 +19,15 @@ export class LeaseBusyError extends Error {
     readonly current: LeaseHolder | undefined,
     options?: ErrorOptions,
   ) {
-    super(`chain lease ${key} is busy${current ? `: held by ${current.holder} for ${current.op} since ${current.since}` : ""}`, options);
-    this.name = "LeaseBusyError";
+    super("busy", `chain lease ${key} is busy${current ? `: held by ${current.holder} for ${current.op} since ${current.since}` : ""}`, options);
   }
 }
 
 /** A held lease stopped being ours: expired (renewals failed for a whole TTL) or taken over by another holder. */
-export class LeaseLostError extends Error {
+export class LeaseLostError extends VmbsError {
   readonly retryable = true;
   /** `label` names the kind of lease in the message; default "chain lease". */
   constructor(readonly key: string, reason: string, options?: ErrorOptions & { label?: string }) {
-    super(`${options?.label ?? "chain lease"} ${key} lost: ${reason}`, options);
-    this.name = "LeaseLostError";
+    super("failed", `${options?.label ?? "chain lease"} ${key} lost: ${reason}`, options);
   }
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import { connectBus, type NatsConnection } from "./connect-bus.js";
-import { startNatsServer, type RunningNatsServer } from "./nats-server.js";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { chainLeaseKey, createChainLeases, LeaseBusyError, LeaseLostError } from "./chain-lease.js";
 
 // A real nats-server. @vmbs/lab's startTestNats wraps this same function, but lab depends on bus (a cycle).

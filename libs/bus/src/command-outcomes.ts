@@ -9,7 +9,7 @@ import { fsyncDir, type OutboxEvent } from "./event-outbox.js";
 import { openBucket, type OpenBucket } from "./kv-buckets.js";
 
 /** How long an outcome is kept (local file and KV entry): a command redelivered later than this runs again. */
-export const defaultOutcomeMaxAgeMs = 7 * 86_400_000;
+const defaultOutcomeMaxAgeMs = 7 * 86_400_000;
 
 /** What is known of one command: recorded `started` before any work, `done` with its disposition before the ack. */
 export interface CommandRecord {

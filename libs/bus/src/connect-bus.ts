@@ -8,6 +8,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
+import { VmbsError } from "@vmbs/contracts";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
@@ -26,10 +27,9 @@ export interface BusAuth {
   inboxPrefix?: string;
 }
 
-export class BusConnectError extends Error {
+export class BusConnectError extends VmbsError {
   constructor(readonly url: string, options: ErrorOptions) {
-    super(`cannot connect to NATS at ${url}`, options);
-    this.name = "BusConnectError";
+    super("unavailable", `cannot connect to NATS at ${url}`, options);
   }
 }
 

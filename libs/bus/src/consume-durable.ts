@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { subjectMatches } from "@vmbs/contracts";
+import { VmbsError, subjectMatches } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
 import { isRedirectedStoredMessage } from "./forged-delivery.js";
 
@@ -45,10 +45,9 @@ export interface DurableConsumer {
 }
 
 /** A durable that does not exist and that this client may not create: set-up has not run for it. */
-export class DurableMissingError extends Error {
+export class DurableMissingError extends VmbsError {
   constructor(readonly stream: string, readonly durable: string, options?: ErrorOptions) {
-    super(`the durable consumer ${durable} on ${stream} does not exist and this role may not create it — run vmbs start or vmbs bus setup with the operator's credential first`, options);
-    this.name = "DurableMissingError";
+    super("misconfigured", `the durable consumer ${durable} on ${stream} does not exist and this role may not create it — run vmbs start or vmbs bus setup with the operator's credential first`, options);
   }
 }
 
@@ -56,10 +55,9 @@ export class DurableMissingError extends Error {
  * A message whose subject is not one the consumer was made for (delivered to its inbox by someone else), or that
  * is another stream's stored message a client had the server publish here (see forged-delivery.ts).
  */
-export class ForeignMessageError extends Error {
+export class ForeignMessageError extends VmbsError {
   constructor(readonly subject: string, readonly filterSubject: string) {
-    super(`refused a message on ${subject}: this consumer takes only what was published to ${filterSubject}`);
-    this.name = "ForeignMessageError";
+    super("refused", `refused a message on ${subject}: this consumer takes only what was published to ${filterSubject}`);
   }
 }
 

@@ -23,7 +23,7 @@ import type { DurableSpec } from "./consume-durable.js";
  * Backup commands an agent takes from the stream at once: room for a flooded domain's held ones (the agent
  * coalesces and bounds them) and every other domain's, so no domain waits behind another's flood.
  */
-export const backupCommandsInFlight = 64;
+const backupCommandsInFlight = 64;
 
 /** A host's agent, one per command verb; `ackWaitMs` is VMBS_COMMAND_ACK_WAIT. */
 export function agentDurable(verb: CommandVerb, host: string, ackWaitMs?: number): DurableSpec {

@@ -1,4 +1,3 @@
-export * from "./nats-server.js";
 export {
   connectBus,
   BusConnectError,
@@ -9,7 +8,7 @@ export {
   type SplitNatsUrl,
 } from "./connect-bus.js";
 export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
-export { openBucket, readBucket, bucketLimits, limitsOf, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
+export { openBucket, readBucket, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
 export { StreamReplicasError } from "./stream-replicas.js";
 export * from "./durables.js";
 export { readHostInventories, readHostInventory, type RefusedHostEntry } from "./host-inventories.js";
@@ -29,7 +28,7 @@ export { isRedirectedStoredMessage } from "./forged-delivery.js";
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export * from "./chain-lease.js";
-export { createChainGuard, defaultChainWaitMs, type ChainGuard } from "./chain-guard.js";
+export { createChainGuard, type ChainGuard } from "./chain-guard.js";
 export { createDomainQueue, type DomainQueue } from "./domain-queue.js";
 export {
   createChainEventPublisher,
@@ -40,14 +39,12 @@ export {
 } from "./publish-events.js";
 export * from "./agent-presence.js";
 export * from "./auth-config.js";
-export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
 export { openEventOutbox, jetStreamSender, type EventOutbox, type EventOutboxOptions, type OutboxEvent, type OutboxSender } from "./event-outbox.js";
 export {
   openCommandOutcomeStore,
   openCommandOutcomesBucket,
   commandIdentity,
   commandOutcomeKey,
-  defaultOutcomeMaxAgeMs,
   type CommandOutcomeStore,
   type CommandOutcomeStoreOptions,
   type CommandRecord,

@@ -28,7 +28,7 @@ export interface BucketLimits {
 }
 
 /** The limits of the product's buckets, and of any other bucket opened here (tests). */
-export const bucketLimits: Readonly<Record<string, BucketLimits>> = {
+const bucketLimits: Readonly<Record<string, BucketLimits>> = {
   // An inventory of several hundred domains fits; the entry is gone 90 s after the agent's last heartbeat.
   [buckets.hosts]: { ttlMs: 90_000, maxValueBytes: 256 * KiB, maxBytes: 64 * MiB },
   [buckets.chainLeases]: { ttlMs: 30_000, maxValueBytes: 1 * KiB, maxBytes: 16 * MiB },
@@ -42,7 +42,7 @@ export const bucketLimits: Readonly<Record<string, BucketLimits>> = {
 const otherBucket: BucketLimits = { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 16 * MiB };
 
 /** The limits of `bucket`, with `ttlMs` overridden (a test's short lease). */
-export function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
+function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
   const limits = bucketLimits[bucket] ?? otherBucket;
   return ttlMs === undefined ? limits : { ...limits, ttlMs };
 }
@@ -50,7 +50,7 @@ export function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
 const kvStreamName = (bucket: string): string => `KV_${bucket}`;
 
 /** The stream behind a bucket: what nats.js makes for a KV of history 1, with our limits and no rollups. */
-export function bucketStreamConfig(bucket: string, limits: BucketLimits, replicas = 1): StreamConfig {
+function bucketStreamConfig(bucket: string, limits: BucketLimits, replicas = 1): StreamConfig {
   return {
     name: kvStreamName(bucket),
     subjects: [`$KV.${bucket}.>`],

@@ -60,7 +60,7 @@ export interface KvLeases {
   current(key: string): Promise<LeaseEntry | undefined>;
 }
 
-export function isWrongLastSequence(err: unknown): boolean {
+function isWrongLastSequence(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
     (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)

@@ -38,7 +38,7 @@ export function partialFiles(folder: ChainFolder): ChainFile[] {
 }
 
 /** `<dev>.full.data` files: the finished full backup that starts a chain. */
-export function fullDataFiles(folder: ChainFolder): ChainFile[] {
+function fullDataFiles(folder: ChainFolder): ChainFile[] {
   return topLevel(folder).filter((f) => hasPrefixAndSuffix(f.path, ".full.data"));
 }
 

@@ -1,10 +1,9 @@
 import { basename, dirname, resolve } from "node:path";
-import { backupRootMarker, domainNameSchema, drillScratchFolder } from "@vmbs/contracts";
+import { VmbsError, backupRootMarker, domainNameSchema, drillScratchFolder } from "@vmbs/contracts";
 
-export class UnsafeDomainPathError extends Error {
+export class UnsafeDomainPathError extends VmbsError {
   constructor(domain: string) {
-    super(`domain name ${JSON.stringify(domain.slice(0, 80))} cannot be used as a folder name under the backup root`);
-    this.name = "UnsafeDomainPathError";
+    super("refused", `domain name ${JSON.stringify(domain.slice(0, 80))} cannot be used as a folder name under the backup root`);
   }
 }
 

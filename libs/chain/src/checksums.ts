@@ -15,7 +15,7 @@ import type { StreamedDigest } from "./streamed-checksums.js";
  */
 
 /** The folder of the checksum files inside a chain folder. */
-export const CHECKSUMS_DIR = "checksums";
+const CHECKSUMS_DIR = "checksums";
 
 /** One line of a checksum file: the hex sha256 of `file` (relative to the chain folder). */
 export interface ChecksumEntry {

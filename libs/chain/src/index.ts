@@ -12,7 +12,6 @@ export {
   FIRST_CHECKPOINT,
   dataFiles,
   partialFiles,
-  fullDataFiles,
   hasChain,
   isEffectivelyEmpty,
   isCopyBackup,
@@ -24,7 +23,6 @@ export {
   foreignFiles,
 } from "./chain-files.js";
 export {
-  CHECKSUMS_DIR,
   checksumFileOf,
   formatChecksums,
   parseChecksums,
@@ -63,6 +61,7 @@ export {
   type MirrorCopyFate,
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
+export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
 export { archiveChainFolder } from "./archive-chain.js";
 export {
   decideRetention,

@@ -17,7 +17,7 @@ function checkpointIndex(name: string): number {
 }
 
 /** Newest first, so an interrupted removal always leaves a shorter, still consistent chain behind. */
-export function newestFirst(names: readonly string[]): string[] {
+function newestFirst(names: readonly string[]): string[] {
   return [...names].sort((a, b) => checkpointIndex(b) - checkpointIndex(a) || (a < b ? 1 : a > b ? -1 : 0));
 }
 

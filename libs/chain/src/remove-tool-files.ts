@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { uniqueArchiveName } from "./archive-name.js";
 import { isToolFile, isToolFolder } from "./chain-files.js";
 import { localFileRemover, type FileRemover } from "./file-lister.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** What {@link removeToolFiles} did to one folder. */
 export interface RemovedFiles {
@@ -14,10 +15,9 @@ export interface RemovedFiles {
   folderRemoved: boolean;
 }
 
-export class NotAChainFolderError extends Error {
+export class NotAChainFolderError extends VmbsError {
   constructor(dir: string) {
-    super(`refusing to clear ${dir}: it is a symbolic link or not a directory`);
-    this.name = "NotAChainFolderError";
+    super("refused", `refusing to clear ${dir}: it is a symbolic link or not a directory`);
   }
 }
 

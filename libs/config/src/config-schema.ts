@@ -1,8 +1,7 @@
 import { hostname, release } from "node:os";
 import { z } from "zod";
-import { isHostToken, normalizeHostToken } from "@vmbs/contracts";
-import { DEFAULT_LIBVIRT_TIMEOUT_MS, refusedEngineArgs } from "@vmbs/virt";
-import { parseNotifyUrl, NotifyUrlError, type NotifyTarget } from "./notify-targets.js";
+import { isHostToken, normalizeHostToken, parseNotifyUrl, NotifyUrlError, type NotifyTarget } from "@vmbs/contracts";
+import { refusedEngineArgs } from "./engine-args.js";
 import { absolutePath, optionalAbsolutePath, count, cronExpression, flag, listenAddress, natsUrlList, optionalCount, optionalText, timeZone, wordList } from "./env-fields.js";
 
 const defaultSshOptions =
@@ -151,8 +150,11 @@ export const configSchema = z.object({
    * single server. An existing stream with another count is reported, never recreated.
    */
   VMBS_STREAM_REPLICAS: count(1, 3).refine((v) => v === 1 || v === 3, { message: "expected 1 (a single server) or 3 (a 3-node cluster)" }),
-  /** Seconds one libvirt call may take (start, destroy and checkpoint deletion: 3×); a stuck call fails instead of hanging. */
-  VMBS_LIBVIRT_TIMEOUT: count(DEFAULT_LIBVIRT_TIMEOUT_MS / 1000, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
+  /**
+   * Seconds one libvirt call may take (start, destroy and checkpoint deletion: 3×); a stuck call fails instead of
+   * hanging. The default is libs/virt's DEFAULT_LIBVIRT_TIMEOUT_MS, the limit of callers without a config.
+   */
+  VMBS_LIBVIRT_TIMEOUT: count(60, 86_400).refine((v) => v >= 1, { message: "expected at least 1 second" }),
   /** Seconds a virtnbdbackup run may go without a log line or output growth before it is cancelled; 0 = never. */
   VMBS_ENGINE_STALL_TIMEOUT: count(900, 604_800),
   /**

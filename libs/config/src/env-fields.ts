@@ -121,7 +121,7 @@ export const optionalText = () =>
     .transform((v) => (v?.trim() ? v.trim() : undefined));
 
 /** A NATS server URL as the node client takes it: `nats://` or `tls://`, a host, an optional port 1-65535. */
-export function isNatsServerUrl(text: string): boolean {
+function isNatsServerUrl(text: string): boolean {
   // The client accepts a bare host:port and then assumes nats://.
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `nats://${text}`;
   let url: URL;

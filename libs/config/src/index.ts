@@ -1,7 +1,6 @@
 export { configSchema, type Config } from "./config-schema.js";
-export { loadConfig, loadConfigOrExit, ConfigError, configErrorExitCode } from "./load-config.js";
+export { loadConfig, ConfigError, type ConfigProblem } from "./load-config.js";
 export { parseWordList, formatWordList } from "./word-list.js";
 export { shellQuote, rsyncRemoteShell } from "./shell-words.js";
-export { parseNotifyUrl, notifyUrlLabel, notifySeverities, NotifyUrlError, type NotifyTarget, type NotifyFilter, type NotifySeverity } from "./notify-targets.js";
 export { parseSshOptions, sshOptionsWithHostKeyPolicy, type HostKeyMode, type HostKeyPolicy, type SshSettings } from "./ssh-options.js";
 export { backupRpo, DEFAULT_RPO_MINUTES } from "./backup-rpo.js";

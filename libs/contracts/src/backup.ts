@@ -27,9 +27,9 @@ const eventBase = {
 };
 
 /** Level actually run by the engine (`auto` resolved). */
-export const engineLevels = ["full", "inc"] as const;
+const engineLevels = ["full", "inc"] as const;
 
-export const backupStartedSchema = z.object({
+const backupStartedSchema = z.object({
   ...eventBase,
   type: z.literal("started"),
   level: z.enum(engineLevels),
@@ -49,7 +49,7 @@ export const backupCompletedSchema = z.object({
   /** The previous chain folder when this run archived it first (full level on an existing chain). */
   archivedTo: z.string().optional(),
 });
-export const backupFailedSchema = z.object({
+const backupFailedSchema = z.object({
   ...eventBase,
   type: z.literal("failed"),
   level: z.enum(engineLevels).optional(),

@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /** Longest accepted domain name in UTF-8 bytes: it becomes a folder name (255 bytes) plus an archive suffix. */
-export const maxDomainNameBytes = 200;
+const maxDomainNameBytes = 200;
 
 /**
  * A libvirt domain name as it may appear in a command. It names a folder under the backup root, so it

@@ -13,7 +13,7 @@ export const drillCommandSchema = z
 export type DrillCommand = z.infer<typeof drillCommandSchema>;
 
 /** One thing a drill found wrong in a chain: the checkpoint and file it concerns, when it concerns one. */
-export const drillFaultSchema = z.object({
+const drillFaultSchema = z.object({
   /** e.g. `virtnbdbackup.2`. */
   checkpoint: z.string().optional(),
   /** Relative to the chain folder, e.g. `vda.inc.virtnbdbackup.2.data`. */
@@ -23,7 +23,7 @@ export const drillFaultSchema = z.object({
 export type DrillFault = z.infer<typeof drillFaultSchema>;
 
 /** The drill of one chain (a backup set: a domain's active chain folder or one of its archives). */
-export const drillChainResultSchema = z.object({
+const drillChainResultSchema = z.object({
   domain: z.string(),
   /** Folder name of the set: `<domain>` (active) or `<domain>.<timestamp>` (archived). */
   set: z.string(),

@@ -13,3 +13,5 @@ export * from "./drill.js";
 export * from "./replicate.js";
 export * from "./fleet-status.js";
 export * from "./event-contract.js";
+export * from "./notify-targets.js";
+export * from "./vmbs-error.js";

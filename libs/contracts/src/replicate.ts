@@ -58,7 +58,7 @@ export function parseLibvirtTarget(uri: string): { ok: true; target: LibvirtTarg
 }
 
 /** A libvirt connection URI a request may name, e.g. `qemu+ssh://root@hv2:22/system?keyfile=/k&no_verify=1`. */
-export const libvirtUriSchema = z.string().superRefine((uri, ctx) => {
+const libvirtUriSchema = z.string().superRefine((uri, ctx) => {
   const r = parseLibvirtTarget(uri);
   if (!r.ok) ctx.addIssue({ code: "custom", message: r.reason });
 });

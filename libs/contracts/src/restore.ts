@@ -18,7 +18,7 @@ export const requestPathSchema = z.string().startsWith("/").max(4096).refine((p)
 export const restoreSetsRequestSchema = z.object({ domain: domainNameSchema, from: requestPathSchema.optional() }).strict();
 export type RestoreSetsRequest = z.infer<typeof restoreSetsRequestSchema>;
 
-export const backupSetSchema = z.object({
+const backupSetSchema = z.object({
   /** Folder name: `<domain>` (active) or `<domain>.<timestamp>` (archived). */
   name: z.string(),
   active: z.boolean(),
@@ -32,7 +32,7 @@ export const restoreSetsReplySchema = z.object({ sets: z.array(backupSetSchema) 
 export const restoreCheckpointsRequestSchema = restoreSetsRequestSchema.extend({ set: setNameSchema.optional() }).strict();
 export type RestoreCheckpointsRequest = z.infer<typeof restoreCheckpointsRequestSchema>;
 
-export const restorePointSchema = z.object({
+const restorePointSchema = z.object({
   /** Position in the set, 0 = the full backup; what `--checkpoint N` names. */
   index: z.number().int(),
   name: z.string(),

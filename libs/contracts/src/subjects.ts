@@ -38,7 +38,7 @@ export const buckets = {
 export const commandVerbs = ["backup", "check", "rotate", "retention"] as const;
 export type CommandVerb = (typeof commandVerbs)[number];
 
-export const backupEventTypes = ["started", "completed", "failed"] as const;
+const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
 
 export const mirrorEventTypes = ["started", "completed", "failed"] as const;
@@ -53,7 +53,7 @@ export type ChainEventType = (typeof chainEventTypes)[number];
  * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating;
  * `digest` = the summary of one host's scheduled run.
  */
-export const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
+const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
 /**
@@ -64,7 +64,7 @@ export const fleetEventTypes = ["silent", "back", "stale"] as const;
 export type FleetEventType = (typeof fleetEventTypes)[number];
 
 /** The `<service>` token of event subjects; each is published only by its own role (see roles.ts). */
-export const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify", "fleet"] as const;
+const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify", "fleet"] as const;
 export type EventService = (typeof eventServices)[number];
 
 export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
@@ -167,13 +167,6 @@ export const notifierConsumerName = "notifier";
 
 /** Durable consumer of the status service on every event (VMBS_EVT). */
 export const statusConsumerName = "status";
-
-/** Extracts the host token from a command subject (`vmbs.cmd.backup.hv1` → `hv1`). */
-export function hostOfSubject(subject: string): string | undefined {
-  const parts = subject.split(".");
-  return parts.length === 4 ? parts[3] : undefined;
-}
-
 /** NATS subject matching: `*` is one token, a final `>` one or more. */
 export function subjectMatches(pattern: string, subject: string): boolean {
   const p = pattern.split(".");

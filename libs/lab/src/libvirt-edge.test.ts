@@ -53,7 +53,7 @@ test("a backup job left running is seen (job and block job), and gone after an a
 test("libvirt's refusal comes back as a LibvirtError with its code and words", async () => {
   await assert.rejects(libvirt.checkpoints(`${dom.name}-missing`), (err: unknown) => {
     assert.ok(err instanceof LibvirtError);
-    assert.equal(err.code, VIR_ERR_NO_DOMAIN);
+    assert.equal(err.libvirtCode, VIR_ERR_NO_DOMAIN);
     assert.match(err.message, /no domain with matching name/);
     return true;
   });

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNatsServer, type RunningNatsServer } from "@vmbs/bus";
+import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { freePort } from "./process-env.js";
 import { waitFor } from "./wait-for.js";
 

@@ -173,6 +173,20 @@ def mac_addresses(conn, _args):
     return sorted(macs)
 
 
+def storage_pool_paths(conn, _args):
+    """Target paths of the file-system storage pools (dir, fs, netfs); a logical or disk pool's path is a /dev folder."""
+    paths = []
+    for pool in conn.listAllStoragePools(0):
+        try:
+            root = ElementTree.fromstring(pool.XMLDesc(0))
+        except libvirt.libvirtError:
+            continue  # undefined meanwhile
+        path = root.findtext("./target/path")
+        if root.get("type") in ("dir", "fs", "netfs") and path:
+            paths.append(path)
+    return paths
+
+
 def define_xml(conn, args):
     return conn.defineXML(args["xml"]).name()
 
@@ -202,6 +216,7 @@ READS = {
     "diskImages": disk_images,
     "domainXml": domain_xml,
     "macAddresses": mac_addresses,
+    "storagePoolPaths": storage_pool_paths,
 }
 WRITES = {
     "abortJob": abort_job,

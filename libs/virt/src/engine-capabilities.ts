@@ -32,7 +32,7 @@ export interface ExtraArgsResult {
 /**
  * Filters VIRTNBDBACKUP_ARGS against what the installed engine supports. `--start-domain` is always dropped:
  * the agent starts a shut-off domain paused itself, on every engine version. Options that would move or change
- * the backup never get here: the config refuses them at start-up (refusedEngineArgs).
+ * the backup never get here: the config refuses them at start-up (refusedEngineArgs of libs/config).
  */
 export function filterExtraArgs(extra: readonly string[], caps: EngineCapabilities): ExtraArgsResult {
   const args: string[] = [];

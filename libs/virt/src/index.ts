@@ -1,6 +1,5 @@
 export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
 export { DEFAULT_LIBVIRT_TIMEOUT_MS, callTimeoutMs, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
-export { refusedEngineArgs, type RefusedEngineArg } from "./engine-args.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
   runEngineBackup,
@@ -10,7 +9,7 @@ export {
   type EngineLogLine,
 } from "./run-backup.js";
 export { LibvirtError, LibvirtTimeoutError, EngineUnavailableError } from "./virt-errors.js";
-export { imageBitmaps, imageFormat, removeImageBitmap, parseImageBitmaps, QemuImgError, checkImage, judgeImageCheck, imageVirtualSize, parseVirtualSize, type ImageBitmap, type ImageCheck } from "./qemu-img.js";
+export { convertImage, imageBitmaps, imageFormat, removeImageBitmap, parseImageBitmaps, QemuImgError, checkImage, judgeImageCheck, imageVirtualSize, parseVirtualSize, type ImageBitmap, type ImageCheck } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";
 export { runEngineRestore, RestoreError, type RestoreRunOptions, type RestoreRunResult, type RestoreFailure } from "./run-restore.js";

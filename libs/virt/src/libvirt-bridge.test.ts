@@ -15,7 +15,7 @@ import { LibvirtError, LibvirtTimeoutError } from "./virt-errors.js";
 const bridgeFailure = (message: RegExp) => (err: unknown) => {
   assert.ok(err instanceof LibvirtError, String(err));
   assert.match(err.message, message);
-  assert.equal(err.code, undefined);
+  assert.equal(err.libvirtCode, undefined);
   return true;
 };
 

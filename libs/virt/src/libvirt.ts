@@ -50,6 +50,8 @@ export interface Libvirt {
   domainXml(domain: string): Promise<string>;
   /** Every interface MAC (lower case) of every domain, live and persistent definitions. */
   macAddresses(): Promise<string[]>;
+  /** Target paths of the file-system storage pools (dir, fs, netfs), where libvirt keeps images. */
+  storagePoolPaths(): Promise<string[]>;
   /** Defines (or redefines) a persistent domain from its XML; returns its name. */
   defineXml(xml: string): Promise<string>;
   /** A QMP command passed to the domain's QEMU monitor (JSON text in, JSON text out). */
@@ -132,6 +134,9 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async macAddresses() {
       return (await bridge.call("macAddresses")) as string[];
+    },
+    async storagePoolPaths() {
+      return (await bridge.call("storagePoolPaths")) as string[];
     },
     async defineXml(xml) {
       return (await bridge.call("defineXml", { xml })) as string;

@@ -1,11 +1,11 @@
 import { execa } from "execa";
+import { VmbsError } from "@vmbs/contracts";
 
 /** A qemu-img call that failed; `stderr` carries qemu's own explanation. */
-export class QemuImgError extends Error {
+export class QemuImgError extends VmbsError {
   readonly stderr: string;
   constructor(what: string, stderr: string) {
-    super(`qemu-img ${what} failed: ${stderr.trim()}`);
-    this.name = "QemuImgError";
+    super("failed", `qemu-img ${what} failed: ${stderr.trim()}`);
     this.stderr = stderr;
   }
 }
@@ -108,4 +108,13 @@ export async function imageVirtualSize(image: string): Promise<number> {
   const size = parseVirtualSize(String(r.stdout));
   if (size === undefined) throw new QemuImgError(`info ${image}`, "no virtual-size in its answer");
   return size;
+}
+
+/**
+ * `qemu-img convert -O <format>`: a copy of `source` in `format` at `dest` (which must not exist: the caller writes
+ * a partial name). `timeoutMs` bounds the copy of a large image; `signal` cancels it.
+ */
+export async function convertImage(source: string, format: string, dest: string, o: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+  const r = await execa("qemu-img", ["convert", "-O", format, "--", source, dest], { reject: false, stdin: "ignore", timeout: o.timeoutMs, cancelSignal: o.signal });
+  if (r.failed) throw new QemuImgError(`convert ${source}`, r.timedOut ? `no answer within ${o.timeoutMs} ms` : r.isCanceled ? "cancelled" : String(r.stderr || r.message));
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { parseEngineLine } from "./run-backup.js";
+import { VmbsError } from "@vmbs/contracts";
 
 export interface RestoreRunOptions {
   /** A chain folder written by virtnbdbackup (active or archived). */
@@ -31,13 +32,12 @@ export interface RestoreRunResult {
 export type RestoreFailure = "exit" | "error-logged" | "no-image" | "timeout" | "cancelled" | "image-busy";
 
 /** A restore that did not produce usable images; `lines` holds the engine's log for the reason. */
-export class RestoreError extends Error {
+export class RestoreError extends VmbsError {
   readonly kind: RestoreFailure;
   readonly exitCode: number | undefined;
   readonly lines: readonly string[];
   constructor(kind: RestoreFailure, message: string, o: { exitCode?: number; lines?: readonly string[]; cause?: unknown } = {}) {
-    super(message, { cause: o.cause });
-    this.name = "RestoreError";
+    super("failed", message, { cause: o.cause });
     this.kind = kind;
     this.exitCode = o.exitCode;
     this.lines = o.lines ?? [];

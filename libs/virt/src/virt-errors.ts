@@ -1,14 +1,15 @@
+import { VmbsError } from "@vmbs/contracts";
+
 /** A libvirt operation that failed; the message is libvirt's own, usually the best reason to show. */
-export class LibvirtError extends Error {
+export class LibvirtError extends VmbsError {
   /** The bridge operation, e.g. "checkpoints" or "start". */
   readonly op: string;
   /** libvirt's error code (virErrorNumber, e.g. 42 = no such domain); undefined when the bridge itself failed. */
-  readonly code: number | undefined;
-  constructor(op: string, message: string, code?: number, options?: ErrorOptions) {
-    super(`libvirt ${op}: ${message}`, options);
-    this.name = "LibvirtError";
+  readonly libvirtCode: number | undefined;
+  constructor(op: string, message: string, libvirtCode?: number, options?: ErrorOptions) {
+    super("failed", `libvirt ${op}: ${message}`, options);
     this.op = op;
-    this.code = code;
+    this.libvirtCode = libvirtCode;
   }
 }
 
@@ -21,15 +22,13 @@ export class LibvirtTimeoutError extends LibvirtError {
   readonly timeoutMs: number;
   constructor(op: string, timeoutMs: number, options?: ErrorOptions) {
     super(op, `no answer within ${timeoutMs / 1000} s (VMBS_LIBVIRT_TIMEOUT); the libvirt connection was restarted`, undefined, options);
-    this.name = "LibvirtTimeoutError";
     this.timeoutMs = timeoutMs;
   }
 }
 
 /** virtnbdbackup is missing or could not be queried. */
-export class EngineUnavailableError extends Error {
+export class EngineUnavailableError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "EngineUnavailableError";
+    super("unavailable", message, options);
   }
 }

@@ -3,7 +3,6 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { backupCommandSchema, parsePayload } from "@vmbs/contracts";
 import {
-  backupRootId,
   agentDurable,
   consumeDurable,
   createBackupEventPublisher,
@@ -38,7 +37,7 @@ import { createGuardedBackup } from "./chain-check/guarded-backup.js";
 import { runStartupChecks } from "./chain-check/startup-checks.js";
 import { createInventory } from "./inventory.js";
 import { applyRetention } from "./rotation/apply-retention.js";
-import { calendarPolicyOf, type FileLister } from "@vmbs/chain";
+import { backupRootId, calendarPolicyOf, type FileLister } from "@vmbs/chain";
 import { rotateChain } from "./rotation/rotate-chain.js";
 import { resumeBackup, rotationDone } from "./resume-rules.js";
 

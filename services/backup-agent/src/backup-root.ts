@@ -1,4 +1,5 @@
 import { access, constants, realpath, stat } from "node:fs/promises";
+import { VmbsError } from "@vmbs/contracts";
 
 /*
  * LOCAL_BACKUP_PATH is refused when the agent would create, archive and delete chain folders among files that
@@ -33,7 +34,7 @@ const systemFolders = new Set([
 /** Trees owned by the system or the kernel: nothing below them is a backup root either. */
 const systemTrees = ["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr"];
 
-export function isSystemFolder(realPath: string): boolean {
+function isSystemFolder(realPath: string): boolean {
   return systemFolders.has(realPath) || systemTrees.some((tree) => realPath.startsWith(`${tree}/`));
 }
 
@@ -55,7 +56,7 @@ const problemText: Record<BackupRootProblem, string> = {
   "world-writable": "is writable by every user",
 };
 
-export class BackupRootError extends Error {
+export class BackupRootError extends VmbsError {
   constructor(
     readonly path: string,
     readonly problem: BackupRootProblem,
@@ -63,8 +64,7 @@ export class BackupRootError extends Error {
     readonly realPath?: string,
     options?: ErrorOptions,
   ) {
-    super(`LOCAL_BACKUP_PATH ${path}${realPath && realPath !== path ? ` (resolves to ${realPath})` : ""} ${problemText[problem]}`, options);
-    this.name = "BackupRootError";
+    super("misconfigured", `LOCAL_BACKUP_PATH ${path}${realPath && realPath !== path ? ` (resolves to ${realPath})` : ""} ${problemText[problem]}`, options);
   }
 }
 

@@ -2,7 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { backupRootId, chainLeaseKey, createChainLeases } from "@vmbs/bus";
+import { chainLeaseKey, createChainLeases } from "@vmbs/bus";
+import { backupRootId } from "@vmbs/chain";
 import { buckets } from "@vmbs/contracts";
 import { completed, createChainTestKit, MiB, outcome, waitFor, type ChainTestKit } from "@vmbs/lab";
 

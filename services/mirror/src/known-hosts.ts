@@ -3,6 +3,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ServerHostKeyAlgorithm } from "ssh2";
 import type { HostKeyPolicy } from "@vmbs/config";
+import { VmbsError } from "@vmbs/contracts";
 
 /** One usable known_hosts line. */
 export interface KnownHostEntry {
@@ -17,10 +18,9 @@ export interface KnownHostEntry {
 }
 
 /** The server's host key was refused (changed, unknown under strict checking, revoked, or not recordable). */
-export class HostKeyError extends Error {
+export class HostKeyError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "HostKeyError";
+    super("refused", message, options);
   }
 }
 
@@ -36,7 +36,7 @@ export function fingerprint(key: Buffer): string {
 }
 
 /** The algorithm name at the start of a key blob (an SSH string), or undefined if the blob is malformed. */
-export function blobKeyType(key: Buffer): string | undefined {
+function blobKeyType(key: Buffer): string | undefined {
   if (key.length < 4) return undefined;
   const len = key.readUInt32BE(0);
   return len > 0 && len <= 64 && 4 + len <= key.length ? key.subarray(4, 4 + len).toString("latin1") : undefined;

@@ -9,11 +9,11 @@ import {
   mirrorEventSchema,
   parsePayload,
   subjects,
+  VmbsError,
   type MirrorEventInput,
   type mirrorTriggers,
 } from "@vmbs/contracts";
 import {
-  backupRootId,
   consumeDurable,
   mirrorCommandDurable,
   mirrorEventsDurable,
@@ -26,7 +26,7 @@ import {
   type DurableConsumer,
   type NatsConnection,
 } from "@vmbs/bus";
-import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
+import { backupRootId, chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
 import { parseSshOptions, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, rotateMirrorCopy } from "./mirror-chain.js";
@@ -62,10 +62,9 @@ export interface MirrorService {
 const defaultRetryDelaysMs = [60_000, 120_000, 300_000, 600_000, 1_800_000];
 
 /** Thrown inside a sync with a reason a person can act on. */
-class MirrorSyncError extends Error {
+class MirrorSyncError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "MirrorSyncError";
+    super("failed", message);
   }
 }
 

@@ -3,6 +3,7 @@ import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
 import { localFileRemover, type FileFacts, type FileKind, type FileRemover, type ListedEntry } from "@vmbs/chain";
 import type { SshSettings } from "@vmbs/config";
 import { knownHostName, loadKnownHosts, preferredHostKeyAlgorithms, verifyHostKey } from "./known-hosts.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /**
  * The file operations the mirror needs on its target: reading (a chain FileLister, for verification and
@@ -14,10 +15,9 @@ export interface MirrorStore extends FileRemover {
 }
 
 /** The mirror target cannot be reached or answered with an error. */
-export class MirrorStoreError extends Error {
+export class MirrorStoreError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "MirrorStoreError";
+    super("failed", message, options);
   }
 }
 

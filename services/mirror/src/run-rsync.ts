@@ -1,15 +1,15 @@
 import { execa } from "execa";
 import { rsyncRemoteShell, sshOptionsWithHostKeyPolicy } from "@vmbs/config";
 import type { MirrorTarget } from "./mirror-target.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** rsync failed (exit code, or no answer within the timeout). `reason` is one line a person can act on. */
-export class RsyncError extends Error {
+export class RsyncError extends VmbsError {
   constructor(
     readonly reason: string,
     options?: ErrorOptions,
   ) {
-    super(reason, options);
-    this.name = "RsyncError";
+    super("failed", reason, options);
   }
 }
 

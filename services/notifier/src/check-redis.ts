@@ -1,15 +1,15 @@
 import { Redis } from "ioredis";
 import { redactUrl } from "@vmbs/logger";
 import { redisOptions } from "./delivery-queue.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** REDIS_URL did not answer at start-up (exit 69 in the CLI: try again later). */
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends VmbsError {
   /** REDIS_URL with its credentials hidden: neither it nor the message holds a password anything could print. */
   readonly url: string;
   constructor(redisUrl: string, options: ErrorOptions) {
     const url = redactUrl(redisUrl);
-    super(`REDIS_URL ${url} is not reachable`, options);
-    this.name = "RedisUnavailableError";
+    super("unavailable", `REDIS_URL ${url} is not reachable`, options);
     this.url = url;
   }
 }

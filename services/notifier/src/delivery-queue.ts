@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
-import type { NotifyTarget } from "@vmbs/config";
+import type { NotifyTarget } from "@vmbs/contracts";
 import { redactUrl } from "@vmbs/logger";
 import type { Notification } from "./render-event.js";
 import type { Sender } from "./send-notification.js";
@@ -45,7 +45,7 @@ export interface DeliveryQueue {
 }
 
 /** The job id of (event, target): the same event never makes two jobs for one target (BullMQ ids: no `:`). */
-export function deliveryJobId(eventId: string, targetId: string): string {
+function deliveryJobId(eventId: string, targetId: string): string {
   return createHash("sha256").update(`${eventId}\n${targetId}`).digest("hex").slice(0, 40);
 }
 

@@ -1,4 +1,4 @@
-import { notifySeverities, type NotifyFilter } from "@vmbs/config";
+import { notifySeverities, type NotifyFilter } from "@vmbs/contracts";
 import type { Notification } from "./render-event.js";
 
 /** `*` matches any run of characters, `?` one; everything else literally; the whole name must match. */

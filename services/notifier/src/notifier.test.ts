@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connectBus, ensureStreams, openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { parseNotifyUrl } from "@vmbs/config";
+import { parseNotifyUrl } from "@vmbs/contracts";
 import { eventMessageId, notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
 import { startHttpReceiver, startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";

@@ -1,6 +1,5 @@
 import { consumeDurable, notifierDurable, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
-import type { NotifyTarget } from "@vmbs/config";
-import { eventMessageId, subjects, type NotifyFailedEvent } from "@vmbs/contracts";
+import { eventMessageId, subjects, type NotifyFailedEvent, type NotifyTarget } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
 import { createDigestCollector } from "./digest-collector.js";

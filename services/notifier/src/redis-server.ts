@@ -2,12 +2,12 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { VmbsError } from "@vmbs/contracts";
 
 /** `vmbs start` could not start its own redis-server (binary missing, folder unusable). */
-export class LocalRedisServerError extends Error {
+export class LocalRedisServerError extends VmbsError {
   constructor(readonly dir: string, options: ErrorOptions) {
-    super(`could not start the local redis-server in ${dir}`, options);
-    this.name = "LocalRedisServerError";
+    super("unavailable", `could not start the local redis-server in ${dir}`, options);
   }
 }
 

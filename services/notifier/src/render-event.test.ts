@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseNotifyUrl } from "@vmbs/config";
+import { parseNotifyUrl } from "@vmbs/contracts";
 import { renderEvent } from "./render-event.js";
 import { matchesFilter, globMatch } from "./match-target.js";
 

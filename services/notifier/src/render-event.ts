@@ -1,6 +1,5 @@
-import { shellQuote, type NotifySeverity } from "@vmbs/config";
-import type { NotifyDigestEvent } from "@vmbs/contracts";
-import { splitEventSubject } from "@vmbs/contracts";
+import { shellQuote } from "@vmbs/config";
+import { splitEventSubject, type NotifyDigestEvent, type NotifySeverity } from "@vmbs/contracts";
 
 /** A notification about one event, ready for any target. */
 export interface Notification {

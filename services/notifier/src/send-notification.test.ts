@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { SMTPServer } from "smtp-server";
-import { parseNotifyUrl } from "@vmbs/config";
+import { parseNotifyUrl } from "@vmbs/contracts";
 import { startHttpReceiver, startTestSshd } from "@vmbs/lab";
 import { createSender } from "./send-notification.js";
 import { renderEvent } from "./render-event.js";

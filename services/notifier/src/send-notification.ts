@@ -1,13 +1,14 @@
 import { execa } from "execa";
 import nodemailer from "nodemailer";
-import { shellQuote, sshOptionsWithHostKeyPolicy, type NotifyTarget, type NotifySeverity } from "@vmbs/config";
+import { shellQuote, sshOptionsWithHostKeyPolicy } from "@vmbs/config";
+import type { NotifyTarget, NotifySeverity } from "@vmbs/contracts";
 import type { Notification } from "./render-event.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** Delivery to one target failed (the queue retries it); `permanent` when a retry cannot help. */
-export class SendError extends Error {
+export class SendError extends VmbsError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SendError";
+    super("failed", message, options);
   }
 }
 
@@ -30,7 +31,7 @@ const ntfyPriority: Record<NotifySeverity, number> = { info: 2, success: 3, warn
  * The remote command of `unraid://`: ssh hands the remote side one command line for the user's shell, so the
  * script's arguments are quoted words; the script is the current Unraid path, else the legacy one.
  */
-export function unraidRemoteCommand(scripts: string[], args: string[]): string {
+function unraidRemoteCommand(scripts: string[], args: string[]): string {
   const pick = scripts.map((s) => `[ -x ${shellQuote(s)} ] && exec ${shellQuote(s)} "$@"`).join("; ");
   return `set -- ${args.map(shellQuote).join(" ")}; ${pick}; echo 'notify script not found' >&2; exit 127`;
 }

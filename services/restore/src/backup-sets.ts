@@ -2,12 +2,12 @@ import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { chainFolderPath, dataFiles, dataFilesOfCheckpoint, parseArchiveFolderName, readChainFolder, type ChainFolder } from "@vmbs/chain";
 import type { BackupSet, RestorePoint } from "@vmbs/contracts";
+import { VmbsError } from "@vmbs/contracts";
 
 /** A request named a set or folder that is not a backup set of the domain. */
-export class BackupSetError extends Error {
+export class BackupSetError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "BackupSetError";
+    super("refused", message);
   }
 }
 

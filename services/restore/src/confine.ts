@@ -1,7 +1,7 @@
 import { lstat, realpath } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
-import { execa } from "execa";
 import type { Libvirt } from "@vmbs/virt";
+import { VmbsError } from "@vmbs/contracts";
 
 /*
  * The service runs as root: every folder a request names is resolved (`..`, symlinks) and must be one the host
@@ -9,10 +9,9 @@ import type { Libvirt } from "@vmbs/virt";
  */
 
 /** A request path outside the folders the service reads or writes. */
-export class PathRefusedError extends Error {
+export class PathRefusedError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "PathRefusedError";
+    super("refused", message);
   }
 }
 
@@ -41,22 +40,13 @@ export async function confinePath(path: string, field: string, allowed: (real: s
   return real;
 }
 
-const virshTimeoutMs = 60_000;
-
 /**
- * The folders libvirt itself keeps images in on connection `uri`: the target paths of its file-system storage
+ * The folders libvirt itself keeps images in on `libvirt`'s connection: the target paths of its file-system storage
  * pools (dir, fs, netfs; a logical or disk pool's path is a /dev folder) and the folders of the file disks of its
  * persistent domains. Unresolved; a pool whose XML cannot be read is left out.
  */
-export async function libvirtImageFolders(libvirt: Libvirt, uri: string): Promise<string[]> {
-  const virsh = (args: string[]) => execa("virsh", ["-q", "-c", uri, ...args], { stdin: "ignore", timeout: virshTimeoutMs });
-  const pools = String((await virsh(["pool-list", "--all", "--name"])).stdout).split("\n").map((p) => p.trim()).filter(Boolean);
-  const poolPaths = await Promise.all(
-    pools.map(async (pool) => {
-      const r = await virsh(["pool-dumpxml", "--xpath", "/pool[@type='dir' or @type='fs' or @type='netfs']/target/path/text()", "--", pool]).catch(() => undefined);
-      return String(r?.stdout ?? "").trim();
-    }),
-  );
+export async function libvirtImageFolders(libvirt: Libvirt): Promise<string[]> {
+  const poolPaths = await libvirt.storagePoolPaths();
   const domains = await libvirt.listPersistentDomains();
   const diskFolders = (await Promise.all(domains.map((d) => libvirt.diskImages(d.name).catch(() => [])))).flat().map((d) => dirname(d.path));
   return [...new Set([...poolPaths.filter((p) => p.startsWith("/")), ...diskFolders])];

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { DOMParser, XMLSerializer } from "@xmldom/xmldom";
+import { VmbsError } from "@vmbs/contracts";
 
 /*
  * Domain XML edits with a real XML parser (virtnbdbackup.md: `virtnbdrestore -c` rewrites only the last disk's
@@ -13,10 +14,9 @@ export interface XmlDisk {
   file: string;
 }
 
-export class DomainXmlError extends Error {
+export class DomainXmlError extends VmbsError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DomainXmlError";
+    super("refused", message, options);
   }
 }
 

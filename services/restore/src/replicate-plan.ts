@@ -1,5 +1,5 @@
 import { basename, dirname, extname, join } from "node:path";
-import { parseLibvirtTarget, type LibvirtTarget, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
+import { VmbsError, parseLibvirtTarget, type LibvirtTarget, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
 import { sshOptionsWithHostKeyPolicy } from "@vmbs/config";
 import type { XmlDisk } from "./domain-xml.js";
 
@@ -35,10 +35,9 @@ export function targetSshOptions(t: Extract<TargetTransport, { kind: "ssh" }>, s
 }
 
 /** Refused before anything changed (the plan's `refusal`). */
-export class ReplicateRefusedError extends Error {
+export class ReplicateRefusedError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "ReplicateRefusedError";
+    super("refused", message);
   }
 }
 

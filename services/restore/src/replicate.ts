@@ -184,7 +184,7 @@ async function resolve(deps: ReplicateDeps, req: ReplicateRequest, target: Targe
  */
 async function copyFolders(target: Target, files: TargetFiles, wanted: string | string[]): Promise<Map<string, string>> {
   const asked = typeof wanted === "string" ? [wanted] : [...new Set(wanted)];
-  const allowed = new Set(await files.realPaths(await libvirtImageFolders(target.libvirt, target.uri)));
+  const allowed = new Set(await files.realPaths(await libvirtImageFolders(target.libvirt)));
   const real = await files.realPaths(asked);
   const refused = asked.filter((_, i) => !allowed.has(real[i]!));
   if (refused.length > 0)

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
-import { backupRootId, createChainLeases, isRedirectedStoredMessage, LeaseBusyError, publishJson, type NatsConnection } from "@vmbs/bus";
-import { readChainFolder } from "@vmbs/chain";
+import { createChainLeases, isRedirectedStoredMessage, publishJson, type NatsConnection } from "@vmbs/bus";
+import { backupRootId, readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import {
+  errorReplyStatus,
   eventMessageId,
   parsePayload,
   restoreCheckpointsRequestSchema,
@@ -19,10 +20,9 @@ import {
 import type { Logger } from "@vmbs/logger";
 import { createLibvirt, RestoreError } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
-import { PathRefusedError, realPathOf } from "./confine.js";
-import { DomainXmlError } from "./domain-xml.js";
+import { realPathOf } from "./confine.js";
 import { startDrills } from "./drill-service.js";
-import { planRestore, restoreDomain, RestoreRefusedError, setsRoot, type ResolvedRestore } from "./run-restore.js";
+import { planRestore, restoreDomain, setsRoot, type ResolvedRestore } from "./run-restore.js";
 import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
 import { ReplicateRefusedError } from "./replicate-plan.js";
 
@@ -46,8 +46,7 @@ type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
 /** Version reported by `nats micro info` (semver, as ADR-32 requires). */
 const serviceVersion = "0.1.0";
 
-const isRefusal = (err: unknown): boolean =>
-  err instanceof RestoreRefusedError || err instanceof ReplicateRefusedError || err instanceof BackupSetError || err instanceof DomainXmlError || err instanceof LeaseBusyError || err instanceof PathRefusedError;
+const isRefusal = (err: unknown): boolean => errorReplyStatus(err) < 500;
 
 /**
  * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
@@ -204,7 +203,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
             if (!isRefusal(err) && !(err instanceof RestoreError)) logger.error({ err, endpoint }, "restore endpoint failed");
             const message = (err as Error).message;
             // A header holds one line (a multi-line message, e.g. a program's stderr, would lose the whole reply).
-            msg.respondError(isRefusal(err) ? 400 : 500, message.replace(/[\r\n]+/g, " "), JSON.stringify({ error: message }));
+            msg.respondError(errorReplyStatus(err), message.replace(/[\r\n]+/g, " "), JSON.stringify({ error: message }));
           },
         );
         running.add(p);

@@ -1,19 +1,18 @@
 import { constants } from "node:fs";
 import { chmod, copyFile, link, lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { execa } from "execa";
 import { archiveChainFolder, chainEndAfterRestore, readChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
 import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
 import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
+import { VmbsError } from "@vmbs/contracts";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
-export class RestoreRefusedError extends Error {
+export class RestoreRefusedError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "RestoreRefusedError";
+    super("refused", message);
   }
 }
 
@@ -39,8 +38,6 @@ export interface ResolvedRestore {
   set: string;
   checkpoint: string;
 }
-
-const virshTimeoutMs = 60_000;
 
 /**
  * Restores one set of `req.domain` up to a checkpoint. New domain: images under `targetDir` named
@@ -129,7 +126,7 @@ export async function setsRoot(backupRoot: string, from: string | undefined): Pr
  * folder libvirt already keeps images in is written to (a storage pool path, a domain's disk folder).
  */
 async function newImageFolder(deps: Pick<RestoreDeps, "libvirt" | "libvirtUri">, req: RestoreRunRequest, disks: XmlDisk[]): Promise<string> {
-  const folders = await Promise.all((await libvirtImageFolders(deps.libvirt, deps.libvirtUri)).map((f) => realPathOf(f).catch(() => undefined)));
+  const folders = await Promise.all((await libvirtImageFolders(deps.libvirt)).map((f) => realPathOf(f).catch(() => undefined)));
   const allowed = new Set(folders);
   const where = `a storage pool path or image folder of a domain on ${deps.libvirtUri}`;
   return req.targetDir === undefined
@@ -241,7 +238,7 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
   const define = req.define !== false;
   if (define) {
     await deps.progress(`define domain ${name} (uuid ${edited.uuid})`);
-    await execa("virsh", ["-c", deps.libvirtUri, "define", "--file", xmlPath], { stdin: "ignore", timeout: virshTimeoutMs });
+    await deps.libvirt.defineXml(edited.xml);
   }
   return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(stripped.length > 0 ? { stripped } : {}) };
 }

@@ -3,6 +3,7 @@ import { chmod, copyFile, link, lstat, mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { rsyncRemoteShell, shellQuote } from "@vmbs/config";
+import { convertImage } from "@vmbs/virt";
 import { realPathOf } from "./confine.js";
 import { targetSshOptions, type TargetTransport } from "./replicate-plan.js";
 
@@ -37,7 +38,7 @@ const SSH_COMMAND_TIMEOUT_MS = 120_000;
 export function createTargetFiles(transport: TargetTransport, o: TargetFilesOptions): TargetFiles {
   const partial = (dest: string): string => join(dirname(dest), `.${basename(dest)}.vmbs-partial-${o.runId}`);
   const convert = async (source: string, format: string, out: string, signal: AbortSignal): Promise<void> => {
-    await execa("qemu-img", ["convert", "-O", format, "--", source, out], { stdin: "ignore", timeout: o.copyTimeoutMs, cancelSignal: signal });
+    await convertImage(source, format, out, { timeoutMs: o.copyTimeoutMs, signal });
     // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
     await chmod(out, 0o600);
   };

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectBus, type NatsConnection } from "../connect-bus.js";
-import { startNatsServer } from "../nats-server.js";
+import { startNatsServer } from "@vmbs/nats-server";
 import { ensureStreams } from "../topology.js";
 
 /** A connection to a private nats-server for one test file. */

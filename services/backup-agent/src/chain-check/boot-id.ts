@@ -3,7 +3,7 @@ import { buckets } from "@vmbs/contracts";
 import { openBucket, type NatsConnection } from "@vmbs/bus";
 
 /** The kernel's random id of this boot: it changes on every reboot or crash of the host. */
-export async function readBootId(path = "/proc/sys/kernel/random/boot_id"): Promise<string> {
+async function readBootId(path = "/proc/sys/kernel/random/boot_id"): Promise<string> {
   return (await readFile(path, "utf8")).trim();
 }
 

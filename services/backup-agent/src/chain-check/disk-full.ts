@@ -1,7 +1,7 @@
 import { statfs } from "node:fs/promises";
 
 /** The engine's (Python's) words for a full file system. */
-export const OUT_OF_SPACE_PATTERN = /ENOSPC|No space left on device|Errno 28\b|Disk quota exceeded|EDQUOT/i;
+const OUT_OF_SPACE_PATTERN = /ENOSPC|No space left on device|Errno 28\b|Disk quota exceeded|EDQUOT/i;
 
 /** Below this much free space (and 5 % of the file system) a failed run is treated as out of space too. */
 export const LOW_SPACE_BYTES = 64 * 1024 * 1024;

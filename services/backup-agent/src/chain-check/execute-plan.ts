@@ -63,7 +63,7 @@ const eventOf: Record<ChainStep["op"], ChainEventType | undefined> = {
 };
 
 /** One line naming a step, for logs and the event's `step` field. */
-export function describeStep(step: ChainStep): string {
+function describeStep(step: ChainStep): string {
   switch (step.op) {
     case "kill-qemu-nbd":
       return `kill-qemu-nbd ${step.pidFiles.join(", ")}`;

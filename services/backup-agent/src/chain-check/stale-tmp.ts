@@ -14,7 +14,7 @@ const QEMU_USERS = new Set(["libvirt-qemu", "qemu"]);
 
 
 /** Reads at most `max` bytes of a file; a file that is bigger is cut there (no allocation from its size). */
-export async function readHead(path: string, max: number): Promise<string> {
+async function readHead(path: string, max: number): Promise<string> {
   const fh = await open(path, "r");
   try {
     const buf = Buffer.alloc(max);

@@ -1,5 +1,6 @@
 /**
- * Which VIRTNBDBACKUP_ARGS the agent refuses (read at start-up by the config schema). The agent owns where a
+ * Which VIRTNBDBACKUP_ARGS the agent refuses: the config schema reads them, so a refused option is a start-up
+ * error naming the setting, not a failed backup. The agent owns where a
  * backup goes, of which domain over which URI, at which level and in which form; an extra option that changed
  * any of that would write a chain the agent does not see, or none at all. argparse lets the last occurrence
  * win, accepts any unambiguous prefix of a long option (`--out=/x`) and clusters short options (`-no/x` is

@@ -1,3 +1,4 @@
+import { VmbsError } from "./vmbs-error.js";
 import { createHash } from "node:crypto";
 
 /** How urgent a notification is; targets send what is at least their `severity` (default warning). */
@@ -35,10 +36,9 @@ export type NotifyTarget = TargetBase &
     | { kind: "tgram"; url: string; chatId: string }
   );
 
-export class NotifyUrlError extends Error {
+export class NotifyUrlError extends VmbsError {
   constructor(message: string) {
-    super(message);
-    this.name = "NotifyUrlError";
+    super("misconfigured", message);
   }
 }
 

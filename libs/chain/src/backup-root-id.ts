@@ -1,25 +1,20 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
+import { VmbsError, backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
 
 /** The backup root's marker exists but does not hold a valid id; it is never replaced silently. */
-export class BackupRootMarkerError extends Error {
+export class BackupRootMarkerError extends VmbsError {
   constructor(
     readonly path: string,
     detail: string,
     options?: ErrorOptions,
   ) {
-    super(
+    super("misconfigured", 
       `${path}: ${detail}. This file names the backup root for the chain locks of every agent using it; ` +
         `restore it (content {"id":"<host id>"}) or, if no other agent uses this root, delete it so the next start writes a new one`,
       options,
     );
-    this.name = "BackupRootMarkerError";
   }
-}
-
-function errorCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /**
@@ -36,7 +31,7 @@ export async function backupRootId(root: string, hostId: string): Promise<string
     await writeFile(path, JSON.stringify({ id: hostId }), { flag: "wx", mode: 0o644 });
     return hostId;
   } catch (err) {
-    if (errorCode(err) !== "EEXIST") throw err;
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
   let text: string;
   try {
