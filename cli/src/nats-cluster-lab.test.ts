@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { authFileNames, backupRootId, connectBus, createChainLeases, publishJson, type NatsConnection } from "@vmbs/bus";
+import { authFileNames, connectBus, createChainLeases, publishJson, type NatsConnection } from "@vmbs/bus";
+import { backupRootId } from "@vmbs/chain";
 import { backupCompletedSchema, roleId, roleInboxPrefix, streams, subjects, type BackupCompleted, type BusRole } from "@vmbs/contracts";
 import {
   createLab,

@@ -3,6 +3,7 @@ import { Svcm, type ServiceMsg } from "@nats-io/services";
 import { consumeDurable, isRedirectedStoredMessage, publishJson, readHostInventories, statusDurable, type NatsConnection } from "@vmbs/bus";
 import {
   domainHistoryRequestSchema,
+  errorReplyStatus,
   eventMessageId,
   fleetStatusRequestSchema,
   parseEvent,
@@ -10,6 +11,7 @@ import {
   splitEventSubject,
   statusServiceName,
   subjects,
+  VmbsError,
   type DomainHistory,
   type FleetStatus,
   type FleetStatusRequest,
@@ -49,8 +51,12 @@ export interface StatusService {
 /** Version reported by `nats micro info` (semver, as ADR-32 requires). */
 const serviceVersion = "0.1.0";
 
-/** A refused request: answered 400 with the reason. */
-class StatusRequestError extends Error {}
+/** A request that does not parse: answered 400 with the reason. */
+class StatusRequestError extends VmbsError {
+  constructor(reason: string) {
+    super("refused", reason);
+  }
+}
 
 /**
  * The fleet's status service: folds every event (its durable on VMBS_EVT) and every host's heartbeat into one
@@ -144,10 +150,10 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
         try {
           msg.respond(JSON.stringify(handle(msg)));
         } catch (err) {
-          const refused = err instanceof StatusRequestError;
-          if (!refused) logger.error({ err, endpoint }, "status endpoint failed");
+          const status = errorReplyStatus(err);
+          if (status >= 500) logger.error({ err, endpoint }, "status endpoint failed");
           const message = (err as Error).message.replace(/[\r\n]+/g, " ");
-          msg.respondError(refused ? 400 : 500, message, JSON.stringify({ error: message }));
+          msg.respondError(status, message, JSON.stringify({ error: message }));
         }
       }
     })();
