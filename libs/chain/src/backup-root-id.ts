@@ -1,4 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { VmbsError, backupRootMarker, backupRootMarkerSchema, isHostToken, parsePayload } from "@vmbs/contracts";
 
@@ -9,7 +10,8 @@ export class BackupRootMarkerError extends VmbsError {
     detail: string,
     options?: ErrorOptions,
   ) {
-    super("misconfigured", 
+    super(
+      "misconfigured",
       `${path}: ${detail}. This file names the backup root for the chain locks of every agent using it; ` +
         `restore it (content {"id":"<host id>"}) or, if no other agent uses this root, delete it so the next start writes a new one`,
       options,
@@ -33,13 +35,26 @@ export async function backupRootId(root: string, hostId: string): Promise<string
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
   }
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new BackupRootMarkerError(path, `cannot be read (${(err as Error).message})`, { cause: err });
-  }
+  const text = await readMarker(path);
   const parsed = parsePayload(backupRootMarkerSchema, text.trim() === "" ? "null" : text);
   if (!parsed.ok) throw new BackupRootMarkerError(path, parsed.reason.replace(/^invalid payload: /, "invalid content: "));
   return parsed.value.id;
+}
+
+/** How long an empty marker may be another agent's exclusive create that has not written its id yet. */
+const MARKER_WRITE_GRACE_MS = 2_000;
+
+/** The marker's text; an empty one is read again for a moment, since its creator writes right after creating it. */
+async function readMarker(path: string): Promise<string> {
+  const deadline = Date.now() + MARKER_WRITE_GRACE_MS;
+  for (;;) {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (err) {
+      throw new BackupRootMarkerError(path, `cannot be read (${(err as Error).message})`, { cause: err });
+    }
+    if (text !== "" || Date.now() >= deadline) return text;
+    await sleep(50);
+  }
 }
