@@ -1,6 +1,6 @@
 import { backupRootId, claimAgentPresence, durablesOf, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
-import { createScheduler } from "@vmbs/scheduler";
+import { startScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
 import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
 import { startMirror } from "@vmbs/mirror";
@@ -137,8 +137,7 @@ export async function serve(role: ServeRole): Promise<number> {
   try {
     if (schedulerNc) {
       if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: schedulerNc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
-      scheduler.start();
+      const scheduler = await startScheduler({ nc: schedulerNc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
       stops.push(() => scheduler.stop());
     }
     if (notifierNc) {
