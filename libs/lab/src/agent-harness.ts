@@ -8,7 +8,7 @@ import { createLab, type Lab } from "./lab.js";
 import { startTestNats, type TestNats } from "./servers.js";
 import { testLogger } from "./test-logger.js";
 import { waitFor } from "./wait-for.js";
-import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
+import { startBackupAgent, type BackupAgentHandle } from "@vmbs/backup-agent";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
 export interface AgentHarness {
@@ -21,7 +21,7 @@ export interface AgentHarness {
   stateDir: string;
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
-  startAgent(env?: Record<string, string>): Promise<BackupAgent>;
+  startAgent(env?: Record<string, string>): Promise<BackupAgentHandle>;
   /** Waits for the first event matching `match` (events already seen count). */
   waitEvent(match: (e: BackupEvent) => boolean, timeoutMs?: number): Promise<BackupEvent>;
   /** Publishes a raw body with a plain core publish, as `nats pub` does. */
@@ -62,7 +62,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
       if (parsed.success) events.push(parsed.data);
     }
   })();
-  const agents: BackupAgent[] = [];
+  const agents: BackupAgentHandle[] = [];
   return {
     nats,
     nc,
