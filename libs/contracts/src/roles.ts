@@ -161,8 +161,8 @@ export function rolePermissions(role: BusRole): RolePermissions {
       return done([
         ...durableConsumer(streams.events, notifierConsumerName),
         subjects.evt.serviceAll("notify", "*"),
+        // A run's digest lists the host's scheduled domains.
         ...kvRead(buckets.hosts, ">"),
-        ...kvRead(buckets.agentPresence, ">"),
       ]);
   }
 }
