@@ -136,7 +136,7 @@ describe("bus credentials in the CLI", () => {
     assert.match(init.stdout, /agent-authhost\.nk/);
     const authDir = join(state, "auth");
     const files = (await readdir(authDir)).sort();
-    assert.deepEqual(files, ["agent-authhost.nk", "auth.conf", "mirror-authhost.nk", "nats-server.conf", "notifier.nk", "operator.nk", "restore-authhost.nk", "scheduler.nk"]);
+    assert.deepEqual(files, ["agent-authhost.nk", "auth.conf", "mirror-authhost.nk", "nats-server.conf", "notifier.nk", "operator.nk", "restore-authhost.nk", "scheduler.nk", "status.nk"]);
     for (const f of files) assert.equal((await stat(join(authDir, f))).mode & 0o777, 0o600, f);
     // A server of one's own (compose's) started with nats-server.conf has the disk budget and the authorization.
     assert.match(await readFile(join(authDir, "nats-server.conf"), "utf8"), /^jetstream \{ max_file_store: 2147483648 \}\ninclude "auth\.conf"\n$/);
@@ -207,7 +207,7 @@ describe("bus credentials in the CLI", () => {
       assert.equal(first.exitCode, 0, first.stderr);
       assert.match(first.stdout, /"type":"completed"/);
       const files = (await readdir(authDir)).sort();
-      assert.deepEqual(files, ["agent-closedhost.nk", "auth.conf", "mirror-closedhost.nk", "nats-server.conf", "notifier.nk", "operator.nk", "restore-closedhost.nk", "scheduler.nk"]);
+      assert.deepEqual(files, ["agent-closedhost.nk", "auth.conf", "mirror-closedhost.nk", "nats-server.conf", "notifier.nk", "operator.nk", "restore-closedhost.nk", "scheduler.nk", "status.nk"]);
       for (const f of files) assert.equal((await stat(join(authDir, f))).mode & 0o777, 0o600, f);
       const url = `nats://127.0.0.1:${fresh.VMBS_LOCAL_NATS_PORT}`;
       await assert.rejects(connectBus(url, "anonymous"), /cannot connect/);

@@ -112,12 +112,13 @@ describe("a 3-node NATS cluster loses the leader of VMBS_EVT during an increment
     assert.ok(Date.parse(inc.at) > killedAt, "the incremental was still running when the leader died");
     assert.equal(inc.level, "inc");
     assert.equal(checkpointIndex(inc), checkpointIndex(full) + 1);
-    const newLeader = (await (await jsm()).streams.info(streams.events)).cluster?.leader;
+    // Right after a leader's death an API request may time out while the cluster settles: asked again.
+    const newLeader = await waitFor(async () => (await (await jsm()).streams.info(streams.events)).cluster?.leader, { timeoutMs: 60_000, what: "VMBS_EVT's leader" });
     assert.ok(newLeader && newLeader !== leader, `another node leads VMBS_EVT (was ${leader}, now ${newLeader})`);
     // Every retry of the agent's outbox has had its time: still one completed event for the run.
     await waitFor(async () => (await (await jsm()).streams.info(streams.commands)).state.messages === 0, { timeoutMs: 60_000, what: "the command acked" });
     await sleep(2_000);
-    const runs = (await storedCompleted()).filter((e) => e.runId === inc.runId);
+    const runs = await waitFor(async () => (await storedCompleted()).filter((e) => e.runId === inc.runId), { timeoutMs: 60_000, what: "the stored events" });
     assert.equal(runs.length, 1, "the completed event is stored exactly once");
 
     await lab.writeGuest(dom.name, { offset: 400 * MiB, length: 4 * MiB, pattern: 0x43 });

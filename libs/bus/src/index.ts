@@ -7,7 +7,7 @@ export {
   type NatsConnection,
   type SplitNatsUrl,
 } from "./connect-bus.js";
-export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
+export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, reservedStoreBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
 export { openBucket, readBucket, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
 export { StreamReplicasError } from "./stream-replicas.js";
 export * from "./durables.js";

@@ -37,12 +37,12 @@ const bucketLimits: Readonly<Record<string, BucketLimits>> = {
   [buckets.agentPresence]: { ttlMs: 15_000, maxValueBytes: 1 * KiB, maxBytes: 1 * MiB },
   [buckets.commandOutcomes]: { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 256 * MiB },
   // A domain's status record with its recent runs; a host or domain gone for 90 days is forgotten.
-  [buckets.status]: { ttlMs: 90 * day, maxValueBytes: 64 * KiB, maxBytes: 512 * MiB },
+  [buckets.status]: { ttlMs: 90 * day, maxValueBytes: 64 * KiB, maxBytes: 128 * MiB },
 };
 const otherBucket: BucketLimits = { ttlMs: 7 * day, maxValueBytes: 16 * KiB, maxBytes: 16 * MiB };
 
 /** The limits of `bucket`, with `ttlMs` overridden (a test's short lease). */
-function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
+export function limitsOf(bucket: string, ttlMs?: number): BucketLimits {
   const limits = bucketLimits[bucket] ?? otherBucket;
   return ttlMs === undefined ? limits : { ...limits, ttlMs };
 }

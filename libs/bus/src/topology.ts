@@ -3,7 +3,7 @@ import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy
 import type { KV } from "@nats-io/kv";
 import { buckets, streams, subjects } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
-import { openBucket } from "./kv-buckets.js";
+import { limitsOf, openBucket } from "./kv-buckets.js";
 import { ensureDurable, type DurableSpec } from "./consume-durable.js";
 import { assertReplicas } from "./stream-replicas.js";
 
@@ -67,6 +67,15 @@ function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: str
       allow_rollup_hdrs: false,
     },
   ];
+}
+
+/**
+ * Disk the product's streams and buckets reserve with their default limits: a server's JetStream store must hold
+ * at least this much, or creating the last of them fails ("insufficient storage resources").
+ */
+export function reservedStoreBytes(): number {
+  const streamBytes = streamConfigs({}).reduce((sum, c) => sum + (c.max_bytes ?? 0), 0);
+  return streamBytes + Object.values(buckets).reduce((sum, bucket) => sum + limitsOf(bucket).maxBytes, 0);
 }
 
 /** What {@link ensureStreams} did. */

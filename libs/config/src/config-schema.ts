@@ -137,9 +137,9 @@ export const configSchema = z.object({
   VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
   /**
    * MiB of disk the local nats-server's JetStream may use (`max_file_store`). The streams and buckets reserve their
-   * own limits (about 1.6 GiB together) out of it, hence the minimum.
+   * own limits (about 1.7 GiB together) out of it, hence the minimum.
    */
-  VMBS_LOCAL_NATS_MAX_STORE_MB: count(2048, 1_048_576).refine((v) => v >= 2048, { message: "expected at least 2048 (MiB): the streams and buckets reserve about 1.6 GiB" }),
+  VMBS_LOCAL_NATS_MAX_STORE_MB: count(2048, 1_048_576).refine((v) => v >= 2048, { message: "expected at least 2048 (MiB): the streams and buckets reserve about 1.7 GiB" }),
   /**
    * Run the local nats-server of `vmbs start` without authorization (any local user or container could command
    * restores). Off: its credentials are generated on first start. Has no effect on a NATS_URL server.

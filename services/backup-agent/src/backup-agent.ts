@@ -98,7 +98,9 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const hosts = await openHostsBucket(nc);
   const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI, { timeoutMs: config.VMBS_LIBVIRT_TIMEOUT * 1000 });
   const ignoredDomains = new Set(config.VM_IGNORED_LIST);
-  const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", logger, intervalMs: deps.heartbeatMs });
+  // The versions the status shows per host; a libvirt that does not answer now only leaves them out.
+  const versions = { virtnbdbackup: engine.version, ...(await libvirt.versions().catch(() => ({}))) };
+  const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", versions, logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
   const stateDir = agentStateDir(config.VMBS_STATE_DIR, host);
