@@ -36,9 +36,9 @@ function attentionOf(host: HostRecord, alive: boolean, record: DomainRecord, sch
   return out;
 }
 
-function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, inventoried: HostRecord["domains"][number] | undefined, now: Date, policy: FleetPolicy): DomainStatus {
+function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, inventoried: HostRecord["domains"][number] | undefined, now: Date, policy: FleetPolicy, nextRun: Date | null): DomainStatus {
   const scheduled = inventoried?.scheduled ?? false;
-  const next = scheduled ? policy.nextRun() : null;
+  const next = scheduled ? nextRun : null;
   return {
     domain: record.domain,
     state: inventoried?.state ?? "unknown",
@@ -63,6 +63,9 @@ export function hostNames(fleet: FleetRecords): string[] {
 /** The status of the fleet (or of one host or domain) as the service answers it. */
 export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy, filter: FleetStatusRequest = {}): FleetStatus {
   const hosts: HostStatus[] = [];
+  // The schedule's next slot is the same for every domain: asked once (node-cron takes ~30 µs per question, which
+  // was 0.3 s of a 10 000-domain reply).
+  const nextRun = policy.nextRun();
   for (const name of hostNames(fleet)) {
     if (filter.host !== undefined && filter.host !== name) continue;
     const host = fleet.hosts.get(name) ?? newHostRecord(name);
@@ -72,7 +75,7 @@ export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy,
     const domainNames = [...new Set([...host.domains.map((d) => d.name), ...records.keys()])].sort();
     const domains = domainNames
       .filter((d) => filter.domain === undefined || filter.domain === d)
-      .map((d) => domainStatus(host, alive, records.get(d) ?? newDomainRecord(name, d), host.domains.find((i) => i.name === d), now, policy));
+      .map((d) => domainStatus(host, alive, records.get(d) ?? newDomainRecord(name, d), host.domains.find((i) => i.name === d), now, policy, nextRun));
     if (filter.domain !== undefined && domains.length === 0) continue;
     hosts.push({ host: name, alive, lastSeen: host.lastSeen, versions: host.versions, domains });
   }
