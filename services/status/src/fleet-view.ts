@@ -60,14 +60,22 @@ export function hostNames(fleet: FleetRecords): string[] {
   return [...new Set([...fleet.hosts.keys(), ...fleet.domains.keys()])].sort();
 }
 
-/** The status of the fleet (or of one host or domain) as the service answers it. */
-export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy, filter: FleetStatusRequest = {}): FleetStatus {
+/**
+ * The status of the fleet (or of one host or domain) as the service answers it, from the host after `filter.after`
+ * on. With `maxBytes`, hosts are taken while their JSON fits in it (at least one): a reply cut short names its last
+ * host in `next`.
+ */
+export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy, filter: FleetStatusRequest = {}, maxBytes = Infinity): FleetStatus {
+  const at = now.toISOString();
   const hosts: HostStatus[] = [];
+  // `{"at":"…","hosts":[],"next":"<host>"}`: what the reply holds besides its hosts.
+  let bytes = 64 + 2 * at.length;
   // The schedule's next slot is the same for every domain: asked once (node-cron takes ~30 µs per question, which
   // was 0.3 s of a 10 000-domain reply).
   const nextRun = policy.nextRun();
   for (const name of hostNames(fleet)) {
     if (filter.host !== undefined && filter.host !== name) continue;
+    if (filter.after !== undefined && name <= filter.after) continue;
     const host = fleet.hosts.get(name) ?? newHostRecord(name);
     const alive = isAlive(host, now, policy);
     const records = fleet.domains.get(name) ?? new Map<string, DomainRecord>();
@@ -77,8 +85,13 @@ export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy,
       .filter((d) => filter.domain === undefined || filter.domain === d)
       .map((d) => domainStatus(host, alive, records.get(d) ?? newDomainRecord(name, d), host.domains.find((i) => i.name === d), now, policy, nextRun));
     if (filter.domain !== undefined && domains.length === 0) continue;
-    hosts.push({ host: name, alive, lastSeen: host.lastSeen, versions: host.versions, domains });
+    const status: HostStatus = { host: name, alive, lastSeen: host.lastSeen, versions: host.versions, domains };
+    if (maxBytes !== Infinity) {
+      bytes += Buffer.byteLength(JSON.stringify(status)) + 1;
+      if (bytes > maxBytes && hosts.length > 0) return { at, hosts, next: hosts.at(-1)!.host };
+    }
+    hosts.push(status);
   }
-  return { at: now.toISOString(), hosts };
+  return { at, hosts };
 }
 

@@ -48,6 +48,9 @@ export interface StatusService {
   stop(): Promise<void>;
 }
 
+/** Room kept in a reply for its headers (the micro service's, and a tracing proxy's). */
+const replyHeadroomBytes = 8 * 1024;
+
 /** Version reported by `nats micro info` (semver, as ADR-32 requires). */
 const serviceVersion = "0.1.0";
 
@@ -127,7 +130,8 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     fleet(msg) {
       const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
       if (!req.ok) throw new StatusRequestError(req.reason);
-      return api.fleet(req.value);
+      // One reply is one message: a fleet bigger than the server's max_payload is answered in parts (`next`).
+      return fleetStatus(fleet, new Date(), policy, req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
     },
     history(msg) {
       const req = parsePayload(domainHistoryRequestSchema, msg.data);
