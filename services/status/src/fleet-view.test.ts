@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { FleetStatus } from "@vmbs/contracts";
+import { fleetStatusSchema, type FleetStatus } from "@vmbs/contracts";
 import { domainRecordOf, emptyFleet, hostRecordOf, type FleetRecords } from "./fleet-records.js";
-import { fleetStatus } from "./fleet-view.js";
+import { fleetStatus, fleetStatusJson } from "./fleet-view.js";
 import type { FleetPolicy } from "./fleet-policy.js";
 
 const now = new Date("2026-12-08T12:00:00Z");
@@ -29,9 +29,10 @@ describe("fleetStatus: a reply cut to fit one message", () => {
     const maxBytes = Math.ceil(JSON.stringify(whole).length / 3);
     const parts: FleetStatus[] = [];
     for (let after: string | undefined; ; ) {
-      const part = fleetStatus(fleet, now, policy, after ? { after } : {}, maxBytes);
+      const text = fleetStatusJson(fleet, now, policy, after ? { after } : {}, maxBytes);
+      assert.ok(Buffer.byteLength(text) <= maxBytes, `part ${parts.length + 1} fits in ${maxBytes} bytes`);
+      const part = fleetStatusSchema.parse(JSON.parse(text));
       parts.push(part);
-      assert.ok(Buffer.byteLength(JSON.stringify(part)) <= maxBytes, `part ${parts.length} fits in ${maxBytes} bytes`);
       if (!part.next) break;
       assert.equal(part.next, part.hosts.at(-1)!.host);
       after = part.next;
@@ -43,9 +44,9 @@ describe("fleetStatus: a reply cut to fit one message", () => {
   it("a host bigger than the size still comes, alone; the schedule is asked once per reply", () => {
     const fleet = fleetOf(3, 40);
     asked = 0;
-    const part = fleetStatus(fleet, now, policy, {}, 100);
+    const part = fleetStatusSchema.parse(JSON.parse(fleetStatusJson(fleet, now, policy, {}, 100)));
     assert.deepEqual([part.hosts.map((h) => h.host), part.next], [["hv0"], "hv0"]);
     assert.equal(asked, 1);
-    assert.deepEqual(fleetStatus(fleet, now, policy, { after: "hv1" }, 100).hosts.map((h) => h.host), ["hv2"]);
+    assert.deepEqual(fleetStatus(fleet, now, policy, { after: "hv1" }).hosts.map((h) => h.host), ["hv2"]);
   });
 });
