@@ -19,7 +19,7 @@ import { performance } from "node:perf_hooks";
 import { PassThrough } from "node:stream";
 import { execa } from "execa";
 import { positiveIntFlag } from "./cli-args.js";
-import { startBackupAgent, type BackupAgent } from "@vmbs/backup-agent";
+import { startBackupAgent, type BackupAgentHandle } from "@vmbs/backup-agent";
 import { connectBus, publishJson, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { backupEventSchema, subjects, type BackupEvent } from "@vmbs/contracts";
@@ -58,7 +58,7 @@ async function main(stop: AbortSignal): Promise<void> {
   let lab: Lab | undefined;
   let nats: TestNats | undefined;
   let nc: NatsConnection | undefined;
-  let agent: BackupAgent | undefined;
+  let agent: BackupAgentHandle | undefined;
   try {
     lab = await createLab();
     const domains: string[] = [];

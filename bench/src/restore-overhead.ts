@@ -20,7 +20,7 @@ import { loadConfig } from "@vmbs/config";
 import { subjects } from "@vmbs/contracts";
 import { createLab, startTestNats, waitFor, type Lab, type TestNats } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { startRestoreService, type RestoreService } from "@vmbs/restore";
+import { startRestoreService, type RestoreServiceHandle } from "@vmbs/restore";
 import { runBench } from "./run-bench.js";
 
 const HOST = "bench";
@@ -36,7 +36,7 @@ async function main(stop: AbortSignal): Promise<void> {
   let lab: Lab | undefined;
   let nats: TestNats | undefined;
   let nc: NatsConnection | undefined;
-  let service: RestoreService | undefined;
+  let service: RestoreServiceHandle | undefined;
   try {
     lab = await createLab();
     const dom = await lab.createDomain({ sizeMiB: 1024 });

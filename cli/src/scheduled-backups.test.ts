@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, ensureStreams, openHostsBucket } from "@vmbs/bus";
 import { createAgentHarness, startTestNats, waitFor, type AgentHarness } from "@vmbs/lab";
-import { createScheduler, slotMessageId } from "@vmbs/scheduler";
+import { createSlotPublisher, slotMessageId, startScheduler } from "@vmbs/scheduler";
 import { createLogger } from "@vmbs/logger";
 import { streams, subjects, type HostInventory } from "@vmbs/contracts";
 
@@ -35,7 +35,7 @@ describe("scheduler", () => {
         timeoutMs: 15_000,
         what: "the agent's heartbeat to register the new domain",
       });
-      const replicas = [1, 2].map(() => createScheduler({ nc, schedule: "@daily", logger: silent }));
+      const replicas = [1, 2].map(() => createSlotPublisher({ nc, logger: silent }));
       const slot = new Date("2026-11-26T03:00:00Z");
       const results = await Promise.all(replicas.map((r) => r.fireSlot(slot)));
       assert.equal(results.reduce((n, r) => n + r.published, 0), 1, "one replica stored the command");
@@ -58,8 +58,7 @@ describe("scheduler", () => {
     const jsm = await jetstreamManager(nc);
     // The previous test's agent registered host sched1; its entry outlives the agent until the TTL.
     const before = (await jsm.streams.info(streams.commands)).state.last_seq;
-    const scheduler = createScheduler({ nc, schedule: "* * * * * *", logger: silent });
-    scheduler.start();
+    const scheduler = await startScheduler({ nc, schedule: "* * * * * *", logger: silent });
     try {
       const stored = await waitFor(
         async () => {
@@ -108,7 +107,7 @@ describe("scheduler slot with a broken host entry and a failing publish", () => 
         level: "debug",
         stream: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }),
       });
-      const scheduler = createScheduler({ nc, schedule: "@daily", logger });
+      const scheduler = createSlotPublisher({ nc, logger });
       const result = await scheduler.fireSlot(new Date("2026-11-26T03:00:00Z"));
       assert.deepEqual(result, { published: 3, duplicates: 0, failed: 4 });
 
@@ -142,7 +141,7 @@ describe("scheduler: DRILL_SCHEDULE", () => {
       const hosts = await openHostsBucket(nc);
       for (const host of ["hv1", "hv2"])
         await hosts.put(host, JSON.stringify({ host, hostname: host, agentVersion: "test", heartbeatAt: new Date().toISOString(), domains: [{ name: "vm", state: "running", scheduled: true }] } satisfies HostInventory));
-      const replicas = [1, 2].map(() => createScheduler({ nc, schedule: "@daily", drillSchedule: "@weekly", logger: silent }));
+      const replicas = [1, 2].map(() => createSlotPublisher({ nc, logger: silent }));
       const slot = new Date("2026-11-29T04:00:00Z");
       const results = await Promise.all(replicas.map((r) => r.fireDrillSlot(slot)));
       assert.deepEqual([results.reduce((n, r) => n + r.published, 0), results.reduce((n, r) => n + r.duplicates, 0)], [2, 2]);
@@ -151,8 +150,7 @@ describe("scheduler: DRILL_SCHEDULE", () => {
       const first = await jsm.streams.getMessage(streams.commands, { last_by_subj: subjects.cmd.drill("hv1") });
       assert.deepEqual(first?.json(), { requestId: `drill-schedule:${slot.toISOString()}` });
 
-      const cron = createScheduler({ nc, schedule: "@yearly", drillSchedule: "* * * * * *", logger: silent });
-      cron.start();
+      const cron = await startScheduler({ nc, schedule: "@yearly", drillSchedule: "* * * * * *", logger: silent });
       try {
         await waitFor(async () => ((await jsm.streams.info(streams.commands)).state.messages > 2 ? true : undefined), { timeoutMs: 5_000, what: "a drill command published by the cron" });
       } finally {

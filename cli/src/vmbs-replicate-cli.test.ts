@@ -8,7 +8,7 @@ import { connectBus, ensureStreams, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicateReplySchema } from "@vmbs/contracts";
 import { createLab, runOnPty, startTestNats, vmbsProcessEnv, type Lab, type TestNats, testLogger } from "@vmbs/lab";
-import { startRestoreService, type RestoreService } from "@vmbs/restore";
+import { startRestoreService, type RestoreServiceHandle } from "@vmbs/restore";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const host = "rplcli";
@@ -17,7 +17,7 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
   let lab: Lab;
   let nats: TestNats;
   let nc: NatsConnection;
-  let service: RestoreService;
+  let service: RestoreServiceHandle;
   let env: Record<string, string>;
   const copies: string[] = [];
   const pools: string[] = [];

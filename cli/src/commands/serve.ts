@@ -1,7 +1,7 @@
 import { backupRootId } from "@vmbs/chain";
 import { claimAgentPresence, durablesOf, setUpBus, type AgentPresence, type NatsConnection } from "@vmbs/bus";
 import { assertBackupRoot, startBackupAgent } from "@vmbs/backup-agent";
-import { createScheduler } from "@vmbs/scheduler";
+import { startScheduler } from "@vmbs/scheduler";
 import { join } from "node:path";
 import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
 import { startMirror } from "@vmbs/mirror";
@@ -14,6 +14,16 @@ import { startLogRotation } from "../log-rotation-job.js";
 import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, MirrorNotConfiguredError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
 export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service" | "restore-service";
+
+/** A service `serve` runs: the bus role it connects as, with that role's own credentials, and how it starts. */
+interface ServedService {
+  role: BusRole;
+  /** Whether this process runs it: the role asked for, and for `start` the settings. */
+  serves: boolean;
+  /** Runs once connected, before any service starts, so a refusal leaves nothing running. */
+  prepare?(nc: NatsConnection): Promise<void>;
+  start(nc: NatsConnection): Promise<{ stop(): Promise<void> }>;
+}
 
 /** How long each step of a stop may take when the bus is gone (requests would otherwise wait for a reconnect). */
 const stopStepMs = 10_000;
@@ -53,6 +63,7 @@ export async function serve(role: ServeRole): Promise<number> {
     return status;
   }
   const { config, logger, reopenLog } = runtime;
+  const servesScheduler = role === "start" || role === "scheduler";
   const servesAgent = role === "start" || role === "agent";
   const servesNotifier = role === "notifier" || (role === "start" && config.NOTIFY_URLS.length > 0);
   const mirrorConfigured = config.RSYNC_BACKUP_PATH !== undefined || config.MIRROR_RCLONE_TARGETS.length > 0;
@@ -63,33 +74,57 @@ export async function serve(role: ServeRole): Promise<number> {
   const startup = new AbortController();
   void signalled.then(() => startup.abort());
 
-  const agentRole: BusRole = { kind: "agent", host: config.HOST_ID };
-  const schedulerRole: BusRole = { kind: "scheduler" };
-  const notifierRole: BusRole = { kind: "notifier" };
-  const mirrorRole: BusRole = { kind: "mirror", host: config.HOST_ID };
-  // `start` also serves this host's restore endpoints, with the restore role's own credentials.
-  const restoreRole: BusRole = { kind: "restore", host: config.HOST_ID };
-  const soloRoles: Partial<Record<ServeRole, BusRole>> = {
-    agent: agentRole,
-    scheduler: schedulerRole,
-    notifier: notifierRole,
-    "mirror-service": mirrorRole,
-    "restore-service": restoreRole,
-  };
-  const solo = soloRoles[role];
-  const roles: BusRole[] = solo ? [solo] : [schedulerRole, agentRole, restoreRole];
-  if (role === "start" && servesNotifier) roles.push(notifierRole);
-  if (role === "start" && servesMirror) roles.push(mirrorRole);
+  let presence: AgentPresence | undefined;
+  let redis: RunningRedisServer | undefined;
+  let redisUrl = config.REDIS_URL;
+  // They start in this order and stop in reverse, so the ones taking commands (agent, mirror, restore) stop
+  // first and no command is half taken.
+  const services: ServedService[] = [
+    {
+      role: { kind: "scheduler" },
+      serves: servesScheduler,
+      start: (nc) => {
+        if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
+        return startScheduler({ nc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
+      },
+    },
+    {
+      role: { kind: "notifier" },
+      serves: servesNotifier,
+      // Like NATS: without REDIS_URL the notifier gets a redis-server of its own (stopped again by any later refusal).
+      prepare: async () => {
+        if (!redisUrl) redisUrl = (redis = await startRedisServer(join(config.VMBS_STATE_DIR, "redis"))).url;
+      },
+      start: (nc) =>
+        startNotifier({
+          nc,
+          targets: config.NOTIFY_URLS,
+          redisUrl: redisUrl!,
+          sshOptions: config.SSH_OPTIONS,
+          unraidHost: config.UNRAID_NOTIFY_HOST,
+          staleMs: backupRpo(config).staleAlarms ? backupRpo(config).minutes * 60_000 : 0,
+          logger,
+        }),
+    },
+    {
+      role: { kind: "agent", host: config.HOST_ID },
+      serves: servesAgent,
+      prepare: async (nc) => {
+        presence = await claimAgentPresence(nc, { host: config.HOST_ID });
+      },
+      start: (nc) => startBackupAgent({ config, nc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) }),
+    },
+    // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
+    // completed backup events and its root's chain leases.
+    { role: { kind: "mirror", host: config.HOST_ID }, serves: servesMirror, start: (nc) => startMirror({ config, nc, logger }) },
+    // `start` also serves this host's restore endpoints, with the restore role's own credentials.
+    { role: { kind: "restore", host: config.HOST_ID }, serves: servesRestore, start: (nc) => startRestoreService({ config, nc, logger }) },
+  ];
+  const served = services.filter((s) => s.serves);
+  const roles = served.map((s) => s.role);
 
   let bus: Bus | undefined;
-  let presence: AgentPresence | undefined;
-  let agentNc: NatsConnection | undefined;
-  let schedulerNc: NatsConnection | undefined;
-  let notifierNc: NatsConnection | undefined;
-  let mirrorNc: NatsConnection | undefined;
-  let redis: RunningRedisServer | undefined;
-  let restoreNc: NatsConnection | undefined;
-  let redisUrl = config.REDIS_URL;
+  const connected: { service: ServedService; nc: NatsConnection }[] = [];
   let rootId: string | undefined;
   try {
     if (role === "mirror-service" && !mirrorConfigured) throw new MirrorNotConfiguredError();
@@ -111,19 +146,13 @@ export async function serve(role: ServeRole): Promise<number> {
     });
     await setup.close();
     if (drifted.length > 0) logger.warn({ streams: drifted }, "stream config differs from this version's; run vmbs bus setup with the operator's credential to update it");
-    // Connecting now (each role with its own credentials) tells an unreachable NATS_URL before anything runs.
-    if (role === "start" || role === "scheduler") schedulerNc = await bus.connect(schedulerRole, `vmbs-scheduler-${config.HOST_ID}`);
-    if (servesNotifier) notifierNc = await bus.connect(notifierRole, `vmbs-notifier-${config.HOST_ID}`);
-    // Like NATS: without REDIS_URL the notifier gets a redis-server of its own (stopped again by any later refusal).
-    if (servesNotifier && !redisUrl) redisUrl = (redis = await startRedisServer(join(config.VMBS_STATE_DIR, "redis"))).url;
-    if (servesAgent) {
-      agentNc = await bus.connect(agentRole, `vmbs-agent-${config.HOST_ID}`);
-      presence = await claimAgentPresence(agentNc, { host: config.HOST_ID });
+    // Connecting now (each role with its own credentials) tells an unreachable NATS_URL, or another agent with
+    // this HOST_ID, before anything runs.
+    for (const service of served) {
+      const nc = await bus.connect(service.role, `vmbs-${service.role.kind}-${config.HOST_ID}`);
+      await service.prepare?.(nc);
+      connected.push({ service, nc });
     }
-    // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
-    // completed backup events and its root's chain leases.
-    if (servesMirror) mirrorNc = await bus.connect(mirrorRole, `vmbs-mirror-${config.HOST_ID}`);
-    if (servesRestore) restoreNc = await bus.connect(restoreRole, `vmbs-restore-${config.HOST_ID}`);
   } catch (err) {
     await bus?.close();
     await redis?.stop();
@@ -132,7 +161,7 @@ export async function serve(role: ServeRole): Promise<number> {
 
   const stops: (() => Promise<void>)[] = [startLogRotation(config, logger, reopenLog)];
   const stopAll = async () => {
-    for (const stop of stops) await within(stopStepMs, stop());
+    for (const stop of stops.toReversed()) await within(stopStepMs, stop());
     await within(stopStepMs, presence?.lease.release() ?? Promise.resolve());
     await within(stopStepMs, bus!.close());
     // close() may have timed out while draining: the local nats-server must not outlive us either way.
@@ -140,35 +169,9 @@ export async function serve(role: ServeRole): Promise<number> {
     await redis?.stop();
   };
   try {
-    if (schedulerNc) {
-      if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-      const scheduler = createScheduler({ nc: schedulerNc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
-      scheduler.start();
-      stops.push(() => scheduler.stop());
-    }
-    if (notifierNc) {
-      const notifier = await startNotifier({
-        nc: notifierNc,
-        targets: config.NOTIFY_URLS,
-        redisUrl: redisUrl!,
-        sshOptions: config.SSH_OPTIONS,
-        unraidHost: config.UNRAID_NOTIFY_HOST,
-        staleMs: backupRpo(config).staleAlarms ? backupRpo(config).minutes * 60_000 : 0,
-        logger,
-      });
-      stops.push(() => notifier.stop());
-    }
-    if (agentNc) {
-      const agent = await startBackupAgent({ config, nc: agentNc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) });
-      stops.unshift(() => agent.stop());
-    }
-    if (mirrorNc) {
-      const mirror = await startMirror({ config, nc: mirrorNc, logger });
-      stops.unshift(() => mirror.stop());
-    }
-    if (restoreNc) {
-      const restore = await startRestoreService({ config, nc: restoreNc, logger });
-      stops.unshift(() => restore.stop());
+    for (const { service, nc } of connected) {
+      const handle = await service.start(nc);
+      stops.push(() => handle.stop());
     }
   } catch (err) {
     await stopAll();

@@ -26,7 +26,7 @@ import { selectArchivesToDelete } from "./retention.js";
  *                                           |                          | deleted, its full waits
  *   an in-place restore (restore            | chainEndAfterRestore     | always: every libvirt checkpoint is deleted
  *     run-restore.ts)                       |                          | (metadata), the active folder archived if present
- *   a mirror sync (mirror-service.ts)       | mirrorCopyFate           | the mirror copy holds another chain (archived,
+ *   a mirror sync (mirror sync-chains.ts)   | mirrorCopyFate           | the mirror copy holds another chain (archived,
  *                                           |                          | then the transfer) or the local chain is gone
  *                                           |                          | (archived, nothing transferred)
  *   mirror retention (mirror-chain.ts,      | mirrorArchivesToDelete   | which archives on the mirror target go after

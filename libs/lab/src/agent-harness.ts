@@ -8,7 +8,7 @@ import { createLab, type Lab } from "./lab.js";
 import { startTestNats, type TestNats } from "./servers.js";
 import { testLogger } from "./test-logger.js";
 import { waitFor } from "./wait-for.js";
-import { startBackupAgent, type BackupAgent, type BackupAgentDeps } from "@vmbs/backup-agent";
+import { startBackupAgent, type BackupAgentDeps, type BackupAgentHandle } from "@vmbs/backup-agent";
 
 /** A real stack for one test file: nats-server, a libvirt lab, a backup root and an agent (or several). */
 export interface AgentHarness {
@@ -22,7 +22,7 @@ export interface AgentHarness {
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
   /** Starts an agent with the harness's config plus `env`; `chainFiles` lets a test watch its chain reads. */
-  startAgent(env?: Record<string, string>, with_?: Pick<BackupAgentDeps, "chainFiles">): Promise<BackupAgent>;
+  startAgent(env?: Record<string, string>, with_?: Pick<BackupAgentDeps, "chainFiles">): Promise<BackupAgentHandle>;
   /** Waits for the first event matching `match` (events already seen count). */
   waitEvent(match: (e: BackupEvent) => boolean, timeoutMs?: number): Promise<BackupEvent>;
   /** Publishes a raw body with a plain core publish, as `nats pub` does. */
@@ -63,7 +63,7 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
       if (parsed.success) events.push(parsed.data);
     }
   })();
-  const agents: BackupAgent[] = [];
+  const agents: BackupAgentHandle[] = [];
   return {
     nats,
     nc,

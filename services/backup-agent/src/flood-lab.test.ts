@@ -7,7 +7,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { commandOutcomeKey, publishJson, type CommandRecord } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent } from "@vmbs/contracts";
 import { createAgentHarness, ignoredListExcept, stopEngineMidTransfer, waitFor, type AgentHarness } from "@vmbs/lab";
-import { agentStateDir, type BackupAgent } from "./backup-agent.js";
+import { agentStateDir, type BackupAgentHandle } from "./backup-agent.js";
 
 /* A flood of backup commands for one domain: coalesced into few runs, bounded, and no other domain waits behind it. */
 
@@ -17,7 +17,7 @@ const flood = 300;
 
 describe("a flood of backup commands for one domain (real lab)", { timeout: 600_000 }, () => {
   let h: AgentHarness;
-  let agent: BackupAgent;
+  let agent: BackupAgentHandle;
   before(async () => {
     h = await createAgentHarness(host);
     agent = await h.startAgent();

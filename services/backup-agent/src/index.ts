@@ -1,4 +1,4 @@
-export { startBackupAgent, type BackupAgent, type BackupAgentDeps } from "./backup-agent.js";
+export { startBackupAgent, type BackupAgentDeps, type BackupAgentHandle } from "./backup-agent.js";
 export { assertBackupRoot, BackupRootError, type BackupRootProblem } from "./backup-root.js";
 export { planBackup, type BackupPlan, type BackupObservation } from "./plan-backup.js";
 export { createChainChecker, type ChainChecker, type ChainCheckerDeps } from "./chain-check/chain-checker.js";

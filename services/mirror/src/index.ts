@@ -1,4 +1,4 @@
-export { startMirror, type MirrorDeps, type MirrorService } from "./mirror-service.js";
+export { startMirror, type MirrorDeps, type MirrorHandle } from "./mirror-service.js";
 export { parseMirrorTarget, describeTarget, type MirrorTarget } from "./mirror-target.js";
 export { HostKeyError } from "./known-hosts.js";
 export { localMirrorStore, openSftpStore, MirrorStoreError, type MirrorStore } from "./mirror-store.js";

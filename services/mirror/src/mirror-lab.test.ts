@@ -9,7 +9,7 @@ import { eventMessageId, mirrorEventSchema, subjects, type BackupEvent, type Mir
 import { createChainLeases, publishJson } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
 import { createAgentHarness, imageDigest, restoreChain, startTestSshd, testLogger, waitFor, type AgentHarness, type TestSshd } from "@vmbs/lab";
-import { startMirror, type MirrorService } from "./mirror-service.js";
+import { startMirror, type MirrorHandle } from "./mirror-service.js";
 import { sshdOptions } from "./testing/fixtures.js";
 
 const MiB = 1024 * 1024;
@@ -18,7 +18,7 @@ const HOST = "mirrorhost";
 describe("mirror: chains copied over a real sshd with rsync, restorable from the copy", () => {
   let h: AgentHarness;
   let sshd: TestSshd;
-  let mirror: MirrorService;
+  let mirror: MirrorHandle;
   let mirrorRoot: string;
   let cryptDir: string;
   let rcloneConfig: string;

@@ -1,4 +1,4 @@
-export { startNotifier, type Notifier, type NotifierDeps } from "./notifier.js";
+export { startNotifier, type NotifierDeps, type NotifierHandle } from "./notifier.js";
 export { renderEvent, type Notification } from "./render-event.js";
 export { createSender, SendError, type Sender, type SendDeps } from "./send-notification.js";
 export { redisOptions } from "./delivery-queue.js";

@@ -10,7 +10,7 @@ import { parseNotifyUrl } from "@vmbs/contracts";
 import { eventMessageId, notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
 import { startHttpReceiver, startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { startNotifier, type Notifier } from "./notifier.js";
+import { startNotifier, type NotifierHandle } from "./notifier.js";
 import { startRedisServer } from "./redis-server.js";
 
 describe("notifier on real NATS, Redis and HTTP receivers", () => {
@@ -34,7 +34,7 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     await redis?.stop();
   });
 
-  const start = (urls: string[], delivery = { attempts: 8, retryBaseMs: 500, rateMs: 50 }, redisUrl = `unix://${redis.socketPath}`): Promise<Notifier> =>
+  const start = (urls: string[], delivery = { attempts: 8, retryBaseMs: 500, rateMs: 50 }, redisUrl = `unix://${redis.socketPath}`): Promise<NotifierHandle> =>
     startNotifier({ nc, targets: urls.map(parseNotifyUrl), redisUrl, sshOptions: [], unraidHost: "localhost", logger, delivery, sendTimeoutMs: 3_000 });
 
   let run = 0;

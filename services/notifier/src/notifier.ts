@@ -1,13 +1,12 @@
-import { consumeDurable, notifierDurable, publishJson, type JsMsg, type NatsConnection } from "@vmbs/bus";
-import { eventMessageId, subjects, type NotifyFailedEvent, type NotifyTarget } from "@vmbs/contracts";
+import { consumeDurable, notifierDurable, type NatsConnection } from "@vmbs/bus";
+import type { NotifyTarget } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
 import { createDigestCollector } from "./digest-collector.js";
 import { Redis } from "ioredis";
-import { createDeliveryQueue, redisOptions, type DeliveryGaveUp, type DeliveryQueueOptions } from "./delivery-queue.js";
-import { matchesFilter } from "./match-target.js";
-import { parseEvent } from "@vmbs/contracts";
-import { renderEvent } from "./render-event.js";
+import { createDeliveryQueue, redisOptions, type DeliveryQueueOptions } from "./delivery-queue.js";
+import { createEventHandler } from "./handle-event.js";
+import { createGaveUpHandler } from "./handle-gave-up.js";
 import { createSender, type Sender } from "./send-notification.js";
 
 export interface NotifierDeps {
@@ -28,22 +27,8 @@ export interface NotifierDeps {
   watchIntervalMs?: number;
 }
 
-export interface Notifier {
+export interface NotifierHandle {
   stop(): Promise<void>;
-}
-
-/** An event's identity: its Nats-Msg-Id (the same for every re-publish), else its stream position. */
-function eventIdentity(msg: JsMsg): string {
-  return msg.headers?.get("Nats-Msg-Id") || `${msg.subject}@${msg.seq}`;
-}
-
-/**
- * The identity a delivery job is known by. Refused backup commands of a flooded domain share one per hour, so a
- * flood of thousands notifies each target once an hour, not once per command (the jobs' ids dedupe them).
- */
-function deliveryIdentity(msg: JsMsg, event: Record<string, unknown>): string {
-  if (event.refused !== true) return eventIdentity(msg);
-  return `${msg.subject}#refused#${String(event.domain ?? "")}#${new Date().toISOString().slice(0, 13)}`;
 }
 
 /**
@@ -51,38 +36,18 @@ function deliveryIdentity(msg: JsMsg, event: Record<string, unknown>): string {
  * An event is acked only once Redis holds its jobs, so a restart of NATS, Redis or the notifier loses nothing;
  * the jobs' ids are derived from (event, target), so a redelivered event notifies nobody twice.
  */
-export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
+export async function startNotifier(deps: NotifierDeps): Promise<NotifierHandle> {
   const logger = deps.logger.child({ service: "notifier" });
   const senders = new Map<string, Sender>(
     deps.targets.map((t) => [t.id, createSender(t, { sshOptions: deps.sshOptions, unraidHost: deps.unraidHost, timeoutMs: deps.sendTimeoutMs })]),
   );
-
-  const announceGaveUp = async (g: DeliveryGaveUp): Promise<void> => {
-    const n = g.job.notification;
-    const payload: NotifyFailedEvent = {
-      type: "failed",
-      host: n.host,
-      ...(n.domain ? { domain: n.domain } : {}),
-      targetId: g.target.id,
-      target: g.target.label,
-      eventSubject: g.job.eventSubject,
-      attempts: g.attempts,
-      reason: g.reason,
-      at: new Date().toISOString(),
-    };
-    const subject = subjects.evt.notify(n.host, "failed");
-    await publishJson(deps.nc, subject, payload, eventMessageId(subject, g.jobId));
-  };
 
   const queue = createDeliveryQueue({
     redisUrl: deps.redisUrl,
     targets: deps.targets,
     senders,
     ...deps.delivery,
-    onGaveUp: (g) => {
-      logger.error({ target: g.target.label, eventSubject: g.job.eventSubject, attempts: g.attempts, reason: g.reason }, "notification gave up");
-      void announceGaveUp(g).catch((err: unknown) => logger.error({ err, target: g.target.label }, "could not announce a notification that gave up"));
-    },
+    onGaveUp: createGaveUpHandler({ nc: deps.nc, logger }),
     onError: (err, target) => logger.warn({ err, target: target?.label }, "notification delivery problem"),
     onSent: (target, jobId) => logger.info({ target: target.label, jobId }, "notification sent"),
   });
@@ -105,26 +70,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
   const consumer = await consumeDurable(deps.nc, {
     ...notifierDurable,
     onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
-    handler: async (msg) => {
-      // A malformed event fails the same way on every delivery: retrying it would only hold a slot forever.
-      const parsed = parseEvent(msg.subject, msg.data);
-      if (!parsed.ok) {
-        logger.warn({ subject: msg.subject, reason: parsed.reason }, "event refused by its contract; dropped");
-        return "term";
-      }
-      const event = parsed.value;
-      const n = renderEvent(msg.subject, event)!; // parseEvent accepted the subject
-      // A notification about a target that gave up is not sent to that same target (it would loop).
-      const skipTarget = n.service === "notify" ? event.targetId : undefined;
-      if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String(event.at));
-      await digests?.observe(n, event);
-      const id = deliveryIdentity(msg, event);
-      for (const target of deps.targets) {
-        if (target.id === skipTarget || !matchesFilter(target.filter, n)) continue;
-        await queue.enqueue(id, target, { notification: n, eventSubject: msg.subject, event });
-      }
-      return "ack";
-    },
+    handler: createEventHandler({ targets: deps.targets, queue, watch, digests, logger }),
   }).catch(async (err: unknown) => {
     // No consumer (e.g. NATS refused it): leave no Redis connection or timer behind.
     await closeStores();

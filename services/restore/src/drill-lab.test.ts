@@ -6,14 +6,14 @@ import { execa } from "execa";
 import { createAgentHarness, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
 import { loadConfig } from "@vmbs/config";
 import { drillEventSchema, subjects, type DrillEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreService } from "./restore-service.js";
+import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
 const host = "drillhost";
 
 describe("restore drills: checksums recorded by the agent, re-checked and restored over NATS", () => {
   let h: AgentHarness;
-  let service: RestoreService;
+  let service: RestoreServiceHandle;
   const events: DrillEvent[] = [];
   const drill = async (body: string, requestId: string): Promise<DrillEvent> => {
     h.nc.publish(subjects.cmd.drill(host), body);

@@ -1,1 +1,1 @@
-export { startRestoreService, type RestoreService, type RestoreServiceDeps } from "./restore-service.js";
+export { startRestoreService, type RestoreServiceDeps, type RestoreServiceHandle } from "./restore-service.js";

@@ -7,7 +7,7 @@ import { createAgentHarness, startTestSshd, testLogger, waitFor, type AgentHarne
 import { ensureStreams } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
 import { replicatePlanReplySchema, replicateReplySchema, restoreEventSchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreService } from "./restore-service.js";
+import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
 const host = "rplhost";
@@ -15,7 +15,7 @@ const host = "rplhost";
 describe("replicate: a running domain copied over NATS to a second libvirt connection (qemu+ssh through a test sshd)", () => {
   let h: AgentHarness;
   let sshd: TestSshd;
-  let service: RestoreService;
+  let service: RestoreServiceHandle;
   let sshUri: string;
   const events: RestoreEvent[] = [];
   const copies: string[] = [];

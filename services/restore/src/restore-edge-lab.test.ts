@@ -12,14 +12,14 @@ import { createChainLeases } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
 import { loadConfig } from "@vmbs/config";
 import { replicatePlanReplySchema, restoreEventSchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreService } from "./restore-service.js";
+import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
 
 const host = "rstedge";
 
 /** Requests that reach the restore service (root) by a side door or with hostile values: nothing may run. */
 describe("restore service edge: only its own subjects, only safe URIs, paths, files and XML, and a bound", () => {
   let h: AgentHarness;
-  let service: RestoreService;
+  let service: RestoreServiceHandle;
   let dom: LabDomain;
   let scratch: string;
   const events: RestoreEvent[] = [];

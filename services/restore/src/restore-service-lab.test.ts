@@ -7,15 +7,15 @@ import { Svcm, type ServiceInfo } from "@nats-io/services";
 import { createAgentHarness, imageDigest, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
 import { loadConfig } from "@vmbs/config";
 import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreService } from "./restore-service.js";
+import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
 
 const MiB = 1024 * 1024;
 const host = "rsthost";
 
 describe("restore service: a 3-checkpoint chain restored over NATS", () => {
   let h: AgentHarness;
-  let service: RestoreService;
-  let startService: () => Promise<RestoreService>;
+  let service: RestoreServiceHandle;
+  let startService: () => Promise<RestoreServiceHandle>;
   const made: string[] = [];
   const pools: string[] = [];
   const events: RestoreEvent[] = [];

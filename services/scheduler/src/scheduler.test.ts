@@ -8,7 +8,7 @@ import { connectBus, ensureStreams, openHostsBucket, type NatsConnection } from 
 import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { subjects, type HostInventory } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
-import { createScheduler } from "./scheduler.js";
+import { createSlotPublisher } from "./slot-publisher.js";
 
 const inventory = (host: string, domains: string[]): HostInventory => ({
   host,
@@ -44,7 +44,7 @@ describe("scheduler on a real nats-server: a host entry is trusted for its key o
 
     const lines: { msg: string; key?: string; reason?: string }[] = [];
     const logger = createLogger({ name: "test", level: "debug", stream: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString())), cb()) }) });
-    const scheduler = createScheduler({ nc, schedule: "@daily", logger });
+    const scheduler = createSlotPublisher({ nc, logger });
     // A callback runs as each publish is read, before the ack that ends the publish: counted by the time fireSlot ends.
     const published = new Map<string, number>();
     const sub = nc.subscribe(subjects.commandsAll, { callback: (_e, m) => void published.set(m.subject, (published.get(m.subject) ?? 0) + 1) });

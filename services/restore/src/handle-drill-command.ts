@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { consumeDurable, drillDurable, publishJson, type ChainLeases, type DurableConsumer, type NatsConnection } from "@vmbs/bus";
+import { publishJson, type ChainLeases, type CommandContext, type Disposition, type JsMsg, type NatsConnection } from "@vmbs/bus";
 import type { Config } from "@vmbs/config";
 import { drillCommandSchema, drillEventSchema, drillScratchFolder, eventMessageId, parsePayload, subjects, type DrillChainResult, type DrillEvent, type DrillEventType } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { describeFaults, drillChain, drillTargets } from "./drill.js";
 
-export interface DrillServiceDeps {
+export interface DrillCommandHandlerDeps {
   config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "DRILL_SCRATCH_PATH">;
   nc: NatsConnection;
   logger: Logger;
@@ -17,21 +17,21 @@ export interface DrillServiceDeps {
   chainWaitMs: number;
 }
 
-export interface DrillService {
-  stop(): Promise<void>;
+/** Where drills restore to: `DRILL_SCRATCH_PATH`, else `<LOCAL_BACKUP_PATH>/.vmbs-drill`. */
+export function drillScratchRoot(config: DrillCommandHandlerDeps["config"]): string {
+  return config.DRILL_SCRATCH_PATH ?? join(config.LOCAL_BACKUP_PATH, drillScratchFolder);
 }
 
 /**
  * Restore drills of one host: `vmbs.cmd.drill.<host>` (optionally one domain) drills each chain under its chain
- * lease (see drill.ts) and announces `vmbs.evt.drill.<host>.started|completed|failed`. The scratch space,
- * `DRILL_SCRATCH_PATH` or `<LOCAL_BACKUP_PATH>/.vmbs-drill`, gets one folder per run, removed after it.
+ * lease (see drill.ts) and announces `vmbs.evt.drill.<host>.started|completed|failed`. The scratch space
+ * ({@link drillScratchRoot}) gets one folder per run, removed after it.
  */
-export async function startDrills(deps: DrillServiceDeps): Promise<DrillService> {
-  const { config, nc } = deps;
+export function createDrillCommandHandler(deps: DrillCommandHandlerDeps): (msg: JsMsg, ctx: CommandContext) => Promise<Disposition> {
+  const { config, nc, logger } = deps;
   const host = config.HOST_ID;
-  const logger = deps.logger.child({ service: "drill", host });
   const root = config.LOCAL_BACKUP_PATH;
-  const scratchRoot = config.DRILL_SCRATCH_PATH ?? join(root, drillScratchFolder);
+  const scratchRoot = drillScratchRoot(config);
 
   async function drill(command: { domain?: string; requestId?: string }, signal: AbortSignal): Promise<void> {
     const runId = randomUUID();
@@ -82,25 +82,19 @@ export async function startDrills(deps: DrillServiceDeps): Promise<DrillService>
     await emit("failed", { chains, durationMs, failure: { domain: broken.domain, set: broken.set, ...first }, reason: describeFaults(chains) });
   }
 
-  const consumer: DurableConsumer = await consumeDurable(nc, {
-    ...drillDurable(host),
-    onError: (err) => logger.error({ err }, "drill command consumer error"),
-    handler: async (msg, ctx) => {
-      const parsed = parsePayload(drillCommandSchema, msg.data);
-      const command = parsed.ok ? parsed.value : {};
-      if (!parsed.ok) {
-        const subject = subjects.evt.drill(host, "failed");
-        const runId = randomUUID();
-        const event: DrillEvent = { type: "failed", host, runId, at: new Date().toISOString(), reason: `drill command refused: ${parsed.reason}` };
-        await publishJson(nc, subject, event, eventMessageId(subject, runId));
-        return "term";
-      }
-      // A drill that failed is told in its event; running it again at once would find the same. One cut short by
-      // a stop is run again after the restart.
-      await drill(command, ctx.signal).catch((err: unknown) => logger.error({ err }, "drill event not published"));
-      return ctx.signal.aborted ? "retry" : "ack";
-    },
-  });
-  logger.info({ scratch: scratchRoot }, "restore drills ready");
-  return { stop: () => consumer.stop() };
+  return async (msg, ctx) => {
+    const parsed = parsePayload(drillCommandSchema, msg.data);
+    const command = parsed.ok ? parsed.value : {};
+    if (!parsed.ok) {
+      const subject = subjects.evt.drill(host, "failed");
+      const runId = randomUUID();
+      const event: DrillEvent = { type: "failed", host, runId, at: new Date().toISOString(), reason: `drill command refused: ${parsed.reason}` };
+      await publishJson(nc, subject, event, eventMessageId(subject, runId));
+      return "term";
+    }
+    // A drill that failed is told in its event; running it again at once would find the same. One cut short by
+    // a stop is run again after the restart.
+    await drill(command, ctx.signal).catch((err: unknown) => logger.error({ err }, "drill event not published"));
+    return ctx.signal.aborted ? "retry" : "ack";
+  };
 }

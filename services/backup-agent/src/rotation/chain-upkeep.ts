@@ -1,0 +1,61 @@
+import { LeaseBusyError, type ChainLeases, type PublishChainEvent } from "@vmbs/bus";
+import { calendarPolicyOf, type FileLister } from "@vmbs/chain";
+import type { Config } from "@vmbs/config";
+import type { Logger } from "@vmbs/logger";
+import type { Libvirt } from "@vmbs/virt";
+import { applyRetention, type RetentionSummary } from "./apply-retention.js";
+import { rotateChain, type RotationSummary } from "./rotate-chain.js";
+
+export interface ChainUpkeepDeps {
+  config: Pick<
+    Config,
+    "HOST_ID" | "LOCAL_BACKUP_PATH" | "TZ" | "MAX_BACKUPS_PER_CHAIN" | "LOCAL_BACKUP_CHAINS_TO_KEEP" | "LOCAL_RETENTION_DAYS" | "LOCAL_RETENTION_WEEKS" | "LOCAL_RETENTION_MONTHS"
+  >;
+  libvirt: Libvirt;
+  leases: ChainLeases;
+  rootId: string;
+  publish: PublishChainEvent;
+  logger: Logger;
+  /** Where chain folders are read (the local disk by default). */
+  chainFiles?: FileLister;
+}
+
+/** The agent's rotation and retention of one domain's chains, with its configured bounds. */
+export interface ChainUpkeep {
+  /** Archives the chain when it is at MAX_BACKUPS_PER_CHAIN, or whatever its length with `force`. */
+  rotate(domain: string, trigger: string, force: boolean, requestId?: string): Promise<RotationSummary>;
+  /** Deletes the domain's archives beyond LOCAL_BACKUP_CHAINS_TO_KEEP and the calendar tiers. */
+  retain(domain: string, trigger: string, requestId?: string): Promise<RetentionSummary>;
+}
+
+export function createChainUpkeep(deps: ChainUpkeepDeps): ChainUpkeep {
+  const { config, libvirt, leases, rootId, logger } = deps;
+  const rotationDeps = {
+    backupRoot: config.LOCAL_BACKUP_PATH,
+    host: config.HOST_ID,
+    domainNames: async () => (await libvirt.listPersistentDomains()).map((d) => d.name),
+    // An archive is deleted under its own folder's lease too: a holder means someone writes it as a chain.
+    lockFolder: async (name: string) => {
+      try {
+        const lease = await leases.acquire(rootId, name, { op: "retention" });
+        return () => lease.release();
+      } catch (err) {
+        if (err instanceof LeaseBusyError) return undefined;
+        throw err;
+      }
+    },
+    logger,
+    timeZone: config.TZ,
+    publish: deps.publish,
+    chainFiles: deps.chainFiles,
+  };
+  const retention = {
+    keep: config.LOCAL_BACKUP_CHAINS_TO_KEEP,
+    calendar: calendarPolicyOf(config.LOCAL_RETENTION_DAYS, config.LOCAL_RETENTION_WEEKS, config.LOCAL_RETENTION_MONTHS),
+  };
+  return {
+    rotate: (domain, trigger, force, requestId) =>
+      rotateChain(rotationDeps, { domain, maxBackupsPerChain: config.MAX_BACKUPS_PER_CHAIN, ...retention, force, trigger, requestId }),
+    retain: (domain, trigger, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger, requestId }),
+  };
+}

@@ -1,0 +1,156 @@
+import { randomUUID } from "node:crypto";
+import type { ServiceMsg } from "@nats-io/services";
+import { publishJson, type ChainLeases, type NatsConnection } from "@vmbs/bus";
+import { readChainFolder } from "@vmbs/chain";
+import type { Config } from "@vmbs/config";
+import {
+  eventMessageId,
+  parsePayload,
+  restoreCheckpointsRequestSchema,
+  replicateRequestSchema,
+  restoreRunRequestSchema,
+  restoreSetsRequestSchema,
+  subjects,
+  type RestoreEndpoint,
+  type RestoreEvent,
+  type RestoreEventType,
+} from "@vmbs/contracts";
+import type { Logger } from "@vmbs/logger";
+import type { Libvirt } from "@vmbs/virt";
+import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
+import { planRestore, restoreDomain, setsRoot, type ResolvedRestore } from "./run-restore.js";
+import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
+import { ReplicateRefusedError } from "./replicate-plan.js";
+
+export interface EndpointHandlersDeps {
+  config: Pick<Config, "HOST_ID" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "SSH_OPTIONS">;
+  nc: NatsConnection;
+  logger: Logger;
+  libvirt: Libvirt;
+  leases: ChainLeases;
+  rootId: string;
+  /** The backup root, its real path. */
+  root: string;
+  /** How long a restore waits for a busy chain (a running backup). */
+  chainWaitMs: number;
+  /** Aborted when the service stops: a run must not go on replacing images then. */
+  signal: AbortSignal;
+}
+
+/** What one endpoint does with a request: its reply, or a refusal or failure thrown. */
+export type EndpointHandler = (msg: ServiceMsg) => Promise<unknown>;
+
+/** What an event says beyond its type, host, run and time. */
+type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
+
+/**
+ * The handlers of the restore endpoints `sets`, `checkpoints`, `plan`, `run`, `replicate-plan` and `replicate`;
+ * a run or a replication announces `vmbs.evt.restore.<host>.*` events.
+ */
+export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<RestoreEndpoint, EndpointHandler> {
+  const { config, nc, logger, libvirt, leases, rootId, root } = deps;
+  const host = config.HOST_ID;
+
+  /** Runs one restore or replication with its events: each step, then completed with the images or failed with the reason. */
+  const withEvents = async <R extends { images: string[] }>(
+    what: "restore" | "replicate",
+    base: () => EventBase,
+    work: (run: { runId: string; progress(step: string): Promise<void>; started(): Promise<void> }) => Promise<R>,
+  ): Promise<R & { runId: string }> => {
+    const runId = randomUUID();
+    const domain = base().domain;
+    let seq = 0;
+    const emit = async (type: RestoreEventType, extra: Partial<RestoreEvent> = {}): Promise<void> => {
+      const subject = subjects.evt.restore(host, type);
+      const event: RestoreEvent = { type, host, runId, ...base(), ...extra, at: new Date().toISOString() };
+      await publishJson(nc, subject, event, eventMessageId(subject, `${runId}.${seq++}`));
+    };
+    try {
+      const progress = (step: string): Promise<void> => {
+        logger.info({ runId, domain, step }, `${what} step`);
+        return emit("progress", { step });
+      };
+      const reply = await work({ runId, progress, started: () => emit("started") });
+      await emit("completed", { images: reply.images });
+      return { ...reply, runId };
+    } catch (err) {
+      logger.warn({ err, runId, domain }, `${what} failed`);
+      await emit("failed", { reason: (err as Error).message }).catch((e: unknown) => logger.error({ err: e, runId }, "failed event not published"));
+      throw err;
+    }
+  };
+  const replicateDeps = (progress: ReplicateDeps["progress"]): ReplicateDeps => ({
+    libvirt,
+    libvirtUri: config.LIBVIRT_URI,
+    sshOptions: config.SSH_OPTIONS,
+    waitTimeSec: config.VM_WAIT_TIME,
+    signal: deps.signal,
+    progress,
+  });
+  const replicateRequest = (msg: ServiceMsg) => {
+    const req = parsePayload(replicateRequestSchema, msg.data);
+    if (!req.ok) throw new ReplicateRefusedError(req.reason);
+    return req.value;
+  };
+
+  return {
+    async sets(msg) {
+      const req = parsePayload(restoreSetsRequestSchema, msg.data);
+      if (!req.ok) throw new BackupSetError(req.reason);
+      return { sets: await listBackupSets(await setsRoot(root, req.value.from), req.value.domain) };
+    },
+    async checkpoints(msg) {
+      const req = parsePayload(restoreCheckpointsRequestSchema, msg.data);
+      if (!req.ok) throw new BackupSetError(req.reason);
+      const { domain, from, set = domain } = req.value;
+      const folder = await readChainFolder(setFolder(await setsRoot(root, from), domain, set), domain);
+      return { set, checkpoints: await listRestorePoints(folder) };
+    },
+    async plan(msg) {
+      const req = parsePayload(restoreRunRequestSchema, msg.data);
+      if (!req.ok) throw new BackupSetError(req.reason);
+      return planRestore({ libvirt, libvirtUri: config.LIBVIRT_URI, backupRoot: root }, req.value);
+    },
+    async run(msg) {
+      const parsed = parsePayload(restoreRunRequestSchema, msg.data);
+      if (!parsed.ok) throw new BackupSetError(parsed.reason);
+      const req = parsed.value;
+      let resolved: ResolvedRestore = { set: req.set ?? req.domain, checkpoint: "" };
+      const base = (): EventBase => ({
+        domain: req.domain, target: req.as ?? req.domain, set: resolved.set,
+        ...(resolved.checkpoint ? { checkpoint: resolved.checkpoint } : {}),
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+      });
+      return withEvents("restore", base, (run) =>
+        restoreDomain(
+          {
+            libvirt,
+            signal: deps.signal,
+            libvirtUri: config.LIBVIRT_URI,
+            backupRoot: root,
+            waitTimeSec: config.VM_WAIT_TIME,
+            ...(config.TZ ? { timeZone: config.TZ } : {}),
+            withChain: (domain, work) => leases.withLease(rootId, domain, { op: "restore", waitMs: deps.chainWaitMs }, (l) => work(l.signal)),
+            progress: run.progress,
+          },
+          req,
+          run.runId,
+          async (r) => {
+            resolved = r;
+            await run.started();
+          },
+        ),
+      );
+    },
+    "replicate-plan": async (msg) => planReplicate(replicateDeps(async () => undefined), replicateRequest(msg)),
+    async replicate(msg) {
+      const req = replicateRequest(msg);
+      // Replications share the restore events, told apart by `operation` (and carrying `to` instead of a set).
+      const base = (): EventBase => ({
+        operation: "replicate", domain: req.domain, target: req.as, to: req.to ?? config.LIBVIRT_URI,
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+      });
+      return withEvents("replicate", base, (run) => replicateDomain(replicateDeps(run.progress), req, run.runId, run.started));
+    },
+  };
+}
