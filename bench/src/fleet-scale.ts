@@ -23,7 +23,7 @@ import { openBucket, publishJson, statusDurable, type KV, type NatsConnection } 
 import { buckets, streams, subjects, type FleetStatus, type HostInventory } from "@vmbs/contracts";
 import { startRoleBus, type RoleBus } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
-import { createScheduler } from "@vmbs/scheduler";
+import { createSlotPublisher } from "@vmbs/scheduler";
 import { positiveIntFlag } from "./cli-args.js";
 import { runBench } from "./run-bench.js";
 
@@ -274,7 +274,8 @@ async function main(stop: AbortSignal): Promise<void> {
     const rssEnd = rss.at(-1) ?? NaN;
 
     // The scheduler: one slot, every scheduled domain of every registered host.
-    const scheduler = createScheduler({ nc: await bus.connect({ kind: "scheduler" }), schedule: "0 3 * * *", logger: createLogger({ name: "bench-scheduler", level: "warn", stream: process.stderr }) });
+    // What the scheduler's cron task runs at a BACKUP_SCHEDULE slot (startScheduler wires it), fired directly.
+    const scheduler = createSlotPublisher({ nc: await bus.connect({ kind: "scheduler" }), logger: createLogger({ name: "bench-scheduler", level: "warn", stream: process.stderr }) });
     const slot = new Date(Math.floor(Date.now() / 60_000) * 60_000);
     const s0 = performance.now();
     const slotResult = await scheduler.fireSlot(slot);
