@@ -20,8 +20,9 @@ const usage: Record<string, string> = {
 Usage: vmbs <command> [options]
 
 Commands:
-  start       scheduler + backup agent + restore service (+ notifier when NOTIFY_URLS is set, + mirror when
-              RSYNC_BACKUP_PATH is set) in one process (starts a local nats-server when NATS_URL is unset)
+  start       scheduler + backup agent + restore service + status service (+ notifier when NOTIFY_URLS is set,
+              + mirror when RSYNC_BACKUP_PATH is set) in one process (starts a local nats-server when NATS_URL is
+              unset); the status page and /metrics on VMBS_HTTP_LISTEN (default 127.0.0.1:9780)
   agent       the backup agent of this host only
   scheduler   the scheduler only
   notifier    the notifier only: alerts for failed and attention events to NOTIFY_URLS
@@ -37,7 +38,7 @@ Commands:
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
-  start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent and its restore service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
+  start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent, its restore service and the status service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, and drill commands at DRILL_SCHEDULE\n(when set), until SIGINT/SIGTERM.`,
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,

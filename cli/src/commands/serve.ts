@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { checkRedis, startNotifier, startRedisServer, type RunningRedisServer } from "@vmbs/notifier";
 import { startMirror } from "@vmbs/mirror";
 import { startRestoreService } from "@vmbs/restore";
+import { createFleetPolicy, startStatusService } from "@vmbs/status";
 import type { BusRole } from "@vmbs/contracts";
 import { backupRpo } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -13,7 +14,7 @@ import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
 import { describeExit, LocalNatsServerDiedError, LocalRedisServerDiedError, MirrorNotConfiguredError, NotifierSetupError, PresenceLostError } from "../exit-reasons.js";
 
-export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service" | "restore-service";
+export type ServeRole = "start" | "agent" | "scheduler" | "notifier" | "mirror-service" | "restore-service" | "status-service";
 
 /** A service `serve` runs: the bus role it connects as, with that role's own credentials, and how it starts. */
 interface ServedService {
@@ -69,6 +70,7 @@ export async function serve(role: ServeRole): Promise<number> {
   const mirrorConfigured = config.RSYNC_BACKUP_PATH !== undefined || config.MIRROR_RCLONE_TARGETS.length > 0;
   const servesMirror = role === "mirror-service" || (role === "start" && mirrorConfigured);
   const servesRestore = role === "start" || role === "restore-service";
+  const servesStatus = role === "start" || role === "status-service";
   // Listen before start-up: a SIGTERM during a long start-up (chain checks) must still end in a clean stop.
   const signalled = untilSignal();
   const startup = new AbortController();
@@ -102,9 +104,18 @@ export async function serve(role: ServeRole): Promise<number> {
           redisUrl: redisUrl!,
           sshOptions: config.SSH_OPTIONS,
           unraidHost: config.UNRAID_NOTIFY_HOST,
-          staleMs: backupRpo(config).staleAlarms ? backupRpo(config).minutes * 60_000 : 0,
           logger,
         }),
+    },
+    // The fleet's status (one per bus; in `start` for a single host): its alarms reach the notifier as events.
+    {
+      role: { kind: "status" },
+      serves: servesStatus,
+      start: (nc) => {
+        const rpo = backupRpo(config);
+        const policy = createFleetPolicy({ schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, rpoMinutes: rpo.minutes, staleAlarms: rpo.staleAlarms });
+        return startStatusService({ nc, policy, logger, listen: config.VMBS_HTTP_LISTEN });
+      },
     },
     {
       role: { kind: "agent", host: config.HOST_ID },

@@ -43,7 +43,7 @@ export const optionalCount = (min: number, max: number) =>
     return Number(v);
   });
 
-/** `host:port` (IPv6 in brackets) to listen on; empty = off (null). */
+/** `host:port` (IPv6 in brackets) to listen on, port 0 = any free one (logged); empty = off (null). */
 export const listenAddress = (fallback: string) =>
   z
     .string()
@@ -53,7 +53,7 @@ export const listenAddress = (fallback: string) =>
       if (text === "") return null;
       const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
       const port = m ? Number(m[2]) : 0;
-      if (!m || port < 1 || port > 65_535) {
+      if (!m || port > 65_535) {
         ctx.addIssue({ code: "custom", message: `expected host:port (e.g. 127.0.0.1:9780) or nothing to turn it off, got ${JSON.stringify(v)}` });
         return z.NEVER;
       }

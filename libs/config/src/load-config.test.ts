@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { backupRpo } from "./backup-rpo.js";
 import { ConfigError, loadConfig } from "./load-config.js";
 import { formatWordList, parseWordList } from "./word-list.js";
 
@@ -33,7 +34,30 @@ describe("loadConfig", () => {
     assert.equal(c.VMBS_LIBVIRT_TIMEOUT, 60);
     assert.equal(c.VMBS_ENGINE_STALL_TIMEOUT, 900);
     assert.equal(c.VMBS_STREAM_REPLICAS, 1);
+    assert.equal(c.BACKUP_RPO_MINUTES, undefined);
+    assert.deepEqual(backupRpo(c), { minutes: 1560, staleAlarms: true }, "26 h: a daily schedule with two hours to spare");
+    assert.deepEqual(c.VMBS_HTTP_LISTEN, { host: "127.0.0.1", port: 9780 });
+    assert.equal(c.VMBS_INSECURE_BUS, false);
+    assert.equal(c.VMBS_LOCAL_NATS_MAX_STORE_MB, 2048);
   });
+
+  const rpoRows: [string, Record<string, string>, { minutes: number; staleAlarms: boolean }][] = [
+    ["BACKUP_RPO_MINUTES", { BACKUP_RPO_MINUTES: "90" }, { minutes: 90, staleAlarms: true }],
+    ["NOTIFY_STALE_HOURS, its former name in hours", { NOTIFY_STALE_HOURS: "36" }, { minutes: 2160, staleAlarms: true }],
+    ["both: BACKUP_RPO_MINUTES wins", { BACKUP_RPO_MINUTES: "60", NOTIFY_STALE_HOURS: "36" }, { minutes: 60, staleAlarms: true }],
+    ["NOTIFY_STALE_HOURS=0: no stale alarms, the default RPO for the verdict", { NOTIFY_STALE_HOURS: "0" }, { minutes: 1560, staleAlarms: false }],
+  ];
+  for (const [name, env, expected] of rpoRows)
+    it(`the RPO in effect: ${name}`, () => assert.deepEqual(backupRpo(loadConfig(env)), expected));
+
+  const listenRows: [string, { host: string; port: number } | null][] = [
+    ["", null],
+    ["0.0.0.0:9100", { host: "0.0.0.0", port: 9100 }],
+    ["[::1]:9780", { host: "::1", port: 9780 }],
+    ["127.0.0.1:0", { host: "127.0.0.1", port: 0 }],
+  ];
+  for (const [value, expected] of listenRows)
+    it(`reads VMBS_HTTP_LISTEN=${JSON.stringify(value)}`, () => assert.deepEqual(loadConfig({ VMBS_HTTP_LISTEN: value }).VMBS_HTTP_LISTEN, expected));
 
   it("keeps the engine options that change nothing the agent relies on, and a stall timeout of 0 (off)", () => {
     const c = loadConfig({ VIRTNBDBACKUP_ARGS: "--compress=2 --worker 2 -x vdb", VMBS_ENGINE_STALL_TIMEOUT: "0" });
@@ -80,6 +104,13 @@ describe("loadConfig", () => {
     ["a stall timeout with a unit", { VMBS_ENGINE_STALL_TIMEOUT: "15m" }, /VMBS_ENGINE_STALL_TIMEOUT: expected a whole number/],
     ["two stream replicas (no quorum survives a node's loss)", { VMBS_STREAM_REPLICAS: "2" }, /VMBS_STREAM_REPLICAS: expected 1 \(a single server\) or 3/],
     ["stream replicas in words", { VMBS_STREAM_REPLICAS: "three" }, /VMBS_STREAM_REPLICAS: expected a whole number/],
+    ["an RPO of 0 minutes", { BACKUP_RPO_MINUTES: "0" }, /BACKUP_RPO_MINUTES: expected a whole number from 1/],
+    ["an RPO in words", { BACKUP_RPO_MINUTES: "a day" }, /BACKUP_RPO_MINUTES: expected a whole number from 1/],
+    ["a listen address without a port", { VMBS_HTTP_LISTEN: "localhost" }, /VMBS_HTTP_LISTEN: expected host:port/],
+    ["a listen port out of range", { VMBS_HTTP_LISTEN: "127.0.0.1:99999" }, /VMBS_HTTP_LISTEN: expected host:port/],
+    ["a listen address with a path", { VMBS_HTTP_LISTEN: "http://127.0.0.1:9780/" }, /VMBS_HTTP_LISTEN: expected host:port/],
+    ["an insecure-bus flag that is no yes/no", { VMBS_INSECURE_BUS: "maybe" }, /VMBS_INSECURE_BUS: expected yes\/no/],
+    ["a nats store below what the streams reserve", { VMBS_LOCAL_NATS_MAX_STORE_MB: "1024" }, /VMBS_LOCAL_NATS_MAX_STORE_MB: expected at least 2048/],
   ];
   it("never echoes a NATS_URL's password in a config error", () => {
     assert.throws(() => loadConfig({ NATS_URL: "http://admin:s3cret@nats:4222" }), (err: unknown) => err instanceof ConfigError && !err.message.includes("s3cret"));

@@ -3,7 +3,7 @@ import { chainEventSchema } from "./chain.js";
 import { drillEventSchema } from "./drill.js";
 import { fleetBackSchema, fleetSilentSchema, fleetStaleSchema } from "./fleet-status.js";
 import { mirrorEventSchema } from "./mirror.js";
-import { notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema } from "./notify.js";
+import { notifyDigestSchema, notifyFailedSchema } from "./notify.js";
 import { parsePayload, type ParseResult } from "./parse-payload.js";
 import { restoreEventSchema } from "./restore.js";
 
@@ -41,8 +41,6 @@ const typedSchemas = new Map<string, Map<string, EventSchema>>([
     "notify",
     new Map<string, EventSchema>([
       ["failed", notifyFailedSchema],
-      ["stale", notifyStaleSchema],
-      ["silent", notifySilentSchema],
       ["digest", notifyDigestSchema],
     ]),
   ],

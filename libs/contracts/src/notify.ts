@@ -19,30 +19,6 @@ export const notifyFailedSchema = z.object({
 });
 export type NotifyFailedEvent = z.infer<typeof notifyFailedSchema>;
 
-/** Payload of `vmbs.evt.notify.<host>.stale`: a scheduled domain without a completed backup for too long. */
-export const notifyStaleSchema = z.object({
-  type: z.literal("stale"),
-  host: z.string(),
-  domain: z.string(),
-  /** The last completed backup the notifier saw; absent when it has seen none since it first saw the domain. */
-  lastCompletedAt: z.string().optional(),
-  /** Since when the domain has been waiting (lastCompletedAt, else when it was first seen scheduled). */
-  since: z.string(),
-  reason: z.string(),
-  at: z.string(),
-});
-export type NotifyStaleEvent = z.infer<typeof notifyStaleSchema>;
-
-/** Payload of `vmbs.evt.notify.<host>.silent`: the host's agent stopped heart-beating (its inventory expired). */
-export const notifySilentSchema = z.object({
-  type: z.literal("silent"),
-  host: z.string(),
-  lastHeartbeatAt: z.string(),
-  reason: z.string(),
-  at: z.string(),
-});
-export type NotifySilentEvent = z.infer<typeof notifySilentSchema>;
-
 /** Payload of `vmbs.evt.notify.<host>.digest`: one scheduled run of a host (all its domains' outcomes), once. */
 export const notifyDigestSchema = z.object({
   type: z.literal("digest"),

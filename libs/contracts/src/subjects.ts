@@ -49,11 +49,10 @@ export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "p
 export type ChainEventType = (typeof chainEventTypes)[number];
 
 /**
- * Events of the notifier: `failed` = a notification gave up after its retries; `stale` = a scheduled domain has
- * had no completed backup for longer than NOTIFY_STALE_HOURS; `silent` = a host's agent stopped heart-beating;
- * `digest` = the summary of one host's scheduled run.
+ * Events of the notifier: `failed` = a notification gave up after its retries; `digest` = the summary of one host's
+ * scheduled run. (A host's silence and an overdue backup are the status service's `fleet` alarms.)
  */
-const notifyEventTypes = ["failed", "stale", "silent", "digest"] as const;
+export const notifyEventTypes = ["failed", "digest"] as const;
 export type NotifyEventType = (typeof notifyEventTypes)[number];
 
 /**

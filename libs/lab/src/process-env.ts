@@ -13,7 +13,7 @@ export async function freePort(): Promise<number> {
 
 /**
  * The environment of a `vmbs` process run by a test as a user would run it: private backup, state and log
- * folders, its own local nats-server port, and every domain but the lab's own ignored (other domains on this
+ * folders, its own local nats-server and status page ports, and every domain but the lab's own ignored (other domains on this
  * libvirtd are not the test's to back up).
  */
 export async function vmbsProcessEnv(lab: Lab, hostId: string): Promise<Record<string, string>> {
@@ -23,6 +23,8 @@ export async function vmbsProcessEnv(lab: Lab, hostId: string): Promise<Record<s
     LOGFILE_PATH: `${state}/logs/vmbs.log`,
     VMBS_STATE_DIR: state,
     VMBS_LOCAL_NATS_PORT: String(await freePort()),
+    // Any free port: two `vmbs start` of one test (or a user's on 9780) must not collide.
+    VMBS_HTTP_LISTEN: "127.0.0.1:0",
     HOST_ID: hostId,
     VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
     NATS_URL: "",

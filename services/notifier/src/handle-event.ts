@@ -1,7 +1,6 @@
 import type { Disposition, JsMsg } from "@vmbs/bus";
 import { parseEvent, type NotifyTarget } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
-import type { BackupWatch } from "./backup-watch.js";
 import type { DeliveryQueue } from "./delivery-queue.js";
 import type { DigestCollector } from "./digest-collector.js";
 import { matchesFilter } from "./match-target.js";
@@ -10,8 +9,6 @@ import { renderEvent } from "./render-event.js";
 export interface EventHandlerDeps {
   targets: NotifyTarget[];
   queue: DeliveryQueue;
-  /** The stale-backup alarm, when NOTIFY_STALE_HOURS is set. */
-  watch?: BackupWatch;
   /** The run digest, when some target wants it. */
   digests?: DigestCollector;
   logger: Logger;
@@ -33,7 +30,7 @@ function deliveryIdentity(msg: JsMsg, event: Record<string, unknown>): string {
 
 /** One event of the `notifier` durable: one delivery job per matching target, acked once Redis holds them. */
 export function createEventHandler(deps: EventHandlerDeps): (msg: JsMsg) => Promise<Disposition> {
-  const { logger, queue, watch, digests } = deps;
+  const { logger, queue, digests } = deps;
   return async (msg) => {
     // A malformed event fails the same way on every delivery: retrying it would only hold a slot forever.
     const parsed = parseEvent(msg.subject, msg.data);
@@ -45,7 +42,6 @@ export function createEventHandler(deps: EventHandlerDeps): (msg: JsMsg) => Prom
     const n = renderEvent(msg.subject, event)!; // parseEvent accepted the subject
     // A notification about a target that gave up is not sent to that same target (it would loop).
     const skipTarget = n.service === "notify" ? event.targetId : undefined;
-    if (watch && n.service === "backup" && n.type === "completed" && n.domain) await watch.recordCompleted(n.host, n.domain, String(event.at));
     await digests?.observe(n, event);
     const id = deliveryIdentity(msg, event);
     for (const target of deps.targets) {

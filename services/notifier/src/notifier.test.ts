@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connectBus, ensureStreams, openHostsBucket, publishJson, type NatsConnection } from "@vmbs/bus";
 import { parseNotifyUrl } from "@vmbs/contracts";
-import { eventMessageId, notifyDigestSchema, notifyFailedSchema, notifySilentSchema, notifyStaleSchema, subjects, type HostInventory } from "@vmbs/contracts";
+import { eventMessageId, notifyDigestSchema, notifyFailedSchema, subjects } from "@vmbs/contracts";
 import { startHttpReceiver, startTestNats, startTestRedis, waitFor, type TestNats, type TestRedis } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { startNotifier, type NotifierHandle } from "./notifier.js";
@@ -177,45 +177,27 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
-  it("stale-backup alarm: a domain whose backups stopped and a host whose agent died raise one alert each", async () => {
+  it("relays the status service's fleet alarms (stale, silent, back) like any event, with what to do", async () => {
     const a = await startHttpReceiver();
-    const alarms: unknown[] = [];
-    const sub = nc.subscribe(subjects.evt.serviceAll("notify", "hv4"));
-    void (async () => {
-      for await (const m of sub) alarms.push(m.json());
-    })();
-    const hosts = await openHostsBucket(nc);
-    const inventory: HostInventory = {
-      host: "hv4",
-      hostname: "hv4",
-      agentVersion: "test",
-      heartbeatAt: new Date().toISOString(),
-      domains: [{ name: "old", state: "running", scheduled: true }, { name: "fresh", state: "running", scheduled: true }, { name: "skip", state: "shutoff", scheduled: false }],
+    const notifier = await start([`json://${a.base}/alarm?hosts=hv4`]);
+    const alarm = async (type: "stale" | "silent" | "back", payload: Record<string, unknown>): Promise<void> => {
+      const subject = subjects.evt.fleet("hv4", type);
+      await publishJson(nc, subject, { type, host: "hv4", at: new Date().toISOString(), ...payload }, eventMessageId(subject, `${type}-1`));
     };
-    await hosts.put("hv4", JSON.stringify(inventory));
-    const completed = async (domain: string, at: string): Promise<void> => {
-      const subject = subjects.evt.backup("hv4", "completed");
-      await publishJson(nc, subject, { type: "completed", host: "hv4", domain, runId: `c-${domain}`, at, level: "inc", checkpoint: "virtnbdbackup.3", bytesWritten: 1, durationMs: 1, folder: `/b/${domain}` }, eventMessageId(subject, `c-${domain}`));
-    };
-    const notifier = await startNotifier({
-      nc, targets: [parseNotifyUrl(`json://${a.base}/alarm?hosts=hv4`)], redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger,
-      delivery: { attempts: 3, retryBaseMs: 200, rateMs: 50 }, staleMs: 3_600_000, watchIntervalMs: 400,
-    });
     try {
-      await completed("old", new Date(Date.now() - 2 * 3_600_000).toISOString());
-      await completed("fresh", new Date().toISOString());
-      await waitFor(() => alarms.length >= 1, { timeoutMs: 15_000, what: "the stale alarm" });
-      const stale = notifyStaleSchema.parse(alarms[0]);
-      assert.equal(stale.domain, "old");
-      await hosts.delete("hv4"); // the agent stopped: its inventory is gone
-      await waitFor(() => alarms.length >= 2, { timeoutMs: 15_000, what: "the silent alarm" });
-      assert.equal(notifySilentSchema.parse(alarms[1]).lastHeartbeatAt, inventory.heartbeatAt);
-      await waitFor(() => a.received.length >= 2, { timeoutMs: 15_000, what: "both alerts" });
-      await sleep(2_000); // several more checks: no alarm is raised twice
-      assert.equal(alarms.length, 2);
-      assert.deepEqual(a.received.map((r) => (r.body as { title: string }).title), ["VM-Babysitter: old on hv4: no recent backup", "VM-Babysitter: hv4: agent stopped heart-beating"]);
+      const since = new Date(Date.now() - 30 * 3_600_000).toISOString();
+      await alarm("stale", { domain: "old", since, lastCompletedAt: since, rpoSeconds: 93_600, reason: "old on hv4: no good backup since then (RPO 26 h)" });
+      await alarm("silent", { lastHeartbeatAt: since, reason: "the agent of hv4 stopped heart-beating" });
+      await alarm("back", { silentSince: since, reason: "the agent of hv4 heart-beats again" });
+      await waitFor(() => a.received.length >= 3, { timeoutMs: 15_000, what: "three alerts" });
+      const bodies = a.received.map((r) => r.body as { title: string; message: string });
+      assert.deepEqual(bodies.map((b) => b.title).sort(), [
+        "VM-Babysitter: hv4: agent heart-beats again",
+        "VM-Babysitter: hv4: agent stopped heart-beating",
+        "VM-Babysitter: old on hv4: no recent backup",
+      ]);
+      assert.match(bodies.find((b) => b.title.includes("no recent backup"))!.message, /What to do: check the domain's recent failed events/);
     } finally {
-      sub.unsubscribe();
       await notifier.stop();
       await a.close();
     }
@@ -264,37 +246,6 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await notifier.stop();
       await a.close();
       await b.close();
-    }
-  });
-
-  it("a host entry is trusted for its key only: hv8's entry naming hv7 neither keeps hv7 alive nor stands in for it", async () => {
-    const alarms: unknown[] = [];
-    const sub = nc.subscribe(subjects.evt.serviceAll("notify", "hv7"));
-    void (async () => {
-      for await (const m of sub) alarms.push(m.json());
-    })();
-    const hosts = await openHostsBucket(nc);
-    const inventory = (host: string, domains: string[]): HostInventory => ({
-      host, hostname: host, agentVersion: "test", heartbeatAt: new Date().toISOString(), domains: domains.map((name) => ({ name, state: "running", scheduled: true })),
-    });
-    const real = inventory("hv7", ["db"]);
-    await hosts.put("hv7", JSON.stringify(real));
-    const notifier = await startNotifier({
-      nc, targets: [parseNotifyUrl("json://127.0.0.1:9/unused?hosts=none")], redisUrl: `unix://${redis.socketPath}`, sshOptions: [], unraidHost: "localhost", logger,
-      staleMs: 3_600_000, watchIntervalMs: 300,
-    });
-    try {
-      await sleep(1_500); // several checks: hv7 is known to be alive
-      // What agent hv8 may write (its own key): hv7's name, so that hv7's death would go unnoticed.
-      await hosts.put("hv8", JSON.stringify(inventory("hv7", [])));
-      await hosts.delete("hv7");
-      await waitFor(() => alarms.length >= 1, { timeoutMs: 10_000, what: "hv7's silent alarm" });
-      assert.equal(notifySilentSchema.parse(alarms[0]).lastHeartbeatAt, real.heartbeatAt);
-      assert.match(logText, /"key":"hv8","reason":"the entry of key hv8 names host hv7","msg":"ignoring a host entry"/);
-    } finally {
-      sub.unsubscribe();
-      await notifier.stop();
-      await hosts.delete("hv8");
     }
   });
 

@@ -1,7 +1,6 @@
 import { consumeDurable, notifierDurable, type NatsConnection } from "@vmbs/bus";
 import type { NotifyTarget } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
-import { createBackupWatch, type BackupWatch } from "./backup-watch.js";
 import { createDigestCollector } from "./digest-collector.js";
 import { Redis } from "ioredis";
 import { createDeliveryQueue, redisOptions, type DeliveryQueueOptions } from "./delivery-queue.js";
@@ -21,10 +20,6 @@ export interface NotifierDeps {
   delivery?: Pick<DeliveryQueueOptions, "attempts" | "retryBaseMs" | "rateMs">;
   /** Per-attempt timeout of a send. Default 20 s. */
   sendTimeoutMs?: number;
-  /** Stale-backup alarm (NOTIFY_STALE_HOURS in ms); 0 = off. Default off. */
-  staleMs?: number;
-  /** Between two stale-backup checks. Default 60 s. */
-  watchIntervalMs?: number;
 }
 
 export interface NotifierHandle {
@@ -52,17 +47,12 @@ export async function startNotifier(deps: NotifierDeps): Promise<NotifierHandle>
     onSent: (target, jobId) => logger.info({ target: target.label, jobId }, "notification sent"),
   });
 
-  const watch: BackupWatch | undefined = deps.staleMs
-    ? createBackupWatch({ nc: deps.nc, redisUrl: deps.redisUrl, staleMs: deps.staleMs, intervalMs: deps.watchIntervalMs, logger })
-    : undefined;
-
   // Runs are summarized only when some target wants the digest.
   const digestRedis = deps.targets.some((t) => t.filter.digest) ? new Redis({ ...redisOptions(deps.redisUrl), maxRetriesPerRequest: 1 }) : undefined;
   digestRedis?.on("error", (err) => logger.warn({ err }, "digest store problem"));
   const digests = digestRedis ? createDigestCollector(deps.nc, digestRedis, logger) : undefined;
 
   const closeStores = async (): Promise<void> => {
-    await watch?.stop();
     digestRedis?.disconnect();
     await queue.close();
   };
@@ -70,7 +60,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<NotifierHandle>
   const consumer = await consumeDurable(deps.nc, {
     ...notifierDurable,
     onError: (err, msg) => logger.warn({ err, subject: msg?.subject }, "event not taken yet, retrying"),
-    handler: createEventHandler({ targets: deps.targets, queue, watch, digests, logger }),
+    handler: createEventHandler({ targets: deps.targets, queue, digests, logger }),
   }).catch(async (err: unknown) => {
     // No consumer (e.g. NATS refused it): leave no Redis connection or timer behind.
     await closeStores();

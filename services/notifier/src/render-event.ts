@@ -17,10 +17,18 @@ export interface Notification {
 
 type EventRecord = Record<string, unknown>;
 
+// A host back from silence is told wherever its silence was (targets send warnings and up by default).
 const severityOf = (type: string): NotifySeverity =>
-  type === "failed" || type === "stale" || type === "silent" ? "failure" : type === "attention" ? "warning" : type === "completed" ? "success" : "info";
+  type === "failed" || type === "stale" || type === "silent" ? "failure" : type === "attention" || type === "back" ? "warning" : type === "completed" ? "success" : "info";
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+
+/** How the status service's alarms (`vmbs.evt.fleet.<host>.<type>`) read in a title. */
+const fleetAlarmTitles = new Map([
+  ["stale", "no recent backup"],
+  ["silent", "agent stopped heart-beating"],
+  ["back", "agent heart-beats again"],
+]);
 
 /** What a person should do next, by (service, type). */
 function advice(service: string, type: string, e: EventRecord): string | undefined {
@@ -29,8 +37,8 @@ function advice(service: string, type: string, e: EventRecord): string | undefin
   if (service === "chain" && type === "attention") return "VM-Babysitter cannot fix this alone: act as the reason says; the next backup checks the chain again.";
   if (service === "chain" && type === "failed") return "the chain could not be checked or repaired; see the agent's log (the next backup tries again).";
   if (service === "notify" && type === "failed") return "check that target's address, credentials and reachability.";
-  if (service === "notify" && type === "stale") return "check the domain's recent failed events and that its host's agent runs; back it up now with vmbs backup.";
-  if (service === "notify" && type === "silent") return "no backups run on this host: check that it is up and that vmbs start (or vmbs agent) runs there.";
+  if (service === "fleet" && type === "stale") return "check the domain's recent failed events (vmbs status) and that its host's agent runs; back it up now with vmbs backup.";
+  if (service === "fleet" && type === "silent") return "no backups run on this host: check that it is up and that vmbs start (or vmbs agent) runs there.";
   return undefined;
 }
 
@@ -46,7 +54,7 @@ export function renderEvent(subject: string, event: EventRecord): Notification |
   const domain = str(event.domain);
   const reason = str(event.reason);
   const what =
-    service !== "notify" ? `${service} ${type}` : type === "stale" ? "no recent backup" : type === "silent" ? "agent stopped heart-beating" : `notification to ${String(event.target)} ${type}`;
+    service === "notify" ? `notification to ${String(event.target)} ${type}` : service === "fleet" ? (fleetAlarmTitles.get(type) ?? `fleet ${type}`) : `${service} ${type}`;
   const subjectLine = `${domain ? `${domain} on ${host}` : host}: ${what}`;
   const lines = [
     `Host: ${host}`,

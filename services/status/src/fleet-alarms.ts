@@ -32,7 +32,7 @@ export function decideFleetAlarms(fleet: FleetRecords, now: Date, policy: FleetP
       decision.hosts.push(host);
       decision.alarms.push({ type: "back", host: host.host, silentSince, reason: `the agent of ${host.host} heart-beats again (silent since ${silentSince})`, at });
     }
-    if (!alive) continue;
+    if (!alive || policy.staleAlarms === false) continue;
     const records = fleet.domains.get(host.host);
     for (const d of host.domains) {
       const record = records?.get(d.name);

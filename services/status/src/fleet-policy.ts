@@ -4,6 +4,8 @@ import { createTask } from "node-cron";
 export interface FleetPolicy {
   /** BACKUP_RPO_MINUTES in seconds: a scheduled domain's last good backup may be at most this old. */
   rpoSeconds: number;
+  /** Whether overdue domains raise `stale` alarms (NOTIFY_STALE_HOURS=0 turns them off); the verdict stays. */
+  staleAlarms?: boolean;
   /** A host is silent when its last heartbeat is older than this (agents beat every 30 s). Default 65 s. */
   silentAfterMs: number;
   /** The next BACKUP_SCHEDULE slot from now on, if there is a schedule. */
@@ -26,11 +28,12 @@ export function describeAge(ms: number): string {
 }
 
 /** The policy of a BACKUP_SCHEDULE (read in `timeZone`) and an RPO. */
-export function createFleetPolicy(o: { schedule: string; timeZone?: string; rpoMinutes: number; silentAfterMs?: number }): FleetPolicy {
+export function createFleetPolicy(o: { schedule?: string; timeZone?: string; rpoMinutes: number; staleAlarms?: boolean; silentAfterMs?: number }): FleetPolicy {
   // A task never started (it runs nothing), asked only for its next slot.
   const task = o.schedule ? createTask(o.schedule, () => {}, o.timeZone ? { timezone: o.timeZone } : {}) : undefined;
   return {
     rpoSeconds: o.rpoMinutes * 60,
+    staleAlarms: o.staleAlarms ?? true,
     silentAfterMs: o.silentAfterMs ?? SILENT_AFTER_MS,
     nextRun: () => task?.getNextRuns(1)[0] ?? null,
   };

@@ -104,4 +104,13 @@ describe("status service on a real nats-server with the generated roles", () => 
     await assert.rejects(kv.put("host.hv2", "{}"), (err) => isPermissionViolation(err));
     await assert.rejects(publishJson(statusNc, subjects.evt.backup("hv1", "completed"), {}), (err) => isPermissionViolation(err));
   });
+
+  it("a host entry is trusted for its key only: what hv1's agent stores under its own key naming hv3 makes no host hv3", async () => {
+    const { kv } = await openBucket(agent1, buckets.hosts);
+    await kv.put("hv1", JSON.stringify({ host: "hv3", hostname: "hv3", agentVersion: "0.1.0", heartbeatAt: new Date().toISOString(), domains: [{ name: "ghost", state: "running", scheduled: true }] }));
+    await new Promise((r) => setTimeout(r, 1_000)); // several polls
+    const s = await ask();
+    assert.deepEqual(s.hosts.map((h) => h.host), ["hv1", "hv2"]);
+    assert.ok(!s.hosts.some((h) => h.domains.some((d) => d.domain === "ghost")));
+  });
 });
