@@ -7,7 +7,7 @@
  * The agents are simulated: the bench writes every host's heartbeat (its inventory in `vmbs_hosts`, again every 30 s
  * while it runs) with that host's agent credential, and a day of events with the agent's (backup) and the mirror's
  * (mirror) credential of each host — no libvirt, no virtnbdbackup. Then, side by side in one run:
- *   - the status service, in a child process of its own (status-child.ts): its catch-up on those events and
+ *   - the status service, `vmbs status-service` in a process of its own: its catch-up on those events and
  *     heartbeats, the p50/p99 of its `vmbs.svc.status.fleet` reply for the whole fleet and for one host, and its RSS
  *     (VmRSS, sampled every 100 ms from its start to the end of the requests);
  *   - the scheduler: one slot (a backup command per scheduled domain, 10 000) published into VMBS_CMD, timed from the
@@ -15,8 +15,9 @@
  * Targets: fleet reply p99 ≤ 250 ms, one host p99 ≤ 20 ms, slot ≤ 5 s, RSS ≤ 200 MB. Exit 1 when one is missed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { availableParallelism, totalmem } from "node:os";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { openBucket, publishJson, statusDurable, type KV, type NatsConnection } from "@vmbs/bus";
@@ -30,7 +31,7 @@ import { runBench } from "./run-bench.js";
 const TARGETS = { fleetP99Ms: 250, hostP99Ms: 20, slotMs: 5_000, rssMb: 200 };
 const MiB = 1024 * 1024;
 const HEARTBEAT_MS = 30_000;
-const statusChild = fileURLToPath(new URL("./status-child.js", import.meta.url));
+const vmbs = fileURLToPath(new URL("../../cli/dist/main.js", import.meta.url));
 
 const hostName = (i: number): string => `hv${String(i + 1).padStart(3, "0")}`;
 const domainName = (i: number): string => `vm-${String(i + 1).padStart(2, "0")}`;
@@ -141,6 +142,7 @@ async function main(stop: AbortSignal): Promise<void> {
   let child: ChildProcess | undefined;
   let beating: NodeJS.Timeout | undefined;
   const sim: SimHost[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     let t = performance.now();
     bus = await startRoleBus(hosts);
@@ -179,10 +181,25 @@ async function main(stop: AbortSignal): Promise<void> {
     }, HEARTBEAT_MS / sim.length);
 
     // The status service, in its own process.
-    const credential = bus.credentialOf({ kind: "status" });
+    // `vmbs status-service` as a fleet runs it: the status role's credential, no status page.
+    const stateDir = await mkdtemp(join(tmpdir(), "vmbs-bench-fleet-"));
+    cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+    const seedFile = join(stateDir, "status.nk");
+    await writeFile(seedFile, bus.credentialOf({ kind: "status" }).seed, { mode: 0o600 });
     const t0 = performance.now();
-    child = spawn(process.execPath, [statusChild], {
-      env: { ...process.env, VMBS_BENCH_NATS_URL: bus.nats.url, VMBS_BENCH_SEED: credential.seed, VMBS_BENCH_INBOX: credential.inboxPrefix },
+    child = spawn(process.execPath, [vmbs, "status-service"], {
+      env: {
+        ...process.env,
+        NATS_URL: bus.nats.url,
+        NATS_NKEY_SEED: seedFile,
+        HOST_ID: "bench-status",
+        VMBS_STATE_DIR: stateDir,
+        LOGFILE_PATH: join(stateDir, "vmbs.log"),
+        VMBS_HTTP_LISTEN: "",
+        BACKUP_SCHEDULE: "0 3 * * *",
+        BACKUP_RPO_MINUTES: String(26 * 60),
+        LOG_LEVEL: "info",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let childErr = "";
@@ -204,8 +221,8 @@ async function main(stop: AbortSignal): Promise<void> {
         let out = "";
         child!.stdout!.on("data", (d: Buffer) => {
           out += d.toString();
-          const m = /^ready (\d+)/m.exec(out);
-          if (m) resolve(performance.now() - t0);
+          if (out.includes('"status service ready"')) resolve(performance.now() - t0);
+          out = out.slice(-1000);
         });
       }),
     ]);
@@ -312,6 +329,7 @@ async function main(stop: AbortSignal): Promise<void> {
       clearTimeout(killer);
     }
     await bus?.stop();
+    for (const cleanup of cleanups) await cleanup();
   }
 }
 
