@@ -83,15 +83,26 @@ export async function statusCommand(o: StatusCommandOptions): Promise<number> {
   const { nc } = client;
   const request: FleetStatusRequest = { ...(o.host ? { host: o.host } : {}), ...(o.domain ? { domain: o.domain } : {}) };
   try {
-    const reply = await nc.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify(request), { timeout: o.timeoutSec * 1000 });
-    const error = reply.headers?.get("Nats-Service-Error");
-    if (error) {
-      process.stderr.write(`vmbs status: ${error}\n`);
-      return reply.headers?.get("Nats-Service-Error-Code") === "400" ? 2 : 1;
+    // A fleet too big for one message comes in parts: each names the last host it holds in `next`.
+    let status: FleetStatus | undefined;
+    let text = "";
+    let parts = 0;
+    for (let after: string | undefined; ; ) {
+      parts++;
+      const reply = await nc.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify({ ...request, ...(after ? { after } : {}) }), { timeout: o.timeoutSec * 1000 });
+      const error = reply.headers?.get("Nats-Service-Error");
+      if (error) {
+        process.stderr.write(`vmbs status: ${error}\n`);
+        return reply.headers?.get("Nats-Service-Error-Code") === "400" ? 2 : 1;
+      }
+      const part = fleetStatusSchema.parse(reply.json());
+      text = reply.string();
+      status = status ? { at: status.at, hosts: [...status.hosts, ...part.hosts] } : { at: part.at, hosts: part.hosts };
+      if (!part.next || part.hosts.length === 0) break;
+      after = part.next;
     }
-    const status = fleetStatusSchema.parse(reply.json());
-    // --json prints the reply as the service sent it, byte for byte.
-    if (o.json) process.stdout.write(`${reply.string()}\n`);
+    // --json prints a reply in one part as the service sent it, byte for byte; the parts of a bigger one joined.
+    if (o.json) process.stdout.write(`${parts === 1 ? text : JSON.stringify(status)}\n`);
     else process.stdout.write(renderFleetTable(status, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
     const attention = status.hosts.some((h) => !h.alive || h.domains.some((d) => d.attention.length > 0));
     return attention ? 1 : 0;

@@ -7,6 +7,8 @@ export const fleetStatusRequestSchema = z
   .object({
     host: z.string().refine(isHostToken, { message: "host must be a host id (1-64 of [A-Za-z0-9_-])" }).optional(),
     domain: domainNameSchema.optional(),
+    /** Only the hosts after this one (by name): the next part of a reply that was cut, from its `next`. */
+    after: z.string().refine(isHostToken, { message: "after must be a host id (1-64 of [A-Za-z0-9_-])" }).optional(),
   })
   .strict();
 export type FleetStatusRequest = z.infer<typeof fleetStatusRequestSchema>;
@@ -74,6 +76,11 @@ export type HostStatus = z.infer<typeof hostStatusSchema>;
 export const fleetStatusSchema = z.object({
   at: z.string(),
   hosts: z.array(hostStatusSchema),
+  /**
+   * Set when the reply was cut to fit one NATS message (the server's max_payload, 1 MiB by default: ~2 000 domains):
+   * the last host it holds. Ask again with `after` set to it for the hosts that follow.
+   */
+  next: z.string().optional(),
 });
 export type FleetStatus = z.infer<typeof fleetStatusSchema>;
 

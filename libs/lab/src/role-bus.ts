@@ -12,6 +12,8 @@ export interface RoleBus {
   operator: NatsConnection;
   /** A new connection with the role's generated credentials; closed by `stop`. */
   connect(role: BusRole): Promise<NatsConnection>;
+  /** The role's nkey seed and inbox prefix, for a child process that connects as that role. */
+  credentialOf(role: BusRole): { seed: string; inboxPrefix: string };
   /** Writes a host's heartbeat (its inventory in the hosts bucket) as its agent does, through `nc`. */
   beat(nc: NatsConnection, host: string, domains: HostInventory["domains"]): Promise<void>;
   stop(): Promise<void>;
@@ -24,9 +26,14 @@ export async function startRoleBus(hosts: string[]): Promise<RoleBus> {
   await writeFile(configFile, auth.serverConfig);
   const nats = await startTestNats({ configFile });
   const open: NatsConnection[] = [];
+  const credentialOf = (role: BusRole): { seed: string; inboxPrefix: string } => {
+    const credential = auth.credentials.find((c) => c.id === roleId(role));
+    if (!credential) throw new Error(`no credential for role ${roleId(role)}`);
+    return { seed: credential.seed, inboxPrefix: roleInboxPrefix(role) };
+  };
   const connect = async (role: BusRole): Promise<NatsConnection> => {
-    const credential = auth.credentials.find((c) => c.id === roleId(role))!;
-    const nc = await connectBus(nats.url, `test-${roleId(role)}`, { nkeySeed: credential.seed, inboxPrefix: roleInboxPrefix(role) });
+    const { seed, inboxPrefix } = credentialOf(role);
+    const nc = await connectBus(nats.url, `test-${roleId(role)}`, { nkeySeed: seed, inboxPrefix });
     open.push(nc);
     return nc;
   };
@@ -36,6 +43,7 @@ export async function startRoleBus(hosts: string[]): Promise<RoleBus> {
     nats,
     operator,
     connect,
+    credentialOf,
     async beat(nc, host, domains) {
       const { kv } = await openBucket(nc, buckets.hosts);
       const inventory: HostInventory = { host, hostname: host, agentVersion: "0.1.0", heartbeatAt: new Date().toISOString(), versions: { virtnbdbackup: "2.18" }, domains };

@@ -23,7 +23,7 @@ import { createFleetMetrics } from "./fleet-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 import type { FleetPolicy } from "./fleet-policy.js";
 import { observeInventory } from "./fleet-records.js";
-import { fleetStatus } from "./fleet-view.js";
+import { fleetStatus, fleetStatusJson } from "./fleet-view.js";
 import { foldEvent } from "./fold-event.js";
 import { openStatusStore } from "./status-store.js";
 
@@ -47,6 +47,9 @@ export interface StatusService {
   httpUrl: string | undefined;
   stop(): Promise<void>;
 }
+
+/** Room kept in a reply for its headers (the micro service's, and a tracing proxy's). */
+const replyHeadroomBytes = 8 * 1024;
 
 /** Version reported by `nats micro info` (semver, as ADR-32 requires). */
 const serviceVersion = "0.1.0";
@@ -123,21 +126,23 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     fleet: (filter: FleetStatusRequest = {}): FleetStatus => fleetStatus(fleet, new Date(), policy, filter),
     history: (host: string, domain: string): DomainHistory => ({ host, domain, runs: fleet.domains.get(host)?.get(domain)?.runs ?? [] }),
   };
-  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => unknown> = {
+  /** Each endpoint's reply, as JSON text. */
+  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => string> = {
     fleet(msg) {
       const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
       if (!req.ok) throw new StatusRequestError(req.reason);
-      return api.fleet(req.value);
+      // One reply is one message: a fleet bigger than the server's max_payload is answered in parts (`next`).
+      return fleetStatusJson(fleet, new Date(), policy, req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
     },
     history(msg) {
       const req = parsePayload(domainHistoryRequestSchema, msg.data);
       if (!req.ok) throw new StatusRequestError(req.reason);
-      return api.history(req.value.host, req.value.domain);
+      return JSON.stringify(api.history(req.value.host, req.value.domain));
     },
   };
   const service = await new Svcm(nc).add({ name: statusServiceName, version: serviceVersion, description: "the fleet's backup status" });
   const group = service.addGroup(subjects.svc.status);
-  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => unknown][]) {
+  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string][]) {
     const subject = subjects.svc.statusEndpoint(endpoint);
     const requests = group.addEndpoint(endpoint, { metadata: { schema: `status.${endpoint}.v1` } });
     void (async () => {
@@ -148,7 +153,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
           continue;
         }
         try {
-          msg.respond(JSON.stringify(handle(msg)));
+          msg.respond(handle(msg));
         } catch (err) {
           const status = errorReplyStatus(err);
           if (status >= 500) logger.error({ err, endpoint }, "status endpoint failed");
