@@ -1,14 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser } from "playwright-core";
 import { publishJson, type NatsConnection } from "@vmbs/bus";
 import { subjects } from "@vmbs/contracts";
-import { freePort, startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
+import { promtoolCheckMetrics, startRoleBus, startTestPrometheus, testLogger, waitFor, type RoleBus, type TestPrometheus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
 
 // The status page, /api and /metrics on a real listener, fed by real events on a nats-server with the generated
@@ -18,29 +17,6 @@ const MiB = 1024 * 1024;
 const markupDomain = "<img src=x onerror=alert(1)>";
 const artifactsDir = fileURLToPath(new URL("../../../test-artifacts/", import.meta.url));
 
-/** Runs a command with `input` on stdin; resolves with its exit code and everything it wrote. */
-function runWithInput(command: string, args: string[], input: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { timeout: 20_000 });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output }));
-    child.stdin.end(input);
-  });
-}
-
-/** SIGTERM, then SIGKILL if it is still there after 5 s. */
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-  await exited;
-  clearTimeout(killer);
-}
-
 describe("status page, /api and /metrics over HTTP, read by Chromium and Prometheus", () => {
   let bus: RoleBus;
   let agent1: NatsConnection;
@@ -49,7 +25,7 @@ describe("status page, /api and /metrics over HTTP, read by Chromium and Prometh
   let service: StatusService;
   let url: string;
   let browser: Browser | undefined;
-  let prometheus: ChildProcess | undefined;
+  let prometheus: TestPrometheus | undefined;
   let dir: string;
   /** The `at` of each domain's last completed backup, as published ("host/domain" → Unix seconds). */
   const lastSuccess = new Map<string, number>();
@@ -91,7 +67,7 @@ describe("status page, /api and /metrics over HTTP, read by Chromium and Prometh
   });
   after(async () => {
     await browser?.close();
-    await stopChild(prometheus);
+    await prometheus?.stop();
     await service?.stop();
     await bus?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -175,30 +151,16 @@ describe("status page, /api and /metrics over HTTP, read by Chromium and Prometh
 
   it("Prometheus scrapes /metrics: last successes of both domains; promtool finds nothing to say", { timeout: 60_000 }, async () => {
     const body = await (await fetch(`${url}/metrics`)).text();
-    const check = await runWithInput("/usr/bin/promtool", ["check", "metrics"], body);
-    assert.deepEqual([check.code, check.output.trim()], [0, ""], body);
+    const check = await promtoolCheckMetrics(body);
+    assert.deepEqual([check.code, check.output], [0, ""], body);
 
-    const port = await freePort();
-    const config = join(dir, "prometheus.yml");
-    await writeFile(
-      config,
-      `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: vmbs\n    static_configs:\n      - targets: ["${new URL(url).host}"]\n`,
-    );
-    let log = "";
-    prometheus = spawn("/usr/bin/prometheus", [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, "tsdb")}`, `--web.listen-address=127.0.0.1:${port}`], {
-      stdio: ["ignore", "ignore", "pipe"],
-      timeout: 120_000,
-    });
-    prometheus.stderr!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    const query = encodeURIComponent("vmbs_backup_last_success_timestamp_seconds");
-    type Sample = { metric: { host: string; domain: string }; value: [number, string] };
+    prometheus = await startTestPrometheus(dir, new URL(url).host);
     const samples = await waitFor(
       async () => {
-        const r = (await (await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${query}`)).json()) as { data: { result: Sample[] } };
-        const seen = r.data.result.filter((s) => s.metric.domain === "web" || s.metric.domain === "db");
+        const seen = (await prometheus!.query("vmbs_backup_last_success_timestamp_seconds")).filter((s) => s.metric.domain === "web" || s.metric.domain === "db");
         return seen.length === 2 && seen;
       },
-      { timeoutMs: 30_000, intervalMs: 500, what: `both domains in Prometheus (its log: ${log})` },
+      { timeoutMs: 30_000, intervalMs: 500, what: `both domains in Prometheus (its log: ${prometheus.log()})` },
     );
     const values = Object.fromEntries(samples.map((s) => [`${s.metric.host}/${s.metric.domain}`, Number(s.value[1])]));
     assert.deepEqual(Object.keys(values).sort(), ["hv1/web", "hv2/db"]);
