@@ -10,7 +10,7 @@ const cliMain = fileURLToPath(new URL("../../../cli/dist/main.js", import.meta.u
 
 export interface ChildAgent {
   proc: ChildProcess;
-  /** kill -9 of the whole process group: the agent and the virtnbdbackup it runs, no cleanup anywhere. */
+  /** kill -9 of the whole process group: the agent and the virtnbdbackup it runs, no cleanup anywhere. A no-op once all of it has exited. */
   kill9(): Promise<void>;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
@@ -47,7 +47,12 @@ export function startChildAgent(env: Record<string, string>): ChildAgent {
   return {
     proc,
     async kill9() {
-      if (proc.pid) process.kill(-proc.pid, "SIGKILL");
+      try {
+        if (proc.pid) process.kill(-proc.pid, "SIGKILL");
+      } catch (err) {
+        // The group is gone already (the agent stopped and left no engine behind): nothing to kill.
+        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+      }
       await exited;
     },
     async stop() {
