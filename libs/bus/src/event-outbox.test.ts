@@ -65,6 +65,25 @@ describe("event outbox on real files", () => {
     await b.close();
   });
 
+  it("sends an event that finds nothing pending straight to the stream, writing nothing to disk", async () => {
+    const d = freshDir();
+    const r = recorder();
+    const outbox = await openEventOutbox({ dir: d, send: r.send, ...fast });
+    await outbox.enqueue(ev(1));
+    assert.deepEqual(r.sent, ["m1"], "stored by the time enqueue resolves");
+    assert.equal(outbox.pending(), 0);
+    assert.equal((await stat(join(d, "outbox.jsonl"))).size, 0, "no fsync'd copy for an event the stream acked");
+    // A failed direct attempt falls back to the disk, and what follows queues behind it, in order.
+    r.state.down = true;
+    await outbox.enqueue(ev(2));
+    r.state.down = false;
+    await outbox.enqueue(ev(3));
+    assert.match(await readFile(join(d, "outbox.jsonl"), "utf8"), /"m2"/);
+    assert.equal(await outbox.drain(5_000), true);
+    assert.deepEqual(r.sent, ["m1", "m2", "m3"]);
+    await outbox.close();
+  });
+
   it("drops a second enqueue of a pending message id", async () => {
     const r = recorder();
     r.state.down = true;

@@ -20,6 +20,8 @@ export interface EventOutboxOptions {
   send: OutboxSender;
   /** Timeout of one publish attempt. Default 5 s. */
   attemptTimeoutMs?: number;
+  /** Timeout of the direct attempt of an event that finds the outbox empty (then it goes to disk). Default 2 s. */
+  directTimeoutMs?: number;
   /** First and longest pause between failed attempts (doubling). Defaults 250 ms and 5 s. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -30,8 +32,10 @@ export interface EventOutboxOptions {
 }
 
 /**
- * Events that must not be lost when the bus is down. `enqueue` resolves once the event is on disk (fsync);
- * a single pump publishes them in order, retrying with backoff, and marks each one sent. Re-publishing an
+ * Events that must not be lost when the bus is down. `enqueue` resolves once the event is stored: by the stream
+ * (an event that finds nothing pending is sent straight away and acked), else on disk (fsync), from where a
+ * single pump publishes them in order, retrying with backoff, and marks each one sent. The direct path spares
+ * two fsyncs per event, which right after the engine wrote a backup cost tens of ms each. Re-publishing an
  * event (after a crash between the publish and its mark, or an explicit re-announce) reuses its message id,
  * so the stream's duplicate window drops the repeat and a subscriber can drop it by Nats-Msg-Id after that.
  */
@@ -64,6 +68,7 @@ const FILE = "outbox.jsonl";
 /** Opens the outbox in `dir`, takes up what an earlier process left unsent, and starts publishing it. */
 export async function openEventOutbox(o: EventOutboxOptions): Promise<EventOutbox> {
   const attemptTimeoutMs = o.attemptTimeoutMs ?? 5_000;
+  const directTimeoutMs = o.directTimeoutMs ?? 2_000;
   const minBackoffMs = o.minBackoffMs ?? 250;
   const maxBackoffMs = o.maxBackoffMs ?? 5_000;
   const compactAfter = o.compactAfter ?? 256;
@@ -156,6 +161,16 @@ export async function openEventOutbox(o: EventOutboxOptions): Promise<EventOutbo
     async enqueue(event) {
       if (closed) throw new Error("the event outbox is closed");
       if (queue.some((e) => e.msgId === event.msgId)) return;
+      // Nothing pending to keep order behind: the stream's ack makes the disk copy unnecessary. After a failure
+      // the pump holds the queue, so later events go to disk at once until it has drained.
+      if (queue.length === 0 && !pumping) {
+        try {
+          return await o.send(event, directTimeoutMs);
+        } catch (err) {
+          o.onError?.(err, event, 1);
+        }
+        if (closed) throw new Error("the event outbox is closed");
+      }
       // In the queue only once it is on disk: a mark must never precede its event in the file.
       await append({ event });
       queue.push(event);

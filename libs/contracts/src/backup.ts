@@ -44,6 +44,8 @@ export const backupCompletedSchema = z.object({
   /** Bytes of the data files this run wrote. */
   bytesWritten: z.number().int().nonnegative(),
   durationMs: z.number().int().nonnegative(),
+  /** Of durationMs, the time virtnbdbackup itself ran (the rest is the agent's checks and bookkeeping). */
+  engineMs: z.number().int().nonnegative().optional(),
   /** Chain folder, relative to LOCAL_BACKUP_PATH (the domain name). */
   folder: z.string(),
   /** The previous chain folder when this run archived it first (full level on an existing chain). */

@@ -138,6 +138,7 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       type: "completed",
       checkpoint: checked.checkpoint,
       bytesWritten,
+      engineMs: result.durationMs,
       folder: req.domain,
       archivedTo,
       at: new Date().toISOString(),
