@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 
 /** `auto` picks full for a new chain and inc when one exists; `full` starts a new chain (the old one is archived). */
@@ -10,20 +11,15 @@ export const backupCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
     level: z.enum(backupLevels, { error: `level must be one of ${backupLevels.join(", ")}` }).default("auto"),
-    /** Copied into every event this command causes, so a caller can wait for its own outcome. */
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type BackupCommand = z.infer<typeof backupCommandSchema>;
 
 const eventBase = {
-  host: z.string(),
+  ...runEventEnvelope,
   /** Absent only when a command was rejected before a domain could be read from it. */
   domain: z.string().optional(),
-  requestId: z.string().optional(),
-  /** One id per backup run, shared by its started and completed/failed events. */
-  runId: z.string(),
-  at: z.string(),
 };
 
 /** Level actually run by the engine (`auto` resolved). */

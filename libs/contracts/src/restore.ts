@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { restoreEventTypes } from "./subjects.js";
 
@@ -64,7 +65,7 @@ export const restoreRunRequestSchema = restoreCheckpointsRequestSchema
     define: z.boolean().optional(),
     /** Consent to change an existing domain: shut it down (VM_WAIT_TIME) and replace its images. */
     consent: z.boolean().optional(),
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict()
   .refine((r) => (r.as !== undefined) !== (r.inPlace === true), "exactly one of `as` and `inPlace` is required");
@@ -106,10 +107,8 @@ export type RestorePlanReply = z.infer<typeof restorePlanReplySchema>;
 
 /** `vmbs.evt.restore.<host>.<type>`; `progress` announces each step, destructive ones included. */
 export const restoreEventSchema = z.object({
+  ...runEventEnvelope,
   type: z.enum(restoreEventTypes),
-  host: z.string(),
-  runId: z.string(),
-  requestId: z.string().optional(),
   /** Absent for a restore; "replicate" for a replication (replicate.ts), which has no `set` but a `to` URI. */
   operation: z.literal("replicate").optional(),
   domain: z.string(),
@@ -121,6 +120,5 @@ export const restoreEventSchema = z.object({
   step: z.string().optional(),
   reason: z.string().optional(),
   images: z.array(z.string()).optional(),
-  at: z.string(),
 });
 export type RestoreEvent = z.infer<typeof restoreEventSchema>;
