@@ -103,6 +103,11 @@ export const configSchema = z.object({
    * is set, else 1560 (26 h: a daily schedule with two hours to spare).
    */
   BACKUP_RPO_MINUTES: optionalCount(1, 5_256_000),
+  /**
+   * A YAML (or JSON) file of per-domain policies (schedule, chain length, retention, mirror, RPO, hooks), matched
+   * by name or glob, first match wins; what an entry leaves out comes from the variables here. Unset: none.
+   */
+  VMBS_POLICY_FILE: optionalAbsolutePath(),
   /** The former name of the RPO, in hours (kept as an alias of BACKUP_RPO_MINUTES); 0 = no stale alarms. */
   NOTIFY_STALE_HOURS: optionalCount(0, 8_760),
   /** Redis of the notifier's queue (BullMQ). Unset: `vmbs start` / `vmbs notifier` run their own redis-server. */
