@@ -22,6 +22,19 @@ const eventBase = {
   domain: z.string().optional(),
 };
 
+/** One run of a domain's pre or post hook (VMBS_POLICY_FILE), as the backup's final event reports it. */
+export const hookRunSchema = z.object({
+  phase: z.enum(["pre", "post"]),
+  argv: z.array(z.string()),
+  ok: z.boolean(),
+  exitCode: z.number().int().optional(),
+  timedOut: z.boolean().optional(),
+  durationMs: z.number().int().nonnegative(),
+  /** The end of what it printed (stdout and stderr). */
+  output: z.string().optional(),
+});
+export type HookRun = z.infer<typeof hookRunSchema>;
+
 /** Level actually run by the engine (`auto` resolved). */
 const engineLevels = ["full", "inc"] as const;
 
@@ -46,6 +59,8 @@ export const backupCompletedSchema = z.object({
   folder: z.string(),
   /** The previous chain folder when this run archived it first (full level on an existing chain). */
   archivedTo: z.string().optional(),
+  /** The domain's hooks that ran, in order. */
+  hooks: z.array(hookRunSchema).optional(),
 });
 const backupFailedSchema = z.object({
   ...eventBase,
@@ -58,6 +73,7 @@ const backupFailedSchema = z.object({
   reason: z.string(),
   /** The command was refused without running: its domain held as many backup commands as it may (a flood). */
   refused: z.boolean().optional(),
+  hooks: z.array(hookRunSchema).optional(),
 });
 export const backupEventSchema = z.discriminatedUnion("type", [
   backupStartedSchema,
