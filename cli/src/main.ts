@@ -4,6 +4,7 @@ import { authInitCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
+import { policyCommand } from "./commands/policy.js";
 import { replicateCommand } from "./commands/replicate.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
@@ -34,6 +35,7 @@ Commands:
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
+  policy      the effective policy of each domain (VMBS_POLICY_FILE and the environment): schedule, chain, retention, ...
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
 
@@ -134,6 +136,14 @@ be restricted by permissions), so run it once for a fleet before its services st
 host. Idempotent.
   --hosts LIST         host ids (HOST_ID) of the fleet (default: HOST_ID of this machine)
 Exit status: 0 ready, 1 the credential may not manage streams, 2 bad usage, 78 unreadable credentials.`,
+  policy: `Usage: vmbs policy [--domain NAME]... [--json]
+
+Prints the policy in effect for every persistent domain of LIBVIRT_URI (or for each --domain): the VMBS_POLICY_FILE
+entry that matched (the first whose name or glob matches), else the environment, for schedule, chain length, local
+and mirror retention, RPO and hooks. Reads only; a bad policy file is reported entry by entry.
+  --domain NAME     this domain (repeatable); does not need libvirt
+  --json            {file, domains: [effective policy]} on one line (for scripts)
+Exit status: 0 printed, 2 bad usage, 69 libvirt unreachable, ${x.config} invalid configuration or policy file.`,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -175,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
     "no-copy"?: boolean;
   };
   let positionals: string[] = [];
+  let policyDomains: string[] = [];
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
@@ -188,6 +199,11 @@ async function main(argv: string[]): Promise<number> {
       const flag = { type: "boolean" } as const;
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "policy") {
+      const options = { help, domain: { type: "string", multiple: true }, json: { type: "boolean" } } as const;
+      const parsed = parseArgs({ args: rest, options, strict: true });
+      values = { ...parsed.values, domain: undefined };
+      policyDomains = parsed.values.domain ?? [];
     } else if (command === "status") {
       const options = { help, domain: text, host: text, json: { type: "boolean" }, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
@@ -232,6 +248,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return statusCommand({ host: values.host, domain: values.domain, json: values.json === true, timeoutSec });
   }
+  if (command === "policy") return policyCommand({ domains: policyDomains, json: values.json === true });
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);
     if (typeof values.domain !== "string" || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
