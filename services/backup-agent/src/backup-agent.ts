@@ -137,7 +137,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publishChain,
     logger,
     chainFiles: deps.chainFiles,
-    hooksOf: (domain) => policyOf(domain).hooks,
+    policyOf,
   });
   const leases = await createChainLeases(nc, {
     holder: `backup-agent@${host}#${process.pid}`,

@@ -26,8 +26,8 @@ export interface BackupRunnerDeps {
   logger: Logger;
   /** Where the chain folder is read: the local disk by default (a test counts the reads). */
   chainFiles?: FileLister;
-  /** The domain's pre and post hooks now (VMBS_POLICY_FILE); none by default. */
-  hooksOf?(domain: string): EffectivePolicy["hooks"];
+  /** The domain's hooks and excluded disks now (VMBS_POLICY_FILE); none by default. */
+  policyOf?(domain: string): Pick<EffectivePolicy, "hooks" | "excludeDisks">;
 }
 
 export interface BackupRequest {
@@ -94,7 +94,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     log.info({ level: plan.level, startPaused: plan.startPaused }, "backup started");
 
     // From here on every outcome runs the post hook first, and the final event lists the hooks that ran.
-    const hooks = deps.hooksOf?.(req.domain) ?? {};
+    const policy = deps.policyOf?.(req.domain);
+    const hooks = policy?.hooks ?? {};
     const hookRuns: HookRun[] = [];
     const hookEnv = { VMBS_HOST: deps.host, VMBS_DOMAIN: req.domain, VMBS_LEVEL: plan.level };
     const runPostHook = async (outcome: "completed" | "failed", checkpoint?: string): Promise<void> => {
@@ -128,7 +129,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
         level: plan.level,
         outputDir: folderPath,
         uri: deps.libvirtUri,
-        extraArgs: deps.engineArgs,
+        // After VIRTNBDBACKUP_ARGS: the engine keeps the last --exclude, so the domain's own list wins.
+        extraArgs: policy?.excludeDisks.length ? [...deps.engineArgs, "--exclude", policy.excludeDisks.join(",")] : deps.engineArgs,
         signal: req.signal,
         stallTimeoutMs: deps.engineStallTimeoutMs,
         onLine: (line) => log.debug({ engine: line }),
