@@ -19,7 +19,7 @@ const inventory = (host: string, domains: string[]): HostInventory => ({
   domains: domains.map((name) => ({ name, state: "running", scheduled: true })),
 });
 
-describe("scheduler on a real nats-server: a host entry is trusted for its key only", () => {
+describe("scheduler on a real nats-server", () => {
   let dir: string;
   let server: RunningNatsServer;
   let nc: NatsConnection;
@@ -35,7 +35,7 @@ describe("scheduler on a real nats-server: a host entry is trusted for its key o
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("an entry under key hva naming host hvb commands nobody: logged, counted, the other hosts still scheduled", async () => {
+  it("trusts a host entry for its key only: an entry under key hva naming host hvb commands nobody: logged, counted, the other hosts still scheduled", async () => {
     const hosts = await openHostsBucket(nc);
     // What agent hva may write (its own key), pretending to be hvb with 300 domains.
     const spoofed = Array.from({ length: 300 }, (_, i) => `vm-${i}`);
@@ -60,25 +60,8 @@ describe("scheduler on a real nats-server: a host entry is trusted for its key o
       ["hva", "the entry of key hva names host hvb"],
     ]);
   });
-});
 
-describe("scheduler with per-domain schedules (VMBS_POLICY_FILE) on a real nats-server", () => {
-  let dir: string;
-  let server: RunningNatsServer;
-  let nc: NatsConnection;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "vmbs-scheduler-policy-"));
-    server = await startNatsServer({ storeDir: join(dir, "store") });
-    nc = await connectBus(server.url, "scheduler-policy-test");
-    await ensureStreams(nc);
-  });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it("each domain gets the slots of its own schedule, and a changed file changes them while it runs", async () => {
+  it("gives each domain the slots of its own schedule (VMBS_POLICY_FILE), and a changed file changes them while it runs", async () => {
     const hosts = await openHostsBucket(nc);
     await hosts.put("hvp", JSON.stringify(inventory("hvp", ["db1", "web1"])));
     const policyFile = join(dir, "policy.yaml");
