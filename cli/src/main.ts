@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";
+import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { policyCommand } from "./commands/policy.js";
@@ -16,6 +17,7 @@ const serveExitStatus = `Exit status: 0 stopped by SIGINT/SIGTERM, ${x.config} i
 ${x.natsUnavailable} NATS unreachable (or the local nats-server died), ${x.anotherAgent} another agent serves this HOST_ID, ${x.other} other failure.`;
 
 const usage: Record<string, string> = {
+  healthcheck: healthcheckUsage,
   main: `vmbs — VM-Babysitter: live, incremental, self-healing backups of libvirt VMs over NATS
 
 Usage: vmbs <command> [options]
@@ -38,6 +40,7 @@ Commands:
   policy      the effective policy of each domain (VMBS_POLICY_FILE and the environment): schedule, chain, retention, ...
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
+  healthcheck for a container's HEALTHCHECK: NATS answers (and, asked, this host's agent or the status page)
 
 Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent, its restore service and the status service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
@@ -159,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage.main}\n`);
     return 2;
   }
+  if (command === "healthcheck") return healthcheckCommand(rest);
   let values: {
     help?: boolean;
     domain?: string;

@@ -116,7 +116,11 @@ export const configSchema = z.object({
   SCHEDULE_LOGFILE_PATH: absolutePath("/logs/scheduled-tasks.log"),
   LOGROTATE_CONFIG_PATH: absolutePath("/tmp/logrotate.d/vm-babysitter"),
   LOGROTATE_SCHEDULE: cronExpression("@daily"),
-  LOGROTATE_SETTINGS: z.string().default(defaultLogrotateSettings),
+  /** Empty as unset (a container template passes every variable, empty ones too): the seed's stanza. */
+  LOGROTATE_SETTINGS: z
+    .string()
+    .default(defaultLogrotateSettings)
+    .transform((v) => (v.trim() === "" ? defaultLogrotateSettings : v)),
   TZ: timeZone(),
   /**
    * Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. May carry credentials

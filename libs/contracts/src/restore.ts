@@ -81,6 +81,8 @@ export const restoreRunReplySchema = z.object({
   archivedAs: z.string().optional(),
   /** What the saved domain XML held that the new domain was defined without (see the plan's `stripped`). */
   stripped: z.array(z.string()).optional(),
+  /** The run's id, as in its events (set by the service once the run is over). */
+  runId: z.string().optional(),
 });
 export type RestoreRunReply = z.infer<typeof restoreRunReplySchema>;
 

@@ -1,8 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
+import type { ServiceInfo } from "@nats-io/services";
 import { isPermissionViolation, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { buckets, fleetStatusSchema, streams, subjects, type FleetStatus } from "@vmbs/contracts";
+import { buckets, fleetStatusSchema, statusServiceName, streams, subjects, type FleetStatus } from "@vmbs/contracts";
 import { startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
 import type { FleetPolicy } from "./fleet-policy.js";
@@ -63,6 +65,19 @@ describe("status service on a real nats-server with the generated roles", () => 
     assert.equal(bad.headers?.get("Nats-Service-Error-Code"), "400");
     const badHost = await operator.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify({ host: "../x" }), { timeout: 5_000 });
     assert.equal(badHost.headers?.get("Nats-Service-Error-Code"), "400");
+  });
+
+  it("$SRV.INFO names each endpoint's request and reply schema files, which are checked in", async () => {
+    const info = (await operator.request(`$SRV.INFO.${statusServiceName}`, "", { timeout: 5_000 })).json<ServiceInfo>();
+    const schemaFiles = await readdir(new URL("../../../schemas/", import.meta.url));
+    assert.deepEqual(
+      info.endpoints.map((e) => [e.subject, e.metadata]).sort(),
+      [
+        ["vmbs.svc.status.fleet", { request_schema: "svc.status.fleet.request.schema.json", response_schema: "svc.status.fleet.reply.schema.json" }],
+        ["vmbs.svc.status.history", { request_schema: "svc.status.history.request.schema.json", response_schema: "svc.status.history.reply.schema.json" }],
+      ],
+    );
+    for (const e of info.endpoints) for (const file of Object.values(e.metadata ?? {})) assert.ok(schemaFiles.includes(file), `${file} is in schemas/`);
   });
 
   it("a host that stops heart-beating: exactly one silent event, then one back when it returns", async () => {

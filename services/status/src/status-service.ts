@@ -9,6 +9,7 @@ import {
   parseEvent,
   parsePayload,
   splitEventSubject,
+  statusEndpointMetadata,
   statusServiceName,
   subjects,
   VmbsError,
@@ -144,7 +145,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   const group = service.addGroup(subjects.svc.status);
   for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string][]) {
     const subject = subjects.svc.statusEndpoint(endpoint);
-    const requests = group.addEndpoint(endpoint, { metadata: { schema: `status.${endpoint}.v1` } });
+    const requests = group.addEndpoint(endpoint, { metadata: statusEndpointMetadata(endpoint) });
     void (async () => {
       for await (const msg of requests) {
         // Only a request published to the endpoint's own subject, awaiting a reply (see the restore service).
