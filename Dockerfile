@@ -8,14 +8,14 @@
 # `COPY libs/*/package.json` would flatten the paths, and listing each workspace by hand breaks `npm ci` whenever a
 # workspace is added. Because the COPY --from below is cached by file content, `npm ci` re-runs only when a manifest
 # changes, not on every source edit.
-FROM node:20-bookworm-slim AS manifests
+FROM node:24-bookworm-slim AS manifests
 WORKDIR /src
 COPY . .
 RUN find . -type f ! -name package.json ! -name package-lock.json -delete \
  && find . -mindepth 1 -type d -empty -delete
 
 # --- Stage 2: the image ----------------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 # virtnbdbackup/virtnbdrestore: the backup engine; python3-libvirt: the agent's libvirt connection (libs/virt/bridge;
 # it talks to the HOST's libvirtd through the bind-mounted /run/libvirt socket); libvirt-clients: virsh, for an admin

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup, run by `npm start`, `npm test` and `npm run bench` (and by .ci/run).
 #
-# On a fresh Debian 12 with Node 20, right after `git clone`, it:
+# On a fresh Debian 12 with Node 22 or 24 (see the README's quick start), right after `git clone`, it:
+#   0. stops at once with the fix when the node on PATH is another version (package.json engines),
 #   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
 #      for the status page tests) when running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
@@ -55,6 +56,17 @@ sbin_path() {
   export PATH
 }
 sbin_path
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 0. Node: 22 or 24 (package.json engines). Debian 12's own nodejs is 18; 20 is end of life.
+# ---------------------------------------------------------------------------------------------------------------------
+node_fix="install Node 24 (or 22), e.g. from NodeSource: curl -fsSL https://deb.nodesource.com/setup_24.x | bash - && apt-get install -y nodejs (see the README's quick start)"
+command -v node >/dev/null 2>&1 || die "node is not on PATH — $node_fix"
+node_version="$(node --version)"
+case "$node_version" in
+  v22.*|v24.*) log "node: $node_version" ;;
+  *) die "node $node_version ($(command -v node)) is not supported: VM-Babysitter needs Node 22 or 24 — $node_fix" ;;
+esac
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 1. System packages
