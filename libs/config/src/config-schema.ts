@@ -143,7 +143,11 @@ export const configSchema = z.object({
   LIBVIRT_URI: z.string().default("qemu:///system"),
   /** Where `vmbs start` keeps its local nats-server data and the agent its state. */
   VMBS_STATE_DIR: absolutePath("/var/lib/vm-babysitter"),
-  VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
+  /**
+   * Client port of `vmbs start`'s own nats-server, and of every command's default NATS_URL. Not NATS's usual 4222:
+   * Debian's nats-server package runs a server without JetStream there, which would take the port first.
+   */
+  VMBS_LOCAL_NATS_PORT: count(4322, 65_535),
   /**
    * MiB of disk the local nats-server's JetStream may use (`max_file_store`). The streams and buckets reserve their
    * own limits (about 1.7 GiB together) out of it, hence the minimum.
