@@ -6,7 +6,7 @@
 #   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
 #      for the status page tests) when running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
-#   3. builds every workspace (`tsc -b`),
+#   3. builds every workspace (`tsc -b`) and links `vmbs` into /usr/local/bin (root; a hint otherwise),
 #   4. starts virtlogd + libvirtd by hand when running as root and libvirt does not answer (there is no systemd here).
 # A second run does nothing expensive. It logs one line per step to stderr; command output is only shown on failure,
 # or always with VMBS_SETUP_VERBOSE=1.
@@ -145,6 +145,8 @@ log "build: tsc -b"
 run "TypeScript build (tsc -b)" node_modules/.bin/tsc -b
 # The `vmbs` bin is linked by npm before the first build created it, so npm could not mark it executable.
 chmod +x cli/dist/main.js
+# `vmbs …` as the README writes it: /usr/local/bin/vmbs when root, a hint otherwise.
+bash scripts/link-vmbs.sh
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 4. libvirt daemons (root only; no systemd, so they are started by hand like in the lab)

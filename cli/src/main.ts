@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";
 import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js";
+import { installServiceCommand } from "./commands/install-service.js";
 import { backupCommand } from "./commands/backup.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { policyCommand } from "./commands/policy.js";
@@ -11,6 +12,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
 import { statusCommand } from "./commands/status.js";
 import { exitStatus } from "./exit-reasons.js";
+import { versionLine } from "./version.js";
 
 const x = exitStatus;
 const serveExitStatus = `Exit status: 0 stopped by SIGINT/SIGTERM, ${x.config} invalid configuration, ${x.backupPath} LOCAL_BACKUP_PATH missing or refused,
@@ -41,8 +43,9 @@ Commands:
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
   healthcheck for a container's HEALTHCHECK: NATS answers (and, asked, this host's agent or the status page)
+  install-service  write the systemd unit of vmbs start and its configuration (hosts without Docker)
 
-Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
+Run "vmbs <command> --help" for a command's options, "vmbs --version" for the version. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent, its restore service and the status service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, and drill commands at DRILL_SCHEDULE\n(when set), until SIGINT/SIGTERM.`,
@@ -147,6 +150,16 @@ and mirror retention, RPO and hooks. Reads only; a bad policy file is reported e
   --domain NAME     this domain (repeatable); does not need libvirt
   --json            {file, domains: [effective policy]} on one line (for scripts)
 Exit status: 0 printed, 2 bad usage, 69 libvirt unreachable, ${x.config} invalid configuration or policy file.`,
+  "install-service": `Usage: vmbs install-service [--unit-dir DIR] [--config-file FILE] [--force]
+
+Writes the systemd unit vm-babysitter.service, which runs "vmbs start" on this node and this installation, and its
+environment file holding every configuration variable set now (mode 0600). The unit restarts vmbs on failure, but not
+after exit ${x.config} (invalid configuration) or ${x.backupPath} (LOCAL_BACKUP_PATH missing or refused), and starts after libvirtd.
+Then: systemctl daemon-reload && systemctl enable --now vm-babysitter
+  --unit-dir DIR      where the unit goes (default /etc/systemd/system)
+  --config-file FILE  the environment file (default /etc/default/vm-babysitter)
+  --force             replace an existing unit and environment file
+Exit status: 0 written, 1 a file exists, 2 bad usage or a path the unit cannot hold, ${x.config} invalid configuration.`,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -157,6 +170,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(`${usage.main}\n`);
     return command ? 0 : 2;
+  }
+  if (command === "--version" || command === "-V") {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
   }
   if (!(command in usage) || command === "main") {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage.main}\n`);
@@ -187,6 +204,8 @@ async function main(argv: string[]): Promise<number> {
     mac?: string;
     "disk-dir"?: string;
     "no-copy"?: boolean;
+    "unit-dir"?: string;
+    "config-file"?: string;
   };
   let positionals: string[] = [];
   let policyDomains: string[] = [];
@@ -208,6 +227,9 @@ async function main(argv: string[]): Promise<number> {
       const parsed = parseArgs({ args: rest, options, strict: true });
       values = { ...parsed.values, domain: undefined };
       policyDomains = parsed.values.domain ?? [];
+    } else if (command === "install-service") {
+      const options = { help, "unit-dir": text, "config-file": text, force: { type: "boolean" } } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "status") {
       const options = { help, domain: text, host: text, json: { type: "boolean" }, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
@@ -243,6 +265,9 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     return busSetupCommand({ hosts: values.hosts });
+  }
+  if (command === "install-service") {
+    return installServiceCommand({ unitDir: values["unit-dir"], configFile: values["config-file"], force: values.force });
   }
   if (command === "status") {
     const timeoutSec = Number(values.timeout ?? 10);
