@@ -4,7 +4,7 @@
 # On a fresh Debian 12 with Node 22 or 24 (see the README's quick start), right after `git clone`, it:
 #   0. stops at once with the fix when the node on PATH is another version (package.json engines),
 #   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
-#      for the status page tests) when running as root,
+#      for the status page tests, systemd-analyze for the unit's) when running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
 #   3. builds every workspace (`tsc -b`) and links `vmbs` into /usr/local/bin (root; a hint otherwise),
 #   4. starts virtlogd + libvirtd by hand when running as root and libvirt does not answer (there is no systemd here).
@@ -73,9 +73,9 @@ esac
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
-               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool)
+               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool systemd-analyze)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus)
+              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus systemd)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)
