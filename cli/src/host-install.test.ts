@@ -19,6 +19,19 @@ describe("vmbs on a host: on the PATH and under systemd (real processes)", () =>
     await rm(scratch, { recursive: true, force: true });
   });
 
+  it("setup stops at once on a Node other than 22 or 24, with how to get one", async () => {
+    // Debian 12's own node, as far as setup can tell: `node --version` is all it asks.
+    const debianNode = join(scratch, "debian-node");
+    await execa("mkdir", ["-p", debianNode]);
+    await writeFile(join(debianNode, "node"), "#!/bin/sh\necho v18.19.0\n", { mode: 0o755 });
+    const r = await execa("bash", [join(repoRoot, "scripts/setup.sh")], { env: { PATH: `${debianNode}:${process.env.PATH}` }, reject: false, timeout: 30_000 });
+    assert.equal(r.exitCode, 1);
+    assert.equal(
+      r.stderr.trim(),
+      `[setup] ERROR: node v18.19.0 (${debianNode}/node) is not supported: VM-Babysitter needs Node 22 or 24 — install Node 24 (or 22), e.g. from NodeSource: curl -fsSL https://deb.nodesource.com/setup_24.x | bash - && apt-get install -y nodejs (see the README's quick start)`,
+    );
+  });
+
   it("setup's link puts `vmbs` on the PATH: `vmbs --version` prints the version and the Node it runs on", async () => {
     const binDir = join(scratch, "bin");
     const link = await execa("bash", [join(repoRoot, "scripts/link-vmbs.sh")], { env: { VMBS_BIN_DIR: binDir }, timeout: 30_000 });
