@@ -99,7 +99,7 @@ describe("vmbs on a host: on the PATH and under systemd (real processes)", () =>
     assert.match(await readFile(configFile, "utf8"), /^HOST_ID="hv2"$/m);
   });
 
-  it("refuses before writing: an invalid configuration (78), a value an environment file cannot hold (2)", async () => {
+  it("refuses before writing: an invalid configuration (78), a value an environment file cannot hold, an unknown option (2)", async () => {
     const unitDir = join(scratch, "refused");
     const configFile = join(unitDir, "vm-babysitter.env");
     const run = (over: Record<string, string>) =>
@@ -110,6 +110,9 @@ describe("vmbs on a host: on the PATH and under systemd (real processes)", () =>
     const lineBreak = await run({ NATS_PASSWORD: "a\nb" });
     assert.equal(lineBreak.exitCode, 2);
     assert.match(lineBreak.stderr, /^vmbs install-service: NATS_PASSWORD holds a line break/);
+    const unknownOption = await execa("node", [vmbs, "install-service", "--unit", unitDir], { reject: false, timeout: 30_000 });
+    assert.equal(unknownOption.exitCode, 2);
+    assert.match(unknownOption.stderr, /Unknown option '--unit'[\s\S]*Usage: vmbs install-service/);
     await assert.rejects(stat(unitDir), /ENOENT/, "nothing was written");
   });
 });
