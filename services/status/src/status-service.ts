@@ -23,7 +23,8 @@ import { createFleetMetrics } from "./fleet-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 import type { FleetPolicy } from "./fleet-policy.js";
 import { observeInventory } from "./fleet-records.js";
-import { fleetStatus, fleetStatusJson } from "./fleet-view.js";
+import { fleetStatus } from "./fleet-view.js";
+import { createFleetViewCache } from "./fleet-view-cache.js";
 import { foldEvent } from "./fold-event.js";
 import { openStatusStore } from "./status-store.js";
 
@@ -73,6 +74,8 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   const { fleet, skipped } = await store.load();
   if (skipped > 0) logger.warn({ skipped }, "status records that could not be read were skipped");
   const metrics = createFleetMetrics(fleet, policy);
+  // Every change to a record below is followed, before any await, by invalidating its host's cached reply text.
+  const views = createFleetViewCache(fleet, policy);
 
   /** Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. */
   async function raise(alarm: FleetAlarm): Promise<void> {
@@ -89,10 +92,12 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     const now = new Date();
     for (const inventory of inventories) {
       const changed = observeInventory(fleet, inventory, now.toISOString());
+      if (changed.host || changed.domains.length > 0) views.invalidate(inventory.host);
       if (changed.host) await store.saveHost(changed.host);
       for (const d of changed.domains) await store.saveDomain(d);
     }
     const decision = decideFleetAlarms(fleet, now, policy);
+    for (const r of [...decision.hosts, ...decision.domains]) views.invalidate(r.host);
     // Published before it is remembered: a crash in between raises it again, and the message id drops the repeat.
     for (const alarm of decision.alarms) await raise(alarm);
     for (const h of decision.hosts) await store.saveHost(h);
@@ -116,6 +121,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
       const service = splitEventSubject(msg.subject)!.service;
       const event = parsed.value;
       const changed = foldEvent(fleet, { service, event, seq: msg.seq });
+      for (const record of changed) views.invalidate(record.host);
       for (const record of changed) await store.saveDomain(record);
       if (changed.length > 0 && service === "backup" && event.type === "completed") metrics.observeRun(event.host, String(event.level), Number(event.durationMs));
       return "ack";
@@ -132,7 +138,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
       const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
       if (!req.ok) throw new StatusRequestError(req.reason);
       // One reply is one message: a fleet bigger than the server's max_payload is answered in parts (`next`).
-      return fleetStatusJson(fleet, new Date(), policy, req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
+      return views.json(new Date(), req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
     },
     history(msg) {
       const req = parsePayload(domainHistoryRequestSchema, msg.data);
