@@ -33,8 +33,10 @@ export interface StatusServiceDeps {
   nc: NatsConnection;
   policy: FleetPolicy;
   logger: Logger;
-  /** Between reads of the hosts' heartbeats (and alarm decisions). Default 10 s. */
+  /** Between alarm decisions (silent, back, stale). Default 10 s. */
   pollMs?: number;
+  /** Between reads of the heartbeats written since the last read. Default 0.5 s (at most pollMs). */
+  heartbeatReadMs?: number;
   /** VMBS_HTTP_LISTEN: the status page and /metrics; null = none. */
   listen: { host: string; port: number } | null;
 }
@@ -85,17 +87,31 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     logger.warn({ alarm }, `fleet alarm: ${alarm.type}`);
   }
 
-  /** One look at the heartbeats, then the alarms they call for. */
-  async function poll(): Promise<void> {
-    const { inventories, refused } = await readHostInventories(nc);
+  /** The hosts bucket's last revision read, and when it was last read whole. */
+  let heartbeatsRead = 0;
+  let readWholeAt = -Infinity;
+  /**
+   * Takes in the heartbeats written since the last read: an agent that just started shows alive within
+   * heartbeatReadMs, not only at the next alarm decision. The whole bucket is read again once a minute (a bucket
+   * made anew starts its revisions over).
+   */
+  async function readHeartbeats(): Promise<void> {
+    if (Date.now() - readWholeAt >= 60_000) [heartbeatsRead, readWholeAt] = [0, Date.now()];
+    const { inventories, refused, lastRevision } = await readHostInventories(nc, heartbeatsRead);
+    heartbeatsRead = lastRevision;
     for (const { key, reason } of refused) logger.warn({ key, reason }, "ignoring a host entry");
-    const now = new Date();
+    const now = new Date().toISOString();
     for (const inventory of inventories) {
-      const changed = observeInventory(fleet, inventory, now.toISOString());
+      const changed = observeInventory(fleet, inventory, now);
       if (changed.host || changed.domains.length > 0) views.invalidate(inventory.host);
       if (changed.host) await store.saveHost(changed.host);
       for (const d of changed.domains) await store.saveDomain(d);
     }
+  }
+
+  /** The alarms the fleet calls for now. */
+  async function decideAlarms(): Promise<void> {
+    const now = new Date();
     const decision = decideFleetAlarms(fleet, now, policy);
     for (const r of [...decision.hosts, ...decision.domains]) views.invalidate(r.host);
     // Published before it is remembered: a crash in between raises it again, and the message id drops the repeat.
@@ -104,10 +120,30 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     for (const d of decision.domains) await store.saveDomain(d);
   }
 
-  let polling: Promise<void> = poll().catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
-  const timer = setInterval(() => {
-    polling = polling.then(poll).catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
-  }, deps.pollMs ?? 10_000);
+  const pollMs = deps.pollMs ?? 10_000;
+  let decidedAt = -Infinity;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let polling: Promise<void> = Promise.resolve();
+  // One read at a time: the next is timed from the end of the last.
+  const poll = (): void => {
+    polling = (async () => {
+      await readHeartbeats();
+      if (Date.now() - decidedAt < pollMs) return;
+      decidedAt = Date.now();
+      await decideAlarms();
+    })()
+      .catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"))
+      .then(() => {
+        if (!stopped) timer = setTimeout(poll, Math.min(deps.heartbeatReadMs ?? 500, pollMs));
+      });
+  };
+  poll();
+  const stopPolling = async (): Promise<void> => {
+    stopped = true;
+    clearTimeout(timer);
+    await polling;
+  };
 
   const consumer = await consumeDurable(nc, {
     ...statusDurable,
@@ -177,7 +213,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   } catch (err) {
     await service.stop();
     await consumer.stop();
-    clearInterval(timer);
+    await stopPolling();
     throw new Error(`the status page cannot listen on VMBS_HTTP_LISTEN=${deps.listen!.host}:${deps.listen!.port}: ${(err as Error).message}`, { cause: err });
   }
   logger.info({ endpoints: Object.keys(handlers), http: http?.url }, "status service ready");
@@ -186,11 +222,10 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     ...api,
     httpUrl: http?.url,
     async stop() {
-      clearInterval(timer);
+      await stopPolling();
       await http?.stop();
       await service.stop();
       await consumer.stop();
-      await polling;
     },
   };
 }
