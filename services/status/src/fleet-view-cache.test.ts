@@ -28,11 +28,11 @@ describe("fleet view cache: a reply cut to fit one message", () => {
     const fleet = fleetOf(7, 3);
     const whole = fleetStatus(fleet, now, policy);
     const views = createFleetViewCache(fleet, policy);
-    assert.equal(views.json(now), JSON.stringify(whole));
+    assert.equal(views.reply(now).toString(), JSON.stringify(whole));
     const maxBytes = Math.ceil(JSON.stringify(whole).length / 3);
     const parts: FleetStatus[] = [];
     for (let after: string | undefined; ; ) {
-      const text = views.json(now, after ? { after } : {}, maxBytes);
+      const text = views.reply(now, after ? { after } : {}, maxBytes).toString();
       assert.ok(Buffer.byteLength(text) <= maxBytes, `part ${parts.length + 1} fits in ${maxBytes} bytes`);
       const part = fleetStatusSchema.parse(JSON.parse(text));
       parts.push(part);
@@ -48,11 +48,11 @@ describe("fleet view cache: a reply cut to fit one message", () => {
     const fleet = fleetOf(3, 40);
     const views = createFleetViewCache(fleet, policy);
     asked = 0;
-    const part = fleetStatusSchema.parse(JSON.parse(views.json(now, {}, 100)));
+    const part = fleetStatusSchema.parse(JSON.parse(views.reply(now, {}, 100).toString()));
     assert.deepEqual([part.hosts.map((h) => h.host), part.next], [["hv0"], "hv0"]);
     assert.equal(asked, 1);
     for (const filter of [{ after: "hv1" }, { host: "hv1" }, { domain: "vm-7" }, { host: "hv2", domain: "vm-39" }, { domain: "none" }]) {
-      assert.equal(views.json(now, filter), JSON.stringify(fleetStatus(fleet, now, policy, filter)), JSON.stringify(filter));
+      assert.equal(views.reply(now, filter).toString(), JSON.stringify(fleetStatus(fleet, now, policy, filter)), JSON.stringify(filter));
     }
   });
 });
@@ -101,7 +101,7 @@ describe("fleet view cache: the same text as a view made afresh", () => {
     for (const t of [...sorted, t0 - 1_000, t0 + 3_600_000 + 5]) {
       clock = t;
       const at = new Date(t);
-      assert.equal(views.json(at), JSON.stringify(fleetStatus(fleet, at, policy)), `at ${iso(t)}`);
+      assert.equal(views.reply(at).toString(), JSON.stringify(fleetStatus(fleet, at, policy)), `at ${iso(t)}`);
       compared++;
     }
     assert.ok(compared > 1_500);
@@ -117,13 +117,13 @@ describe("fleet view cache: the same text as a view made afresh", () => {
     const { fleet } = clockworkFleet();
     const views = createFleetViewCache(fleet, policy);
     const at = new Date(t0 + 1_000);
-    const first = views.json(at);
+    const first = views.reply(at).toString();
     domainRecordOf(fleet, "hv1", "db").chainLength = 7;
-    assert.equal(views.json(at), first, "hv1 was not invalidated: its text is the one made before");
+    assert.equal(views.reply(at).toString(), first, "hv1 was not invalidated: its text is the one made before");
     views.invalidate("hv1");
     const fresh = JSON.stringify(fleetStatus(fleet, at, policy));
     assert.notEqual(fresh, first);
-    assert.equal(views.json(at), fresh);
+    assert.equal(views.reply(at).toString(), fresh);
   });
 });
 

@@ -168,13 +168,13 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     fleet: (filter: FleetStatusRequest = {}): FleetStatus => fleetStatus(fleet, new Date(), policy, filter),
     history: (host: string, domain: string): DomainHistory => ({ host, domain, runs: fleet.domains.get(host)?.get(domain)?.runs ?? [] }),
   };
-  /** Each endpoint's reply, as JSON text. */
-  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => string> = {
+  /** Each endpoint's reply, as JSON text (or its UTF-8 bytes). */
+  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => string | Uint8Array> = {
     fleet(msg) {
       const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
       if (!req.ok) throw new StatusRequestError(req.reason);
       // One reply is one message: a fleet bigger than the server's max_payload is answered in parts (`next`).
-      return views.json(new Date(), req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
+      return views.reply(new Date(), req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
     },
     history(msg) {
       const req = parsePayload(domainHistoryRequestSchema, msg.data);
@@ -184,7 +184,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   };
   const service = await new Svcm(nc).add({ name: statusServiceName, version: serviceVersion, description: "the fleet's backup status" });
   const group = service.addGroup(subjects.svc.status);
-  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string][]) {
+  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string | Uint8Array][]) {
     const subject = subjects.svc.statusEndpoint(endpoint);
     const requests = group.addEndpoint(endpoint, { metadata: { schema: `status.${endpoint}.v1` } });
     void (async () => {
