@@ -129,3 +129,34 @@ describe("status service on a real nats-server with the generated roles", () => 
     assert.ok(!s.hosts.some((h) => h.domains.some((d) => d.domain === "ghost")));
   });
 });
+
+// `vmbs start` starts the status service before the agent: the agent's first heartbeat must show at once, not at
+// the next alarm decision (every 10 s), or the fresh host reads "host never heart-beat" for up to 10 s.
+describe("status service: an agent that starts after it", () => {
+  let bus: RoleBus;
+  let service: StatusService | undefined;
+  after(async () => {
+    await service?.stop();
+    await bus?.stop();
+  });
+
+  it("shows the agent's first heartbeat within a second, with the alarm decisions still 10 s apart", async () => {
+    bus = await startRoleBus(["hv1"]);
+    const [agent, statusNc] = await Promise.all([bus.connect({ kind: "agent", host: "hv1" }), bus.connect({ kind: "status" })]);
+    const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null };
+    service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 10_000, listen: null });
+    const ask = async (): Promise<FleetStatus> => fleetStatusSchema.parse((await bus.operator.request(subjects.svc.statusEndpoint("fleet"), "{}", { timeout: 5_000 })).json());
+    // The agent's start-up publishes an event before its first heartbeat is read: the host is known, never heart-beat.
+    await publishJson(agent, subjects.evt.backup("hv1", "started"), { type: "started", host: "hv1", domain: "web", runId: "r1", level: "full", requestedLevel: "auto", at: new Date().toISOString() });
+    await waitFor(async () => (await ask()).hosts[0]?.domains[0]?.attention.includes("host never heart-beat") === true, { timeoutMs: 5_000, what: "hv1 known from its event only" });
+    // Past the service's first read: the 10 s alarm poll would not read again for ~9 s.
+    await new Promise((r) => setTimeout(r, 500));
+    const beaten = Date.now();
+    await bus.beat(agent, "hv1", [{ name: "web", state: "running", scheduled: true }]);
+    await waitFor(async () => (await ask()).hosts[0]?.alive === true, { timeoutMs: 5_000, what: "hv1 alive" });
+    const seenAfterMs = Date.now() - beaten;
+    assert.ok(seenAfterMs < 1_500, `seen alive ${seenAfterMs} ms after its first heartbeat`);
+    const hv1 = (await ask()).hosts[0]!;
+    assert.deepEqual([hv1.lastSeen !== null, hv1.domains[0]!.attention], [true, []]);
+  });
+});
