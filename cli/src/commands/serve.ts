@@ -8,7 +8,7 @@ import { startMirror } from "@vmbs/mirror";
 import { startRestoreService } from "@vmbs/restore";
 import { createFleetPolicy, startStatusService } from "@vmbs/status";
 import type { BusRole } from "@vmbs/contracts";
-import { backupRpo } from "@vmbs/config";
+import { backupRpo, openPolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
@@ -111,10 +111,16 @@ export async function serve(role: ServeRole): Promise<number> {
     {
       role: { kind: "status" },
       serves: servesStatus,
-      start: (nc) => {
+      start: async (nc) => {
         const rpo = backupRpo(config);
-        const policy = createFleetPolicy({ schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, rpoMinutes: rpo.minutes, staleAlarms: rpo.staleAlarms });
-        return startStatusService({ nc, policy, logger, listen: config.VMBS_HTTP_LISTEN });
+        // A domain's entry in VMBS_POLICY_FILE may give it its own schedule and RPO.
+        const policies = await openPolicySource({
+          path: config.VMBS_POLICY_FILE,
+          onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
+        });
+        const policy = createFleetPolicy({ schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, rpoMinutes: rpo.minutes, staleAlarms: rpo.staleAlarms, policies });
+        const service = await startStatusService({ nc, policy, logger, listen: config.VMBS_HTTP_LISTEN });
+        return { ...service, stop: async () => (policies.close(), service.stop()) };
       },
     },
     {

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { domainRecordOf, emptyFleet, hostRecordOf, observeInventory, type FleetRecords } from "./fleet-records.js";
 import { decideFleetAlarms } from "./fleet-alarms.js";
 import { fleetStatus } from "./fleet-view.js";
-import type { FleetPolicy } from "./fleet-policy.js";
+import { type FleetPolicy, uniformFleetPolicy } from "./fleet-policy.js";
 
-const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => new Date("2026-12-08T00:00:00.000Z") };
+const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => new Date("2026-12-08T00:00:00.000Z") });
 const t = (iso: string): Date => new Date(`2026-12-07T${iso}Z`);
 
 function fleetWith(heartbeatAt: string, lastBackupAt?: string): FleetRecords {

@@ -41,14 +41,15 @@ export function decideFleetAlarms(fleet: FleetRecords, now: Date, policy: FleetP
       if (record.staleAlarmFor === since) continue;
       record.staleAlarmFor = since;
       decision.domains.push(record);
-      const rpo = describeAge(policy.rpoSeconds * 1000);
+      const rpoSeconds = policy.rpoSecondsOf(d.name);
+      const rpo = describeAge(rpoSeconds * 1000);
       decision.alarms.push({
         type: "stale",
         host: host.host,
         domain: d.name,
         ...(record.lastBackup ? { lastCompletedAt: record.lastBackup.at } : {}),
         since,
-        rpoSeconds: policy.rpoSeconds,
+        rpoSeconds,
         reason: record.lastBackup
           ? `${d.name} on ${host.host}: no good backup since ${since} (RPO ${rpo})`
           : `${d.name} on ${host.host}: never backed up since it was first seen scheduled at ${since} (RPO ${rpo})`,

@@ -4,7 +4,7 @@ import { fleetStatusSchema, type FleetStatus } from "@vmbs/contracts";
 import { domainRecordOf, emptyFleet, hostRecordOf, type FleetRecords } from "./fleet-records.js";
 import { fleetStatus } from "./fleet-view.js";
 import { createFleetViewCache } from "./fleet-view-cache.js";
-import { describeAge, describeAgeChangesAt, type FleetPolicy } from "./fleet-policy.js";
+import { describeAge, describeAgeChangesAt, type FleetPolicy, uniformFleetPolicy } from "./fleet-policy.js";
 
 const now = new Date("2026-12-08T12:00:00Z");
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -22,7 +22,7 @@ function fleetOf(hosts: number, domains: number): FleetRecords {
 
 describe("fleet view cache: a reply cut to fit one message", () => {
   let asked = 0;
-  const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => (asked++, new Date("2026-12-09T03:00:00Z")) };
+  const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => (asked++, new Date("2026-12-09T03:00:00Z")) });
 
   it("parts within the size, each host once and in order, `next` on every part but the last", () => {
     const fleet = fleetOf(7, 3);
@@ -60,7 +60,7 @@ describe("fleet view cache: a reply cut to fit one message", () => {
 describe("fleet view cache: the same text as a view made afresh", () => {
   // A clock the test moves; the schedule's next slot follows it (every full hour).
   let clock = now.getTime();
-  const policy: FleetPolicy = { rpoSeconds: 60, silentAfterMs: 65_000, nextRun: () => new Date(Math.floor(clock / 3_600_000 + 1) * 3_600_000) };
+  const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 60, silentAfterMs: 65_000, nextRun: () => new Date(Math.floor(clock / 3_600_000 + 1) * 3_600_000) });
   const t0 = now.getTime();
   const backup = (at: number) => ({ at: iso(at), level: "inc" as const, checkpoint: "virtnbdbackup.1", bytesWritten: 1024, durationMs: 2_000 });
 

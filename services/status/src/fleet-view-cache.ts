@@ -1,6 +1,6 @@
 import type { FleetStatusRequest } from "@vmbs/contracts";
 import type { FleetRecords } from "./fleet-records.js";
-import type { FleetPolicy } from "./fleet-policy.js";
+import type { FleetPolicy, NextRuns } from "./fleet-policy.js";
 import { filteredHostNames, hostView } from "./fleet-view.js";
 
 /** One host's status as JSON text (UTF-8), with what it was made for. */
@@ -9,8 +9,8 @@ interface CachedHost {
   /** It holds from when it was made to before `until` (ms since the epoch; see HostView.until)… */
   from: number;
   until: number;
-  /** …and for this next slot of the schedule. */
-  nextRun: string | null;
+  /** …and for these next slots of the schedules (NextRuns.key). */
+  nextRuns: string;
 }
 
 /**
@@ -36,15 +36,14 @@ export function createFleetViewCache(fleet: FleetRecords, policy: FleetPolicy): 
   const hosts = new Map<string, CachedHost>();
 
   /** The host's text at `now`, from the cache when it still holds (a domain filter is made afresh: it is small). */
-  function hostJson(name: string, now: Date, nextRun: Date | null, domain: string | undefined): Buffer | undefined {
-    const nextRunIso = nextRun?.toISOString() ?? null;
+  function hostJson(name: string, now: Date, nextRuns: NextRuns, domain: string | undefined): Buffer | undefined {
     const cached = domain === undefined ? hosts.get(name) : undefined;
     // A clock set back is before `from`: made again.
-    if (cached && cached.from <= now.getTime() && now.getTime() < cached.until && cached.nextRun === nextRunIso) return cached.json;
-    const view = hostView(fleet, name, now, policy, nextRun, domain);
+    if (cached && cached.from <= now.getTime() && now.getTime() < cached.until && cached.nextRuns === nextRuns.key) return cached.json;
+    const view = hostView(fleet, name, now, policy, nextRuns, domain);
     if (!view) return undefined;
     const json = Buffer.from(JSON.stringify(view.status));
-    if (domain === undefined) hosts.set(name, { json, from: now.getTime(), until: view.until, nextRun: nextRunIso });
+    if (domain === undefined) hosts.set(name, { json, from: now.getTime(), until: view.until, nextRuns: nextRuns.key });
     return json;
   }
 
@@ -52,13 +51,13 @@ export function createFleetViewCache(fleet: FleetRecords, policy: FleetPolicy): 
     invalidate: (host) => void hosts.delete(host),
     reply(now, filter = {}, maxBytes = Infinity) {
       const at = JSON.stringify(now.toISOString());
-      const nextRun = policy.nextRun();
+      const nextRuns = policy.nextRuns();
       const parts: Buffer[] = [Buffer.from(`{"at":${at},"hosts":[`)];
       let last: string | undefined;
       // `{"at":…,"hosts":[],"next":<host>}`: what the reply holds besides its hosts (a host id is at most 64 characters).
       let bytes = 32 + at.length + 66;
       for (const name of filteredHostNames(fleet, filter)) {
-        const host = hostJson(name, now, nextRun, filter.domain);
+        const host = hostJson(name, now, nextRuns, filter.domain);
         if (!host) continue;
         bytes += host.length + 1;
         if (bytes > maxBytes && last !== undefined) return Buffer.concat([...parts, Buffer.from(`],"next":${JSON.stringify(last)}}`)]);

@@ -1,6 +1,6 @@
 import type { DomainStatus, FleetStatus, FleetStatusRequest, HostStatus } from "@vmbs/contracts";
 import { newDomainRecord, newHostRecord, type DomainRecord, type FleetRecords, type HostRecord } from "./fleet-records.js";
-import { describeAge, describeAgeChangesAt, type FleetPolicy } from "./fleet-policy.js";
+import { describeAge, describeAgeChangesAt, type FleetPolicy, type NextRuns } from "./fleet-policy.js";
 
 /** Whether a host heart-beats. */
 export function isAlive(host: HostRecord, now: Date, policy: FleetPolicy): boolean {
@@ -15,14 +15,14 @@ export function waitingSince(record: DomainRecord): string | null {
 /** Whether a scheduled domain's wait exceeds the RPO. */
 export function isRpoBreached(record: DomainRecord, scheduled: boolean, now: Date, policy: FleetPolicy): boolean {
   const since = waitingSince(record);
-  return scheduled && since !== null && now.getTime() - Date.parse(since) > policy.rpoSeconds * 1000;
+  return scheduled && since !== null && now.getTime() - Date.parse(since) > policy.rpoSecondsOf(record.domain) * 1000;
 }
 
 function attentionOf(host: HostRecord, alive: boolean, record: DomainRecord, scheduled: boolean, now: Date, policy: FleetPolicy): string[] {
   const out: string[] = [];
   if (!alive) out.push(host.lastSeen ? `host silent since ${host.lastSeen}` : "host never heart-beat");
   if (isRpoBreached(record, scheduled, now, policy)) {
-    const rpo = describeAge(policy.rpoSeconds * 1000);
+    const rpo = describeAge(policy.rpoSecondsOf(record.domain) * 1000);
     out.push(
       record.lastBackup
         ? `no good backup for ${describeAge(now.getTime() - Date.parse(record.lastBackup.at))} (RPO ${rpo})`
@@ -44,16 +44,16 @@ function domainStatusUntil(record: DomainRecord, scheduled: boolean, now: Date, 
   const since = scheduled ? waitingSince(record) : null;
   if (since === null) return Infinity;
   // isRpoBreached: older than the RPO by at least a millisecond.
-  const breachAt = Date.parse(since) + policy.rpoSeconds * 1000 + 1;
+  const breachAt = Date.parse(since) + policy.rpoSecondsOf(record.domain) * 1000 + 1;
   if (now.getTime() < breachAt) return breachAt;
   if (!record.lastBackup) return Infinity;
   const backedUp = Date.parse(record.lastBackup.at);
   return backedUp + describeAgeChangesAt(now.getTime() - backedUp);
 }
 
-function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, inventoried: HostRecord["domains"][number] | undefined, now: Date, policy: FleetPolicy, nextRun: Date | null): DomainStatus {
+function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, inventoried: HostRecord["domains"][number] | undefined, now: Date, policy: FleetPolicy, nextRuns: NextRuns): DomainStatus {
   const scheduled = inventoried?.scheduled ?? false;
-  const next = scheduled ? nextRun : null;
+  const next = scheduled ? nextRuns.of(record.domain) : null;
   return {
     domain: record.domain,
     state: inventoried?.state ?? "unknown",
@@ -63,7 +63,7 @@ function domainStatus(host: HostRecord, alive: boolean, record: DomainRecord, in
     chainLength: record.chainLength,
     archives: record.archives.length,
     nextRun: next ? next.toISOString() : null,
-    rpo: { limitSeconds: policy.rpoSeconds, breached: isRpoBreached(record, scheduled, now, policy) },
+    rpo: { limitSeconds: policy.rpoSecondsOf(record.domain), breached: isRpoBreached(record, scheduled, now, policy) },
     mirror: record.mirror,
     lastDrill: record.lastDrill,
     attention: attentionOf(host, alive, record, scheduled, now, policy),
@@ -87,11 +87,11 @@ export interface HostView {
 }
 
 /**
- * One host's status at `now` (only `domain`, when given; undefined when the host has no such domain). `nextRun` is
- * the schedule's next slot, the same for every domain: asked once per reply (node-cron takes ~30 µs per question,
- * which was 0.3 s of a 10 000-domain reply).
+ * One host's status at `now` (only `domain`, when given; undefined when the host has no such domain). `nextRuns`
+ * holds the schedules' next slots, asked once per reply (node-cron takes ~30 µs per question, which was 0.3 s of a
+ * 10 000-domain reply).
  */
-export function hostView(fleet: FleetRecords, name: string, now: Date, policy: FleetPolicy, nextRun: Date | null, domain?: string): HostView | undefined {
+export function hostView(fleet: FleetRecords, name: string, now: Date, policy: FleetPolicy, nextRuns: NextRuns, domain?: string): HostView | undefined {
   const host = fleet.hosts.get(name) ?? newHostRecord(name);
   const alive = isAlive(host, now, policy);
   // isAlive: a heartbeat at most silentAfterMs old.
@@ -105,7 +105,7 @@ export function hostView(fleet: FleetRecords, name: string, now: Date, policy: F
     if (domain !== undefined && domain !== d) continue;
     const record = records.get(d) ?? newDomainRecord(name, d);
     const scheduled = inventoried.get(d)?.scheduled ?? false;
-    domains.push(domainStatus(host, alive, record, inventoried.get(d), now, policy, nextRun));
+    domains.push(domainStatus(host, alive, record, inventoried.get(d), now, policy, nextRuns));
     until = Math.min(until, domainStatusUntil(record, scheduled, now, policy));
   }
   if (domain !== undefined && domains.length === 0) return undefined;
@@ -114,7 +114,7 @@ export function hostView(fleet: FleetRecords, name: string, now: Date, policy: F
 
 /** The status of the fleet (or of one host or domain), whole: what the status page's /api/fleet answers. */
 export function fleetStatus(fleet: FleetRecords, now: Date, policy: FleetPolicy, filter: FleetStatusRequest = {}): FleetStatus {
-  const nextRun = policy.nextRun();
-  const hosts = filteredHostNames(fleet, filter).flatMap((name) => hostView(fleet, name, now, policy, nextRun, filter.domain)?.status ?? []);
+  const nextRuns = policy.nextRuns();
+  const hosts = filteredHostNames(fleet, filter).flatMap((name) => hostView(fleet, name, now, policy, nextRuns, filter.domain)?.status ?? []);
   return { at: now.toISOString(), hosts };
 }

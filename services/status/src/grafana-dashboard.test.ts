@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promtoolCheckRules } from "@vmbs/lab";
 import { createFleetMetrics } from "./fleet-metrics.js";
 import { domainRecordOf, emptyFleet, hostRecordOf } from "./fleet-records.js";
-import type { FleetPolicy } from "./fleet-policy.js";
+import { type FleetPolicy, uniformFleetPolicy } from "./fleet-policy.js";
 
 // grafana/vmbs-fleet.json, the dashboard the README tells to import, over the status service's /metrics.
 const dashboardFile = new URL("../../../grafana/vmbs-fleet.json", import.meta.url);
@@ -19,7 +19,7 @@ interface Dashboard {
 /** Every series name /metrics serves, scraped from the status service's own registry with every metric set. */
 async function servedSeriesNames(): Promise<Set<string>> {
   const at = new Date().toISOString();
-  const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null };
+  const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null });
   const fleet = emptyFleet();
   const host = hostRecordOf(fleet, "hv1");
   host.lastSeen = at;

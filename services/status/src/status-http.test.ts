@@ -1,4 +1,5 @@
 import { after, before, describe, it } from "node:test";
+import { uniformFleetPolicy } from "./fleet-policy.js";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -54,7 +55,7 @@ describe("status page, /api and /metrics over HTTP, read by Chromium and Prometh
     await completed(agent2, "hv2", "db", "full", 50 * MiB, 60_000, ago(90));
     await publishJson(mirror2, subjects.evt.mirror("hv2", "completed"), { type: "completed", host: "hv2", domain: "db", runId: "m1", trigger: "backup", target: "/srv/mirror", at: ago(85), bytesTransferred: 50 * MiB, durationMs: 9_000 });
 
-    const policy = { rpoSeconds: 24 * 3600, silentAfterMs: 60_000, nextRun: () => null };
+    const policy = uniformFleetPolicy({ rpoSeconds: 24 * 3600, silentAfterMs: 60_000, nextRun: () => null });
     service = await startStatusService({ nc: await bus.connect({ kind: "status" }), policy, logger: testLogger("status"), pollMs: 200, listen: { host: "127.0.0.1", port: 0 } });
     url = service.httpUrl!;
     await waitFor(

@@ -7,7 +7,7 @@ import { isPermissionViolation, openBucket, publishJson, type NatsConnection } f
 import { buckets, fleetStatusSchema, statusServiceName, streams, subjects, type FleetStatus } from "@vmbs/contracts";
 import { startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
-import type { FleetPolicy } from "./fleet-policy.js";
+import { type FleetPolicy, uniformFleetPolicy } from "./fleet-policy.js";
 
 // A real nats-server with the authorization config `vmbs auth init` writes: the status service connects as the
 // status role, agents as their own.
@@ -19,7 +19,7 @@ describe("status service on a real nats-server with the generated roles", () => 
   let statusNc: NatsConnection;
   let service: StatusService | undefined;
   // Short clocks: a host is silent 3 s after its last heartbeat, a domain overdue 4 s after its last good backup.
-  const policy: FleetPolicy = { rpoSeconds: 4, silentAfterMs: 3_000, nextRun: () => null };
+  const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 4, silentAfterMs: 3_000, nextRun: () => null });
   const start = async (): Promise<StatusService> => (service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 200, listen: null }));
 
   const ask = async (body: unknown = {}): Promise<FleetStatus> =>
@@ -143,7 +143,7 @@ describe("status service: an agent that starts after it", () => {
   it("shows the agent's first heartbeat within a second, with the alarm decisions still 10 s apart", async () => {
     bus = await startRoleBus(["hv1"]);
     const [agent, statusNc] = await Promise.all([bus.connect({ kind: "agent", host: "hv1" }), bus.connect({ kind: "status" })]);
-    const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null };
+    const policy: FleetPolicy = uniformFleetPolicy({ rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null });
     service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 10_000, listen: null });
     const ask = async (): Promise<FleetStatus> => fleetStatusSchema.parse((await bus.operator.request(subjects.svc.statusEndpoint("fleet"), "{}", { timeout: 5_000 })).json());
     // The agent's start-up publishes an event before its first heartbeat is read: the host is known, never heart-beat.
