@@ -14,12 +14,27 @@ export interface LabDomainXmlOptions {
   diskPath: string;
   /** Guest memory in MiB. Default 64. */
   memoryMiB?: number;
+  /** UEFI variable store of the domain: makes it a UEFI (OVMF, q35) domain instead of a BIOS one. */
+  nvramPath?: string;
+}
+
+/** Debian 12's OVMF (package `ovmf`): the firmware code and the empty variable store new UEFI domains start from. */
+export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+export const OVMF_VARS_TEMPLATE = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/** The `<os>` of a lab VM: SeaBIOS on `pc`, or OVMF on `q35` (pflash needs it) with its own variable store. */
+function osXml(nvramPath: string | undefined): string {
+  if (nvramPath === undefined) return "<type arch='x86_64' machine='pc'>hvm</type>";
+  return `<type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' type='pflash'>${OVMF_CODE}</loader>
+    <nvram template='${OVMF_VARS_TEMPLATE}'>${escapeXml(nvramPath)}</nvram>`;
 }
 
 /**
  * Libvirt XML of a lab VM: pure TCG (no /dev/kvm here), no OS, one qcow2 disk as
  * virtio `vda` (so QEMU names its backend /machine/peripheral/virtio-disk0), a pty
- * console and no graphics (libvirt 9 rejects `<graphics type='none'/>`).
+ * console and no graphics (libvirt 9 rejects `<graphics type='none'/>`). BIOS unless it has an nvram path
+ * (UEFI then, with ACPI, which libvirt requires for UEFI on x86).
  */
 export function labDomainXml(o: LabDomainXmlOptions): string {
   const memory = o.memoryMiB ?? 64;
@@ -28,8 +43,9 @@ export function labDomainXml(o: LabDomainXmlOptions): string {
   <memory unit='MiB'>${memory}</memory>
   <vcpu>1</vcpu>
   <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
+    ${osXml(o.nvramPath)}
   </os>
+  ${o.nvramPath === undefined ? "" : "<features><acpi/></features>"}
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>

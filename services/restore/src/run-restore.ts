@@ -8,6 +8,7 @@ import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from 
 import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
 import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
 import { VmbsError } from "@vmbs/contracts";
+import { inPlaceNvramStep, planInPlaceNvram, savedNvramCopy } from "./saved-nvram.js";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
 export class RestoreRefusedError extends VmbsError {
@@ -43,7 +44,8 @@ export interface ResolvedRestore {
  * Restores one set of `req.domain` up to a checkpoint. New domain: images under `targetDir` named
  * `<new name>.<target>.qcow2`, XML rewritten (name, UUID, MACs, disks, nvram) and defined. In place: the
  * domain must be shut off (or shut down with consent); the images are restored into a staging folder first and
- * only then swapped with the originals, which are kept aside until every disk is in place.
+ * only then swapped with the originals (and the nvram file with the checkpoint's copy), which are kept aside until
+ * every file is in place.
  */
 export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, runId: string, onResolved: (r: ResolvedRestore) => Promise<void>): Promise<RestoreRunReply> {
   const root = await setsRoot(deps.backupRoot, req.from);
@@ -152,14 +154,18 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUr
     const refusal = inPlaceRefusal(req, info);
     if (!info) return { ...plan, images: [], steps: [], refusal: refusal! };
     const images = (await currentImages(deps, req.domain, disks)).map((d) => d.file);
+    const nvram = await planInPlaceNvram(deps.libvirt, req.domain, setFolder(await setsRoot(deps.backupRoot, req.from), req.domain, setName), xml, point.name);
+    const nvramStep = inPlaceNvramStep(nvram, point.name);
     const steps = [
       ...(info.state !== "shut off" ? [`shut down ${req.domain} (within VM_WAIT_TIME)`] : []),
       engine,
-      ...images.map((i) => `replace ${i} (the original kept aside until every disk is in place)`),
+      ...images.map((i) => `replace ${i} (the original kept aside until every file is in place)`),
+      ...(nvramStep ? [nvramStep] : []),
       `remove libvirt's checkpoints of ${req.domain}`,
       `archive the active chain of ${req.domain}`,
     ];
-    return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+    const refused = refusal ?? (nvram.kind === "refuse" ? nvram.why : undefined);
+    return { ...plan, images, steps, ...(refused ? { refusal: refused } : {}) };
   }
   const targetDir = await newImageFolder(deps, req, disks);
   const images = disks.map((d) => newImagePath(targetDir, req.as!, d.target));
@@ -168,10 +174,12 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUr
   const taken = (await deps.libvirt.domainInfo(req.as!)) ? `a domain named ${JSON.stringify(req.as)} exists already` : undefined;
   const existing = (await Promise.all([...images, xmlPath, ...(nvram ? [nvram] : [])].map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
   const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
+  const saved = nvram ? await savedNvramCopy(setFolder(await setsRoot(deps.backupRoot, req.from), req.domain, setName), xml, point.name) : undefined;
   const steps = [
     engine,
     ...(stripped.length > 0 ? [leaveOutStep(stripped)] : []),
     `write ${xmlPath} (new UUID and MACs)`,
+    ...(nvram ? [saved ? `copy the UEFI variables saved at ${point.name} to ${nvram}` : `no UEFI variables saved at ${point.name}: libvirt creates ${nvram} from the firmware's template at the first start`] : []),
     ...(req.define !== false ? [`define ${req.as}`] : []),
   ];
   return { ...plan, images, steps, ...(stripped.length > 0 ? { stripped } : {}), ...(refusal ? { refusal } : {}) };
@@ -213,16 +221,18 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
   const edited = rewriteAsNewDomain(xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
   // Every file is created, never replaced nor written through a symlink (O_EXCL, link); a failure removes ours.
   const created: string[] = [];
+  let nvramWritten: string | undefined;
   try {
     await writeFile(xmlPath, edited.xml, { mode: 0o600, flag: "wx" });
     created.push(xmlPath);
     // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
-    const oldNvram = domainXmlNvram(r.xml);
-    const saved = oldNvram && join(r.vmconfigDir, `${basename(oldNvram)}.${r.point.name}`);
-    if (nvram && saved && (await exists(saved))) {
+    const saved = nvram && (await savedNvramCopy(r.vmconfigDir, r.xml, r.point.name));
+    if (nvram && saved) {
+      await deps.progress(`copy the UEFI variables saved at ${r.point.name} to ${nvram}`);
       await copyFile(saved, nvram, constants.COPYFILE_EXCL);
       created.push(nvram);
       await chmod(nvram, 0o600);
+      nvramWritten = nvram;
     }
     for (const [target, image] of r.images) {
       // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
@@ -240,7 +250,7 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
     await deps.progress(`define domain ${name} (uuid ${edited.uuid})`);
     await deps.libvirt.defineXml(edited.xml);
   }
-  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(stripped.length > 0 ? { stripped } : {}) };
+  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(nvramWritten ? { nvram: nvramWritten } : {}), ...(stripped.length > 0 ? { stripped } : {}) };
 }
 
 async function currentImages(deps: Pick<RestoreDeps, "libvirt">, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
@@ -268,18 +278,38 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
   const domain = req.domain;
   if ((await deps.libvirt.domainState(domain)) !== "shut off") throw new RestoreRefusedError(`${domain} was started during the restore; nothing was changed`);
   const current = await currentImages(deps, domain, r.disks);
+  const nvram = await planInPlaceNvram(deps.libvirt, domain, r.vmconfigDir, r.xml, r.point.name);
+  if (nvram.kind === "refuse") throw new RestoreRefusedError(`${nvram.why}; nothing was changed`);
   const kept: { original: string; aside: string }[] = [];
+  // Files put where there was none (an nvram file libvirt had not created yet): removed again on failure.
+  const placed: string[] = [];
+  /** Moves `replacement` to `file`, the original (if any) kept aside. */
+  const swapIn = async (file: string, replacement: string): Promise<void> => {
+    if (await exists(file)) {
+      const aside = `${file}.vmbs-before-restore.${Date.now()}`;
+      await deps.progress(`keep ${file} as ${aside}`);
+      await rename(file, aside);
+      kept.push({ original: file, aside });
+    } else placed.push(file);
+    // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
+    await chmod(replacement, 0o600);
+    await rename(replacement, file);
+  };
+  let nvramCopy: string | undefined;
   try {
-    for (const d of current) {
-      const aside = `${d.file}.vmbs-before-restore.${Date.now()}`;
-      await deps.progress(`keep ${d.file} as ${aside}`);
-      await rename(d.file, aside);
-      kept.push({ original: d.file, aside });
-      await chmod(r.images.get(d.target)!, 0o600);
-      await rename(r.images.get(d.target)!, d.file);
-    }
+    for (const d of current) await swapIn(d.file, r.images.get(d.target)!);
+    if (nvram.kind === "replace") {
+      await deps.progress(inPlaceNvramStep(nvram, r.point.name)!);
+      // Copied beside the target first, so the swap itself is a rename on one file system.
+      nvramCopy = `${nvram.target}.vmbs-restore.${Date.now()}`;
+      await copyFile(nvram.saved, nvramCopy, constants.COPYFILE_EXCL);
+      await swapIn(nvram.target, nvramCopy);
+      nvramCopy = undefined;
+    } else if (nvram.kind === "keep") await deps.progress(inPlaceNvramStep(nvram, r.point.name)!);
   } catch (err) {
     // Put every original back: a half-swapped domain would mix points in time.
+    if (nvramCopy) await rm(nvramCopy, { force: true });
+    for (const f of placed) await rm(f, { force: true });
     for (const k of kept.reverse()) await rename(k.aside, k.original).catch(() => undefined);
     throw err;
   }
@@ -299,5 +329,5 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
     await deps.progress(`delete the kept original ${k.aside}`);
     await rm(k.aside, { force: true });
   }
-  return { domain, set: setName, checkpoint: r.point.name, images: current.map((d) => d.file).sort(), defined: true, ...(archivedAs ? { archivedAs } : {}) };
+  return { domain, set: setName, checkpoint: r.point.name, images: current.map((d) => d.file).sort(), defined: true, ...(nvram.kind === "replace" ? { nvram: nvram.target } : {}), ...(archivedAs ? { archivedAs } : {}) };
 }
