@@ -16,6 +16,8 @@ export interface LabDomainXmlOptions {
   memoryMiB?: number;
   /** UEFI variable store of the domain: makes it a UEFI (OVMF, q35) domain instead of a BIOS one. */
   nvramPath?: string;
+  /** An emulated TPM 2.0 (swtpm; libvirt keeps its state by the domain's UUID). */
+  tpm?: boolean;
 }
 
 /** Debian 12's OVMF (package `ovmf`): the firmware code and the empty variable store new UEFI domains start from. */
@@ -53,6 +55,7 @@ export function labDomainXml(o: LabDomainXmlOptions): string {
       <target dev='vda' bus='virtio'/>
     </disk>
     <console type='pty'/>
+    ${o.tpm ? "<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>" : ""}
   </devices>
 </domain>
 `;

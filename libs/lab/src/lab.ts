@@ -33,6 +33,8 @@ export interface CreateDomainOptions {
    * image folder, created from OVMF's template at once so a test can read or change it before the first start.
    */
   firmware?: "bios" | "efi";
+  /** Give it an emulated TPM 2.0 (swtpm). Its state appears at the first start. Default false. */
+  tpm?: boolean;
 }
 
 /** A domain created by a lab. */
@@ -104,7 +106,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       const xmlDir = await mkdtemp(join(tmpdir(), "vmbs-lab-xml-"));
       try {
         const xmlFile = join(xmlDir, "domain.xml");
-        await writeFile(xmlFile, labDomainXml({ name, diskPath, ...(nvramPath ? { nvramPath } : {}) }), "utf8");
+        await writeFile(xmlFile, labDomainXml({ name, diskPath, ...(nvramPath ? { nvramPath } : {}), tpm: o.tpm ?? false }), "utf8");
         await virsh(uri, ["define", xmlFile]);
       } finally {
         await rm(xmlDir, { recursive: true, force: true });
