@@ -155,9 +155,9 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     if (!checked.ok) return failAfterStart(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
     // A checkpoint of a TPM domain without its TPM state would restore a guest whose sealed keys are gone.
-    const tpm = await saveTpmState(libvirt, req.domain, after, checked.checkpoint).catch((err: unknown) => err as Error);
+    const tpm = await saveTpmState(libvirt, req.domain, after, checked.checkpoint).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     if (tpm instanceof Error) return failAfterStart(`the disks are backed up as ${checked.checkpoint}, but the TPM state could not be copied: ${tpm.message}`, extra);
-    log.debug({ tpm: tpm.kind === "saved" ? tpm.file : tpm.why }, "TPM state");
+    if (tpm.kind === "skipped") log.warn(`the TPM state is not backed up: ${tpm.why}`);
     // Only this run's data, hashed while the engine wrote it. The backup itself is good without checksums: a
     // checkpoint without them is reported by drills as unverified, not as broken.
     await recordChecksums(tpm.folder, checked.checkpoint, req.signal, streamed).then(
