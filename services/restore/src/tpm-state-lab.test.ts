@@ -43,8 +43,8 @@ describe("TPM state (swtpm): kept at each checkpoint, restored under the right U
     await service?.stop();
     for (const name of made) {
       await virsh(["destroy", name]).catch(() => undefined);
-      // libvirt removes the domain's TPM state with it.
-      await virsh(["undefine", name]).catch(() => undefined);
+      // libvirt removes the domain's TPM state with it; and its checkpoint records, should anything have backed it up.
+      await virsh(["undefine", "--checkpoints-metadata", name]).catch(() => undefined);
     }
     for (const pool of pools) await virsh(["pool-undefine", pool]).catch(() => undefined);
     await h?.close();
