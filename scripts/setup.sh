@@ -3,8 +3,9 @@
 #
 # On a fresh Debian 12 with Node 22 or 24 (see the README's quick start), right after `git clone`, it:
 #   0. stops at once with the fix when the node on PATH is another version (package.json engines),
-#   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
-#      for the status page tests, systemd-analyze for the unit's) when running as root,
+#   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, OVMF and swtpm for UEFI
+#      and TPM guests, and chromium + prometheus for the status page tests, systemd-analyze for the unit's) when
+#      running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
 #   3. builds every workspace (`tsc -b`) and links `vmbs` into /usr/local/bin (root; a hint otherwise),
 #   4. starts virtlogd + libvirtd by hand when running as root and libvirt does not answer (there is no systemd here).
@@ -73,9 +74,12 @@ esac
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
-               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool systemd-analyze)
+               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool systemd-analyze swtpm swtpm_setup)
+# Files the project needs that no command stands for: the UEFI firmware of the lab's UEFI domains.
+required_files=(/usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_VARS_4M.fd)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus systemd)
+              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus systemd
+              ovmf swtpm swtpm-tools)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)
@@ -85,6 +89,9 @@ fi
 missing=()
 for c in "${required_cmds[@]}"; do
   have "$c" || missing+=("$c")
+done
+for f in "${required_files[@]}"; do
+  [[ -e "$f" ]] || missing+=("$f")
 done
 
 if (( ${#missing[@]} == 0 )); then
@@ -96,7 +103,7 @@ elif is_root; then
   run "apt-get update" apt-get update
   run "apt-get install" apt-get install -y --no-install-recommends "${apt_packages[@]}"
   still_missing=()
-  for c in "${missing[@]}"; do have "$c" || still_missing+=("$c"); done
+  for c in "${missing[@]}"; do have "$c" || [[ -e "$c" ]] || still_missing+=("$c"); done
   (( ${#still_missing[@]} == 0 )) || die "still missing after apt-get install: ${still_missing[*]}"
 else
   # Not fatal: a user may point the project at remote NATS / libvirt, or only want to build.

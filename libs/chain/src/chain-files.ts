@@ -92,9 +92,24 @@ export function dataFilesOfCheckpoint(folder: ChainFolder, checkpoint: string): 
 }
 
 /**
+ * The agent's copy of a domain's TPM 2.0 state at `checkpoint`, `tpm2-00.permall.<checkpoint>`: swtpm's own file
+ * name with the checkpoint appended, as the engine names its nvram copies (so it is a tool file of the checkpoint).
+ */
+export function tpmStateCopyName(checkpoint: string): string {
+  return `tpm2-00.permall.${checkpoint}`;
+}
+
+/** The files of a checkpoint whose sha256 the agent records: its finished data files and its TPM state copy. */
+export function checksummedFilesOfCheckpoint(folder: ChainFolder, checkpoint: string): ChainFile[] {
+  if (!isUsableName(checkpoint)) return [];
+  const tpm = tpmStateCopyName(checkpoint);
+  return [...dataFilesOfCheckpoint(folder, checkpoint), ...topLevel(folder).filter((f) => f.path === tpm)];
+}
+
+/**
  * Every file that belongs to one checkpoint: its data files (finished, `.partial`, and ≥1.9.40 `.chksum`),
- * `checkpoints/<cp>.xml`, our `checksums/<cp>.sha256`, `vmconfig.<cp>.xml`, `<dev>.<cp>.qcow.json`, `autostart.<cp>` and the
- * `<loader or nvram basename>.<cp>` copies. Matching is on whole dot-separated tokens.
+ * `checkpoints/<cp>.xml`, our `checksums/<cp>.sha256`, `vmconfig.<cp>.xml`, `<dev>.<cp>.qcow.json`, `autostart.<cp>`, the
+ * `<loader or nvram basename>.<cp>` copies and our TPM state copy `tpm2-00.permall.<cp>`. Matching is on whole dot-separated tokens.
  */
 export function filesOfCheckpoint(folder: ChainFolder, checkpoint: string): ChainFile[] {
   // The seed's empty name matched every file and wiped the folder; an unusable name must own nothing.
@@ -127,7 +142,8 @@ const ENGINE_TOP = [
   `${DISK}\\.(?:${CP}|copy)\\.qcow\\.json`,
   `vmconfig\\.(?:${CP}|copy)\\.xml`,
   `autostart\\.(?:${CP}|copy)`,
-  // `<loader|nvram|kernel|initrd basename>.<checkpoint>`, e.g. `vm_VARS.fd.virtnbdbackup.3`.
+  // `<loader|nvram|kernel|initrd basename>.<checkpoint>`, e.g. `vm_VARS.fd.virtnbdbackup.3`; also the agent's
+  // TPM state copy `tpm2-00.permall.<checkpoint>`.
   `[^/]+\\.${CP}`,
   `backup\\.(?:full|inc|diff|copy|auto)\\.\\d+\\.log`,
   // Our own temporary files (rewriteCpt writes `.<domain>.cpt.vmbs-tmp`).

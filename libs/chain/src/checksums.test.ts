@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readChainFolder } from "./chain-folder.js";
+import { filesOfCheckpoint, isToolFile } from "./chain-files.js";
 import { checksumFileOf, formatChecksums, judgeChecksums, parseChecksums, recordChecksums, verifyChecksums, type ParsedChecksums } from "./checksums.js";
 
 const A = "a".repeat(64);
@@ -98,6 +99,28 @@ test("recordChecksums takes a digest made while the file was written only when i
     assert.deepEqual(await recordChecksums(folder, "virtnbdbackup.1", undefined, streamed), [
       { file: "vda.inc.virtnbdbackup.1.data", sha256: createHash("sha256").update("one").digest("hex") },
     ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the TPM state copy of a checkpoint is checksummed with its data (never another checkpoint's), a tool file removed with it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vmbs-checksums-"));
+  const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+  try {
+    await writeFile(join(dir, "vda.inc.virtnbdbackup.1.data"), "one");
+    await writeFile(join(dir, "tpm2-00.permall.virtnbdbackup.1"), "tpm one");
+    await writeFile(join(dir, "tpm2-00.permall.virtnbdbackup.10"), "tpm ten");
+    const folder = await readChainFolder(dir, "vm1");
+    assert.deepEqual(await recordChecksums(folder, "virtnbdbackup.1"), [
+      { file: "vda.inc.virtnbdbackup.1.data", sha256: sha("one") },
+      { file: "tpm2-00.permall.virtnbdbackup.1", sha256: sha("tpm one") },
+    ]);
+    assert.ok(isToolFile("tpm2-00.permall.virtnbdbackup.1", "vm1"));
+    assert.deepEqual(filesOfCheckpoint(folder, "virtnbdbackup.1").map((f) => f.path).sort(), ["tpm2-00.permall.virtnbdbackup.1", "vda.inc.virtnbdbackup.1.data"]);
+    await writeFile(join(dir, "tpm2-00.permall.virtnbdbackup.1"), "tpm on3");
+    const changed = await verifyChecksums(await readChainFolder(dir, "vm1"), "virtnbdbackup.1");
+    assert.deepEqual(changed.faults.map((f) => f.file), ["tpm2-00.permall.virtnbdbackup.1"]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -4,11 +4,11 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { ChainFolder } from "./chain-folder.js";
-import { dataFilesOfCheckpoint } from "./chain-files.js";
+import { checksummedFilesOfCheckpoint } from "./chain-files.js";
 import type { StreamedDigest } from "./streamed-checksums.js";
 
 /*
- * Checksums of the data files, recorded by the agent after each backup for the data that run wrote (so a
+ * Checksums of the data files (and the agent's TPM state copy), recorded by the agent after each backup for the data that run wrote (so a
  * backup hashes only its new checkpoint) and re-checked by restore drills. One file per checkpoint,
  * `checksums/<checkpoint>.sha256`, in `sha256sum` format with names relative to the chain folder, so a
  * person can check a chain with stock tools: `cd <chain> && sha256sum -c checksums/virtnbdbackup.2.sha256`.
@@ -64,13 +64,13 @@ export async function sha256File(path: string, signal?: AbortSignal): Promise<st
 }
 
 /**
- * Writes `checksums/<checkpoint>.sha256` for the finished data files of `checkpoint`, atomically (a hidden
+ * Writes `checksums/<checkpoint>.sha256` for the finished data files (and TPM state copy) of `checkpoint`, atomically (a hidden
  * temporary file renamed into place). A digest taken while the engine wrote (`streamed`, see
  * streamed-checksums.ts) is used when it covers the whole file; any other file is hashed now. Returns the entries
  * written; none when the checkpoint has no data file.
  */
 export async function recordChecksums(folder: ChainFolder, checkpoint: string, signal?: AbortSignal, streamed?: ReadonlyMap<string, StreamedDigest>): Promise<ChecksumEntry[]> {
-  const files = dataFilesOfCheckpoint(folder, checkpoint);
+  const files = checksummedFilesOfCheckpoint(folder, checkpoint);
   if (files.length === 0) return [];
   const entries: ChecksumEntry[] = [];
   for (const f of files) {
@@ -137,7 +137,7 @@ export function judgeChecksums(checkpoint: string, recorded: ParsedChecksums | u
  * the files it lists, and judges them (see {@link judgeChecksums}).
  */
 export async function verifyChecksums(folder: ChainFolder, checkpoint: string, signal?: AbortSignal): Promise<ChecksumVerdict> {
-  const present = dataFilesOfCheckpoint(folder, checkpoint).map((f) => f.path);
+  const present = checksummedFilesOfCheckpoint(folder, checkpoint).map((f) => f.path);
   const sumsPath = checksumFileOf(checkpoint);
   let recorded: ParsedChecksums | undefined;
   if (folder.files.some((f) => f.path === sumsPath)) {

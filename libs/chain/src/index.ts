@@ -16,6 +16,8 @@ export {
   isEffectivelyEmpty,
   isCopyBackup,
   dataFilesOfCheckpoint,
+  checksummedFilesOfCheckpoint,
+  tpmStateCopyName,
   filesOfCheckpoint,
   oldestMtime,
   isToolFile,

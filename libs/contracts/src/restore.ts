@@ -78,6 +78,10 @@ export const restoreRunReplySchema = z.object({
   images: z.array(z.string()),
   defined: z.boolean(),
   xmlPath: z.string().optional(),
+  /** The UEFI variable store (nvram) written from the set's copy at the checkpoint (new domain or in place). */
+  nvram: z.string().optional(),
+  /** The TPM state file (swtpm's, under the domain's UUID) written from the set's copy at the checkpoint. */
+  tpmState: z.string().optional(),
   archivedAs: z.string().optional(),
   /** What the saved domain XML held that the new domain was defined without (see the plan's `stripped`). */
   stripped: z.array(z.string()).optional(),

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { domainDiskDigest } from "./disk-digest.js";
-import { labDomainXml } from "./domain-xml.js";
+import { labDomainXml, OVMF_VARS_TEMPLATE } from "./domain-xml.js";
 import { type GuestWrite, writeImage, writeLive } from "./guest-write.js";
 import { DEFAULT_LAB_IMAGE_DIR, LAB_DOMAIN_PREFIX } from "./lab-constants.js";
 import { DEFAULT_LIBVIRT_URI, ensureLibvirt } from "./libvirt-daemons.js";
@@ -27,6 +28,13 @@ export interface CreateDomainOptions {
   sizeMiB?: number;
   /** Start the domain after defining it. Default true. */
   running?: boolean;
+  /**
+   * `bios` (default): SeaBIOS on `pc`. `efi`: Debian's OVMF on `q35`, with its own variable store (nvram) in the
+   * image folder, created from OVMF's template at once so a test can read or change it before the first start.
+   */
+  firmware?: "bios" | "efi";
+  /** Give it an emulated TPM 2.0 (swtpm). Its state appears at the first start. Default false. */
+  tpm?: boolean;
 }
 
 /** A domain created by a lab. */
@@ -35,6 +43,8 @@ export interface LabDomain {
   /** Its qcow2 image. */
   diskPath: string;
   target: "vda";
+  /** Its UEFI variable store (`firmware: "efi"` only). */
+  nvramPath?: string;
 }
 
 /** A real libvirt/QEMU test bench that remembers what it created, so {@link Lab.cleanup} can remove it. */
@@ -84,6 +94,11 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       const diskPath = join(imageDir, `${LAB_DOMAIN_PREFIX}${id}.qcow2`);
       const sizeMiB = o.sizeMiB ?? 64;
       images.add(diskPath);
+      const nvramPath = o.firmware === "efi" ? join(imageDir, `${LAB_DOMAIN_PREFIX}${id}_VARS.fd`) : undefined;
+      if (nvramPath !== undefined) {
+        images.add(nvramPath);
+        await copyFile(OVMF_VARS_TEMPLATE, nvramPath, constants.COPYFILE_EXCL);
+      }
       await execa("qemu-img", ["create", "-f", "qcow2", "-o", "compat=1.1", diskPath, `${sizeMiB}M`], {
         stdin: "ignore",
         timeout: 60_000,
@@ -91,13 +106,13 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
       const xmlDir = await mkdtemp(join(tmpdir(), "vmbs-lab-xml-"));
       try {
         const xmlFile = join(xmlDir, "domain.xml");
-        await writeFile(xmlFile, labDomainXml({ name, diskPath }), "utf8");
+        await writeFile(xmlFile, labDomainXml({ name, diskPath, ...(nvramPath ? { nvramPath } : {}), tpm: o.tpm ?? false }), "utf8");
         await virsh(uri, ["define", xmlFile]);
       } finally {
         await rm(xmlDir, { recursive: true, force: true });
       }
       // Recorded only once defined, so cleanup never touches a same-named foreign domain.
-      const domain: LabDomain = { name, diskPath, target: "vda" };
+      const domain: LabDomain = { name, diskPath, target: "vda", ...(nvramPath ? { nvramPath } : {}) };
       domains.set(name, domain);
       if (o.running ?? true) await virsh(uri, ["start", name]);
       return domain;

@@ -157,6 +157,17 @@ def domain_xml(conn, args):
     return domain(conn, args).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
 
 
+def tpm_emulator(conn, args):
+    """The emulated (swtpm) TPM of the persistent definition: its version and the domain's UUID, which names
+    libvirt's TPM state folder. None when the domain has no emulated TPM."""
+    dom = domain(conn, args)
+    root = ElementTree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    for backend in root.findall("./devices/tpm/backend"):
+        if backend.get("type") == "emulator":
+            return {"uuid": dom.UUIDString(), "version": backend.get("version") or ""}
+    return None
+
+
 def mac_addresses(conn, _args):
     """Every interface MAC of every domain, running (live XML) or defined (persistent XML)."""
     macs = set()
@@ -215,6 +226,7 @@ READS = {
     "backupBlockJob": backup_block_job,
     "diskImages": disk_images,
     "domainXml": domain_xml,
+    "tpmEmulator": tpm_emulator,
     "macAddresses": mac_addresses,
     "storagePoolPaths": storage_pool_paths,
 }

@@ -13,3 +13,4 @@ export { convertImage, imageBitmaps, imageFormat, removeImageBitmap, parseImageB
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";
 export { runEngineRestore, RestoreError, type RestoreRunOptions, type RestoreRunResult, type RestoreFailure } from "./run-restore.js";
+export { SWTPM_STATE_ROOT, TPM2_STATE_FILE, tpm2StatePath } from "./tpm-state.js";

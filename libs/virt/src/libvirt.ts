@@ -48,6 +48,11 @@ export interface Libvirt {
   start(domain: string): Promise<void>;
   /** The persistent definition (`dumpxml --inactive --security-info`). */
   domainXml(domain: string): Promise<string>;
+  /**
+   * The domain's emulated TPM (swtpm), from its persistent definition: the TPM version (`2.0`, `1.2`; empty when
+   * the XML names none) and the domain's UUID, which names its state folder (see tpm-state.ts). Undefined without one.
+   */
+  tpmEmulator(domain: string): Promise<{ uuid: string; version: string } | undefined>;
   /** Every interface MAC (lower case) of every domain, live and persistent definitions. */
   macAddresses(): Promise<string[]>;
   /** Target paths of the file-system storage pools (dir, fs, netfs), where libvirt keeps images. */
@@ -131,6 +136,9 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async domainXml(domain) {
       return (await onDomain("domainXml", domain)) as string;
+    },
+    async tpmEmulator(domain) {
+      return ((await onDomain("tpmEmulator", domain)) as { uuid: string; version: string } | null) ?? undefined;
     },
     async macAddresses() {
       return (await bridge.call("macAddresses")) as string[];

@@ -7,6 +7,7 @@ import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } 
 import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
 import { describeHookFailure, runHook } from "./run-hook.js";
+import { saveTpmState } from "./save-tpm-state.js";
 import type { PublishChainEvent } from "@vmbs/bus";
 
 export interface BackupRunnerDeps {
@@ -153,9 +154,13 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
     if (!checked.ok) return failAfterStart(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
+    // A checkpoint of a TPM domain without its TPM state would restore a guest whose sealed keys are gone.
+    const tpm = await saveTpmState(libvirt, req.domain, after, checked.checkpoint).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    if (tpm instanceof Error) return failAfterStart(`the disks are backed up as ${checked.checkpoint}, but the TPM state could not be copied: ${tpm.message}`, extra);
+    if (tpm.kind === "skipped") log.warn(`the TPM state is not backed up: ${tpm.why}`);
     // Only this run's data, hashed while the engine wrote it. The backup itself is good without checksums: a
     // checkpoint without them is reported by drills as unverified, not as broken.
-    await recordChecksums(after, checked.checkpoint, req.signal, streamed).then(
+    await recordChecksums(tpm.folder, checked.checkpoint, req.signal, streamed).then(
       (entries) => log.debug({ checkpoint: checked.checkpoint, files: entries.length, hashedWhileWritten: streamed.size }, "checksums recorded"),
       (err: unknown) => log.warn({ err, checkpoint: checked.checkpoint }, "could not record the checksums of the new data files"),
     );

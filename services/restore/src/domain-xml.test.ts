@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DomainXmlError, domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, rewriteAsNewDomain, stripUnrestorable } from "./domain-xml.js";
+import { DomainXmlError, domainXmlDisks, domainXmlHasTpmEmulator, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, rewriteAsNewDomain, stripUnrestorable } from "./domain-xml.js";
 
 const source = `<domain type='kvm' id='7'>
   <name>web &amp; "db"</name>
@@ -22,6 +22,13 @@ describe("domain XML for a restored copy", () => {
       { target: "vdb", file: "/img/web-data.qcow2" },
     ]);
     assert.equal(domainXmlNvram(source), "/var/lib/libvirt/qemu/nvram/web_VARS.fd");
+  });
+
+  it("tells an emulated TPM (swtpm, state kept by UUID) from a passthrough one or none", () => {
+    const withTpm = (tpm: string) => source.replace("</devices>", `${tpm}</devices>`);
+    assert.equal(domainXmlHasTpmEmulator(withTpm("<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>")), true);
+    assert.equal(domainXmlHasTpmEmulator(withTpm("<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>")), false);
+    assert.equal(domainXmlHasTpmEmulator(source), false);
   });
 
   const cases: { what: string; images: [string, string][]; disks: string[] }[] = [

@@ -152,3 +152,9 @@ export function domainXmlNvram(xml: string): string | undefined {
   const text = os ? child(os, "nvram")?.textContent?.trim() : undefined;
   return text ? text : undefined;
 }
+
+/** True when a domain XML has an emulated (swtpm) TPM, whose state libvirt keeps by the domain's UUID. */
+export function domainXmlHasTpmEmulator(xml: string): boolean {
+  const devices = child(parse(xml), "devices");
+  return (devices ? children(devices, "tpm") : []).some((tpm) => child(tpm, "backend")?.getAttribute("type") === "emulator");
+}

@@ -1,13 +1,16 @@
 import { constants } from "node:fs";
-import { chmod, copyFile, link, lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { archiveChainFolder, chainEndAfterRestore, readChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
 import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
-import { domainXmlDisks, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
+import { domainXmlDisks, domainXmlHasTpmEmulator, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
+import { inPlaceFileStep, type InPlaceFile } from "./in-place-file.js";
 import { VmbsError } from "@vmbs/contracts";
+import { planInPlaceNvram, savedNvramCopy } from "./saved-nvram.js";
+import { placeNewTpmState, planInPlaceTpm, savedTpmStateCopy } from "./saved-tpm-state.js";
 
 /** A restore refused before anything changed (bad checkpoint, running domain without consent, taken name...). */
 export class RestoreRefusedError extends VmbsError {
@@ -43,7 +46,8 @@ export interface ResolvedRestore {
  * Restores one set of `req.domain` up to a checkpoint. New domain: images under `targetDir` named
  * `<new name>.<target>.qcow2`, XML rewritten (name, UUID, MACs, disks, nvram) and defined. In place: the
  * domain must be shut off (or shut down with consent); the images are restored into a staging folder first and
- * only then swapped with the originals, which are kept aside until every disk is in place.
+ * only then swapped with the originals (and the nvram and TPM state files with the checkpoint's copies), which are
+ * kept aside until every file is in place.
  */
 export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, runId: string, onResolved: (r: ResolvedRestore) => Promise<void>): Promise<RestoreRunReply> {
   const root = await setsRoot(deps.backupRoot, req.from);
@@ -113,6 +117,14 @@ const newImagePath = (targetDir: string, name: string, target: string): string =
 /** Where the XML and the UEFI variables of a new domain are written (created, never replaced). */
 const newDomainFiles = (targetDir: string, name: string, xml: string) => ({ xmlPath: join(targetDir, `${name}.xml`), nvram: domainXmlNvram(xml) === undefined ? undefined : join(targetDir, `${name}_VARS.fd`) });
 
+/** The step that gives a new domain the saved TPM state. */
+const newTpmStep = (checkpoint: string): string => `copy the TPM state saved at ${checkpoint} into the new domain's swtpm state folder (by its new UUID)`;
+
+/** What an in-place restore does with the domain's files besides its disks: its UEFI variables and TPM state. */
+async function planInPlaceFiles(libvirt: Libvirt, domain: string, setDir: string, xml: string, checkpoint: string): Promise<{ nvram: InPlaceFile; tpm: InPlaceFile }> {
+  return { nvram: await planInPlaceNvram(libvirt, domain, setDir, xml, checkpoint), tpm: await planInPlaceTpm(libvirt, domain, setDir, checkpoint) };
+}
+
 /** The step that tells what a new domain is defined without (see `stripUnrestorable`). */
 const leaveOutStep = (stripped: readonly string[]): string => `leave out what a restore cannot bring back safely: ${stripped.join(", ")}`;
 
@@ -152,14 +164,17 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUr
     const refusal = inPlaceRefusal(req, info);
     if (!info) return { ...plan, images: [], steps: [], refusal: refusal! };
     const images = (await currentImages(deps, req.domain, disks)).map((d) => d.file);
+    const others = await planInPlaceFiles(deps.libvirt, req.domain, setFolder(await setsRoot(deps.backupRoot, req.from), req.domain, setName), xml, point.name);
     const steps = [
       ...(info.state !== "shut off" ? [`shut down ${req.domain} (within VM_WAIT_TIME)`] : []),
       engine,
-      ...images.map((i) => `replace ${i} (the original kept aside until every disk is in place)`),
+      ...images.map((i) => `replace ${i} (the original kept aside until every file is in place)`),
+      ...[others.nvram, others.tpm].flatMap((f) => inPlaceFileStep(f, point.name) ?? []),
       `remove libvirt's checkpoints of ${req.domain}`,
       `archive the active chain of ${req.domain}`,
     ];
-    return { ...plan, images, steps, ...(refusal ? { refusal } : {}) };
+    const refused = refusal ?? [others.nvram, others.tpm].flatMap((f) => (f.kind === "refuse" ? [f.why] : []))[0];
+    return { ...plan, images, steps, ...(refused ? { refusal: refused } : {}) };
   }
   const targetDir = await newImageFolder(deps, req, disks);
   const images = disks.map((d) => newImagePath(targetDir, req.as!, d.target));
@@ -168,10 +183,15 @@ export async function planRestore(deps: Pick<RestoreDeps, "libvirt" | "libvirtUr
   const taken = (await deps.libvirt.domainInfo(req.as!)) ? `a domain named ${JSON.stringify(req.as)} exists already` : undefined;
   const existing = (await Promise.all([...images, xmlPath, ...(nvram ? [nvram] : [])].map(async (i) => ((await exists(i)) ? i : undefined)))).find(Boolean);
   const refusal = taken ?? (existing ? `${existing} exists already` : undefined);
+  const setDir = setFolder(await setsRoot(deps.backupRoot, req.from), req.domain, setName);
+  const saved = nvram ? await savedNvramCopy(setDir, xml, point.name) : undefined;
+  const tpm = domainXmlHasTpmEmulator(xml) ? await savedTpmStateCopy(setDir, point.name) : undefined;
   const steps = [
     engine,
     ...(stripped.length > 0 ? [leaveOutStep(stripped)] : []),
     `write ${xmlPath} (new UUID and MACs)`,
+    ...(nvram ? [saved ? `copy the UEFI variables saved at ${point.name} to ${nvram}` : `no UEFI variables saved at ${point.name}: libvirt creates ${nvram} from the firmware's template at the first start`] : []),
+    ...(tpm ? [newTpmStep(point.name)] : []),
     ...(req.define !== false ? [`define ${req.as}`] : []),
   ];
   return { ...plan, images, steps, ...(stripped.length > 0 ? { stripped } : {}), ...(refusal ? { refusal } : {}) };
@@ -213,16 +233,26 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
   const edited = rewriteAsNewDomain(xml, { name, images: finals, ...(nvram ? { nvram } : {}) });
   // Every file is created, never replaced nor written through a symlink (O_EXCL, link); a failure removes ours.
   const created: string[] = [];
+  let nvramWritten: string | undefined;
+  let tpmWritten: string | undefined;
   try {
     await writeFile(xmlPath, edited.xml, { mode: 0o600, flag: "wx" });
     created.push(xmlPath);
     // The backed-up UEFI variable store, `<basename>.<checkpoint>` in the set, becomes the new domain's own.
-    const oldNvram = domainXmlNvram(r.xml);
-    const saved = oldNvram && join(r.vmconfigDir, `${basename(oldNvram)}.${r.point.name}`);
-    if (nvram && saved && (await exists(saved))) {
+    const saved = nvram && (await savedNvramCopy(r.vmconfigDir, r.xml, r.point.name));
+    if (nvram && saved) {
+      await deps.progress(`copy the UEFI variables saved at ${r.point.name} to ${nvram}`);
       await copyFile(saved, nvram, constants.COPYFILE_EXCL);
       created.push(nvram);
       await chmod(nvram, 0o600);
+      nvramWritten = nvram;
+    }
+    const tpm = domainXmlHasTpmEmulator(xml) ? await savedTpmStateCopy(r.vmconfigDir, r.point.name) : undefined;
+    if (tpm) {
+      await deps.progress(newTpmStep(r.point.name));
+      const placed = await placeNewTpmState(tpm, edited.uuid);
+      created.push(placed.folder);
+      tpmWritten = placed.file;
     }
     for (const [target, image] of r.images) {
       // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
@@ -231,7 +261,8 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
       created.push(finals.get(target)!);
     }
   } catch (err) {
-    for (const f of created) await rm(f, { force: true });
+    // Only what this run made: files, and the new UUID's TPM state folder.
+    for (const f of created) await rm(f, { recursive: true, force: true });
     if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new RestoreRefusedError(`a file of the new domain exists already, never replaced: ${(err as Error).message}`);
     throw err;
   }
@@ -240,7 +271,7 @@ async function defineNew(deps: RestoreDeps, req: RestoreRunRequest, setName: str
     await deps.progress(`define domain ${name} (uuid ${edited.uuid})`);
     await deps.libvirt.defineXml(edited.xml);
   }
-  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(stripped.length > 0 ? { stripped } : {}) };
+  return { domain: name, set: setName, checkpoint: r.point.name, images: [...finals.values()].sort(), defined: define, xmlPath, ...(nvramWritten ? { nvram: nvramWritten } : {}), ...(tpmWritten ? { tpmState: tpmWritten } : {}), ...(stripped.length > 0 ? { stripped } : {}) };
 }
 
 async function currentImages(deps: Pick<RestoreDeps, "libvirt">, domain: string, disks: XmlDisk[]): Promise<XmlDisk[]> {
@@ -268,18 +299,41 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
   const domain = req.domain;
   if ((await deps.libvirt.domainState(domain)) !== "shut off") throw new RestoreRefusedError(`${domain} was started during the restore; nothing was changed`);
   const current = await currentImages(deps, domain, r.disks);
+  const others = await planInPlaceFiles(deps.libvirt, domain, r.vmconfigDir, r.xml, r.point.name);
+  for (const f of [others.nvram, others.tpm]) if (f.kind === "refuse") throw new RestoreRefusedError(`${f.why}; nothing was changed`);
   const kept: { original: string; aside: string }[] = [];
+  // Files put where there was none (an nvram or TPM state file libvirt had not created yet): removed again on failure.
+  const placed: string[] = [];
+  /** Moves `replacement` to `file`, the original (if any) kept aside. */
+  const swapIn = async (file: string, replacement: string): Promise<void> => {
+    if (await exists(file)) {
+      const aside = `${file}.vmbs-before-restore.${Date.now()}`;
+      await deps.progress(`keep ${file} as ${aside}`);
+      await rename(file, aside);
+      kept.push({ original: file, aside });
+    } else placed.push(file);
+    // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
+    await chmod(replacement, 0o600);
+    await rename(replacement, file);
+  };
+  let copying: string | undefined;
   try {
-    for (const d of current) {
-      const aside = `${d.file}.vmbs-before-restore.${Date.now()}`;
-      await deps.progress(`keep ${d.file} as ${aside}`);
-      await rename(d.file, aside);
-      kept.push({ original: d.file, aside });
-      await chmod(r.images.get(d.target)!, 0o600);
-      await rename(r.images.get(d.target)!, d.file);
+    for (const d of current) await swapIn(d.file, r.images.get(d.target)!);
+    for (const f of [others.nvram, others.tpm]) {
+      const step = inPlaceFileStep(f, r.point.name);
+      if (step) await deps.progress(step);
+      if (f.kind !== "replace") continue;
+      // Copied beside the target first, so the swap itself is a rename on one file system.
+      await mkdir(dirname(f.target), { recursive: true, mode: 0o700 });
+      copying = `${f.target}.vmbs-restore.${Date.now()}`;
+      await copyFile(f.saved, copying, constants.COPYFILE_EXCL);
+      await swapIn(f.target, copying);
+      copying = undefined;
     }
   } catch (err) {
     // Put every original back: a half-swapped domain would mix points in time.
+    if (copying) await rm(copying, { force: true });
+    for (const f of placed) await rm(f, { force: true });
     for (const k of kept.reverse()) await rename(k.aside, k.original).catch(() => undefined);
     throw err;
   }
@@ -299,5 +353,10 @@ async function swapInPlace(deps: RestoreDeps, req: RestoreRunRequest, setName: s
     await deps.progress(`delete the kept original ${k.aside}`);
     await rm(k.aside, { force: true });
   }
-  return { domain, set: setName, checkpoint: r.point.name, images: current.map((d) => d.file).sort(), defined: true, ...(archivedAs ? { archivedAs } : {}) };
+  return { domain, set: setName, checkpoint: r.point.name, images: current.map((d) => d.file).sort(), defined: true, ...replacedFiles(others), ...(archivedAs ? { archivedAs } : {}) };
+}
+
+/** The reply's fields naming the nvram and TPM state files an in-place restore replaced. */
+function replacedFiles({ nvram, tpm }: { nvram: InPlaceFile; tpm: InPlaceFile }): { nvram?: string; tpmState?: string } {
+  return { ...(nvram.kind === "replace" ? { nvram: nvram.target } : {}), ...(tpm.kind === "replace" ? { tpmState: tpm.target } : {}) };
 }
