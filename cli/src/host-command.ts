@@ -63,8 +63,10 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
   const { nc, host } = o;
   const say = (line: string) => process.stderr.write(`vmbs ${o.command}: ${line}\n`);
   if (o.takenBy === "agent") {
-    const agent = await liveAgentOf(nc, host);
-    if (!agent) {
+    const agent = await liveAgentOf(nc, host).catch((err: unknown) => err as Error);
+    if (agent instanceof Error || !agent) {
+      await nc.close();
+      if (agent) return (say(agent.message), 1);
       say(`host ${host} has no live agent (nothing holds ${buckets.agentPresence} ${host}); nothing was sent — start vmbs start (or vmbs agent) there, or check --host`);
       return exitStatus.natsUnavailable;
     }

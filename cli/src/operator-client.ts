@@ -6,18 +6,24 @@ import { BusCredentialsError, credentialsOf } from "./bus-auth.js";
 import { exitStatus } from "./exit-reasons.js";
 import { loadConfigOrExit, natsUrlOf } from "./runtime.js";
 
-/** The one stderr line of a client command that found no NATS server. */
-export function unreachableBusLine(command: string, err: BusConnectError, config: Pick<Config, "NATS_URL">): string {
+/** A connect failure that is about who this client is (credentials, certificate), not about reaching the server. */
+function isRefusedLogin(err: BusConnectError): boolean {
+  const cause = err.cause instanceof Error ? err.cause.message : "";
+  return /authori[sz]ation|authentication|certificate|tls/i.test(cause);
+}
+
+/** The one stderr line of a client command that could not connect, and its exit status (78 refused login, 69 no server). */
+export function connectFailure(command: string, err: BusConnectError, config: Pick<Config, "NATS_URL">): { line: string; status: number } {
   const cause = err.cause instanceof Error ? ` (${err.cause.message})` : "";
-  const fix = config.NATS_URL
-    ? "start nats-server there or correct NATS_URL"
-    : "is vmbs start running on this machine? (NATS_URL is unset: the local server of vmbs start is meant)";
-  return `vmbs ${command}: NATS at ${redactUrl(err.url)} is not reachable${cause} — ${fix}`;
+  const head = `vmbs ${command}: cannot connect to NATS at ${redactUrl(err.url)}${cause}`;
+  if (isRefusedLogin(err)) return { line: `${head} — the server refused this client: check NATS_NKEY_SEED (the operator's .nk), NATS_URL's credentials and NATS_TLS_*`, status: exitStatus.config };
+  const fix = config.NATS_URL ? "start nats-server there or correct NATS_URL" : "is vmbs start running on this machine? (NATS_URL is unset: its local server is meant)";
+  return { line: `${head} — ${fix}`, status: exitStatus.natsUnavailable };
 }
 
 /**
  * A bus connection with the operator's credentials, or the exit status of a refusal already told in one stderr
- * line: 78 unreadable credentials, 69 no server answers.
+ * line: 78 unreadable or refused credentials, 69 no server answers.
  */
 export async function connectOperatorBus(command: string, config: Config): Promise<NatsConnection | number> {
   try {
@@ -28,8 +34,9 @@ export async function connectOperatorBus(command: string, config: Config): Promi
       return exitStatus.config;
     }
     if (err instanceof BusConnectError) {
-      process.stderr.write(`${unreachableBusLine(command, err, config)}\n`);
-      return exitStatus.natsUnavailable;
+      const { line, status } = connectFailure(command, err, config);
+      process.stderr.write(`${line}\n`);
+      return status;
     }
     throw err;
   }
@@ -38,7 +45,7 @@ export async function connectOperatorBus(command: string, config: Config): Promi
 /**
  * What a one-shot command (`vmbs backup`, `vmbs mirror`, …) needs: the host it addresses (`--host`, default this
  * HOST_ID) and a bus connection with the operator's credentials — or the exit status of a refusal, already told
- * on stderr (2: a bad --host, 78: unreadable credentials, 69: NATS unreachable).
+ * on stderr (2: a bad --host, 78: unreadable or refused credentials, 69: NATS unreachable).
  */
 export async function connectAsOperator(command: string, hostOption: string | undefined): Promise<{ host: string; nc: NatsConnection } | number> {
   const config = loadConfigOrExit(process.env);

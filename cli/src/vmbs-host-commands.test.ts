@@ -129,7 +129,7 @@ describe("vmbs host commands and events, without the nats CLI", () => {
       assert.equal(r.exitCode, 69, `${args.join(" ")}: ${r.stderr}`);
       const lines = r.stderr.split("\n").filter(Boolean);
       assert.equal(lines.length, 1, `${args.join(" ")}: one line, got ${r.stderr}`);
-      assert.match(lines[0]!, /^vmbs [a-z ]+: NATS at nats:\/\/127\.0\.0\.1:\d+ is not reachable \(connection refused\) — start nats-server there or correct NATS_URL$/);
+      assert.match(lines[0]!, /^vmbs [a-z ]+: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+ \(connection refused\) — start nats-server there or correct NATS_URL$/);
       assert.equal(r.stdout, "");
     }
   });
