@@ -69,8 +69,8 @@ Run "vmbs <command> --help" for a command's options. Configuration comes from en
 Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
   --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
   --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
-  --timeout SEC     give up waiting after SEC seconds (default 3600)
-Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage.`,
+  --timeout SEC     give up waiting after SEC seconds in all (default 3600)
+Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
   "status-service": `Usage: vmbs status-service\n\nRuns the fleet's status service until SIGINT/SIGTERM: keeps the status of every host and domain from the events and\nheartbeats (in the vmbs_status bucket), raises vmbs.evt.fleet.<host>.silent|back|stale, answers vmbs.svc.status.fleet and\n.history (NATS micro service vmbs-status), and serves the status page and /metrics on VMBS_HTTP_LISTEN.\nNATS_NKEY_SEED=…/status.nk under auth.\n${serveExitStatus}`,
   status: `Usage: vmbs status [--host HOST] [--domain NAME] [--json] [--timeout SECONDS]
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { buckets, eventMessageId, streams, subjects, type ChainEvent } from "@vmbs/contracts";
+import { buckets, eventMessageId, streams, subjects, type ChainEvent, type MirrorEventInput } from "@vmbs/contracts";
 import { freePort, runOnPty, startTestNats, waitFor, type TestNats } from "@vmbs/lab";
 
 /*
@@ -93,6 +93,32 @@ describe("vmbs host commands and events, without the nats CLI", () => {
     } finally {
       clearInterval(ticker);
       await release();
+    }
+  });
+
+  it("vmbs mirror: --timeout bounds the whole wait too", async () => {
+    // A stand-in for a mirror that keeps starting syncs for the command and never ends one.
+    const commands = nc.subscribe(subjects.cmd.mirror(host), { max: 1 });
+    let ticker: NodeJS.Timeout | undefined;
+    void (async () => {
+      for await (const m of commands) {
+        const { requestId } = m.json<{ requestId: string }>();
+        let n = 0;
+        ticker = setInterval(() => {
+          const subject = subjects.evt.mirror(host, "started");
+          const event: MirrorEventInput = { type: "started", host, domain: `d${n}`, requestId, runId: `run-${n}`, trigger: "command", target: "/mnt/mirror", at: new Date().toISOString() };
+          void publishJson(nc, subject, event, eventMessageId(subject, `${requestId}-${n++}`));
+        }, 300);
+      }
+    })();
+    try {
+      const started = Date.now();
+      const r = await execa("node", [vmbs, "mirror", "--timeout", "2"], { env, reject: false });
+      assert.equal(r.exitCode, 1, r.stderr);
+      assert.match(r.stderr, /vmbs mirror: no outcome within 2 s; the sync may still run on h1/);
+      assert.ok(Date.now() - started < 7_000, "the wait ended at the timeout");
+    } finally {
+      clearInterval(ticker);
     }
   });
 
