@@ -240,34 +240,33 @@ async function main(argv: string[]): Promise<number> {
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
+    const flag = { type: "boolean" } as const;
     if (command === "bus") {
       ({ values, positionals } = parseArgs({ args: rest, options: { help, hosts: text }, strict: true, allowPositionals: true }));
     } else if (command === "auth") {
-      const flag = { type: "boolean" } as const;
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
     } else if (command === "restore") {
-      const flag = { type: "boolean" } as const;
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "status") {
-      const options = { help, domain: text, host: text, json: { type: "boolean" }, timeout: text } as const;
+      const options = { help, domain: text, host: text, json: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "replicate") {
-      const flag = { type: "boolean" } as const;
       const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "backup") {
+      const options = { help, domain: text, all: flag, host: text, level: text, timeout: text, json: flag } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (chainVerbs.includes(command as ChainVerb) || command === "drill") {
+      ({ values } = parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text, json: flag }, strict: true }));
+    } else if (command === "events") {
+      ({ values } = parseArgs({ args: rest, options: { help, host: text, since: text, follow: flag, json: flag }, strict: true }));
     } else
       values =
-        command === "backup"
-          ? parseArgs({ args: rest, options: { help, domain: text, all: { type: "boolean" }, host: text, level: text, timeout: text, json: { type: "boolean" } }, strict: true }).values
-          : chainVerbs.includes(command as ChainVerb) || command === "drill"
-            ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text, json: { type: "boolean" } }, strict: true }).values
-          : command === "events"
-            ? parseArgs({ args: rest, options: { help, host: text, since: text, follow: { type: "boolean" }, json: { type: "boolean" } }, strict: true }).values
-          : command === "mirror"
-            ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
-            : parseArgs({ args: rest, options: { help }, strict: true }).values;
+        command === "mirror"
+          ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
+          : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
     return 2;
