@@ -19,9 +19,11 @@ ${x.natsUnavailable} NATS unreachable (or the local nats-server died), ${x.anoth
 
 /** How `vmbs backup` and the chain commands wait for the agent. */
 const waitText = `
+
 Waiting ends when the agent has recorded the command as done. A host without a live agent (the key <host> of
 vmbs_agent_presence) is told at once and nothing is sent; an agent that goes away while the command runs ends
-the wait too (the command stays queued in VMBS_CMD and runs when the agent is back).`;
+the wait too (the command stays queued in VMBS_CMD and runs when the agent is back).
+`;
 
 const chainVerbHelp: Record<ChainVerb, string> = {
   check: "checks each chain with the data check, and repairs it or starts a new one where it must.",
