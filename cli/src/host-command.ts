@@ -133,8 +133,12 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
             const stored = await readBucketKey(nc, buckets.commandOutcomes, key);
             const record = stored && !stored.forged ? (JSON.parse(new TextDecoder().decode(stored.value)) as CommandRecord) : undefined;
             if (record?.state === "done") {
-              // Whatever did not come live (published after the record, or missed) is in the record.
-              for (const e of record.events) if (typeof e.payload === "object" && e.payload !== null) show(e.subject, e.payload as Record<string, unknown>, e.msgId);
+              // Whatever did not come live (published after the record, or missed) is in the record; like the live
+              // ones, only the events that name this request.
+              for (const e of record.events) {
+                const payload = e.payload as Record<string, unknown> | null;
+                if (typeof payload === "object" && payload !== null && payload.requestId === requestId) show(e.subject, payload, e.msgId);
+              }
               return finish(bad ? 1 : 0);
             }
             if (Date.now() - lastPresenceCheck >= presencePollMs) {

@@ -120,7 +120,12 @@ stdout is not a terminal.
   --host HOST       the host id (default: HOST_ID, i.e. this machine)
   --timeout SEC     give up waiting after SEC seconds in all (default 21600)
   --json            JSON lines, also on a terminal
-Exit status: 0 every chain restores, 1 a fault was found or the wait timed out, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
+
+A host whose restore service does not answer a ping (NATS micro service vmbs-restore) is told at once and nothing
+is sent.
+
+Exit status: 0 every chain restores, 1 a fault was found or the wait timed out, 2 bad usage,
+${x.natsUnavailable} no restore service on the host, or NATS unreachable.`,
   events: `Usage: vmbs events [--host HOST] [--since DURATION] [--follow] [--json]
 
 Prints the events of VMBS_EVT (backups, chain steps, mirror syncs, restores, drills, notifications, fleet alarms):

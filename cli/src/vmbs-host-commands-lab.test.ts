@@ -53,11 +53,14 @@ describe("vmbs backup --all, check, rotate, retention, drill and events on a rea
       },
       { timeoutMs: 120_000, intervalMs: 1000, what: "the stack's agent to take commands" },
     );
-    assert.equal(r.exitCode, 0, r.stderr);
+    // Other test runs on this libvirtd define (and remove) domains of their own while this runs: the agent counts them
+    // as scheduled too, and a backup of one that vanished fails (exit 1). Only such failures are excused here.
+    const ours = r.lines.filter((l) => l.domain === dom.name);
+    assert.ok(r.exitCode === 0 || (r.exitCode === 1 && !ours.some((l) => l.type === "failed" || l.type === "attention")), `${r.stderr}${r.stdout}`);
     assert.match(r.stderr, /command stored in VMBS_CMD #\d+; waiting for host hcmd/);
-    const backups = r.lines.filter((l) => "runId" in l && l.domain === dom.name);
+    const backups = ours.filter((l) => "runId" in l);
     assert.deepEqual(backups.map((l) => l.type), ["started", "completed"], r.stdout);
-    assert.equal(new Set(r.lines.map((l) => l.requestId)).size, 1, "only this command's events");
+    assert.equal(new Set(r.lines.map((l) => l.requestId)).size, 1, `only this command's events: ${r.stdout}`);
   });
 
   it("check, rotate and retention print the chain events of the work and exit 0", async () => {
@@ -73,7 +76,7 @@ describe("vmbs backup --all, check, rotate, retention, drill and events on a rea
     // A new chain beside the archive, then the retention over both (the default keeps them).
     const full = await run("backup", "--domain", dom.name, "--level", "full", "--timeout", "240");
     assert.equal(full.exitCode, 0, full.stderr);
-    const retention = await run("retention", "--timeout", "240");
+    const retention = await run("retention", "--domain", dom.name, "--timeout", "240");
     assert.equal(retention.exitCode, 0, retention.stderr);
     assert.ok(retention.lines.every((l) => l.domain === dom.name && l.type !== "deleted"), retention.stdout);
   });

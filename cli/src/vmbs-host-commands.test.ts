@@ -64,6 +64,14 @@ describe("vmbs host commands and events, without the nats CLI", () => {
     assert.equal(await storedCommands(), before, "no command was queued for an absent agent");
   });
 
+  it("vmbs drill tells at once that the host has no restore service, and sends nothing", async () => {
+    const before = await storedCommands();
+    const r = await execa("node", [vmbs, "drill", "--domain", "web"], { env, reject: false });
+    assert.equal(r.exitCode, 69, r.stderr);
+    assert.match(r.stderr, /^vmbs drill: no restore service of host h1 answers \(NATS micro service vmbs-restore\); nothing was sent — [^\n]*$/);
+    assert.equal(await storedCommands(), before);
+  });
+
   it("--timeout bounds the whole wait, also while events keep coming", async () => {
     const release = await holdPresence();
     // A stand-in for a busy agent: answers the command with a chain event every 300 ms and never finishes.
