@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Idempotent setup, run by `npm start`, `npm test` and `npm run bench` (and by .ci/run).
 #
-# On a fresh Debian 12 with Node 20, right after `git clone`, it:
+# On a fresh Debian 12 with Node 22 or 24 (see the README's quick start), right after `git clone`, it:
+#   0. stops at once with the fix when the node on PATH is another version (package.json engines),
 #   1. installs the system tools (libvirt, QEMU, virtnbdbackup, nats-server, redis, rsync, ssh, and chromium + prometheus
-#      for the status page tests) when running as root,
+#      for the status page tests, systemd-analyze for the unit's) when running as root,
 #   2. installs the npm dependencies when node_modules is missing or stale,
-#   3. builds every workspace (`tsc -b`),
+#   3. builds every workspace (`tsc -b`) and links `vmbs` into /usr/local/bin (root; a hint otherwise),
 #   4. starts virtlogd + libvirtd by hand when running as root and libvirt does not answer (there is no systemd here).
 # A second run does nothing expensive. It logs one line per step to stderr; command output is only shown on failure,
 # or always with VMBS_SETUP_VERBOSE=1.
@@ -57,13 +58,24 @@ sbin_path() {
 sbin_path
 
 # ---------------------------------------------------------------------------------------------------------------------
+# 0. Node: 22 or 24 (package.json engines). Debian 12's own nodejs is 18; 20 is end of life.
+# ---------------------------------------------------------------------------------------------------------------------
+node_fix="install Node 24 (or 22), e.g. from NodeSource: curl -fsSL https://deb.nodesource.com/setup_24.x | bash - && apt-get install -y nodejs (see the README's quick start)"
+command -v node >/dev/null 2>&1 || die "node is not on PATH — $node_fix"
+node_version="$(node --version)"
+case "$node_version" in
+  v22.*|v24.*) log "node: $node_version" ;;
+  *) die "node $node_version ($(command -v node)) is not supported: VM-Babysitter needs Node 22 or 24 — $node_fix" ;;
+esac
+
+# ---------------------------------------------------------------------------------------------------------------------
 # 1. System packages
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
 required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
-               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool)
+               nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool systemd-analyze)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
-              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus)
+              libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus systemd)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)
@@ -133,6 +145,8 @@ log "build: tsc -b"
 run "TypeScript build (tsc -b)" node_modules/.bin/tsc -b
 # The `vmbs` bin is linked by npm before the first build created it, so npm could not mark it executable.
 chmod +x cli/dist/main.js
+# `vmbs …` as the README writes it: /usr/local/bin/vmbs when root, a hint otherwise.
+bash scripts/link-vmbs.sh
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 4. libvirt daemons (root only; no systemd, so they are started by hand like in the lab)

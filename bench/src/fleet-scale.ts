@@ -8,7 +8,8 @@
  * while it runs) with that host's agent credential, and a day of events with the agent's (backup) and the mirror's
  * (mirror) credential of each host — no libvirt, no virtnbdbackup. Then, side by side in one run:
  *   - the status service, `vmbs status-service` in a process of its own: its catch-up on those events and
- *     heartbeats, the p50/p99 of its `vmbs.svc.status.fleet` reply for the whole fleet and for one host, and its RSS
+ *     heartbeats, the p50/p99 of its `vmbs.svc.status.fleet` reply for the whole fleet and for one host (asked and
+ *     decoded in full by a worker thread of the bench's, see fleet-requests.ts), and its RSS
  *     (VmRSS, sampled every 100 ms from its start to the end of the requests);
  *   - the scheduler: one slot (a backup command per scheduled domain, 10 000) published into VMBS_CMD, timed from the
  *     slot's start to the last stream ack.
@@ -19,6 +20,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { openBucket, publishJson, statusDurable, type KV, type NatsConnection } from "@vmbs/bus";
 import { buckets, streams, subjects, type FleetStatus, type HostInventory } from "@vmbs/contracts";
@@ -26,6 +28,7 @@ import { startRoleBus, type RoleBus } from "@vmbs/lab";
 import { createLogger } from "@vmbs/logger";
 import { createSlotPublisher } from "@vmbs/scheduler";
 import { positiveIntFlag } from "./cli-args.js";
+import type { FleetRequestsJob, FleetRequestsResult } from "./fleet-requests.js";
 import { runBench } from "./run-bench.js";
 
 const TARGETS = { fleetP99Ms: 250, hostP99Ms: 20, slotMs: 5_000, rssMb: 200 };
@@ -140,6 +143,7 @@ async function main(stop: AbortSignal): Promise<void> {
   const hosts = Array.from({ length: hostCount }, (_, i) => hostName(i));
   let bus: RoleBus | undefined;
   let child: ChildProcess | undefined;
+  let worker: Worker | undefined;
   let beating: NodeJS.Timeout | undefined;
   const sim: SimHost[] = [];
   const cleanups: (() => Promise<void>)[] = [];
@@ -229,33 +233,18 @@ async function main(stop: AbortSignal): Promise<void> {
 
     // Caught up: its durable drained (every event folded and stored), and the last host's domains all known.
     const client = await bus.connect({ kind: "operator" });
-    /** One request, and the parts that follow when the reply was cut to fit a message (as `vmbs status` asks). */
-    const ask = async (filter: { host?: string }): Promise<{ ms: number; status: FleetStatus; bytes: number; parts: number }> => {
-      const s = performance.now();
-      const status: FleetStatus = { at: "", hosts: [] };
-      let bytes = 0;
-      let parts = 0;
-      for (let after: string | undefined; ; ) {
-        const request = { ...filter, ...(after ? { after } : {}) };
-        const reply = await client.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify(request), { timeout: 30_000 });
-        const error = reply.headers?.get("Nats-Service-Error");
-        if (error) throw new Error(`the status service answered ${JSON.stringify(request)} with an error: ${error}`);
-        const part = reply.json<FleetStatus>();
-        status.hosts.push(...part.hosts);
-        bytes += reply.data.length;
-        parts++;
-        if (!part.next || part.hosts.length === 0) break;
-        after = part.next;
-      }
-      return { ms: performance.now() - s, status, bytes, parts };
+    const askHost = async (host: string): Promise<FleetStatus> => {
+      const reply = await client.request(subjects.svc.statusEndpoint("fleet"), JSON.stringify({ host }), { timeout: 30_000 });
+      const error = reply.headers?.get("Nats-Service-Error");
+      if (error) throw new Error(`the status service answered for ${host} with an error: ${error}`);
+      return reply.json<FleetStatus>();
     };
     const last = sim.at(-1)!.host;
     for (;;) {
       stop.throwIfAborted();
       const c = await jsm.consumers.info(streams.events, statusDurable.durable);
       if (c.num_pending === 0 && c.num_ack_pending === 0) {
-        const { status } = await Promise.race([exited, ask({ host: last })]);
-        const h = status.hosts[0];
+        const h = (await Promise.race([exited, askHost(last)])).hosts[0];
         if (h?.alive && h.domains.length === domainCount && h.domains.every((d) => d.lastBackup && d.mirror)) break;
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -263,28 +252,26 @@ async function main(stop: AbortSignal): Promise<void> {
     const caughtUp = performance.now() - t0;
     console.log(`status service: ready ${(ready / 1000).toFixed(1)} s after its start, caught up (${events} events folded, ${sim.length} heartbeats) after ${(caughtUp / 1000).toFixed(1)} s\n`);
 
-    // Replies, one at a time (latency, not throughput): the whole fleet, then one host (each a different one).
-    const fleetMs: number[] = [];
-    let fleetBytes = 0;
-    let fleetParts = 0;
-    for (let i = 0; i < requests; i++) {
-      stop.throwIfAborted();
-      const r = await ask({});
-      if (i === 0) {
-        const domains = r.status.hosts.reduce((a, h) => a + h.domains.length, 0);
-        if (r.status.hosts.length !== hostCount || domains !== hostCount * domainCount) throw new Error(`the fleet reply holds ${r.status.hosts.length} hosts and ${domains} domains`);
-        fleetBytes = r.bytes;
-        fleetParts = r.parts;
-      }
-      fleetMs.push(r.ms);
+    // Replies, one at a time (latency, not throughput): the whole fleet, then one host (each a different one), asked
+    // from a worker thread of their own (see fleet-requests.ts).
+    const job: FleetRequestsJob = { url: bus.nats.url, ...bus.credentialOf({ kind: "operator" }), fleetRequests: requests, hosts: sim.map((h) => h.host), hostRequests: requests * 10 };
+    worker = new Worker(new URL("./fleet-requests.js", import.meta.url), { workerData: job });
+    const asked = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => stop.addEventListener("abort", () => reject(stop.reason as Error), { once: true })),
+      new Promise<FleetRequestsResult>((resolve, reject) => {
+        worker!.once("message", resolve);
+        worker!.once("error", reject);
+        worker!.once("exit", (code) => reject(new Error(`the request worker exited (${code}) without its figures`)));
+      }),
+    ]);
+    for (const r of asked.fleet) {
+      if (r.hosts !== hostCount || r.domains !== hostCount * domainCount) throw new Error(`a fleet reply held ${r.hosts} hosts and ${r.domains} domains`);
     }
-    const hostMs: number[] = [];
-    for (let i = 0; i < requests * 10; i++) {
-      stop.throwIfAborted();
-      const r = await ask({ host: sim[(i * 7) % sim.length]!.host });
-      if (r.status.hosts[0]?.domains.length !== domainCount) throw new Error(`the reply for one host holds ${r.status.hosts[0]?.domains.length ?? 0} domains`);
-      hostMs.push(r.ms);
-    }
+    for (const r of asked.host) if (r.domains !== domainCount) throw new Error(`a reply for one host held ${r.domains} domains`);
+    const fleetMs = asked.fleet.map((r) => r.ms);
+    const hostMs = asked.host.map((r) => r.ms);
+    const { bytes: fleetBytes, parts: fleetParts } = asked.fleet[0]!;
     sampling = false;
     await sampler;
     const rssPeak = Math.max(...rss);
@@ -303,6 +290,9 @@ async function main(stop: AbortSignal): Promise<void> {
     }
     if (beatErrors > 0) console.log(`(${beatErrors} heartbeat(s) failed during the run)`);
 
+    // Where a slow whole-fleet reply spent its time: waiting for the parts, or decoding them.
+    const slowest = asked.fleet.map((r, i) => ({ i, ...r })).sort((x, y) => y.ms - x.ms).slice(0, 3);
+    const decodeMs = asked.fleet.map((r) => r.decodeMs).sort((a, b) => a - b);
     fleetMs.sort((a, b) => a - b);
     hostMs.sort((a, b) => a - b);
     const rows: [string, string, number, number, string][] = [
@@ -318,9 +308,12 @@ async function main(stop: AbortSignal): Promise<void> {
       if (!met) missed.push(what);
       console.log(`${what.padEnd(34)}${extra.padEnd(16)}${`${value.toFixed(unit === "MB" ? 0 : 1)} ${unit}`.padStart(14)}${`≤ ${target} ${unit}`.padStart(12)}  ${met ? "MET" : "NOT MET"}`);
     }
+    console.log(`\nfleet reply, of which decoding the parts: p50 ${percentile(decodeMs, 50).toFixed(1)} ms, p99 ${percentile(decodeMs, 99).toFixed(1)} ms`);
+    console.log(`fleet reply, the slowest: ${slowest.map((x) => `#${x.i + 1} ${x.ms.toFixed(1)} ms (decoding ${x.decodeMs.toFixed(1)})`).join(", ")}`);
     if (missed.length > 0) throw new Error(`target(s) missed: ${missed.join(", ")}`);
   } finally {
     clearInterval(beating);
+    await worker?.terminate();
     if (child && child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child!.once("exit", r));
       child.kill("SIGTERM");

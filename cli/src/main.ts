@@ -2,16 +2,20 @@
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";
+import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js";
+import { installServiceCommand } from "./commands/install-service.js";
 import { backupCommand } from "./commands/backup.js";
 import { chainCommand, chainVerbs, type ChainVerb } from "./commands/chain-command.js";
 import { drillCommand } from "./commands/drill.js";
 import { eventsCommand } from "./commands/events.js";
 import { mirrorCommand } from "./commands/mirror.js";
+import { policyCommand } from "./commands/policy.js";
 import { replicateCommand } from "./commands/replicate.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
 import { statusCommand } from "./commands/status.js";
 import { exitStatus } from "./exit-reasons.js";
+import { versionLine } from "./version.js";
 
 const x = exitStatus;
 const serveExitStatus = `Exit status: 0 stopped by SIGINT/SIGTERM, ${x.config} invalid configuration, ${x.backupPath} LOCAL_BACKUP_PATH missing or refused,
@@ -32,6 +36,7 @@ const chainVerbHelp: Record<ChainVerb, string> = {
 };
 
 const usage: Record<string, string> = {
+  healthcheck: healthcheckUsage,
   main: `vmbs — VM-Babysitter: live, incremental, self-healing backups of libvirt VMs over NATS
 
 Usage: vmbs <command> [options]
@@ -56,10 +61,13 @@ Commands:
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
+  policy      the effective policy of each domain (VMBS_POLICY_FILE and the environment): schedule, chain, retention, ...
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
+  healthcheck for a container's HEALTHCHECK: NATS answers (and, asked, this host's agent or the status page)
+  install-service  write the systemd unit of vmbs start and its configuration (hosts without Docker)
 
-Run "vmbs <command> --help" for a command's options. Configuration comes from environment variables (see README).`,
+Run "vmbs <command> --help" for a command's options, "vmbs --version" for the version. Configuration comes from environment variables (see README).`,
   start: `Usage: vmbs start\n\nRuns the scheduler, this host's backup agent, its restore service and the status service until SIGINT/SIGTERM. When NATS_URL is unset, a local\nnats-server with JetStream is started on 127.0.0.1:$VMBS_LOCAL_NATS_PORT (data in $VMBS_STATE_DIR/nats).\n${serveExitStatus}`,
   agent: `Usage: vmbs agent\n\nRuns this host's backup agent (HOST_ID) against NATS_URL until SIGINT/SIGTERM.\n${serveExitStatus}`,
   scheduler: `Usage: vmbs scheduler\n\nPublishes backup commands at BACKUP_SCHEDULE (in TZ) for every registered host, and drill commands at DRILL_SCHEDULE\n(when set), until SIGINT/SIGTERM.`,
@@ -200,6 +208,24 @@ be restricted by permissions), so run it once for a fleet before its services st
 host. Idempotent.
   --hosts LIST         host ids (HOST_ID) of the fleet (default: HOST_ID of this machine)
 Exit status: 0 ready, 1 the credential may not manage streams, 2 bad usage, 78 unreadable credentials.`,
+  policy: `Usage: vmbs policy [--domain NAME]... [--json]
+
+Prints the policy in effect for every persistent domain of LIBVIRT_URI (or for each --domain): the VMBS_POLICY_FILE
+entry that matched (the first whose name or glob matches), else the environment, for schedule, chain length, local
+and mirror retention, RPO and hooks. Reads only; a bad policy file is reported entry by entry.
+  --domain NAME     this domain (repeatable); does not need libvirt
+  --json            {file, domains: [effective policy]} on one line (for scripts)
+Exit status: 0 printed, 2 bad usage, 69 libvirt unreachable, ${x.config} invalid configuration or policy file.`,
+  "install-service": `Usage: vmbs install-service [--unit-dir DIR] [--config-file FILE] [--force]
+
+Writes the systemd unit vm-babysitter.service, which runs "vmbs start" on this node and this installation, and its
+environment file holding every configuration variable set now (mode 0600). The unit restarts vmbs on failure, but not
+after exit ${x.config} (invalid configuration) or ${x.backupPath} (LOCAL_BACKUP_PATH missing or refused), and starts after libvirtd.
+Then: systemctl daemon-reload && systemctl enable --now vm-babysitter
+  --unit-dir DIR      where the unit goes (default /etc/systemd/system)
+  --config-file FILE  the environment file (default /etc/default/vm-babysitter)
+  --force             replace an existing unit and environment file
+Exit status: 0 written, 1 a file exists, 2 bad usage or a path the unit cannot hold, ${x.config} invalid configuration.`,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -211,10 +237,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage.main}\n`);
     return command ? 0 : 2;
   }
+  if (command === "--version" || command === "-V") {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
   if (!(command in usage) || command === "main") {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${usage.main}\n`);
     return 2;
   }
+  if (command === "healthcheck") return healthcheckCommand(rest);
   let values: {
     help?: boolean;
     domain?: string;
@@ -242,8 +273,11 @@ async function main(argv: string[]): Promise<number> {
     all?: boolean;
     follow?: boolean;
     since?: string;
+    "unit-dir"?: string;
+    "config-file"?: string;
   };
   let positionals: string[] = [];
+  let policyDomains: string[] = [];
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
@@ -255,6 +289,14 @@ async function main(argv: string[]): Promise<number> {
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
     } else if (command === "restore") {
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "policy") {
+      const options = { help, domain: { type: "string", multiple: true }, json: { type: "boolean" } } as const;
+      const parsed = parseArgs({ args: rest, options, strict: true });
+      values = { ...parsed.values, domain: undefined };
+      policyDomains = parsed.values.domain ?? [];
+    } else if (command === "install-service") {
+      const options = { help, "unit-dir": text, "config-file": text, force: { type: "boolean" } } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "status") {
       const options = { help, domain: text, host: text, json: flag, timeout: text } as const;
@@ -296,6 +338,9 @@ async function main(argv: string[]): Promise<number> {
     }
     return busSetupCommand({ hosts: values.hosts });
   }
+  if (command === "install-service") {
+    return installServiceCommand({ unitDir: values["unit-dir"], configFile: values["config-file"], force: values.force });
+  }
   if (command === "status") {
     const timeoutSec = Number(values.timeout ?? 10);
     if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
@@ -304,6 +349,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return statusCommand({ host: values.host, domain: values.domain, json: values.json === true, timeoutSec });
   }
+  if (command === "policy") return policyCommand({ domains: policyDomains, json: values.json === true });
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);
     if ((typeof values.domain === "string") === (values.all === true) || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {

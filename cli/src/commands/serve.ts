@@ -87,7 +87,7 @@ export async function serve(role: ServeRole): Promise<number> {
       serves: servesScheduler,
       start: (nc) => {
         if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-        return startScheduler({ nc, schedule: config.BACKUP_SCHEDULE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
+        return startScheduler({ nc, schedule: config.BACKUP_SCHEDULE, policyFile: config.VMBS_POLICY_FILE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
       },
     },
     {

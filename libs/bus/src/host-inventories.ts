@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { buckets, parseHostEntry, type HostInventory, type ParseResult } from "@vmbs/contracts";
-import { openBucket, readBucket } from "./kv-buckets.js";
+import { openBucket, readBucketChanges } from "./kv-buckets.js";
 
 /** An entry of the hosts bucket that was not taken, and why. */
 export interface RefusedHostEntry {
@@ -8,16 +8,20 @@ export interface RefusedHostEntry {
   reason: string;
 }
 
-/** Every registered host's inventory, and the entries refused (see `parseHostEntry`: a key vouches for its host only). */
-export async function readHostInventories(nc: NatsConnection): Promise<{ inventories: HostInventory[]; refused: RefusedHostEntry[] }> {
+/**
+ * Every registered host's inventory, and the entries refused (see `parseHostEntry`: a key vouches for its host only).
+ * With `after` (a `lastRevision` it returned before), only the heartbeats written since.
+ */
+export async function readHostInventories(nc: NatsConnection, after = 0): Promise<{ inventories: HostInventory[]; refused: RefusedHostEntry[]; lastRevision: number }> {
   const inventories: HostInventory[] = [];
   const refused: RefusedHostEntry[] = [];
-  for (const entry of await readBucket(nc, buckets.hosts)) {
+  const { entries, lastRevision } = await readBucketChanges(nc, buckets.hosts, after);
+  for (const entry of entries) {
     const parsed = parseHostEntry(entry.key, entry.value);
     if (parsed.ok) inventories.push(parsed.value);
     else refused.push({ key: entry.key, reason: parsed.reason });
   }
-  return { inventories, refused };
+  return { inventories, refused, lastRevision };
 }
 
 /**

@@ -150,11 +150,20 @@ export interface BucketEntry {
  * consumer, so no role needs the right to create one.
  */
 export async function readBucket(nc: NatsConnection, bucket: string): Promise<BucketEntry[]> {
+  return (await readBucketChanges(nc, bucket, 0)).entries;
+}
+
+/**
+ * The entries of `bucket` written after revision `after` that are still current (as readBucket, which is this from
+ * 0), and the last revision read: the `after` of the next call, which then reads only what was written since.
+ */
+export async function readBucketChanges(nc: NatsConnection, bucket: string, after: number): Promise<{ entries: BucketEntry[]; lastRevision: number }> {
   const jsm = await jetstreamManager(nc);
   const prefix = `$KV.${bucket}.`;
   const entries = new Map<string, BucketEntry>();
-  for (let seq = 1; ; ) {
-    const m = await jsm.direct.getMessage(kvStreamName(bucket), { seq, next_by_subj: `${prefix}>` });
+  let lastRevision = after;
+  for (;;) {
+    const m = await jsm.direct.getMessage(kvStreamName(bucket), { seq: lastRevision + 1, next_by_subj: `${prefix}>` });
     if (!m) break;
     const key = m.subject.slice(prefix.length);
     const operation = m.header.get("KV-Operation");
@@ -162,7 +171,7 @@ export async function readBucket(nc: NatsConnection, bucket: string): Promise<Bu
     // does a value the server was made to store there for someone else (forged-delivery.ts).
     if (operation === "DEL" || operation === "PURGE" || isForgedStoredMessage(m.header)) entries.delete(key);
     else entries.set(key, { key, value: m.data, revision: m.seq });
-    seq = m.seq + 1;
+    lastRevision = m.seq;
   }
-  return [...entries.values()];
+  return { entries: [...entries.values()], lastRevision };
 }

@@ -103,6 +103,11 @@ export const configSchema = z.object({
    * is set, else 1560 (26 h: a daily schedule with two hours to spare).
    */
   BACKUP_RPO_MINUTES: optionalCount(1, 5_256_000),
+  /**
+   * A YAML (or JSON) file of per-domain policies (schedule, chain length, retention, mirror, RPO, hooks), matched
+   * by name or glob, first match wins; what an entry leaves out comes from the variables here. Unset: none.
+   */
+  VMBS_POLICY_FILE: optionalAbsolutePath(),
   /** The former name of the RPO, in hours (kept as an alias of BACKUP_RPO_MINUTES); 0 = no stale alarms. */
   NOTIFY_STALE_HOURS: optionalCount(0, 8_760),
   /** Redis of the notifier's queue (BullMQ). Unset: `vmbs start` / `vmbs notifier` run their own redis-server. */
@@ -111,7 +116,11 @@ export const configSchema = z.object({
   SCHEDULE_LOGFILE_PATH: absolutePath("/logs/scheduled-tasks.log"),
   LOGROTATE_CONFIG_PATH: absolutePath("/tmp/logrotate.d/vm-babysitter"),
   LOGROTATE_SCHEDULE: cronExpression("@daily"),
-  LOGROTATE_SETTINGS: z.string().default(defaultLogrotateSettings),
+  /** Empty as unset (a container template passes every variable, empty ones too): the seed's stanza. */
+  LOGROTATE_SETTINGS: z
+    .string()
+    .default(defaultLogrotateSettings)
+    .transform((v) => (v.trim() === "" ? defaultLogrotateSettings : v)),
   TZ: timeZone(),
   /**
    * Unset: `vmbs start` runs its own nats-server on 127.0.0.1:VMBS_LOCAL_NATS_PORT. May carry credentials
@@ -134,7 +143,11 @@ export const configSchema = z.object({
   LIBVIRT_URI: z.string().default("qemu:///system"),
   /** Where `vmbs start` keeps its local nats-server data and the agent its state. */
   VMBS_STATE_DIR: absolutePath("/var/lib/vm-babysitter"),
-  VMBS_LOCAL_NATS_PORT: count(4222, 65_535),
+  /**
+   * Client port of `vmbs start`'s own nats-server, and of every command's default NATS_URL. Not NATS's usual 4222:
+   * Debian's nats-server package runs a server without JetStream there, which would take the port first.
+   */
+  VMBS_LOCAL_NATS_PORT: count(4322, 65_535),
   /**
    * MiB of disk the local nats-server's JetStream may use (`max_file_store`). The streams and buckets reserve their
    * own limits (about 1.7 GiB together) out of it, hence the minimum.

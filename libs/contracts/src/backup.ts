@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 
 /** `auto` picks full for a new chain and inc when one exists; `full` starts a new chain (the old one is archived). */
@@ -10,21 +11,29 @@ export const backupCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
     level: z.enum(backupLevels, { error: `level must be one of ${backupLevels.join(", ")}` }).default("auto"),
-    /** Copied into every event this command causes, so a caller can wait for its own outcome. */
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type BackupCommand = z.infer<typeof backupCommandSchema>;
 
 const eventBase = {
-  host: z.string(),
+  ...runEventEnvelope,
   /** Absent only when a command was rejected before a domain could be read from it. */
   domain: z.string().optional(),
-  requestId: z.string().optional(),
-  /** One id per backup run, shared by its started and completed/failed events. */
-  runId: z.string(),
-  at: z.string(),
 };
+
+/** One run of a domain's pre or post hook (VMBS_POLICY_FILE), as the backup's final event reports it. */
+export const hookRunSchema = z.object({
+  phase: z.enum(["pre", "post"]),
+  argv: z.array(z.string()),
+  ok: z.boolean(),
+  exitCode: z.number().int().optional(),
+  timedOut: z.boolean().optional(),
+  durationMs: z.number().int().nonnegative(),
+  /** The end of what it printed (stdout and stderr). */
+  output: z.string().optional(),
+});
+export type HookRun = z.infer<typeof hookRunSchema>;
 
 /** Level actually run by the engine (`auto` resolved). */
 const engineLevels = ["full", "inc"] as const;
@@ -50,6 +59,8 @@ export const backupCompletedSchema = z.object({
   folder: z.string(),
   /** The previous chain folder when this run archived it first (full level on an existing chain). */
   archivedTo: z.string().optional(),
+  /** The domain's hooks that ran, in order. */
+  hooks: z.array(hookRunSchema).optional(),
 });
 const backupFailedSchema = z.object({
   ...eventBase,
@@ -62,6 +73,7 @@ const backupFailedSchema = z.object({
   reason: z.string(),
   /** The command was refused without running: its domain held as many backup commands as it may (a flood). */
   refused: z.boolean().optional(),
+  hooks: z.array(hookRunSchema).optional(),
 });
 export const backupEventSchema = z.discriminatedUnion("type", [
   backupStartedSchema,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, eventEnvelope } from "./envelope.js";
 import { chainEventTypes } from "./subjects.js";
 import { domainNameSchema } from "./domain-name.js";
 
@@ -9,17 +10,16 @@ import { domainNameSchema } from "./domain-name.js";
 export const chainCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type ChainCommand = z.infer<typeof chainCommandSchema>;
 
 /** `vmbs.evt.chain.<host>.<type>`: one event per check result or destructive step, always with a reason. */
 export const chainEventSchema = z.object({
+  ...eventEnvelope,
   type: z.enum(chainEventTypes),
-  host: z.string(),
   domain: z.string().optional(),
-  requestId: z.string().optional(),
   /** What started it: "startup", "after-failure", "before-backup", "command", "rotation", "retention". */
   trigger: z.string(),
   /** The planner's verdict, e.g. keep / repair / new-chain / needs-user. */
@@ -29,6 +29,5 @@ export const chainEventSchema = z.object({
   /** Folder names involved (archives created or deleted), relative to the backup root. */
   folders: z.array(z.string()).optional(),
   reason: z.string(),
-  at: z.string(),
 });
 export type ChainEvent = z.infer<typeof chainEventSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { drillEventTypes } from "./subjects.js";
 
@@ -6,8 +7,7 @@ import { drillEventTypes } from "./subjects.js";
 export const drillCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
-    /** Copied into the events of this drill. */
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type DrillCommand = z.infer<typeof drillCommandSchema>;
@@ -48,13 +48,10 @@ export type DrillChainResult = z.infer<typeof drillChainResultSchema>;
  * `chains` holds every chain's result.
  */
 export const drillEventSchema = z.object({
+  ...runEventEnvelope,
   type: z.enum(drillEventTypes),
-  host: z.string(),
-  runId: z.string(),
-  requestId: z.string().optional(),
   /** The domain the command named; absent for a drill of every chain. */
   domain: z.string().optional(),
-  at: z.string(),
   chains: z.array(drillChainResultSchema).optional(),
   /** The first fault found, with the chain it is in (on `failed`; absent when the command itself was refused). */
   failure: drillFaultSchema.extend({ domain: z.string(), set: z.string() }).optional(),

@@ -28,7 +28,8 @@ export function splitEventSubject(subject: string): EventSubject | undefined {
 }
 
 // Maps, not objects: a subject token such as `constructor` must not find an inherited property.
-const serviceSchemas = new Map<string, EventSchema>([
+/** The contract of each service's events, whatever their type (the payload's `type` says which). */
+export const serviceEventSchemas: ReadonlyMap<string, EventSchema> = new Map<string, EventSchema>([
   ["backup", backupEventSchema],
   ["chain", chainEventSchema],
   ["mirror", mirrorEventSchema],
@@ -36,7 +37,7 @@ const serviceSchemas = new Map<string, EventSchema>([
   ["drill", drillEventSchema],
 ]);
 /** Services whose events differ in shape by type. */
-const typedSchemas = new Map<string, Map<string, EventSchema>>([
+export const typedEventSchemas: ReadonlyMap<string, ReadonlyMap<string, EventSchema>> = new Map<string, Map<string, EventSchema>>([
   [
     "notify",
     new Map<string, EventSchema>([
@@ -61,7 +62,7 @@ const typedSchemas = new Map<string, Map<string, EventSchema>>([
 export function parseEvent(subject: string, data: Uint8Array): ParseResult<ContractEvent> {
   const s = splitEventSubject(subject);
   if (!s) return { ok: false, reason: "not an event subject" };
-  const schema = typedSchemas.get(s.service)?.get(s.type) ?? serviceSchemas.get(s.service);
+  const schema = typedEventSchemas.get(s.service)?.get(s.type) ?? serviceEventSchemas.get(s.service);
   if (!schema) return { ok: false, reason: `no contract for ${s.service} ${s.type} events` };
   const parsed = parsePayload(schema, data);
   if (!parsed.ok) return parsed;

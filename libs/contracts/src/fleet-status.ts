@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { eventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { isHostToken } from "./subjects.js";
 
@@ -104,25 +105,23 @@ export type DomainHistory = z.infer<typeof domainHistorySchema>;
 
 /** `vmbs.evt.fleet.<host>.silent`: the host's agent stopped heart-beating; once per episode. */
 export const fleetSilentSchema = z.object({
+  ...eventEnvelope,
   type: z.literal("silent"),
-  host: z.string(),
   lastHeartbeatAt: z.string(),
   reason: z.string(),
-  at: z.string(),
 });
 /** `vmbs.evt.fleet.<host>.back`: a silent host heart-beats again. */
 export const fleetBackSchema = z.object({
+  ...eventEnvelope,
   type: z.literal("back"),
-  host: z.string(),
   /** When it fell silent (its last heartbeat before). */
   silentSince: z.string(),
   reason: z.string(),
-  at: z.string(),
 });
 /** `vmbs.evt.fleet.<host>.stale`: a scheduled domain's last good backup is older than its RPO; once per episode. */
 export const fleetStaleSchema = z.object({
+  ...eventEnvelope,
   type: z.literal("stale"),
-  host: z.string(),
   domain: z.string(),
   /** The last completed backup; absent when none was ever seen. */
   lastCompletedAt: z.string().optional(),
@@ -130,7 +129,6 @@ export const fleetStaleSchema = z.object({
   since: z.string(),
   rpoSeconds: z.number().int().positive(),
   reason: z.string(),
-  at: z.string(),
 });
 export const fleetEventSchema = z.discriminatedUnion("type", [fleetSilentSchema, fleetBackSchema, fleetStaleSchema]);
 export type FleetEvent = z.infer<typeof fleetEventSchema>;

@@ -15,3 +15,4 @@ export * from "./fleet-status.js";
 export * from "./event-contract.js";
 export * from "./notify-targets.js";
 export * from "./vmbs-error.js";
+export * from "./payload-schemas.js";

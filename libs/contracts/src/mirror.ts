@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { mirrorEventTypes } from "./subjects.js";
 
@@ -6,8 +7,7 @@ import { mirrorEventTypes } from "./subjects.js";
 export const mirrorCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
-    /** Copied into every event this command causes. */
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type MirrorCommand = z.infer<typeof mirrorCommandSchema>;
@@ -20,17 +20,13 @@ export const mirrorTriggers = ["backup", "schedule", "command", "retry", "startu
 
 /** `vmbs.evt.mirror.<host>.started|completed|failed`, one run = one domain synced to one target. */
 export const mirrorEventSchema = z.object({
+  ...runEventEnvelope,
   type: z.enum(mirrorEventTypes),
-  host: z.string(),
   /** Absent only when a command was refused before a domain could be read from it. */
   domain: z.string().optional(),
-  requestId: z.string().optional(),
-  /** One id per sync run, shared by its started and completed/failed events. */
-  runId: z.string(),
   trigger: z.enum(mirrorTriggers),
   /** The mirror target, credentials never included (`user@host:/path` or a local path). */
   target: z.string(),
-  at: z.string(),
   /** Bytes rsync sent for this run (its `--stats` "Total bytes sent"); 0 on `started`. */
   bytesTransferred: z.number().int().nonnegative().default(0),
   durationMs: z.number().int().nonnegative().default(0),

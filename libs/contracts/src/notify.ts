@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { eventEnvelope } from "./envelope.js";
 
 /**
  * Payload of `vmbs.evt.notify.<host>.failed`: a notification about one event that could not be delivered to one
  * target within its retries. `target` is the target's display form (no secrets); `host` the original event's host.
  */
 export const notifyFailedSchema = z.object({
+  ...eventEnvelope,
   type: z.literal("failed"),
-  host: z.string(),
   domain: z.string().optional(),
   /** Stable id of the target (derived from its URL, which it does not reveal). */
   targetId: z.string(),
@@ -15,14 +16,13 @@ export const notifyFailedSchema = z.object({
   eventSubject: z.string(),
   attempts: z.number().int(),
   reason: z.string(),
-  at: z.string(),
 });
 export type NotifyFailedEvent = z.infer<typeof notifyFailedSchema>;
 
 /** Payload of `vmbs.evt.notify.<host>.digest`: one scheduled run of a host (all its domains' outcomes), once. */
 export const notifyDigestSchema = z.object({
+  ...eventEnvelope,
   type: z.literal("digest"),
-  host: z.string(),
   /** The scheduler's `schedule:<slot>` request id shared by the run's commands and events. */
   requestId: z.string(),
   succeeded: z.number().int(),
@@ -34,6 +34,5 @@ export const notifyDigestSchema = z.object({
   ),
   /** Chain events of the run that need a person. */
   attention: z.array(z.object({ domain: z.string().optional(), reason: z.string() })),
-  at: z.string(),
 });
 export type NotifyDigestEvent = z.infer<typeof notifyDigestSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { requestPathSchema } from "./restore.js";
 
@@ -82,7 +83,7 @@ export const replicateRequestSchema = z
     copyDisks: z.boolean().optional(),
     /** Consent to shut a running source down for a consistent copy (VM_WAIT_TIME); it is started again afterwards. */
     consent: z.boolean().optional(),
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict();
 export type ReplicateRequest = z.infer<typeof replicateRequestSchema>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { commandEnvelope, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { restoreEventTypes } from "./subjects.js";
 
@@ -64,7 +65,7 @@ export const restoreRunRequestSchema = restoreCheckpointsRequestSchema
     define: z.boolean().optional(),
     /** Consent to change an existing domain: shut it down (VM_WAIT_TIME) and replace its images. */
     consent: z.boolean().optional(),
-    requestId: z.string().max(200).optional(),
+    ...commandEnvelope,
   })
   .strict()
   .refine((r) => (r.as !== undefined) !== (r.inPlace === true), "exactly one of `as` and `inPlace` is required");
@@ -80,6 +81,8 @@ export const restoreRunReplySchema = z.object({
   archivedAs: z.string().optional(),
   /** What the saved domain XML held that the new domain was defined without (see the plan's `stripped`). */
   stripped: z.array(z.string()).optional(),
+  /** The run's id, as in its events (set by the service once the run is over). */
+  runId: z.string().optional(),
 });
 export type RestoreRunReply = z.infer<typeof restoreRunReplySchema>;
 
@@ -106,10 +109,8 @@ export type RestorePlanReply = z.infer<typeof restorePlanReplySchema>;
 
 /** `vmbs.evt.restore.<host>.<type>`; `progress` announces each step, destructive ones included. */
 export const restoreEventSchema = z.object({
+  ...runEventEnvelope,
   type: z.enum(restoreEventTypes),
-  host: z.string(),
-  runId: z.string(),
-  requestId: z.string().optional(),
   /** Absent for a restore; "replicate" for a replication (replicate.ts), which has no `set` but a `to` URI. */
   operation: z.literal("replicate").optional(),
   domain: z.string(),
@@ -121,6 +122,5 @@ export const restoreEventSchema = z.object({
   step: z.string().optional(),
   reason: z.string().optional(),
   images: z.array(z.string()).optional(),
-  at: z.string(),
 });
 export type RestoreEvent = z.infer<typeof restoreEventSchema>;

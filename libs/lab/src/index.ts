@@ -18,4 +18,4 @@ export { recordEvents, startChildAgent, type ChildAgent, type EventLog } from ".
 export { chainOf, completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit } from "./chain-test-kit.js";
 export { enginePids, stopEngineMidTransfer } from "./engine-process.js";
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "./http-receiver.js";
-export { promtoolCheckMetrics, startTestPrometheus, type PrometheusSample, type TestPrometheus } from "./prometheus.js";
+export { promtoolCheckMetrics, promtoolCheckRules, startTestPrometheus, type PrometheusSample, type TestPrometheus } from "./prometheus.js";

@@ -51,3 +51,9 @@ export async function promtoolCheckMetrics(body: string): Promise<{ code: number
   const r = await execa("/usr/bin/promtool", ["check", "metrics"], { input: body, all: true, reject: false, timeout: 20_000 });
   return { code: r.exitCode, output: r.all.trim() };
 }
+
+/** `promtool check rules` of a rules file: its exit code and everything it said. */
+export async function promtoolCheckRules(file: string): Promise<{ code: number | undefined; output: string }> {
+  const r = await execa("/usr/bin/promtool", ["check", "rules", file], { all: true, reject: false, timeout: 20_000 });
+  return { code: r.exitCode, output: r.all.trim() };
+}

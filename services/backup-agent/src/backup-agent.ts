@@ -16,7 +16,7 @@ import {
 } from "@vmbs/bus";
 import { backupRootId, type FileLister } from "@vmbs/chain";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
-import type { Config } from "@vmbs/config";
+import { openPolicySource, policyFor, type Config, type PolicyDefaults } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { openAgentJournal } from "./agent-journal.js";
 import { assertBackupRoot } from "./backup-root.js";
@@ -53,6 +53,8 @@ export interface BackupAgentDeps {
     | "VMBS_ENGINE_STALL_TIMEOUT"
     | "VMBS_COMMAND_ACK_WAIT"
     | "VMBS_STATE_DIR"
+    | "VMBS_POLICY_FILE"
+    | keyof PolicyDefaults
   >;
   nc: NatsConnection;
   logger: Logger;
@@ -94,6 +96,14 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   for (const d of extra.dropped) logger.warn(d, "ignoring an argument of VIRTNBDBACKUP_ARGS");
   logger.info({ engine: engine.version }, "virtnbdbackup detected");
 
+  // A bad VMBS_POLICY_FILE stops the start; a bad change later is reported and the last good version kept.
+  const policies = await openPolicySource({
+    path: config.VMBS_POLICY_FILE,
+    onReload: (p) => logger.info({ file: config.VMBS_POLICY_FILE, entries: p.domains.length }, "policy file reloaded"),
+    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
+  });
+  const policyOf = (domain: string) => policyFor(policies.current(), config, domain);
+
   await ensureStreams(nc);
   const hosts = await openHostsBucket(nc);
   const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI, { timeoutMs: config.VMBS_LIBVIRT_TIMEOUT * 1000 });
@@ -127,6 +137,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     publishChain,
     logger,
     chainFiles: deps.chainFiles,
+    policyOf,
   });
   const leases = await createChainLeases(nc, {
     holder: `backup-agent@${host}#${process.pid}`,
@@ -152,7 +163,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : libvirt.domainInfo(domain));
   const guardedBackup = createGuardedBackup({ host, backupRoot: config.LOCAL_BACKUP_PATH, checker, runBackup, publishFailed: publish, logger });
 
-  const upkeep = createChainUpkeep({ config, libvirt, leases, rootId, publish: publishChain, logger, chainFiles: deps.chainFiles });
+  const upkeep = createChainUpkeep({ config, policyOf, libvirt, leases, rootId, publish: publishChain, logger, chainFiles: deps.chainFiles });
 
   // Chains are made consistent before any backup command is taken (issue 3 items 3 and 7).
   await runStartupChecks({ checker, libvirt, runExclusive, logger, autostart: config.VM_AUTOSTART_LIST, signal: stopping.signal }, await scheduledDomains());
@@ -187,6 +198,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   return {
     async stop() {
       inventory.stop();
+      policies.close();
       stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await outbox.close(outboxDrainOnStopMs);

@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted } from "@vmbs/contracts";
+import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted, HookRun } from "@vmbs/contracts";
+import type { EffectivePolicy } from "@vmbs/config";
 import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder, type FileLister } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
+import { describeHookFailure, runHook } from "./run-hook.js";
 import type { PublishChainEvent } from "@vmbs/bus";
 
 export interface BackupRunnerDeps {
@@ -24,6 +26,8 @@ export interface BackupRunnerDeps {
   logger: Logger;
   /** Where the chain folder is read: the local disk by default (a test counts the reads). */
   chainFiles?: FileLister;
+  /** The domain's hooks and excluded disks now (VMBS_POLICY_FILE); none by default. */
+  policyOf?(domain: string): Pick<EffectivePolicy, "hooks" | "excludeDisks">;
 }
 
 export interface BackupRequest {
@@ -89,6 +93,28 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     announcedStart = deps.publish(started).catch((err: unknown) => log.warn({ err }, "could not announce the start of the backup"));
     log.info({ level: plan.level, startPaused: plan.startPaused }, "backup started");
 
+    // From here on every outcome runs the post hook first, and the final event lists the hooks that ran.
+    const policy = deps.policyOf?.(req.domain);
+    const hooks = policy?.hooks ?? {};
+    const hookRuns: HookRun[] = [];
+    const hookEnv = { VMBS_HOST: deps.host, VMBS_DOMAIN: req.domain, VMBS_LEVEL: plan.level };
+    const runPostHook = async (outcome: "completed" | "failed", checkpoint?: string): Promise<void> => {
+      if (!hooks.post) return;
+      const run = await runHook("post", hooks.post, { ...hookEnv, VMBS_OUTCOME: outcome, ...(checkpoint ? { VMBS_CHECKPOINT: checkpoint } : {}) });
+      hookRuns.push(run);
+      if (!run.ok) log.warn({ hook: run }, describeHookFailure(run));
+    };
+    const failAfterStart = async (reason: string, extra: Partial<BackupFailed>): Promise<BackupOutcome> => {
+      await runPostHook("failed");
+      return fail(reason, { ...extra, ...(hookRuns.length > 0 ? { hooks: hookRuns } : {}) });
+    };
+    if (hooks.pre) {
+      const run = await runHook("pre", hooks.pre, hookEnv, req.signal);
+      hookRuns.push(run);
+      if (!run.ok && hooks.pre.onFailure === "fail") return failAfterStart(`${describeHookFailure(run)}; the backup did not run`, { level: plan.level });
+      if (!run.ok) log.warn({ hook: run }, `${describeHookFailure(run)}; going on (onFailure: continue)`);
+    }
+
     let result: EngineRunResult | undefined;
     let startedByUs = false;
     // The new data files are hashed as the engine writes them, so their checksums are ready when it exits.
@@ -103,13 +129,14 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
         level: plan.level,
         outputDir: folderPath,
         uri: deps.libvirtUri,
-        extraArgs: deps.engineArgs,
+        // After VIRTNBDBACKUP_ARGS: the engine keeps the last --exclude, so the domain's own list wins.
+        extraArgs: policy?.excludeDisks.length ? [...deps.engineArgs, "--exclude", policy.excludeDisks.join(",")] : deps.engineArgs,
         signal: req.signal,
         stallTimeoutMs: deps.engineStallTimeoutMs,
         onLine: (line) => log.debug({ engine: line }),
       });
     } catch (err) {
-      return fail(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
+      return failAfterStart(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
     } finally {
       if (!result?.succeeded) {
         await hasher.stop();
@@ -119,12 +146,12 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     }
 
     const extra = { level: plan.level, durationMs: Date.now() - startedAt };
-    if (!result.succeeded) return fail(engineFailureReason(result, req.signal), extra);
+    if (!result.succeeded) return failAfterStart(engineFailureReason(result, req.signal), extra);
     const streamed = await hasher.finish();
     // Read again on purpose: the engine wrote the folder, and the new checkpoint is judged from what is on disk.
     const after = await readChainFolder(folderPath, req.domain, deps.chainFiles);
     const checked = checkNewCheckpoint(before, after, plan.level, archivedTo !== undefined);
-    if (!checked.ok) return fail(checked.reason, extra);
+    if (!checked.ok) return failAfterStart(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
     // Only this run's data, hashed while the engine wrote it. The backup itself is good without checksums: a
     // checkpoint without them is reported by drills as unverified, not as broken.
@@ -132,9 +159,11 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
       (entries) => log.debug({ checkpoint: checked.checkpoint, files: entries.length, hashedWhileWritten: streamed.size }, "checksums recorded"),
       (err: unknown) => log.warn({ err, checkpoint: checked.checkpoint }, "could not record the checksums of the new data files"),
     );
+    await runPostHook("completed", checked.checkpoint);
     const event: BackupCompleted = {
       ...base,
       ...extra,
+      ...(hookRuns.length > 0 ? { hooks: hookRuns } : {}),
       type: "completed",
       checkpoint: checked.checkpoint,
       bytesWritten,

@@ -15,7 +15,7 @@ import {
   type NatsConnection,
 } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
-import { parseSshOptions, type Config } from "@vmbs/config";
+import { openPolicySource, parseSshOptions, policyFor, type Config } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupCompletedHandler } from "./handle-backup-completed.js";
 import { createMirrorCommandHandler } from "./handle-mirror-command.js";
@@ -56,6 +56,10 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
   // options serve other ssh uses, where e.g. UserKnownHostsFile=/dev/null is none of the mirror's business).
   const ssh = targets.some((t) => t.kind === "ssh") ? parseSshOptions(config.SSH_OPTIONS) : undefined;
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
+  const policies = await openPolicySource({
+    path: config.VMBS_POLICY_FILE,
+    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
+  });
   await ensureStreams(nc);
 
   const outbox = await openEventOutbox({
@@ -75,7 +79,8 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
     onReleaseError: (err, key) => logger.warn({ err, key }, "could not release a chain lease; it expires after its TTL"),
   });
   const guard = createChainGuard(createDomainQueue(), leases, rootId, deps.leaseWaitMs);
-  const sync = createMirrorSync({ config, targets, ssh, guard, announce, logger, retryDelaysMs: deps.retryDelaysMs, rsyncTimeoutMs: deps.rsyncTimeoutMs });
+  const policyOf = (domain: string) => policyFor(policies.current(), config, domain);
+  const sync = createMirrorSync({ config, policyOf, targets, ssh, guard, announce, logger, retryDelaysMs: deps.retryDelaysMs, rsyncTimeoutMs: deps.rsyncTimeoutMs });
 
   const consumers: DurableConsumer[] = [];
   consumers.push(
@@ -105,6 +110,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
   return {
     syncDomain: sync.syncDomain,
     async stop() {
+      policies.close();
       sync.stop();
       await task?.destroy();
       for (const c of consumers) await c.stop();

@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import { VmbsError, type MirrorEventInput, type mirrorTriggers } from "@vmbs/contracts";
 import type { ChainGuard } from "@vmbs/bus";
 import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
-import type { Config, SshSettings } from "@vmbs/config";
+import type { Config, EffectivePolicy, SshSettings } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, rotateMirrorCopy } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
@@ -15,7 +15,9 @@ import { rsyncArgs, runRsync } from "./run-rsync.js";
 export type Trigger = (typeof mirrorTriggers)[number];
 
 export interface MirrorSyncDeps {
-  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "MIRROR_RCLONE_CONFIG" | "RSYNC_ARGS" | "SSH_OPTIONS" | "RSYNC_BACKUP_CHAINS_TO_KEEP" | "TZ">;
+  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "MIRROR_RCLONE_CONFIG" | "RSYNC_ARGS" | "SSH_OPTIONS" | "TZ">;
+  /** The domain's policy now: whether it is mirrored and how many mirror archives it keeps (VMBS_POLICY_FILE, else the environment). */
+  policyOf(domain: string): Pick<EffectivePolicy, "mirror" | "mirrorChainsToKeep">;
   targets: MirrorTarget[];
   /** The parsed SSH_OPTIONS, when a target is reached over ssh. */
   ssh: SshSettings | undefined;
@@ -104,7 +106,7 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
         return { archivedTo: r.archivedTo, verifiedFiles: 0 };
       }
       let rotation: Awaited<ReturnType<typeof rotate>> | undefined;
-      if (fate === "archive") rotation = await rotate(mirrorTree!, config.RSYNC_BACKUP_CHAINS_TO_KEEP);
+      if (fate === "archive") rotation = await rotate(mirrorTree!, deps.policyOf(domain).mirrorChainsToKeep);
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
       const bytesTransferred = await transfer(target, local, domain, signal);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
@@ -129,6 +131,16 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
 
   async function syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]> {
     const results: MirrorEventInput[] = [];
+    if (!deps.policyOf(domain).mirror) {
+      logger.info({ domain, trigger }, "not mirrored: its policy says mirror: false");
+      // Asked for by name: answered, so the asker does not wait for a sync that never comes.
+      if (trigger === "command") {
+        const refusal: MirrorEventInput = { type: "failed", host, domain, requestId, runId: randomUUID(), trigger, target: targets.map(describeTarget).join(" "), at: new Date().toISOString(), reason: `${domain} is not mirrored: its policy (VMBS_POLICY_FILE) says mirror: false` };
+        await announce(refusal);
+        results.push(refusal);
+      }
+      return results;
+    }
     for (const target of targets) results.push(await syncTarget(target, domain, trigger, requestId));
     return results;
   }

@@ -80,6 +80,8 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     assert.equal(infos.length, 1);
     assert.equal(infos[0]!.metadata?.host, host);
     assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "plan", "replicate", "replicate-plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
+    // Each endpoint names its request and reply schema (schemas/ at the repository root).
+    assert.deepEqual(infos[0]!.endpoints.find((e) => e.name === "replicate-plan")?.metadata, { request_schema: "svc.restore.replicate-plan.request.schema.json", response_schema: "svc.restore.replicate-plan.reply.schema.json" });
 
     const sets = restoreSetsReplySchema.parse((await request("sets", { domain: dom.name })).json);
     assert.deepEqual(sets.sets.map((s) => [s.name, s.active, s.checkpoints]), [[dom.name, true, 3]]);

@@ -2,7 +2,7 @@ import { Svcm } from "@nats-io/services";
 import { consumeDurable, createChainLeases, drillDurable, type NatsConnection } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
-import { restoreServiceName, subjects, type RestoreEndpoint } from "@vmbs/contracts";
+import { restoreEndpointMetadata, restoreServiceName, subjects, type RestoreEndpoint } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createLibvirt } from "@vmbs/virt";
 import { realPathOf } from "./confine.js";
@@ -63,7 +63,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   for (const endpoint of Object.keys(endpoints) as RestoreEndpoint[]) {
     const subject = subjects.svc.restoreEndpoint(host, endpoint);
     // The iterator form: NATS micro's callbacks are synchronous, an async handler's rejection would go unseen.
-    const messages = group.addEndpoint(endpoint, { metadata: { schema: `restore.${endpoint}.v1` } });
+    const messages = group.addEndpoint(endpoint, { metadata: restoreEndpointMetadata(endpoint) });
     void (async () => {
       for await (const msg of messages) requests.handle(endpoint, subject, msg);
     })();

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -9,6 +9,7 @@ import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { subjects, type HostInventory } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
 import { createSlotPublisher } from "./slot-publisher.js";
+import { startScheduler } from "./scheduler.js";
 
 const inventory = (host: string, domains: string[]): HostInventory => ({
   host,
@@ -18,7 +19,7 @@ const inventory = (host: string, domains: string[]): HostInventory => ({
   domains: domains.map((name) => ({ name, state: "running", scheduled: true })),
 });
 
-describe("scheduler on a real nats-server: a host entry is trusted for its key only", () => {
+describe("scheduler on a real nats-server", () => {
   let dir: string;
   let server: RunningNatsServer;
   let nc: NatsConnection;
@@ -34,7 +35,7 @@ describe("scheduler on a real nats-server: a host entry is trusted for its key o
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("an entry under key hva naming host hvb commands nobody: logged, counted, the other hosts still scheduled", async () => {
+  it("trusts a host entry for its key only: an entry under key hva naming host hvb commands nobody: logged, counted, the other hosts still scheduled", async () => {
     const hosts = await openHostsBucket(nc);
     // What agent hva may write (its own key), pretending to be hvb with 300 domains.
     const spoofed = Array.from({ length: 300 }, (_, i) => `vm-${i}`);
@@ -58,5 +59,33 @@ describe("scheduler on a real nats-server: a host entry is trusted for its key o
       ["hva", "the entry of key hva names host hvb"],
       ["hva", "the entry of key hva names host hvb"],
     ]);
+  });
+
+  it("gives each domain the slots of its own schedule (VMBS_POLICY_FILE), and a changed file changes them while it runs", async () => {
+    const hosts = await openHostsBucket(nc);
+    await hosts.put("hvp", JSON.stringify(inventory("hvp", ["db1", "web1"])));
+    const policyFile = join(dir, "policy.yaml");
+    await writeFile(policyFile, 'domains:\n  - match: "db*"\n    schedule: "* * * * * *"\n');
+    const seen: string[] = [];
+    const sub = nc.subscribe(subjects.cmd.backup("hvp"), { callback: (_e, m) => void seen.push((m.json() as { domain: string }).domain) });
+    const silent = createLogger({ name: "test", level: "silent" });
+    // BACKUP_SCHEDULE yearly: only the policy's every-second schedule can fire within the test.
+    const scheduler = await startScheduler({ nc, schedule: "@yearly", policyFile, logger: silent });
+    try {
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.ok(seen.includes("db1"), `db1 was published at its every-second slots: ${seen.join(",")}`);
+      assert.ok(!seen.includes("web1"), "web1 keeps the yearly BACKUP_SCHEDULE");
+
+      await writeFile(policyFile, 'domains:\n  - match: "web*"\n    schedule: "* * * * * *"\n');
+      const deadline = Date.now() + 8_000;
+      while (!seen.includes("web1") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(seen.includes("web1"), "the re-read file gave web1 its own schedule");
+      const dbBefore = seen.filter((d) => d === "db1").length;
+      await new Promise((r) => setTimeout(r, 2_000));
+      assert.equal(seen.filter((d) => d === "db1").length, dbBefore, "db1 is back on the yearly schedule");
+    } finally {
+      sub.unsubscribe();
+      await scheduler.stop();
+    }
   });
 });

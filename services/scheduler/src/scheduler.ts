@@ -1,12 +1,15 @@
 import { schedule, type ScheduledTask } from "node-cron";
 import type { NatsConnection } from "@vmbs/bus";
+import { matchingEntry, openPolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createSlotPublisher } from "./slot-publisher.js";
 
 export interface SchedulerDeps {
   nc: NatsConnection;
-  /** BACKUP_SCHEDULE: cron expression or macro such as @daily. */
+  /** BACKUP_SCHEDULE: cron expression or macro such as @daily; a domain's policy entry may give its own. */
   schedule: string;
+  /** VMBS_POLICY_FILE: per-domain schedules (re-read on change and SIGHUP). */
+  policyFile?: string;
   /** DRILL_SCHEDULE: a restore drill of every registered host at each slot; unset = no drills. */
   drillSchedule?: string;
   /** TZ: the zone the cron expression is read in; default the machine's. */
@@ -19,20 +22,42 @@ export interface SchedulerHandle {
 }
 
 /**
- * Publishes a backup command for every scheduled domain of every registered host at each BACKUP_SCHEDULE slot,
- * and a drill command for every registered host at each DRILL_SCHEDULE slot (see slot-publisher.ts).
+ * Publishes a backup command for every scheduled domain of every registered host at each slot of its schedule
+ * (its policy entry's, else BACKUP_SCHEDULE), and a drill command for every registered host at each
+ * DRILL_SCHEDULE slot (see slot-publisher.ts).
  */
 export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHandle> {
   const logger = deps.logger.child({ service: "scheduler" });
   const slots = createSlotPublisher({ nc: deps.nc, logger });
-  const task: ScheduledTask = schedule(
-    deps.schedule,
-    async (ctx) => {
-      await slots.fireSlot(ctx.date).catch((err: unknown) => logger.error({ err }, "publishing scheduled backups failed"));
-    },
-    { timezone: deps.timeZone, name: "backup-schedule", noOverlap: true, logger: cronLogger(logger) },
-  );
-  logger.info({ schedule: deps.schedule, timeZone: deps.timeZone, next: task.getNextRun()?.toISOString() }, "scheduler started");
+  // One cron task per distinct schedule in use; each slot publishes the domains whose schedule it is.
+  const tasks = new Map<string, ScheduledTask>();
+  const reschedule = () => {
+    const wanted = new Set([deps.schedule, ...policies.current().domains.flatMap((e) => (e.schedule ? [e.schedule] : []))]);
+    for (const [expression, task] of tasks) {
+      if (wanted.has(expression)) continue;
+      void task.destroy();
+      tasks.delete(expression);
+    }
+    for (const expression of wanted) {
+      if (tasks.has(expression)) continue;
+      const task = schedule(
+        expression,
+        async (ctx) => {
+          await slots.fireSlot(ctx.date, (domain) => scheduleOf(domain) === expression).catch((err: unknown) => logger.error({ err }, "publishing scheduled backups failed"));
+        },
+        { timezone: deps.timeZone, name: `backup-schedule ${expression}`, noOverlap: true, logger: cronLogger(logger) },
+      );
+      tasks.set(expression, task);
+      logger.info({ schedule: expression, timeZone: deps.timeZone, next: task.getNextRun()?.toISOString() }, "backup schedule started");
+    }
+  };
+  const policies = await openPolicySource({
+    path: deps.policyFile,
+    onReload: reschedule,
+    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the schedules in effect`),
+  });
+  const scheduleOf = (domain: string) => matchingEntry(policies.current(), domain)?.schedule ?? deps.schedule;
+  reschedule();
   let drillTask: ScheduledTask | undefined;
   if (deps.drillSchedule) {
     drillTask = schedule(
@@ -46,7 +71,8 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   }
   return {
     async stop(): Promise<void> {
-      await task.destroy();
+      policies.close();
+      await Promise.all([...tasks.values()].map((t) => t.destroy()));
       await drillTask?.destroy();
     },
   };

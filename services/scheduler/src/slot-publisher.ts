@@ -18,8 +18,11 @@ export interface SlotResult {
 }
 
 export interface SlotPublisher {
-  /** Publishes the backup commands of one BACKUP_SCHEDULE slot; safe to call from several replicas for the same slot. */
-  fireSlot(slot: Date): Promise<SlotResult>;
+  /**
+   * Publishes the backup commands of one slot for the domains `due` accepts (default all); safe to call from
+   * several replicas for the same slot.
+   */
+  fireSlot(slot: Date, due?: (domain: string) => boolean): Promise<SlotResult>;
   /** Publishes the drill commands of one DRILL_SCHEDULE slot; safe to call from several replicas for the same slot. */
   fireDrillSlot(slot: Date): Promise<SlotResult>;
 }
@@ -64,10 +67,10 @@ export function createSlotPublisher(deps: SlotPublisherDeps): SlotPublisher {
     return result;
   }
 
-  async function fireSlot(slot: Date): Promise<SlotResult> {
+  async function fireSlot(slot: Date, due: (domain: string) => boolean = () => true): Promise<SlotResult> {
     const result: SlotResult = { published: 0, duplicates: 0, failed: 0 };
     for (const inventory of await registeredHosts(result)) {
-      for (const domain of inventory.domains.filter((d) => d.scheduled)) {
+      for (const domain of inventory.domains.filter((d) => d.scheduled && due(d.name))) {
         const command: BackupCommand = { domain: domain.name, level: "auto", requestId: `schedule:${slot.toISOString()}` };
         await publishCounted(result, "backup", subjects.cmd.backup(inventory.host), command, slotMessageId(inventory.host, domain.name, slot), {
           host: inventory.host,

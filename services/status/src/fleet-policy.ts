@@ -27,6 +27,15 @@ export function describeAge(ms: number): string {
   return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
 }
 
+/** The first age (ms) from `ms` on at which `describeAge` reads differently: when its last shown unit ticks. */
+export function describeAgeChangesAt(ms: number): number {
+  const s = Math.max(0, Math.round(ms / 1000));
+  // Seconds under a minute, minutes under 48 h, hours beyond (see describeAge).
+  const step = s < 60 ? 1 : s < 48 * 3600 ? 60 : 3600;
+  // describeAge rounds to the second: the next step shows from half a second before it.
+  return ((Math.floor(s / step) + 1) * step - 0.5) * 1000;
+}
+
 /** The policy of a BACKUP_SCHEDULE (read in `timeZone`) and an RPO. */
 export function createFleetPolicy(o: { schedule?: string; timeZone?: string; rpoMinutes: number; staleAlarms?: boolean; silentAfterMs?: number }): FleetPolicy {
   // A task never started (it runs nothing), asked only for its next slot.

@@ -1,8 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
+import type { ServiceInfo } from "@nats-io/services";
 import { isPermissionViolation, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { buckets, fleetStatusSchema, streams, subjects, type FleetStatus } from "@vmbs/contracts";
+import { buckets, fleetStatusSchema, statusServiceName, streams, subjects, type FleetStatus } from "@vmbs/contracts";
 import { startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
 import type { FleetPolicy } from "./fleet-policy.js";
@@ -65,6 +67,19 @@ describe("status service on a real nats-server with the generated roles", () => 
     assert.equal(badHost.headers?.get("Nats-Service-Error-Code"), "400");
   });
 
+  it("$SRV.INFO names each endpoint's request and reply schema files, which are checked in", async () => {
+    const info = (await operator.request(`$SRV.INFO.${statusServiceName}`, "", { timeout: 5_000 })).json<ServiceInfo>();
+    const schemaFiles = await readdir(new URL("../../../schemas/", import.meta.url));
+    assert.deepEqual(
+      info.endpoints.map((e) => [e.subject, e.metadata]).sort(),
+      [
+        ["vmbs.svc.status.fleet", { request_schema: "svc.status.fleet.request.schema.json", response_schema: "svc.status.fleet.reply.schema.json" }],
+        ["vmbs.svc.status.history", { request_schema: "svc.status.history.request.schema.json", response_schema: "svc.status.history.reply.schema.json" }],
+      ],
+    );
+    for (const e of info.endpoints) for (const file of Object.values(e.metadata ?? {})) assert.ok(schemaFiles.includes(file), `${file} is in schemas/`);
+  });
+
   it("a host that stops heart-beating: exactly one silent event, then one back when it returns", async () => {
     // hv1 keeps beating (and keeps getting backups, so it raises nothing); hv2 stops.
     const keepAlive = setInterval(() => void bus.beat(agent1, "hv1", [{ name: "web", state: "running", scheduled: false }]).catch(() => undefined), 500);
@@ -112,5 +127,36 @@ describe("status service on a real nats-server with the generated roles", () => 
     const s = await ask();
     assert.deepEqual(s.hosts.map((h) => h.host), ["hv1", "hv2"]);
     assert.ok(!s.hosts.some((h) => h.domains.some((d) => d.domain === "ghost")));
+  });
+});
+
+// `vmbs start` starts the status service before the agent: the agent's first heartbeat must show at once, not at
+// the next alarm decision (every 10 s), or the fresh host reads "host never heart-beat" for up to 10 s.
+describe("status service: an agent that starts after it", () => {
+  let bus: RoleBus;
+  let service: StatusService | undefined;
+  after(async () => {
+    await service?.stop();
+    await bus?.stop();
+  });
+
+  it("shows the agent's first heartbeat within a second, with the alarm decisions still 10 s apart", async () => {
+    bus = await startRoleBus(["hv1"]);
+    const [agent, statusNc] = await Promise.all([bus.connect({ kind: "agent", host: "hv1" }), bus.connect({ kind: "status" })]);
+    const policy: FleetPolicy = { rpoSeconds: 3600, silentAfterMs: 65_000, nextRun: () => null };
+    service = await startStatusService({ nc: statusNc, policy, logger: testLogger("status"), pollMs: 10_000, listen: null });
+    const ask = async (): Promise<FleetStatus> => fleetStatusSchema.parse((await bus.operator.request(subjects.svc.statusEndpoint("fleet"), "{}", { timeout: 5_000 })).json());
+    // The agent's start-up publishes an event before its first heartbeat is read: the host is known, never heart-beat.
+    await publishJson(agent, subjects.evt.backup("hv1", "started"), { type: "started", host: "hv1", domain: "web", runId: "r1", level: "full", requestedLevel: "auto", at: new Date().toISOString() });
+    await waitFor(async () => (await ask()).hosts[0]?.domains[0]?.attention.includes("host never heart-beat") === true, { timeoutMs: 5_000, what: "hv1 known from its event only" });
+    // Past the service's first read: the 10 s alarm poll would not read again for ~9 s.
+    await new Promise((r) => setTimeout(r, 500));
+    const beaten = Date.now();
+    await bus.beat(agent, "hv1", [{ name: "web", state: "running", scheduled: true }]);
+    await waitFor(async () => (await ask()).hosts[0]?.alive === true, { timeoutMs: 5_000, what: "hv1 alive" });
+    const seenAfterMs = Date.now() - beaten;
+    assert.ok(seenAfterMs < 1_500, `seen alive ${seenAfterMs} ms after its first heartbeat`);
+    const hv1 = (await ask()).hosts[0]!;
+    assert.deepEqual([hv1.lastSeen !== null, hv1.domains[0]!.attention], [true, []]);
   });
 });

@@ -9,6 +9,7 @@ import {
   parseEvent,
   parsePayload,
   splitEventSubject,
+  statusEndpointMetadata,
   statusServiceName,
   subjects,
   VmbsError,
@@ -23,7 +24,8 @@ import { createFleetMetrics } from "./fleet-metrics.js";
 import { startHttpListener, type HttpListener } from "./http-listener.js";
 import type { FleetPolicy } from "./fleet-policy.js";
 import { observeInventory } from "./fleet-records.js";
-import { fleetStatus, fleetStatusJson } from "./fleet-view.js";
+import { fleetStatus } from "./fleet-view.js";
+import { createFleetViewCache } from "./fleet-view-cache.js";
 import { foldEvent } from "./fold-event.js";
 import { openStatusStore } from "./status-store.js";
 
@@ -32,8 +34,10 @@ export interface StatusServiceDeps {
   nc: NatsConnection;
   policy: FleetPolicy;
   logger: Logger;
-  /** Between reads of the hosts' heartbeats (and alarm decisions). Default 10 s. */
+  /** Between alarm decisions (silent, back, stale). Default 10 s. */
   pollMs?: number;
+  /** Between reads of the heartbeats written since the last read. Default 0.5 s (at most pollMs). */
+  heartbeatReadMs?: number;
   /** VMBS_HTTP_LISTEN: the status page and /metrics; null = none. */
   listen: { host: string; port: number } | null;
 }
@@ -73,6 +77,8 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   const { fleet, skipped } = await store.load();
   if (skipped > 0) logger.warn({ skipped }, "status records that could not be read were skipped");
   const metrics = createFleetMetrics(fleet, policy);
+  // Every change to a record below is followed, before any await, by invalidating its host's cached reply text.
+  const views = createFleetViewCache(fleet, policy);
 
   /** Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. */
   async function raise(alarm: FleetAlarm): Promise<void> {
@@ -82,27 +88,63 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     logger.warn({ alarm }, `fleet alarm: ${alarm.type}`);
   }
 
-  /** One look at the heartbeats, then the alarms they call for. */
-  async function poll(): Promise<void> {
-    const { inventories, refused } = await readHostInventories(nc);
+  /** The hosts bucket's last revision read, and when it was last read whole. */
+  let heartbeatsRead = 0;
+  let readWholeAt = -Infinity;
+  /**
+   * Takes in the heartbeats written since the last read: an agent that just started shows alive within
+   * heartbeatReadMs, not only at the next alarm decision. The whole bucket is read again once a minute (a bucket
+   * made anew starts its revisions over).
+   */
+  async function readHeartbeats(): Promise<void> {
+    if (Date.now() - readWholeAt >= 60_000) [heartbeatsRead, readWholeAt] = [0, Date.now()];
+    const { inventories, refused, lastRevision } = await readHostInventories(nc, heartbeatsRead);
+    heartbeatsRead = lastRevision;
     for (const { key, reason } of refused) logger.warn({ key, reason }, "ignoring a host entry");
-    const now = new Date();
+    const now = new Date().toISOString();
     for (const inventory of inventories) {
-      const changed = observeInventory(fleet, inventory, now.toISOString());
+      const changed = observeInventory(fleet, inventory, now);
+      if (changed.host || changed.domains.length > 0) views.invalidate(inventory.host);
       if (changed.host) await store.saveHost(changed.host);
       for (const d of changed.domains) await store.saveDomain(d);
     }
+  }
+
+  /** The alarms the fleet calls for now. */
+  async function decideAlarms(): Promise<void> {
+    const now = new Date();
     const decision = decideFleetAlarms(fleet, now, policy);
+    for (const r of [...decision.hosts, ...decision.domains]) views.invalidate(r.host);
     // Published before it is remembered: a crash in between raises it again, and the message id drops the repeat.
     for (const alarm of decision.alarms) await raise(alarm);
     for (const h of decision.hosts) await store.saveHost(h);
     for (const d of decision.domains) await store.saveDomain(d);
   }
 
-  let polling: Promise<void> = poll().catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
-  const timer = setInterval(() => {
-    polling = polling.then(poll).catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"));
-  }, deps.pollMs ?? 10_000);
+  const pollMs = deps.pollMs ?? 10_000;
+  let decidedAt = -Infinity;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let polling: Promise<void> = Promise.resolve();
+  // One read at a time: the next is timed from the end of the last.
+  const poll = (): void => {
+    polling = (async () => {
+      await readHeartbeats();
+      if (Date.now() - decidedAt < pollMs) return;
+      decidedAt = Date.now();
+      await decideAlarms();
+    })()
+      .catch((err: unknown) => logger.warn({ err }, "reading the heartbeats failed"))
+      .then(() => {
+        if (!stopped) timer = setTimeout(poll, Math.min(deps.heartbeatReadMs ?? 500, pollMs));
+      });
+  };
+  poll();
+  const stopPolling = async (): Promise<void> => {
+    stopped = true;
+    clearTimeout(timer);
+    await polling;
+  };
 
   const consumer = await consumeDurable(nc, {
     ...statusDurable,
@@ -116,6 +158,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
       const service = splitEventSubject(msg.subject)!.service;
       const event = parsed.value;
       const changed = foldEvent(fleet, { service, event, seq: msg.seq });
+      for (const record of changed) views.invalidate(record.host);
       for (const record of changed) await store.saveDomain(record);
       if (changed.length > 0 && service === "backup" && event.type === "completed") metrics.observeRun(event.host, String(event.level), Number(event.durationMs));
       return "ack";
@@ -126,13 +169,13 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     fleet: (filter: FleetStatusRequest = {}): FleetStatus => fleetStatus(fleet, new Date(), policy, filter),
     history: (host: string, domain: string): DomainHistory => ({ host, domain, runs: fleet.domains.get(host)?.get(domain)?.runs ?? [] }),
   };
-  /** Each endpoint's reply, as JSON text. */
-  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => string> = {
+  /** Each endpoint's reply, as JSON text (or its UTF-8 bytes). */
+  const handlers: Record<StatusEndpoint, (msg: ServiceMsg) => string | Uint8Array> = {
     fleet(msg) {
       const req = parsePayload(fleetStatusRequestSchema, msg.data.length > 0 ? msg.data : "{}");
       if (!req.ok) throw new StatusRequestError(req.reason);
       // One reply is one message: a fleet bigger than the server's max_payload is answered in parts (`next`).
-      return fleetStatusJson(fleet, new Date(), policy, req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
+      return views.reply(new Date(), req.value, (nc.info?.max_payload ?? 1024 * 1024) - replyHeadroomBytes);
     },
     history(msg) {
       const req = parsePayload(domainHistoryRequestSchema, msg.data);
@@ -142,9 +185,9 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   };
   const service = await new Svcm(nc).add({ name: statusServiceName, version: serviceVersion, description: "the fleet's backup status" });
   const group = service.addGroup(subjects.svc.status);
-  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string][]) {
+  for (const [endpoint, handle] of Object.entries(handlers) as [StatusEndpoint, (m: ServiceMsg) => string | Uint8Array][]) {
     const subject = subjects.svc.statusEndpoint(endpoint);
-    const requests = group.addEndpoint(endpoint, { metadata: { schema: `status.${endpoint}.v1` } });
+    const requests = group.addEndpoint(endpoint, { metadata: statusEndpointMetadata(endpoint) });
     void (async () => {
       for await (const msg of requests) {
         // Only a request published to the endpoint's own subject, awaiting a reply (see the restore service).
@@ -171,7 +214,7 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   } catch (err) {
     await service.stop();
     await consumer.stop();
-    clearInterval(timer);
+    await stopPolling();
     throw new Error(`the status page cannot listen on VMBS_HTTP_LISTEN=${deps.listen!.host}:${deps.listen!.port}: ${(err as Error).message}`, { cause: err });
   }
   logger.info({ endpoints: Object.keys(handlers), http: http?.url }, "status service ready");
@@ -180,11 +223,10 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
     ...api,
     httpUrl: http?.url,
     async stop() {
-      clearInterval(timer);
+      await stopPolling();
       await http?.stop();
       await service.stop();
       await consumer.stop();
-      await polling;
     },
   };
 }

@@ -1,16 +1,15 @@
 import { LeaseBusyError, type ChainLeases, type PublishChainEvent } from "@vmbs/bus";
-import { calendarPolicyOf, type FileLister } from "@vmbs/chain";
-import type { Config } from "@vmbs/config";
+import type { FileLister } from "@vmbs/chain";
+import type { Config, EffectivePolicy } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import type { Libvirt } from "@vmbs/virt";
 import { applyRetention, type RetentionSummary } from "./apply-retention.js";
 import { rotateChain, type RotationSummary } from "./rotate-chain.js";
 
 export interface ChainUpkeepDeps {
-  config: Pick<
-    Config,
-    "HOST_ID" | "LOCAL_BACKUP_PATH" | "TZ" | "MAX_BACKUPS_PER_CHAIN" | "LOCAL_BACKUP_CHAINS_TO_KEEP" | "LOCAL_RETENTION_DAYS" | "LOCAL_RETENTION_WEEKS" | "LOCAL_RETENTION_MONTHS"
-  >;
+  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "TZ">;
+  /** The domain's policy now: chain length and retention (VMBS_POLICY_FILE, else the environment). */
+  policyOf(domain: string): Pick<EffectivePolicy, "maxBackupsPerChain" | "chainsToKeep" | "calendar">;
   libvirt: Libvirt;
   leases: ChainLeases;
   rootId: string;
@@ -22,9 +21,9 @@ export interface ChainUpkeepDeps {
 
 /** The agent's rotation and retention of one domain's chains, with its configured bounds. */
 export interface ChainUpkeep {
-  /** Archives the chain when it is at MAX_BACKUPS_PER_CHAIN, or whatever its length with `force`. */
+  /** Archives the chain when it is at its maximum length, or whatever its length with `force`. */
   rotate(domain: string, trigger: string, force: boolean, requestId?: string): Promise<RotationSummary>;
-  /** Deletes the domain's archives beyond LOCAL_BACKUP_CHAINS_TO_KEEP and the calendar tiers. */
+  /** Deletes the domain's archives beyond its count to keep and its calendar tiers. */
   retain(domain: string, trigger: string, requestId?: string): Promise<RetentionSummary>;
 }
 
@@ -49,13 +48,15 @@ export function createChainUpkeep(deps: ChainUpkeepDeps): ChainUpkeep {
     publish: deps.publish,
     chainFiles: deps.chainFiles,
   };
-  const retention = {
-    keep: config.LOCAL_BACKUP_CHAINS_TO_KEEP,
-    calendar: calendarPolicyOf(config.LOCAL_RETENTION_DAYS, config.LOCAL_RETENTION_WEEKS, config.LOCAL_RETENTION_MONTHS),
+  const boundsOf = (domain: string) => {
+    const p = deps.policyOf(domain);
+    return { maxBackupsPerChain: p.maxBackupsPerChain, keep: p.chainsToKeep, calendar: p.calendar };
   };
   return {
-    rotate: (domain, trigger, force, requestId) =>
-      rotateChain(rotationDeps, { domain, maxBackupsPerChain: config.MAX_BACKUPS_PER_CHAIN, ...retention, force, trigger, requestId }),
-    retain: (domain, trigger, requestId) => applyRetention(rotationDeps, { domain, ...retention, trigger, requestId }),
+    rotate: (domain, trigger, force, requestId) => rotateChain(rotationDeps, { domain, ...boundsOf(domain), force, trigger, requestId }),
+    retain: (domain, trigger, requestId) => {
+      const { keep, calendar } = boundsOf(domain);
+      return applyRetention(rotationDeps, { domain, keep, calendar, trigger, requestId });
+    },
   };
 }
