@@ -26,7 +26,7 @@ describe("service logs: lines on a terminal, JSON otherwise and in LOGFILE_PATH"
   });
 
   it("prints lines a person reads on a terminal and keeps JSON in the log file", async () => {
-    const r = await runOnPty("node", [vmbs, "scheduler"], env, [[/scheduler started/, "\x03"]]);
+    const r = await runOnPty("node", [vmbs, "scheduler"], env, [[/schedule started/, "\x03"]]);
     assert.equal(r.exitCode, 0, r.out);
     assert.match(r.out, /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: connected to NATS \{"url":"nats:\/\/127\.0\.0\.1:\d+","role":"scheduler"\}\r?$/m);
     assert.doesNotMatch(r.out, /^\{"level"/m, "no JSON on the terminal");
