@@ -12,6 +12,11 @@ const rows: [string, string[], RegExp][] = [
   ["a status filter that is no host id", ["status", "--host", "../x"], /--host must be a host id/],
   ["a status timeout of 0", ["status", "--timeout", "0"], /--timeout must be a positive number/],
   ["an unknown status option", ["status", "--all"], /Unknown option '--all'/],
+  ["a backup of one domain and of all", ["backup", "--domain", "web", "--all"], /give exactly one of --domain and --all/],
+  ["a check timeout that is no number", ["check", "--timeout", "soon"], /--timeout must be a positive number/],
+  ["a drill of a host id with a dot", ["drill", "--host", "a.b"], /--host must be a host id/],
+  ["an events history of no duration", ["events", "--since", "yesterday"], /--since must be a number with s, m, h or d/],
+  ["an unknown retention option", ["retention", "--all"], /Unknown option '--all'/],
 ];
 for (const [name, args, message] of rows)
   it(`vmbs ${args.join(" ")}: ${name} → exit 2`, async () => {

@@ -31,3 +31,17 @@ describe("secrets in config errors", () => {
     assert.ok(line!.startsWith("vmbs: invalid configuration: NOTIFY_URLS: smtp://mail/***: from=ADDRESS is required") && !line!.includes("SECRET"), line);
   });
 });
+
+describe("config error lines", () => {
+  it("show the given value once, after what is expected", () => {
+    const env = { VMBS_LOCAL_NATS_PORT: "abc", VMBS_INSECURE_BUS: "maybe", BACKUP_SCHEDULE: "every day", TZ: "Mars/Olympus", VM_IGNORED_LIST: '"unclosed' };
+    const lines = linesFor(env);
+    assert.equal(lines.length, Object.keys(env).length, lines.join("\n"));
+    for (const [setting, value] of Object.entries(env)) {
+      const line = lines.find((l) => l.startsWith(`vmbs: invalid configuration: ${setting}: `));
+      assert.ok(line, `no line for ${setting}: ${lines.join("\n")}`);
+      assert.equal(line.split(JSON.stringify(value)).length - 1, 1, line);
+      assert.ok(line.endsWith(`(got ${JSON.stringify(value)})`), line);
+    }
+  });
+});

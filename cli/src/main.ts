@@ -5,6 +5,9 @@ import { busSetupCommand } from "./commands/bus-setup.js";
 import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js";
 import { installServiceCommand } from "./commands/install-service.js";
 import { backupCommand } from "./commands/backup.js";
+import { chainCommand, chainVerbs, type ChainVerb } from "./commands/chain-command.js";
+import { drillCommand } from "./commands/drill.js";
+import { eventsCommand } from "./commands/events.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { policyCommand } from "./commands/policy.js";
 import { replicateCommand } from "./commands/replicate.js";
@@ -17,6 +20,20 @@ import { versionLine } from "./version.js";
 const x = exitStatus;
 const serveExitStatus = `Exit status: 0 stopped by SIGINT/SIGTERM, ${x.config} invalid configuration, ${x.backupPath} LOCAL_BACKUP_PATH missing or refused,
 ${x.natsUnavailable} NATS unreachable (or the local nats-server died), ${x.anotherAgent} another agent serves this HOST_ID, ${x.other} other failure.`;
+
+/** How `vmbs backup` and the chain commands wait for the agent. */
+const waitText = `
+
+Waiting ends when the agent has recorded the command as done. A host without a live agent (the key <host> of
+vmbs_agent_presence) is told at once and nothing is sent; an agent that goes away while the command runs ends
+the wait too (the command stays queued in VMBS_CMD and runs when the agent is back).
+`;
+
+const chainVerbHelp: Record<ChainVerb, string> = {
+  check: "checks each chain with the data check, and repairs it or starts a new one where it must.",
+  rotate: "archives each active chain now (the next backup starts a new chain), then applies the retention.",
+  retention: "applies LOCAL_BACKUP_CHAINS_TO_KEEP (and the calendar retention) to each domain's archives.",
+};
 
 const usage: Record<string, string> = {
   healthcheck: healthcheckUsage,
@@ -35,7 +52,12 @@ Commands:
   restore-service the restore service of this host only (for hosts that run \`vmbs agent\` rather than \`vmbs start\`)
   status-service  the fleet's status service only: status model, alarms, status page and /metrics
   status      the fleet at a glance: every host and domain, last good backup, chain, mirror, drill, attention
-  backup      ask a host's agent for a backup and print the outcome
+  backup      ask a host's agent for a backup (one domain or --all) and print the outcome
+  check       ask a host's agent to check (and heal) chains now
+  rotate      ask a host's agent to archive chains now (the next backup starts a new chain)
+  retention   ask a host's agent to apply the retention to the archives now
+  drill       ask a host's restore service for a restore drill and print its verdict
+  events      the event history and, with --follow, the live events
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
@@ -57,8 +79,8 @@ Run "vmbs <command> --help" for a command's options, "vmbs --version" for the ve
 Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
   --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
   --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
-  --timeout SEC     give up waiting after SEC seconds (default 3600)
-Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage.`,
+  --timeout SEC     give up waiting after SEC seconds in all (default 3600)
+Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
   "status-service": `Usage: vmbs status-service\n\nRuns the fleet's status service until SIGINT/SIGTERM: keeps the status of every host and domain from the events and\nheartbeats (in the vmbs_status bucket), raises vmbs.evt.fleet.<host>.silent|back|stale, answers vmbs.svc.status.fleet and\n.history (NATS micro service vmbs-status), and serves the status page and /metrics on VMBS_HTTP_LISTEN.\nNATS_NKEY_SEED=…/status.nk under auth.\n${serveExitStatus}`,
   status: `Usage: vmbs status [--host HOST] [--domain NAME] [--json] [--timeout SECONDS]
 
@@ -70,14 +92,58 @@ level, size, chain length, mirror, last drill, and below each line what needs at
   --timeout SEC     wait at most SEC seconds for the reply (default 10)
 Exit status: 0 nothing needs attention, 1 something does (or the request failed), 2 bad usage,
 ${x.natsUnavailable} no status service answered (or NATS unreachable).`,
-  backup: `Usage: vmbs backup --domain NAME [--host HOST] [--level auto|full|inc] [--timeout SECONDS]
+  backup: `Usage: vmbs backup (--domain NAME | --all) [--host HOST] [--level auto|full|inc] [--timeout SECONDS] [--json]
 
-Publishes vmbs.cmd.backup.<host> and waits for the outcome event, printed as JSON on stdout.
+Publishes vmbs.cmd.backup.<host> and prints the events it causes (the backups and the rotation and retention around
+them): lines a person reads on a terminal, JSON lines with --json or when stdout is not a terminal.
   --domain NAME     the libvirt domain (quote names with spaces)
+  --all             every scheduled domain of the host
   --host HOST       the host id of the agent (default: HOST_ID, i.e. this machine)
   --level LEVEL     auto (default): full for a new chain, inc after; full: archive the chain and start anew; inc
-  --timeout SEC     give up waiting after SEC seconds (default 3600)
-Exit status: 0 completed, 1 failed or timed out, 2 bad usage.`,
+  --timeout SEC     give up waiting after SEC seconds in all (default 3600)
+  --json            JSON lines, also on a terminal${waitText}
+Exit status: 0 every backup completed, 1 one failed (or a chain needs attention) or the wait timed out, 2 bad usage,
+${x.natsUnavailable} no live agent on the host (or it went away), or NATS unreachable.`,
+  ...Object.fromEntries(
+    chainVerbs.map((verb) => [
+      verb,
+      `Usage: vmbs ${verb} [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]
+
+Publishes vmbs.cmd.${verb}.<host>: ${chainVerbHelp[verb]}
+Prints the chain events it causes: lines on a terminal, JSON lines with --json or when stdout is not a terminal.
+  --domain NAME     one domain (default: every scheduled domain of the host)
+  --host HOST       the host id of the agent (default: HOST_ID, i.e. this machine)
+  --timeout SEC     give up waiting after SEC seconds in all (default 3600)
+  --json            JSON lines, also on a terminal${waitText}
+Exit status: 0 done, 1 a step failed, a chain needs attention, or the wait timed out, 2 bad usage,
+${x.natsUnavailable} no live agent on the host (or it went away), or NATS unreachable.`,
+    ]),
+  ),
+  drill: `Usage: vmbs drill [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]
+
+Publishes vmbs.cmd.drill.<host> (taken by the host's restore service: vmbs start or vmbs restore-service) and
+prints the drill's events until it completed or failed: lines on a terminal, JSON lines with --json or when
+stdout is not a terminal.
+  --domain NAME     one domain's chains, active and archived (default: every chain of the host's backup root)
+  --host HOST       the host id (default: HOST_ID, i.e. this machine)
+  --timeout SEC     give up waiting after SEC seconds in all (default 21600)
+  --json            JSON lines, also on a terminal
+
+A host whose restore service does not answer a ping (NATS micro service vmbs-restore) is told at once and nothing
+is sent.
+
+Exit status: 0 every chain restores, 1 a fault was found or the wait timed out, 2 bad usage,
+${x.natsUnavailable} no restore service on the host, or NATS unreachable.`,
+  events: `Usage: vmbs events [--host HOST] [--since DURATION] [--follow] [--json]
+
+Prints the events of VMBS_EVT (backups, chain steps, mirror syncs, restores, drills, notifications, fleet alarms):
+lines a person reads on a terminal, JSON lines {"subject", "seq", "event"} with --json or when stdout is not a
+terminal.
+  --host HOST       only this host's events (default: every host)
+  --since DURATION  how far back: a number with s, m, h or d (default 24h), or all (the stream keeps 30 days)
+  --follow          after the history, print each new event as it comes, until Ctrl-C
+  --json            JSON lines, also on a terminal
+Exit status: 0 done, 1 the stream could not be read, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
   restore: `Usage: vmbs restore --domain NAME [--host HOST] [--from DIR] [--set NAME] [--checkpoint N|latest] [--disk DEV]
                     (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS]
 
@@ -204,6 +270,9 @@ async function main(argv: string[]): Promise<number> {
     mac?: string;
     "disk-dir"?: string;
     "no-copy"?: boolean;
+    all?: boolean;
+    follow?: boolean;
+    since?: string;
     "unit-dir"?: string;
     "config-file"?: string;
   };
@@ -212,14 +281,13 @@ async function main(argv: string[]): Promise<number> {
   try {
     const help = { type: "boolean", short: "h" } as const;
     const text = { type: "string" } as const;
+    const flag = { type: "boolean" } as const;
     if (command === "bus") {
       ({ values, positionals } = parseArgs({ args: rest, options: { help, hosts: text }, strict: true, allowPositionals: true }));
     } else if (command === "auth") {
-      const flag = { type: "boolean" } as const;
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
     } else if (command === "restore") {
-      const flag = { type: "boolean" } as const;
       const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "policy") {
@@ -231,19 +299,23 @@ async function main(argv: string[]): Promise<number> {
       const options = { help, "unit-dir": text, "config-file": text, force: { type: "boolean" } } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "status") {
-      const options = { help, domain: text, host: text, json: { type: "boolean" }, timeout: text } as const;
+      const options = { help, domain: text, host: text, json: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "replicate") {
-      const flag = { type: "boolean" } as const;
       const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "backup") {
+      const options = { help, domain: text, all: flag, host: text, level: text, timeout: text, json: flag } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (chainVerbs.includes(command as ChainVerb) || command === "drill") {
+      ({ values } = parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text, json: flag }, strict: true }));
+    } else if (command === "events") {
+      ({ values } = parseArgs({ args: rest, options: { help, host: text, since: text, follow: flag, json: flag }, strict: true }));
     } else
       values =
-        command === "backup"
-          ? parseArgs({ args: rest, options: { help, domain: text, host: text, level: text, timeout: text }, strict: true }).values
-          : command === "mirror"
-            ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
-            : parseArgs({ args: rest, options: { help }, strict: true }).values;
+        command === "mirror"
+          ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
+          : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
     return 2;
@@ -280,12 +352,23 @@ async function main(argv: string[]): Promise<number> {
   if (command === "policy") return policyCommand({ domains: policyDomains, json: values.json === true });
   if (command === "backup") {
     const timeoutSec = Number(values.timeout ?? 3600);
-    if (typeof values.domain !== "string" || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-      process.stderr.write(`--domain is required and --timeout must be a positive number\n\n${usage.backup}\n`);
+    if ((typeof values.domain === "string") === (values.all === true) || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`give exactly one of --domain and --all; --timeout must be a positive number\n\n${usage.backup}\n`);
       return 2;
     }
-    return backupCommand({ domain: values.domain, host: values.host, level: values.level ?? "auto", timeoutSec });
+    return backupCommand({ domain: values.domain, all: values.all === true, host: values.host, level: values.level ?? "auto", timeoutSec, json: values.json === true });
   }
+  if (chainVerbs.includes(command as ChainVerb) || command === "drill") {
+    // A drill restores every chain of the host: as long as a restore may take.
+    const timeoutSec = Number(values.timeout ?? (command === "drill" ? 21_600 : 3600));
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+      process.stderr.write(`--timeout must be a positive number\n\n${usage[command]}\n`);
+      return 2;
+    }
+    const o = { domain: values.domain, host: values.host, timeoutSec, json: values.json === true };
+    return command === "drill" ? drillCommand(o) : chainCommand({ verb: command as ChainVerb, ...o });
+  }
+  if (command === "events") return eventsCommand({ host: values.host, since: values.since ?? "24h", follow: values.follow === true, json: values.json === true });
   if (command === "mirror") {
     const timeoutSec = Number(values.timeout ?? 3600);
     if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {

@@ -1,16 +1,22 @@
-import { randomUUID } from "node:crypto";
-import { backupEventSchema, backupLevels, subjects, type BackupLevel } from "@vmbs/contracts";
-import { publishJson } from "@vmbs/bus";
+import { backupLevels, subjects, type BackupLevel } from "@vmbs/contracts";
+import { runHostCommand } from "../host-command.js";
 import { connectAsOperator } from "../operator-client.js";
 
 export interface BackupCommandOptions {
-  domain: string;
+  /** One domain; undefined with `all`: every scheduled domain of the host. */
+  domain?: string;
+  all: boolean;
   host?: string;
   level: string;
   timeoutSec: number;
+  json: boolean;
 }
 
-/** `vmbs backup`: publishes one backup command and prints the outcome event as JSON. Exit 0 = completed. */
+/**
+ * `vmbs backup`: publishes one backup command (one domain, or with --all every scheduled one) and prints the
+ * events it causes (its backups, and the rotation and retention around them) until the agent is done.
+ * Exit 0 = every backup completed, 1 = one failed or the wait timed out, 69 = no live agent.
+ */
 export async function backupCommand(o: BackupCommandOptions): Promise<number> {
   if (!backupLevels.includes(o.level as BackupLevel)) {
     process.stderr.write(`--level must be one of ${backupLevels.join(", ")}\n`);
@@ -19,23 +25,15 @@ export async function backupCommand(o: BackupCommandOptions): Promise<number> {
   const client = await connectAsOperator("backup", o.host);
   if (typeof client === "number") return client;
   const { host, nc } = client;
-  const requestId = randomUUID();
-  const events = nc.subscribe(subjects.evt.backupAll(host), { timeout: o.timeoutSec * 1000 });
-  try {
-    const ack = await publishJson(nc, subjects.cmd.backup(host), { domain: o.domain, level: o.level, requestId });
-    process.stderr.write(`command stored in ${ack.stream} #${ack.seq}; waiting for host ${host}\n`);
-    for await (const msg of events) {
-      const parsed = backupEventSchema.safeParse(msg.json());
-      if (!parsed.success || parsed.data.requestId !== requestId) continue;
-      process.stdout.write(`${JSON.stringify(parsed.data)}\n`);
-      if (parsed.data.type === "completed") return 0;
-      if (parsed.data.type === "failed") return 1;
-    }
-    return 1;
-  } catch (err) {
-    process.stderr.write(`vmbs backup: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    await nc.close();
-  }
+  return runHostCommand({
+    command: "backup",
+    nc,
+    host,
+    subject: subjects.cmd.backup(host),
+    payload: { ...(o.all ? {} : { domain: o.domain }), level: o.level },
+    eventSubjects: [subjects.evt.backupAll(host), subjects.evt.chainAll(host)],
+    takenBy: "agent",
+    timeoutSec: o.timeoutSec,
+    json: o.json,
+  });
 }

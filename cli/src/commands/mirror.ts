@@ -21,10 +21,16 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
   if (typeof client === "number") return client;
   const { host, nc } = client;
   const requestId = randomUUID();
-  const events = nc.subscribe(subjects.evt.serviceAll("mirror", host), { timeout: o.timeoutSec * 1000 });
+  const events = nc.subscribe(subjects.evt.serviceAll("mirror", host));
   const open = new Set<string>();
   let failed = false;
   let settle: NodeJS.Timeout | undefined;
+  // --timeout bounds the whole wait, not only the time to the first event.
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    events.unsubscribe();
+  }, o.timeoutSec * 1000);
   try {
     const ack = await publishJson(nc, subjects.cmd.mirror(host), { ...(o.domain ? { domain: o.domain } : {}), requestId });
     process.stderr.write(`command stored in ${ack.stream} #${ack.seq}; waiting for the mirror of host ${host}\n`);
@@ -49,12 +55,14 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
       clearTimeout(settle);
       if (open.size === 0) settle = setTimeout(() => events.unsubscribe(), settleMs);
     }
-    return failed || open.size > 0 ? 1 : 0;
+    if (timedOut) process.stderr.write(`vmbs mirror: no outcome within ${o.timeoutSec} s; the sync may still run on ${host}\n`);
+    return failed || timedOut || open.size > 0 ? 1 : 0;
   } catch (err) {
     process.stderr.write(`vmbs mirror: ${(err as Error).message}\n`);
     return 1;
   } finally {
     clearTimeout(settle);
+    clearTimeout(deadline);
     await nc.close();
   }
 }

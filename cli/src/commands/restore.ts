@@ -1,8 +1,7 @@
-import { connectBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
+import type { NatsConnection } from "@vmbs/bus";
 import { isHostToken, restoreCheckpointsReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
-import { BusCredentialsError, credentialsOf } from "../bus-auth.js";
-import { exitStatus } from "../exit-reasons.js";
-import { loadConfigOrExit, natsUrlOf } from "../runtime.js";
+import { connectOperatorBus } from "../operator-client.js";
+import { loadConfigOrExit } from "../runtime.js";
 import { askText, select } from "./restore-prompts.js";
 import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
@@ -52,15 +51,8 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
     }
   }
 
-  let auth: BusAuth;
-  try {
-    auth = await credentialsOf(config, { kind: "operator" });
-  } catch (err) {
-    if (!(err instanceof BusCredentialsError)) throw err;
-    process.stderr.write(`vmbs restore: ${err.message}\n`);
-    return exitStatus.config;
-  }
-  const nc = await connectBus(natsUrlOf(config), "vmbs-cli", auth);
+  const nc = await connectOperatorBus("restore", config);
+  if (typeof nc === "number") return nc;
   const ask = restoreAsker(nc, host);
   try {
     if (interactive) {

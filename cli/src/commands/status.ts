@@ -2,26 +2,13 @@ import { fleetStatusSchema, isHostToken, subjects, type DomainStatus, type Fleet
 import { describeAge } from "@vmbs/status";
 import { connectAsOperator } from "../operator-client.js";
 import { exitStatus } from "../exit-reasons.js";
+import { painter, shortTime, size, stdoutWantsColour, type Painter } from "../human-format.js";
 
 export interface StatusCommandOptions {
   host?: string;
   domain?: string;
   json: boolean;
   timeoutSec: number;
-}
-
-/** Colours only for a person at a terminal (and never with NO_COLOR). */
-function painter(enabled: boolean) {
-  const code = (n: number) => (text: string) => (enabled ? `\x1b[${n}m${text}\x1b[0m` : text);
-  return { red: code(31), green: code(32), yellow: code(33), dim: code(2), bold: code(1) };
-}
-
-function size(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let i = 0;
-  for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** The fleet as a table a person reads: one line per domain, what needs attention below it. */
@@ -39,7 +26,7 @@ export function renderFleetTable(status: FleetStatus, colour: boolean): string {
         cells: [
           h.host,
           d.domain + (d.scheduled ? "" : " (not scheduled)"),
-          b ? b.at.replace("T", " ").replace(/\.\d+Z$/, "Z") : "never",
+          b ? shortTime(b.at) : "never",
           b ? age(b.at) : "",
           b?.level ?? "",
           b ? size(b.bytesWritten) : "",
@@ -63,7 +50,7 @@ export function renderFleetTable(status: FleetStatus, colour: boolean): string {
   return `${out.join("\n")}\n`;
 }
 
-function verdictPaint(alive: boolean, d: DomainStatus, p: ReturnType<typeof painter>): (s: string) => string {
+function verdictPaint(alive: boolean, d: DomainStatus, p: Painter): (s: string) => string {
   if (!alive || d.rpo.breached || (d.lastFailure && (!d.lastBackup || d.lastFailure.at > d.lastBackup.at))) return p.red;
   if (d.attention.length > 0) return p.yellow;
   return d.lastBackup ? p.green : p.dim;
@@ -103,7 +90,7 @@ export async function statusCommand(o: StatusCommandOptions): Promise<number> {
     }
     // --json prints a reply in one part as the service sent it, byte for byte; the parts of a bigger one joined.
     if (o.json) process.stdout.write(`${parts === 1 ? text : JSON.stringify(status)}\n`);
-    else process.stdout.write(renderFleetTable(status, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+    else process.stdout.write(renderFleetTable(status, stdoutWantsColour()));
     const attention = status.hosts.some((h) => !h.alive || h.domains.some((d) => d.attention.length > 0));
     return attention ? 1 : 0;
   } catch (err) {

@@ -32,8 +32,13 @@ export interface CommandRecord {
  */
 export function commandIdentity(msg: Pick<JsMsg, "headers" | "info">): string {
   const msgId = msg.headers?.get("Nats-Msg-Id");
-  if (msgId) return `msg-id:${msgId}`;
+  if (msgId) return msgIdIdentity(msgId);
   return `seq:${msg.info.stream}:${msg.info.streamSequence}:${msg.info.timestampNanos}`;
+}
+
+/** The identity of a command published with Nats-Msg-Id `msgId`: a publisher finds its outcome by it. */
+export function msgIdIdentity(msgId: string): string {
+  return `msg-id:${msgId}`;
 }
 
 /** `<host>.<first 32 hex digits of sha256(identity)>`: KV-safe whatever the identity holds. */

@@ -8,7 +8,7 @@ export {
   type SplitNatsUrl,
 } from "./connect-bus.js";
 export { ensureStreams, openHostsBucket, setUpBus, commandMaxBytes, eventMaxMsgBytes, reservedStoreBytes, type EnsureStreamsResult, type SetUpBusOptions, type TopologyOptions } from "./topology.js";
-export { openBucket, readBucket, type BucketEntry, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
+export { openBucket, readBucket, readBucketKey, type BucketEntry, type BucketValue, type BucketLimits, type OpenBucket } from "./kv-buckets.js";
 export { StreamReplicasError } from "./stream-replicas.js";
 export * from "./durables.js";
 export { readHostInventories, readHostInventory, type RefusedHostEntry } from "./host-inventories.js";
@@ -45,6 +45,7 @@ export {
   openCommandOutcomesBucket,
   commandIdentity,
   commandOutcomeKey,
+  msgIdIdentity,
   type CommandOutcomeStore,
   type CommandOutcomeStoreOptions,
   type CommandRecord,

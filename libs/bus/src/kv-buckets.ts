@@ -125,6 +125,11 @@ export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?
   return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs, read: (key) => readKey(jsm, bucket, key) };
 }
 
+/** One key's current value, read by a direct get: opens and makes no bucket (a read-only look, e.g. the CLI's). */
+export async function readBucketKey(nc: NatsConnection, bucket: string, key: string): Promise<BucketValue | undefined> {
+  return readKey(await jetstreamManager(nc), bucket, key);
+}
+
 async function readKey(jsm: JetStreamManager, bucket: string, key: string): Promise<BucketValue | undefined> {
   const m = await jsm.direct.getMessage(kvStreamName(bucket), { last_by_subj: `$KV.${bucket}.${key}` });
   if (!m) return undefined;

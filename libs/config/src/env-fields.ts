@@ -14,7 +14,7 @@ export const flag = () =>
       const word = v.trim().toLowerCase();
       if (onWords.has(word)) return true;
       if (offWords.has(word)) return false;
-      ctx.addIssue({ code: "custom", message: `expected yes/no, true/false, 1/0 or on/off, got ${JSON.stringify(v)}` });
+      ctx.addIssue({ code: "custom", message: "expected yes/no, true/false, 1/0 or on/off" });
       return z.NEVER;
     });
 
@@ -26,7 +26,7 @@ export const count = (fallback: number, max: number) =>
     .transform((v, ctx) => {
       const text = v.trim() === "" ? String(fallback) : v.trim();
       if (!/^\d+$/.test(text) || Number(text) > max) {
-        ctx.addIssue({ code: "custom", message: `expected a whole number from 0 to ${max}, got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: "custom", message: `expected a whole number from 0 to ${max}` });
         return z.NEVER;
       }
       return Number(text);
@@ -37,7 +37,7 @@ export const optionalCount = (min: number, max: number) =>
   optionalText().transform((v, ctx) => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-      ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}, got ${JSON.stringify(v)}` });
+      ctx.addIssue({ code: "custom", message: `expected a whole number from ${min} to ${max}` });
       return z.NEVER;
     }
     return Number(v);
@@ -54,7 +54,7 @@ export const listenAddress = (fallback: string) =>
       const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
       const port = m ? Number(m[2]) : 0;
       if (!m || port > 65_535) {
-        ctx.addIssue({ code: "custom", message: `expected host:port (e.g. 127.0.0.1:9780) or nothing to turn it off, got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: "custom", message: "expected host:port (e.g. 127.0.0.1:9780) or nothing to turn it off" });
         return z.NEVER;
       }
       return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
@@ -69,7 +69,7 @@ export const wordList = (fallback = "") =>
       try {
         return parseWordList(v);
       } catch (err) {
-        ctx.addIssue({ code: "custom", message: `${(err as Error).message} in ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
         return z.NEVER;
       }
     });
@@ -83,7 +83,7 @@ export const cronExpression = (fallback: string) =>
       const text = v.trim() === "" ? fallback : v.trim();
       if (text === "") return undefined;
       if (!isValidCron(text)) {
-        ctx.addIssue({ code: "custom", message: `expected a cron expression like "0 3 * * *" or a macro like @daily, got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: "custom", message: 'expected a cron expression like "0 3 * * *" or a macro like @daily' });
         return z.NEVER;
       }
       return text;
@@ -108,7 +108,7 @@ export const timeZone = () =>
         new Intl.DateTimeFormat("en", { timeZone: text });
         return text;
       } catch {
-        ctx.addIssue({ code: "custom", message: `unknown time zone ${JSON.stringify(v)} (expected e.g. Europe/Berlin)` });
+        ctx.addIssue({ code: "custom", message: "unknown time zone (expected e.g. Europe/Berlin)" });
         return z.NEVER;
       }
     });

@@ -118,6 +118,8 @@ export const subjects = {
     drill: (host: string, type: DrillEventType): string => `vmbs.evt.drill.${assertHostToken(host)}.${type}`,
     /** The status service's alarms about a host (issue 16). */
     fleet: (host: string, type: FleetEventType): string => `vmbs.evt.fleet.${assertHostToken(host)}.${type}`,
+    /** Every event of every service of one host. */
+    hostAll: (host: string): string => `vmbs.evt.*.${assertHostToken(host)}.*`,
     /** Every event of one service (`backup`, `chain`, `mirror`, `restore`, `drill`, `notify`) of one host or any (`*`). */
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
