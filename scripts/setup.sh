@@ -110,6 +110,13 @@ else
   log "system tools: missing ${missing[*]} (not root, not installing; tests/backups that need them will fail)"
 fi
 
+# libvirt runs swtpm as the tss user (a libvirtd started before swtpm-tools made that user runs it as root until it
+# restarts). swtpm's local CA folder must then be tss's: files a root-run swtpm left there stop every later TPM
+# domain from starting ("Need read/write rights on /var/lib/swtpm-localca/.lock.swtpm-localca for user tss").
+if is_root && [[ -d /var/lib/swtpm-localca ]] && id tss >/dev/null 2>&1; then
+  chown -R tss:root /var/lib/swtpm-localca
+fi
+
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. npm dependencies
 # ---------------------------------------------------------------------------------------------------------------------

@@ -140,6 +140,12 @@ describe("fleet status of two hosts on one bus: CLI, service, page, Prometheus, 
       LOGFILE_PATH: join(stateB, "vmbs.log"),
       VM_IGNORED_LIST: await ignoredListExcept(lab.uri, [domainB.name]),
     });
+    // `vmbs backup` sends nothing to a host without a live agent: wait until hvb's serves.
+    await waitFor(async () => (await readFile(join(stateB, "vmbs.log"), "utf8").catch(() => "")).includes('"backup agent serving"'), {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+      what: "hvb's agent to serve",
+    });
     nc = await connectBus(natsUrl, "fleet-status-test", { nkeySeed: await readFile(seedOf({ kind: "operator" }), "utf8"), inboxPrefix: roleInboxPrefix({ kind: "operator" }) });
   });
   after(async () => {

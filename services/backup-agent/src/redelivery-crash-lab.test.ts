@@ -48,7 +48,8 @@ describe("redelivery after a killed agent (real lab, child agents)", { timeout: 
     const ev = k.events(host);
     const dom = await k.lab.createDomain({ sizeMiB: 256 });
     let agent = await k.agentFor(host, [dom.name], quickRedelivery);
-    await ev.waitBackup(completed(dom.name), 60_000); // the startup check starts the chain
+    // The startup check starts the chain: a 256 MiB full under TCG, on a machine busy with the other lane.
+    await ev.waitBackup(completed(dom.name), 180_000);
     await k.lab.writeGuest(dom.name, { offset: 16 * MiB, length: 32 * MiB, pattern: 0x41 });
 
     // A plain core publish: the command is known by stream and sequence.
