@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 
+// test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
+
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
 // What a person mistypes is refused with exit 2 and a line naming the fix, before anything connects to the bus.

@@ -9,6 +9,8 @@ import { claimAgentPresence, type AgentPresence } from "@vmbs/bus";
 import { freePort, startRoleBus, testLogger, type RoleBus } from "@vmbs/lab";
 import { createFleetPolicy, startStatusService, type StatusService } from "@vmbs/status";
 
+// test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
+
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
 // `vmbs healthcheck` as a container's HEALTHCHECK runs it: a real process against a real nats-server with the

@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 
+// test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
+
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const cliVersion = (JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;

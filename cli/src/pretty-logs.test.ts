@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { runOnPty, startTestNats, type TestNats } from "@vmbs/lab";
 
+// test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
+
 /* A service's log as a person sees it on a terminal, as a supervisor gets it through a pipe, and in LOGFILE_PATH. */
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));

@@ -10,6 +10,8 @@ import { connectBus, openBucket, publishJson, type NatsConnection } from "@vmbs/
 import { buckets, eventMessageId, streams, subjects, type ChainEvent, type MirrorEventInput } from "@vmbs/contracts";
 import { freePort, runOnPty, startTestNats, waitFor, type TestNats } from "@vmbs/lab";
 
+// test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
+
 /*
  * The one-shot commands without the `nats` CLI, against a real nats-server: what they do when nobody answers
  * (no agent, an agent that goes away, a wait longer than --timeout, no server at all), and `vmbs events`.
