@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { decideRetention, isActiveChainFolder, type RetentionDecision, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { decideRetention, isActiveChainFolder, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints, type RetentionDecision } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 
 /** Options of {@link applyRetention}. */
@@ -55,8 +55,8 @@ export async function readRetentionFacts(deps: RotationDeps, domain: string): Pr
 }
 
 /**
- * decideRetention (libs/chain) over the backup root as it is, or with `extra` archives added (a dry run's
- * would-be archive, whose restore points are read from `extra.from`). Reads only.
+ * decideRetention (libs/chain) over the backup root as it is (`facts` when already read), or with one `extra`
+ * archive added: a dry run's would-be archive, whose restore points are read from the folder `extra.from`. Reads only.
  */
 export async function readRetentionDecision(
   deps: RotationDeps,
