@@ -40,7 +40,8 @@ const retentionDryRunHelp = `
   --dry-run         change nothing: print what retention would delete now (with the reasons), whether the active
                     chain would be archived at the next backup and what the retention after it would delete, and,
                     when the host runs a mirror (vmbs.cmd.mirror.<host> with dryRun), for each mirror target
-                    whether the next sync would archive the mirror copy and which mirror archives it would delete`;
+                    whether the next sync would archive the mirror copy and which mirror archives it would delete;
+                    exit 1 also when a running mirror does not answer within --timeout`;
 
 const usage: Record<string, string> = {
   healthcheck: healthcheckUsage,
