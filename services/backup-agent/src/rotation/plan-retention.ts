@@ -40,7 +40,8 @@ export async function planRetention(deps: RotationDeps, o: RetentionPlanOptions)
   const folder = await readChainFolder(chainFolderPath(deps.backupRoot, o.domain), o.domain, deps.chainFiles);
   const rotation = needsRotation(folder, o.maxBackupsPerChain);
   if (!rotation.rotate || folder.symlink) {
-    await say({ step: `would keep ${o.domain} as the active chain at the next backup`, reason: `dry run: ${rotation.reason}` });
+    const why = folder.symlink ? "the chain folder is a symbolic link, which is never followed (backups of it are refused)" : rotation.reason;
+    await say({ step: `would keep ${o.domain} as the active chain at the next backup`, reason: `dry run: ${why}` });
     return plan;
   }
   const archive = chainArchiveName(o.domain, folder, new Set(now.names), deps.timeZone);
