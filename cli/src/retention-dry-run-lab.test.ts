@@ -65,10 +65,21 @@ describe("vmbs retention --dry-run on a real agent and mirror (lab)", { timeout:
       },
       { timeoutMs: 300_000, intervalMs: 1000, what: "a chain of 2 checkpoints" },
     );
-    await waitFor(async () => isDeepStrictEqual(await hashTree(join(mirror, dom.name)).catch(() => ({})), await hashTree(join(root, dom.name))) || undefined, {
-      timeoutMs: 120_000,
-      what: "the mirror copy in sync",
-    });
+    // The mirror idle and its copy in sync, and still so 3 s later with no new sync: one still due would act on what follows.
+    const mirrorSettled = async (): Promise<number | undefined> => {
+      const history = (await run("events", "--host", host, "--since", "1h")).lines.map((l) => l.event as Line);
+      const syncs = history.filter((e) => e.domain === dom.name && "target" in e);
+      const ended = new Set(syncs.filter((e) => e.type !== "started").map((e) => e.runId));
+      const idle = syncs.every((e) => e.type !== "started" || ended.has(e.runId));
+      const inSync = isDeepStrictEqual(await hashTree(join(mirror, dom.name)).catch(() => ({})), await hashTree(join(root, dom.name)));
+      return idle && inSync && syncs.length > 0 ? syncs.length : undefined;
+    };
+    for (let seen = -1; ; ) {
+      const now = await waitFor(mirrorSettled, { timeoutMs: 180_000, intervalMs: 1000, what: "the mirror idle and its copy in sync" });
+      if (now === seen) break;
+      seen = now;
+      await new Promise((r) => setTimeout(r, 3_000));
+    }
     // Three older archives beside the chain, two on the mirror; the mirror copy made to hold another chain.
     for (const day of ["01", "02", "03"]) await execa("cp", ["-a", join(root, dom.name), join(root, archive(day))]);
     for (const day of ["01", "02"]) await execa("cp", ["-a", join(mirror, dom.name), join(mirror, archive(day))]);
