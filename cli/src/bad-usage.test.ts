@@ -19,6 +19,7 @@ const rows: [string, string[], RegExp][] = [
   ["a drill of a host id with a dot", ["drill", "--host", "a.b"], /--host must be a host id/],
   ["an events history of no duration", ["events", "--since", "yesterday"], /--since must be a number with s, m, h or d/],
   ["an unknown retention option", ["retention", "--all"], /Unknown option '--all'/],
+  ["a dry run of rotate (only retention has one)", ["rotate", "--dry-run"], /Unknown option '--dry-run'/],
 ];
 for (const [name, args, message] of rows)
   it(`vmbs ${args.join(" ")}: ${name} → exit 2`, async () => {

@@ -6,6 +6,7 @@ import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js"
 import { installServiceCommand } from "./commands/install-service.js";
 import { backupCommand } from "./commands/backup.js";
 import { chainCommand, chainVerbs, type ChainVerb } from "./commands/chain-command.js";
+import { retentionDryRun } from "./commands/retention-dry-run.js";
 import { drillCommand } from "./commands/drill.js";
 import { eventsCommand } from "./commands/events.js";
 import { mirrorCommand } from "./commands/mirror.js";
@@ -34,6 +35,13 @@ const chainVerbHelp: Record<ChainVerb, string> = {
   rotate: "archives each active chain now (the next backup starts a new chain), then applies the retention.",
   retention: "applies LOCAL_BACKUP_CHAINS_TO_KEEP (and the calendar retention) to each domain's archives.",
 };
+
+const retentionDryRunHelp = `
+  --dry-run         change nothing: print what retention would delete now (with the reasons), whether the active
+                    chain would be archived at the next backup and what the retention after it would delete, and,
+                    when the host runs a mirror (vmbs.cmd.mirror.<host> with dryRun), for each mirror target
+                    whether the next sync would archive the mirror copy and which mirror archives it would delete;
+                    exit 1 also when a running mirror does not answer within --timeout`;
 
 const usage: Record<string, string> = {
   healthcheck: healthcheckUsage,
@@ -107,14 +115,14 @@ ${x.natsUnavailable} no live agent on the host (or it went away), or NATS unreac
   ...Object.fromEntries(
     chainVerbs.map((verb) => [
       verb,
-      `Usage: vmbs ${verb} [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]
+      `Usage: vmbs ${verb} [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]${verb === "retention" ? " [--dry-run]" : ""}
 
 Publishes vmbs.cmd.${verb}.<host>: ${chainVerbHelp[verb]}
 Prints the chain events it causes: lines on a terminal, JSON lines with --json or when stdout is not a terminal.
   --domain NAME     one domain (default: every scheduled domain of the host)
   --host HOST       the host id of the agent (default: HOST_ID, i.e. this machine)
   --timeout SEC     give up waiting after SEC seconds in all (default 3600)
-  --json            JSON lines, also on a terminal${waitText}
+  --json            JSON lines, also on a terminal${verb === "retention" ? retentionDryRunHelp : ""}${waitText}
 Exit status: 0 done, 1 a step failed, a chain needs attention, or the wait timed out, 2 bad usage,
 ${x.natsUnavailable} no live agent on the host (or it went away), or NATS unreachable.`,
     ]),
@@ -275,6 +283,7 @@ async function main(argv: string[]): Promise<number> {
     since?: string;
     "unit-dir"?: string;
     "config-file"?: string;
+    "dry-run"?: boolean;
   };
   let positionals: string[] = [];
   let policyDomains: string[] = [];
@@ -308,7 +317,8 @@ async function main(argv: string[]): Promise<number> {
       const options = { help, domain: text, all: flag, host: text, level: text, timeout: text, json: flag } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (chainVerbs.includes(command as ChainVerb) || command === "drill") {
-      ({ values } = parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text, json: flag }, strict: true }));
+      const options = { help, domain: text, host: text, timeout: text, json: flag } as const;
+      ({ values } = command === "retention" ? parseArgs({ args: rest, options: { ...options, "dry-run": flag }, strict: true }) : parseArgs({ args: rest, options, strict: true }));
     } else if (command === "events") {
       ({ values } = parseArgs({ args: rest, options: { help, host: text, since: text, follow: flag, json: flag }, strict: true }));
     } else
@@ -366,6 +376,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const o = { domain: values.domain, host: values.host, timeoutSec, json: values.json === true };
+    if (values["dry-run"] === true) return retentionDryRun(o);
     return command === "drill" ? drillCommand(o) : chainCommand({ verb: command as ChainVerb, ...o });
   }
   if (command === "events") return eventsCommand({ host: values.host, since: values.since ?? "24h", follow: values.follow === true, json: values.json === true });

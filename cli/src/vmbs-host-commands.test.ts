@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +8,10 @@ import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
 import { buckets, eventMessageId, streams, subjects, type ChainEvent, type MirrorEventInput } from "@vmbs/contracts";
-import { freePort, runOnPty, startTestNats, waitFor, type TestNats } from "@vmbs/lab";
+import { loadConfig } from "@vmbs/config";
+import { freePort, hashTree, runOnPty, startTestNats, waitFor, type TestNats } from "@vmbs/lab";
+import { createLogger } from "@vmbs/logger";
+import { startMirror } from "@vmbs/mirror";
 
 // test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
 
@@ -64,6 +67,48 @@ describe("vmbs host commands and events, without the nats CLI", () => {
       assert.ok(Date.now() - started < 10_000, "at once, not after a timeout");
     }
     assert.equal(await storedCommands(), before, "no command was queued for an absent agent");
+  });
+
+  it("retention --dry-run: no agent and no mirror are each told at once, and nothing is sent", async () => {
+    const before = await storedCommands();
+    const r = await execa("node", [vmbs, "retention", "--dry-run"], { env, reject: false, timeout: 30_000 });
+    assert.equal(r.exitCode, 69, r.stderr);
+    assert.match(r.stderr, /^vmbs retention: dry run — nothing is deleted or archived, locally or on the mirror$/m);
+    assert.match(r.stderr, /^vmbs retention: host h1 has no live agent/m);
+    assert.match(r.stderr, /^vmbs retention: host h1 runs no mirror now \(nothing takes vmbs\.cmd\.mirror\.h1\): no mirror plan$/m);
+    assert.equal(await storedCommands(), before, "neither part was queued");
+  });
+
+  it("retention --dry-run asks a running mirror for its plan and prints it; the mirror target stays byte for byte the same", async () => {
+    const root = await mkdtemp(join(tmpdir(), "vmbs-dry-root-"));
+    const target = await mkdtemp(join(tmpdir(), "vmbs-dry-mirror-"));
+    for (const [dir, mtimeS] of [[join(root, "web"), 1_760_100_000], [join(target, "web"), 1_760_000_000]] as const) {
+      await mkdir(dir);
+      await writeFile(join(dir, "web.cpt"), '["virtnbdbackup.0"]');
+      await writeFile(join(dir, "vda.full.data"), "data");
+      await utimes(join(dir, "vda.full.data"), mtimeS, mtimeS);
+    }
+    const config = loadConfig({ NATS_URL: nats.url, HOST_ID: host, LOCAL_BACKUP_PATH: root, RSYNC_BACKUP_PATH: target, VMBS_STATE_DIR: stateDir, TZ: "UTC" });
+    const mirror = await startMirror({ config, nc, logger: createLogger({ name: "test", level: "silent" }), catchUpAtStart: false });
+    const release = await holdPresence();
+    try {
+      const before = await hashTree(target);
+      // The agent part: a live presence but no agent behind it, so it times out (exit 1); the mirror part answers.
+      const r = await execa("node", [vmbs, "retention", "--dry-run", "--domain", "web", "--timeout", "8", "--json"], { env, reject: false, timeout: 60_000 });
+      const planned = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as MirrorEventInput & { subject?: string }).filter((e) => e.type === "planned");
+      assert.equal(planned.length, 1, `${r.stderr}${r.stdout}`);
+      assert.equal(planned[0]!.domain, "web");
+      assert.equal(planned[0]!.wouldArchiveTo, "web.2025-10-09+08:53:20.0000000000", "the copy holds another chain than the local folder");
+      assert.match(r.stderr, /mirror dry run stored in VMBS_CMD #\d+; waiting for the mirror of host h1/);
+      assert.equal(r.exitCode, 1, "the agent part timed out");
+      assert.deepEqual(await hashTree(target), before, "the mirror target is unchanged");
+      assert.deepEqual((await readdir(target)).sort(), ["web"]);
+    } finally {
+      await release();
+      await mirror.stop();
+      await rm(root, { recursive: true, force: true });
+      await rm(target, { recursive: true, force: true });
+    }
   });
 
   it("vmbs drill tells at once that the host has no restore service, and sends nothing", async () => {

@@ -13,6 +13,8 @@ export interface ChainCommandOptions {
   host?: string;
   timeoutSec: number;
   json: boolean;
+  /** Retention only: ask for the plan (`dryRun: true`); nothing is changed. */
+  dryRun?: boolean;
 }
 
 /**
@@ -28,7 +30,7 @@ export async function chainCommand(o: ChainCommandOptions): Promise<number> {
     nc,
     host,
     subject: subjects.cmd.forVerb(o.verb, host),
-    payload: o.domain !== undefined ? { domain: o.domain } : {},
+    payload: { ...(o.domain !== undefined ? { domain: o.domain } : {}), ...(o.dryRun ? { dryRun: true } : {}) },
     eventSubjects: [subjects.evt.chainAll(host)],
     takenBy: "agent",
     timeoutSec: o.timeoutSec,

@@ -5,6 +5,11 @@ import { oldestMtime } from "./chain-files.js";
 import { readChainFolder, type ChainFolder } from "./chain-folder.js";
 import { chainFolderPath } from "./chain-paths.js";
 
+/** The name {@link archiveChainFolder} gives the folder, among the names `existing` in the root (a dry run asks too). */
+export function chainArchiveName(domain: string, folder: ChainFolder, existing: ReadonlySet<string>, timeZone?: string): string {
+  return uniqueArchiveName(archiveFolderName(domain, oldestMtime(folder) ?? Date.now(), timeZone), existing);
+}
+
 /**
  * Renames a domain's active chain folder to its archive name (seed-compatible, from the oldest file's mtime),
  * in the same parent: a rename, never a copy. Returns the archive folder name. `observed` is the folder as the
@@ -14,8 +19,7 @@ export async function archiveChainFolder(root: string, domain: string, timeZone?
   const folder = chainFolderPath(root, domain);
   observed ??= await readChainFolder(folder, domain);
   if (observed.symlink) throw new Error(`refusing to archive ${folder}: it is a symbolic link`);
-  const name = archiveFolderName(domain, oldestMtime(observed) ?? Date.now(), timeZone);
-  const target = uniqueArchiveName(name, new Set(await readdir(root)));
+  const target = chainArchiveName(domain, observed, new Set(await readdir(root)), timeZone);
   await rename(folder, join(root, target));
   return target;
 }

@@ -11,6 +11,7 @@ import {
   keepChainOnFullDisk,
   mirrorArchivesToDelete,
   mirrorCopyFate,
+  mirrorKeepAfterArchive,
   needsRotation,
   type FolderFate,
   type MirrorCopyFate,
@@ -144,4 +145,14 @@ describe("chain end: the one place that decides whether a chain is archived", ()
   ];
   for (const [what, names, active, keep, want] of mirrorRetention)
     it(`mirror retention: ${what}`, () => assert.deepEqual(mirrorArchivesToDelete("web", names, active, keep), want));
+
+  const keepAfterArchive: [string, MirrorCopyFate, number, number | undefined][] = [
+    ["the local chain rotated: the domain's count applies", "archive", 3, 3],
+    ["the local chain rotated, keep 0: every archive stays", "archive", 0, 0],
+    ["the local chain is gone: its copies are never pruned with it", "archive-only", 3, 0],
+    ["the same chain: no archive, so no mirror retention", "continue", 3, undefined],
+    ["nothing on either side: no mirror retention", "nothing", 3, undefined],
+  ];
+  for (const [what, fate, keep, want] of keepAfterArchive)
+    it(`mirror retention after the archive: ${what}`, () => assert.equal(mirrorKeepAfterArchive(fate, keep), want));
 });

@@ -29,9 +29,13 @@ import { selectArchivesToDelete } from "./retention.js";
  *   a mirror sync (mirror sync-chains.ts)   | mirrorCopyFate           | the mirror copy holds another chain (archived,
  *                                           |                          | then the transfer) or the local chain is gone
  *                                           |                          | (archived, nothing transferred)
- *   mirror retention (mirror-chain.ts,      | mirrorArchivesToDelete   | which archives on the mirror target go after
- *     after archiving the mirror copy)      |                          | that archive: beyond the newest
- *                                           |                          | RSYNC_BACKUP_CHAINS_TO_KEEP, never an active chain
+ *   mirror retention (mirror-chain.ts,      | mirrorKeepAfterArchive,  | which archives on the mirror target go after
+ *     after archiving the mirror copy)      | mirrorArchivesToDelete   | that archive: beyond the newest
+ *                                           |                          | RSYNC_BACKUP_CHAINS_TO_KEEP (none when the local
+ *                                           |                          | chain is gone), never an active chain
+ *
+ * A dry run (`vmbs retention --dry-run`: agent plan-retention.ts, mirror plan-mirror.ts) asks the same
+ * functions and reports their answers as `planned` events instead of carrying them out.
  *
  * Archiving is always a rename in place to `<domain>.<timestamp>` (archive-chain.ts, mirror-chain.ts); local
  * retention (decide-retention.ts) later decides which local archives go.
@@ -184,6 +188,18 @@ export function mirrorCopyFate(local: FileStamps | undefined, mirror: FileStamps
   const hasMirror = mirror !== undefined && mirror.size > 0;
   if (!local || local.size === 0) return hasMirror ? "archive-only" : "nothing";
   return mirror && mirrorHoldsOtherChain(local, mirror) ? "archive" : "continue";
+}
+
+/**
+ * How many mirror archives of the domain a sync keeps right after archiving the copy, by its fate: the domain's
+ * `mirrorChainsToKeep` (RSYNC_BACKUP_CHAINS_TO_KEEP) when the local chain rotated; 0 (= keep all) when the local
+ * chain is gone, so its last copies are not pruned with it (the seed's case); undefined when the copy is not
+ * archived at all ("continue", "nothing"), so no mirror retention runs.
+ */
+export function mirrorKeepAfterArchive(fate: MirrorCopyFate, mirrorChainsToKeep: number): number | undefined {
+  if (fate === "archive") return mirrorChainsToKeep;
+  if (fate === "archive-only") return 0;
+  return undefined;
 }
 
 /**

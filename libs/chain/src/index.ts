@@ -57,6 +57,7 @@ export {
   chainEndAfterRestore,
   mirrorCopyFate,
   mirrorArchivesToDelete,
+  mirrorKeepAfterArchive,
   type RotationDecision,
   type FolderFate,
   type RestoreChainEnd,
@@ -64,7 +65,7 @@ export {
 } from "./chain-end.js";
 export { chainFolderPath, UnsafeDomainPathError } from "./chain-paths.js";
 export { backupRootId, BackupRootMarkerError } from "./backup-root-id.js";
-export { archiveChainFolder } from "./archive-chain.js";
+export { archiveChainFolder, chainArchiveName } from "./archive-chain.js";
 export {
   decideRetention,
   calendarPolicyOf,

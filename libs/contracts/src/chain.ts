@@ -10,6 +10,11 @@ import { domainNameSchema } from "./domain-name.js";
 export const chainCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
+    /**
+     * Retention only: change nothing, answer with `planned` events — each archive retention would delete (with
+     * its reason) and whether the active chain would be archived at the next backup. Refused by check and rotate.
+     */
+    dryRun: z.boolean().optional(),
     ...commandEnvelope,
   })
   .strict();
@@ -24,7 +29,7 @@ export const chainEventSchema = z.object({
   trigger: z.string(),
   /** The planner's verdict, e.g. keep / repair / new-chain / needs-user. */
   plan: z.string().optional(),
-  /** The step carried out, e.g. "delete-checkpoint virtnbdbackup.3" or "archive → web.2026-11-26+03:00:00.1234567890". */
+  /** The step carried out (on `planned`: the one that would be), e.g. "delete-checkpoint virtnbdbackup.3" or "archive → web.2026-11-26+03:00:00.1234567890". */
   step: z.string().optional(),
   /** Folder names involved (archives created or deleted), relative to the backup root. */
   folders: z.array(z.string()).optional(),

@@ -7,6 +7,11 @@ import { mirrorEventTypes } from "./subjects.js";
 export const mirrorCommandSchema = z
   .object({
     domain: domainNameSchema.optional(),
+    /**
+     * Change nothing: for each target answer with one `planned` event — whether the next sync would archive the
+     * mirror copy and which mirror archives it would then delete — instead of syncing.
+     */
+    dryRun: z.boolean().optional(),
     ...commandEnvelope,
   })
   .strict();
@@ -18,7 +23,10 @@ export type MirrorCommand = z.infer<typeof mirrorCommandSchema>;
  */
 export const mirrorTriggers = ["backup", "schedule", "command", "retry", "startup"] as const;
 
-/** `vmbs.evt.mirror.<host>.started|completed|failed`, one run = one domain synced to one target. */
+/**
+ * `vmbs.evt.mirror.<host>.started|completed|failed`, one run = one domain synced to one target;
+ * `vmbs.evt.mirror.<host>.planned`: a dry run's answer for one domain and target (nothing was changed).
+ */
 export const mirrorEventSchema = z.object({
   ...runEventEnvelope,
   type: z.enum(mirrorEventTypes),
@@ -35,9 +43,13 @@ export const mirrorEventSchema = z.object({
   /** The mirror copy archived before this sync (the local chain rotated or is gone), and archives deleted by retention. */
   archivedTo: z.string().optional(),
   pruned: z.array(z.string()).optional(),
+  /** On `planned` only: the archive name the mirror copy would get at the next sync (absent: it would not be archived). */
+  wouldArchiveTo: z.string().optional(),
+  /** On `planned` only: the mirror archives that sync would then delete. */
+  wouldPrune: z.array(z.string()).optional(),
   /** Files compared after the sync (names, sizes, mtimes equal the local chain's). */
   verifiedFiles: z.number().int().nonnegative().optional(),
-  /** Why it failed, in words a person can act on; on `failed` only. */
+  /** Why it failed, in words a person can act on; on `failed`. On `planned`: the plan in words. */
   reason: z.string().optional(),
 });
 export type MirrorEvent = z.infer<typeof mirrorEventSchema>;

@@ -16,6 +16,7 @@ describe("bus role permissions", () => {
   const publishRows: [string, BusRole, string, boolean][] = [
     ["agent: its own event", hv1, "vmbs.evt.backup.hv1.completed", true],
     ["agent: its chain event", hv1, "vmbs.evt.chain.hv1.attention", true],
+    ["agent: its dry run's planned chain event", hv1, "vmbs.evt.chain.hv1.planned", true],
     ["agent: another host's event", hv1, "vmbs.evt.backup.hv2.completed", false],
     ["agent: a mirror event of its host", hv1, "vmbs.evt.mirror.hv1.completed", false],
     ["agent: any command", hv1, "vmbs.cmd.backup.hv1", false],
@@ -48,6 +49,7 @@ describe("bus role permissions", () => {
     ["notifier: its failure event", notifier, "vmbs.evt.notify.hv1.failed", true],
     ["notifier: a backup event", notifier, "vmbs.evt.backup.hv1.failed", false],
     ["mirror: its event", mirror, "vmbs.evt.mirror.hv1.completed", true],
+    ["mirror: its dry run's planned event", mirror, "vmbs.evt.mirror.hv1.planned", true],
     ["mirror: a backup event", mirror, "vmbs.evt.backup.hv1.completed", false],
     ["restore: a drill event", restore, "vmbs.evt.drill.hv1.failed", true],
     ["scheduler: a drill command (DRILL_SCHEDULE)", scheduler, "vmbs.cmd.drill.hv7", true],

@@ -41,11 +41,15 @@ export type CommandVerb = (typeof commandVerbs)[number];
 const backupEventTypes = ["started", "completed", "failed"] as const;
 export type BackupEventType = (typeof backupEventTypes)[number];
 
-export const mirrorEventTypes = ["started", "completed", "failed"] as const;
+/** `planned`: a dry run's answer (what the next sync would archive and delete); nothing was changed. */
+export const mirrorEventTypes = ["started", "completed", "failed", "planned"] as const;
 export type MirrorEventType = (typeof mirrorEventTypes)[number];
 
-/** Destructive or noteworthy chain steps, each announced with its reason. */
-export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed"] as const;
+/**
+ * Destructive or noteworthy chain steps, each announced with its reason. `planned`: a dry run's answer, a step
+ * that WOULD be taken (nothing was changed).
+ */
+export const chainEventTypes = ["checked", "repaired", "archived", "deleted", "pruned", "attention", "failed", "planned"] as const;
 export type ChainEventType = (typeof chainEventTypes)[number];
 
 /**

@@ -1,11 +1,11 @@
-import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connectBus, type NatsConnection } from "@vmbs/bus";
 import { streams, subjects, type BackupEvent, type ChainEvent } from "@vmbs/contracts";
 import { imageDigest } from "./disk-digest.js";
+import { hashTree } from "./hash-tree.js";
 import { ignoredListExcept } from "./ignore-list.js";
 import { createLab, type Lab } from "./lab.js";
 import { restoreChain } from "./restore.js";
@@ -63,15 +63,6 @@ export async function createChainTestKit(): Promise<ChainTestKit> {
   const agents: ChildAgent[] = [];
   const logs: EventLog[] = [];
   const virsh = async (...args: string[]) => (await execa("virsh", ["-q", "-c", lab.uri, ...args])).stdout.trim();
-  const hashTree = async (dir: string, rel = ""): Promise<Record<string, string>> => {
-    const out: Record<string, string> = {};
-    for (const entry of await readdir(join(dir, rel), { withFileTypes: true })) {
-      const path = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) Object.assign(out, await hashTree(dir, path));
-      else out[path] = createHash("sha256").update(await readFile(join(dir, path))).digest("hex");
-    }
-    return out;
-  };
   const stopAgents = async () => {
     for (const a of agents.splice(0)) await a.stop().catch(() => undefined);
   };

@@ -4,6 +4,7 @@ export { startRoleBus, type RoleBus } from "./role-bus.js";
 export { ensureLibvirt, DEFAULT_LIBVIRT_URI } from "./libvirt-daemons.js";
 export { createLab, type Lab, type LabOptions, type LabDomain, type CreateDomainOptions } from "./lab.js";
 export { imageDigest } from "./disk-digest.js";
+export { hashTree } from "./hash-tree.js";
 export { restoreChain, type RestoreOptions } from "./restore.js";
 export { sweepStaleLabDomains } from "./sweep.js";
 export { type GuestWrite } from "./guest-write.js";

@@ -170,10 +170,14 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
 
   // A silent agent's commands come back after this long; a working one keeps them alive (consumeDurable).
   const ackWaitMs = config.VMBS_COMMAND_ACK_WAIT * 1000;
-  const chainCommand = (verb: "check" | "rotate" | "retention", runForDomain: ChainCommandDeps["runForDomain"], doneBefore?: ChainCommandDeps["doneBefore"]) =>
+  const chainCommand = (
+    verb: "check" | "rotate" | "retention",
+    runForDomain: ChainCommandDeps["runForDomain"],
+    more: Pick<ChainCommandDeps, "doneBefore" | "planForDomain"> = {},
+  ) =>
     consumeDurable(nc, {
       ...agentDurable(verb, host, ackWaitMs),
-      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, doneBefore, publish: publishChain, runExclusive, scheduledDomains, logger })),
+      handler: journal.idempotent(createChainCommandHandler({ verb, runForDomain, ...more, publish: publishChain, runExclusive, scheduledDomains, logger })),
       onError: (err, msg) => logger.error({ err, seq: msg?.seq }, `${verb} command handling failed`),
     });
   const consumers: DurableConsumer[] = [
@@ -189,9 +193,11 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     await chainCommand(
       "rotate",
       (domain, requestId) => upkeep.rotate(domain, "command", true, requestId),
-      (domain, interrupted) => rotationDone(host, interrupted, domain),
+      { doneBefore: (domain, interrupted) => rotationDone(host, interrupted, domain) },
     ),
-    await chainCommand("retention", (domain, requestId) => upkeep.retain(domain, "command", requestId)),
+    await chainCommand("retention", (domain, requestId) => upkeep.retain(domain, "command", requestId), {
+      planForDomain: (domain, requestId) => upkeep.planRetention(domain, "command", requestId),
+    }),
   ];
   logger.info({ subjects: ["backup", "check", "rotate", "retention"].map((v) => `vmbs.cmd.${v}.${host}`) }, "backup agent serving");
 

@@ -7,6 +7,8 @@ export interface ChainCommandDeps {
   verb: string;
   /** The work for one domain; runs inside the domain's queue slot and chain lease (`leaseLost` aborts when it goes). */
   runForDomain: (domain: string, requestId: string | undefined, leaseLost: AbortSignal) => Promise<unknown>;
+  /** The dry run of the work (`dryRun: true`), under the same slot and lease; absent: the verb has none and refuses it. */
+  planForDomain?: (domain: string, requestId: string | undefined) => Promise<unknown>;
   publish: PublishChainEvent;
   runExclusive: ChainGuard;
   /** For a redelivered command whose earlier run was interrupted: true when that run finished this domain. */
@@ -29,7 +31,8 @@ export function requestIdOf(data: Uint8Array): string | undefined {
 
 /**
  * Handler of a chain command (`vmbs.cmd.check|rotate|retention.<host>`, payload chainCommandSchema): the work
- * per domain, each in its queue slot; a bad payload or an unknown domain is a `failed` chain event.
+ * per domain (with `dryRun`, its dry run), each in its queue slot; a bad payload, an unknown domain or a dry
+ * run of a verb without one is a `failed` chain event.
  */
 export function createChainCommandHandler(deps: ChainCommandDeps) {
   const { logger, publish } = deps;
@@ -40,7 +43,12 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
       await publish({ type: "failed", trigger: "command", requestId: requestIdOf(msg.data), reason: parsed.reason });
       return "term";
     }
-    const { domain, requestId } = parsed.value;
+    const { domain, requestId, dryRun } = parsed.value;
+    const plan = deps.planForDomain;
+    if (dryRun && !plan) {
+      await publish({ type: "failed", domain, trigger: "command", requestId, reason: `${deps.verb} has no dry run (only retention has: vmbs retention --dry-run); nothing was done` });
+      return "ack";
+    }
     const scheduled = await deps.scheduledDomains();
     if (domain && !scheduled.includes(domain)) {
       await publish({ type: "failed", domain, trigger: "command", requestId, reason: `${domain} is not a scheduled domain of this host (unknown or in VM_IGNORED_LIST)` });
@@ -53,7 +61,7 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
         continue;
       }
       await deps
-        .runExclusive(target, (leaseLost) => deps.runForDomain(target, requestId, leaseLost))
+        .runExclusive(target, (leaseLost) => (dryRun && plan ? plan(target, requestId) : deps.runForDomain(target, requestId, leaseLost)))
         .catch(async (err: unknown) => {
           logger.error({ err, domain: target }, `${deps.verb} crashed`);
           await publish({ type: "failed", domain: target, trigger: "command", requestId, reason: `${deps.verb} failed: ${(err as Error).message}` });

@@ -8,10 +8,13 @@ export interface MirrorCommandHandlerDeps {
   host: string;
   targets: MirrorTarget[];
   announce(event: MirrorEventInput): Promise<void>;
-  sync: Pick<MirrorSync, "syncDomain" | "syncAll">;
+  sync: Pick<MirrorSync, "syncDomain" | "syncAll" | "planDomain" | "planAll">;
 }
 
-/** `vmbs.cmd.mirror.<host>`: syncs the named domain now, or every chain; a malformed command is a failed event. */
+/**
+ * `vmbs.cmd.mirror.<host>`: syncs the named domain now, or every chain (with `dryRun`: only says what those syncs
+ * would archive and delete); a malformed command is a failed event.
+ */
 export function createMirrorCommandHandler(deps: MirrorCommandHandlerDeps): (msg: JsMsg) => Promise<Disposition> {
   const { host, targets, announce, sync } = deps;
   return async (msg) => {
@@ -20,8 +23,9 @@ export function createMirrorCommandHandler(deps: MirrorCommandHandlerDeps): (msg
       await announce({ type: "failed", host, runId: randomUUID(), trigger: "command", target: targets.map(describeTarget).join(" "), at: new Date().toISOString(), reason: parsed.reason });
       return "term";
     }
-    const { domain, requestId } = parsed.value;
-    if (domain) await sync.syncDomain(domain, "command", requestId);
+    const { domain, requestId, dryRun } = parsed.value;
+    if (dryRun) await (domain ? sync.planDomain(domain, requestId) : sync.planAll(requestId));
+    else if (domain) await sync.syncDomain(domain, "command", requestId);
     else await sync.syncAll("command", requestId);
     return "ack";
   };

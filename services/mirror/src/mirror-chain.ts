@@ -30,6 +30,14 @@ export function mirrorArchiveName(domain: string, mirror: FileStamps, localNames
   return uniqueArchiveName(name, new Set(mirrorNames));
 }
 
+/** What archiving the mirror copy of a domain would do; read only. */
+export interface MirrorRotationPlan {
+  /** The archive name the copy gets. */
+  archivedTo: string;
+  /** The mirror archives deleted right after (mirrorArchivesToDelete), oldest last. */
+  toDelete: string[];
+}
+
 export interface MirrorRotation {
   archivedTo: string;
   pruned: string[];
@@ -37,27 +45,33 @@ export interface MirrorRotation {
   keptForeign: string[];
 }
 
+type MirrorRotationInput = { root: string; domain: string; mirror: FileStamps; localNames: readonly string[]; keep: number; timeZone?: string };
+
 /**
- * Archives the mirror copy of `domain` (a rename in the target root), then deletes the archives
- * mirrorArchivesToDelete (libs/chain chain-end.ts) names.
+ * Plans the archive of the mirror copy of `domain` and the mirror retention after it (mirrorArchivesToDelete,
+ * libs/chain chain-end.ts), reading the target only: what {@link rotateMirrorCopy} carries out, and what a dry run reports.
  */
-export async function rotateMirrorCopy(
-  store: MirrorStore,
-  o: { root: string; domain: string; mirror: FileStamps; localNames: readonly string[]; keep: number; timeZone?: string },
-): Promise<MirrorRotation> {
+export async function planMirrorRotation(store: MirrorStore, o: MirrorRotationInput): Promise<MirrorRotationPlan> {
   const names = (await store.readdir(o.root)).filter((e) => e.kind === "directory").map((e) => e.name);
   const archivedTo = mirrorArchiveName(o.domain, o.mirror, o.localNames, names, o.timeZone);
-  await store.rename(posix.join(o.root, o.domain), posix.join(o.root, archivedTo));
   const after = names.filter((n) => n !== o.domain).concat(archivedTo);
   // A VM may be named like an archive: only such names need the look at `X/X.cpt` (none when keep 0 deletes nothing).
-  const lookAlikes = o.keep === 0 ? [] : after.filter((n) => parseArchiveFolderName(o.domain, n) !== null);
+  // The new archive name is free on the target, so it is never such a folder, before or after the rename.
+  const lookAlikes = o.keep === 0 ? [] : after.filter((n) => n !== archivedTo && parseArchiveFolderName(o.domain, n) !== null);
   const activeChains: string[] = [];
   for (const name of lookAlikes) if (await isActiveChainFolder(o.root, name, store)) activeChains.push(name);
+  return { archivedTo, toDelete: mirrorArchivesToDelete(o.domain, after, activeChains, o.keep) };
+}
+
+/** Archives the mirror copy of `domain` (a rename in the target root), then deletes the archives {@link planMirrorRotation} names. */
+export async function rotateMirrorCopy(store: MirrorStore, o: MirrorRotationInput): Promise<MirrorRotation> {
+  const plan = await planMirrorRotation(store, o);
+  await store.rename(posix.join(o.root, o.domain), posix.join(o.root, plan.archivedTo));
   const pruned: string[] = [];
   const keptForeign: string[] = [];
-  for (const name of mirrorArchivesToDelete(o.domain, after, activeChains, o.keep)) {
+  for (const name of plan.toDelete) {
     const r = await removeToolFiles(posix.join(o.root, name), o.domain, store);
     (r.folderRemoved ? pruned : keptForeign).push(name);
   }
-  return { archivedTo, pruned, keptForeign };
+  return { archivedTo: plan.archivedTo, pruned, keptForeign };
 }

@@ -3,10 +3,11 @@ import { readdir } from "node:fs/promises";
 import { posix } from "node:path";
 import { VmbsError, type MirrorEventInput, type mirrorTriggers } from "@vmbs/contracts";
 import type { ChainGuard } from "@vmbs/bus";
-import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
+import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, mirrorKeepAfterArchive, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
 import type { Config, EffectivePolicy, SshSettings } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { compareTrees, rotateMirrorCopy } from "./mirror-chain.js";
+import { planMirrorSync, type MirrorSyncPlan } from "./plan-mirror.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { describeTarget, type MirrorTarget } from "./mirror-target.js";
 import { rcloneCopy, rcloneStore } from "./rclone.js";
@@ -37,6 +38,10 @@ export interface MirrorSync {
   syncDomain(domain: string, trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]>;
   /** Syncs every chain folder of the backup root. */
   syncAll(trigger: Trigger, requestId?: string): Promise<MirrorEventInput[]>;
+  /** A dry run of one domain: per target, what its next sync would archive and delete, announced as `planned`; changes nothing. */
+  planDomain(domain: string, requestId?: string): Promise<MirrorEventInput[]>;
+  /** A dry run of every chain folder of the backup root. */
+  planAll(requestId?: string): Promise<MirrorEventInput[]>;
   /** Cancels running transfers and pending retries. */
   stop(): void;
 }
@@ -97,16 +102,12 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
       const localTree = await readStamps(local, domain, localFileLister);
       const mirrorTree = await readStamps(copyPath, domain, store);
       const localNames = await readdir(root);
-      const rotate = (mirror: FileStamps, keep: number) =>
-        rotateMirrorCopy(store, { root: target.root, domain, mirror, localNames, keep, timeZone: config.TZ });
       const fate = mirrorCopyFate(localTree, mirrorTree);
       if (fate === "nothing") throw new MirrorSyncError(`no local chain folder ${local} to mirror`);
-      if (fate === "archive-only") {
-        const r = await rotate(mirrorTree!, 0);
-        return { archivedTo: r.archivedTo, verifiedFiles: 0 };
-      }
-      let rotation: Awaited<ReturnType<typeof rotate>> | undefined;
-      if (fate === "archive") rotation = await rotate(mirrorTree!, deps.policyOf(domain).mirrorChainsToKeep);
+      const keep = mirrorKeepAfterArchive(fate, deps.policyOf(domain).mirrorChainsToKeep);
+      const rotation =
+        keep === undefined ? undefined : await rotateMirrorCopy(store, { root: target.root, domain, mirror: mirrorTree!, localNames, keep, timeZone: config.TZ });
+      if (fate === "archive-only") return { archivedTo: rotation?.archivedTo, verifiedFiles: 0 };
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
       const bytesTransferred = await transfer(target, local, domain, signal);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
@@ -118,6 +119,46 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
     } finally {
       await store.close();
     }
+  }
+
+  /** The dry run itself, under the chain lease so it sees no half-done rotation: reads only. */
+  async function planUnderLease(target: MirrorTarget, domain: string, signal: AbortSignal): Promise<MirrorSyncPlan> {
+    const store = await openStore(target, signal);
+    try {
+      return await planMirrorSync({
+        store,
+        root: target.root,
+        domain,
+        local: await readStamps(chainFolderPath(root, domain), domain, localFileLister),
+        mirror: await readStamps(posix.join(target.root, domain), domain, store),
+        localNames: await readdir(root),
+        mirrorChainsToKeep: deps.policyOf(domain).mirrorChainsToKeep,
+        timeZone: config.TZ,
+      });
+    } finally {
+      await store.close();
+    }
+  }
+
+  async function planDomain(domain: string, requestId?: string): Promise<MirrorEventInput[]> {
+    const results: MirrorEventInput[] = [];
+    for (const target of targets) {
+      const base = { host, domain, requestId, runId: randomUUID(), trigger: "command" as const, target: describeTarget(target) };
+      let event: MirrorEventInput;
+      if (!deps.policyOf(domain).mirror) {
+        event = { ...base, type: "planned", at: new Date().toISOString(), reason: `not mirrored (its policy in VMBS_POLICY_FILE says mirror: false): no sync touches the mirror` };
+      } else {
+        try {
+          const plan = await guard(domain, (leaseLost) => planUnderLease(target, domain, AbortSignal.any([leaseLost, stopping.signal])));
+          event = { ...base, type: "planned", at: new Date().toISOString(), reason: `dry run: ${plan.reason}`, wouldArchiveTo: plan.wouldArchiveTo, wouldPrune: plan.wouldPrune };
+        } catch (err) {
+          event = { ...base, type: "failed", at: new Date().toISOString(), reason: `dry run: ${err instanceof Error ? err.message : String(err)}` };
+        }
+      }
+      await announce(event);
+      results.push(event);
+    }
+    return results;
   }
 
   function scheduleRetry(target: MirrorTarget, domain: string, attempt: number): void {
@@ -189,9 +230,17 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
     return results;
   }
 
+  async function planAll(requestId?: string): Promise<MirrorEventInput[]> {
+    const results: MirrorEventInput[] = [];
+    for (const domain of await chainDomains()) results.push(...(await planDomain(domain, requestId)));
+    return results;
+  }
+
   return {
     syncDomain,
     syncAll,
+    planDomain,
+    planAll,
     stop() {
       stopping.abort(new Error("the mirror is shutting down"));
       for (const r of retries.values()) clearTimeout(r.timer);

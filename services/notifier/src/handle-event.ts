@@ -39,6 +39,8 @@ export function createEventHandler(deps: EventHandlerDeps): (msg: JsMsg) => Prom
       return "term";
     }
     const event = parsed.value;
+    // A dry run's answer (`planned`) is for the person who asked, on their terminal: nothing happened to notify.
+    if (event.type === "planned") return "ack";
     const n = renderEvent(msg.subject, event)!; // parseEvent accepted the subject
     // A notification about a target that gave up is not sent to that same target (it would loop).
     const skipTarget = n.service === "notify" ? event.targetId : undefined;

@@ -72,6 +72,26 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
     }
   });
 
+  it("a dry run's planned events notify no one, not even a target that wants every info event", async () => {
+    const a = await startHttpReceiver();
+    const notifier = await start([`json://${a.base}/all?severity=info`]);
+    try {
+      const planned = subjects.evt.chain("hv1", "planned");
+      await publishJson(nc, planned, { type: "planned", host: "hv1", domain: "web", at: new Date().toISOString(), trigger: "command", step: "would delete web.2026-01-01+00:00:00.0000000000", reason: "dry run" });
+      const mirrorPlanned = subjects.evt.mirror("hv1", "planned");
+      await publishJson(nc, mirrorPlanned, { type: "planned", host: "hv1", domain: "web", runId: "dry-1", at: new Date().toISOString(), trigger: "command", target: "/m", reason: "dry run" });
+      // Published after them: once it arrives, the planned ones were handled.
+      const archived = subjects.evt.chain("hv1", "archived");
+      await publishJson(nc, archived, { type: "archived", host: "hv1", domain: "web", at: new Date().toISOString(), trigger: "rotation", step: "archive → web.x", reason: "rotation" });
+      await waitFor(() => a.received.length >= 1, { timeoutMs: 15_000, what: "the archived notification" });
+      await sleep(1_000);
+      assert.deepEqual(a.received.map((r) => (r.body as { title: string }).title), ["VM-Babysitter: web on hv1: chain archived"]);
+    } finally {
+      await notifier.stop();
+      await a.close();
+    }
+  });
+
   it("a flood of refused backup commands notifies each target once an hour per domain, not once per command", async () => {
     const a = await startHttpReceiver();
     const notifier = await start([`json://${a.base}/flood`]);

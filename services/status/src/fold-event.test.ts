@@ -65,6 +65,22 @@ describe("foldEvent: one event into the records of the domains it speaks of", ()
       expect: (r) => assert.deepEqual(r.mirror, { state: "failed", at: "2026-12-07T10:00:00.000Z", lastSyncAt: "2026-12-07T09:00:00.000Z", target: "/m", reason: "host unreachable" }),
     },
     {
+      name: "a dry run's planned chain and mirror events change no record",
+      events: [
+        ["backup", completed("virtnbdbackup.2", { archivedTo: "web.2026-12-06" })],
+        ["mirror", ev({ type: "completed", domain: "web", runId: "m1", trigger: "backup", target: "/m", bytesTransferred: 0, durationMs: 0, attempt: 1, at: "2026-12-07T09:00:00.000Z" })],
+        ["chain", ev({ type: "planned", domain: "web", trigger: "command", step: "would delete web.2026-12-06", folders: ["web.2026-12-06"], reason: "dry run" })],
+        ["chain", ev({ type: "planned", domain: "web", trigger: "command", step: "would archive web → web.2026-12-07", folders: ["web.2026-12-07"], reason: "dry run" })],
+        ["mirror", ev({ type: "planned", domain: "web", runId: "m2", trigger: "command", target: "/m", bytesTransferred: 0, durationMs: 0, attempt: 1, wouldArchiveTo: "web.x", reason: "dry run" })],
+      ],
+      expect: (r) => {
+        assert.deepEqual(r.archives, ["web.2026-12-06"]);
+        assert.equal(r.chainLength, 3);
+        assert.equal(r.seq, 2, "only the backup and the mirror sync were folded in");
+        assert.deepEqual(r.mirror, { state: "in-sync", at: "2026-12-07T09:00:00.000Z", lastSyncAt: "2026-12-07T09:00:00.000Z", target: "/m" });
+      },
+    },
+    {
       name: "a drill of every chain: each domain gets its verdict, the first fault as reason",
       events: [
         [

@@ -61,12 +61,15 @@ function foldChain(record: DomainRecord, e: ChainEvent): boolean {
     case "failed":
       record.chainAttention = { at: e.at, reason: e.reason };
       return true;
+    // "checked" and a dry run's "planned" change no chain.
     default:
       return false;
   }
 }
 
 function foldMirror(record: DomainRecord, e: MirrorEvent): boolean {
+  // A dry run's answer says what a sync would do; the copy is as it was.
+  if (e.type === "planned") return false;
   const lastSyncAt = e.type === "completed" ? e.at : (record.mirror?.lastSyncAt ?? null);
   const state = e.type === "started" ? "syncing" : e.type === "completed" ? "in-sync" : "failed";
   record.mirror = { state, at: e.at, lastSyncAt, target: e.target, ...(e.reason ? { reason: e.reason } : {}) };

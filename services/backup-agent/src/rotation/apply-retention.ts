@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { decideRetention, isActiveChainFolder, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints } from "@vmbs/chain";
+import { decideRetention, isActiveChainFolder, parseArchiveFolderName, readChainPoints, removeToolFiles, setFolderAside, type CalendarPolicy, type ChainPoints, type RetentionDecision } from "@vmbs/chain";
 import { announce, type RotationDeps, type StepContext } from "./rotation-deps.js";
 
 /** Options of {@link applyRetention}. */
@@ -41,6 +41,50 @@ async function activeChainsAmong(deps: RotationDeps, domain: string, names: read
   return [...names.filter((n) => libvirtNames.has(n)), ...withCpt.filter((n): n is string => n !== undefined)];
 }
 
+/** The facts retention needs beyond the folder names: the active chains among them. */
+export interface RetentionFacts {
+  /** Every folder name in the backup root. */
+  names: string[];
+  activeChains: string[];
+}
+
+/** Reads the backup root's folder names and which of them are active chains (never deleted). */
+export async function readRetentionFacts(deps: RotationDeps, domain: string): Promise<RetentionFacts> {
+  const names = await folderNames(deps.backupRoot);
+  return { names, activeChains: await activeChainsAmong(deps, domain, names) };
+}
+
+/**
+ * decideRetention (libs/chain) over the backup root as it is (`facts` when already read), or with one `extra`
+ * archive added: a dry run's would-be archive, whose restore points are read from the folder `extra.from`. Reads only.
+ */
+export async function readRetentionDecision(
+  deps: RotationDeps,
+  o: RetentionOptions,
+  facts?: RetentionFacts,
+  extra?: { name: string; from: string },
+): Promise<RetentionFacts & { decision: RetentionDecision }> {
+  const { names, activeChains } = facts ?? (await readRetentionFacts(deps, o.domain));
+  const all = extra ? [...names, extra.name] : names;
+  let chains: ChainPoints[] | undefined;
+  if (o.calendar) {
+    const archives = names.filter((n) => parseArchiveFolderName(o.domain, n) !== null && !activeChains.includes(n));
+    chains = await Promise.all(archives.map((n) => readChainPoints(deps.backupRoot, o.domain, n)));
+    if (extra) chains.push({ ...(await readChainPoints(deps.backupRoot, o.domain, extra.from)), name: extra.name });
+  }
+  const decision = decideRetention({
+    domain: o.domain,
+    folderNames: all,
+    activeChains,
+    keep: o.keep,
+    ...(o.calendar ? { calendar: o.calendar } : {}),
+    ...(chains ? { chains } : {}),
+    now: deps.now?.() ?? Date.now(),
+    ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
+  });
+  return { names, activeChains, decision };
+}
+
 /**
  * Local retention for one domain (seed-behaviour.md §6, plus opt-in calendar tiers): deletes the archived
  * chains that `decideRetention` lets go, each logged and announced as `pruned` with its reason. Never
@@ -50,23 +94,7 @@ async function activeChainsAmong(deps: RotationDeps, domain: string, names: read
  * Hold the chain lease of the domain around this call.
  */
 export async function applyRetention(deps: RotationDeps, o: RetentionOptions): Promise<RetentionSummary> {
-  const names = await folderNames(deps.backupRoot);
-  const activeChains = await activeChainsAmong(deps, o.domain, names);
-  let chains: ChainPoints[] | undefined;
-  if (o.calendar) {
-    const archives = names.filter((n) => parseArchiveFolderName(o.domain, n) !== null);
-    chains = await Promise.all(archives.map((n) => readChainPoints(deps.backupRoot, o.domain, n)));
-  }
-  const decision = decideRetention({
-    domain: o.domain,
-    folderNames: names,
-    activeChains,
-    keep: o.keep,
-    ...(o.calendar ? { calendar: o.calendar } : {}),
-    ...(chains ? { chains } : {}),
-    now: deps.now?.() ?? Date.now(),
-    ...(deps.timeZone ? { timeZone: deps.timeZone } : {}),
-  });
+  const { decision, activeChains } = await readRetentionDecision(deps, o);
   const summary: RetentionSummary = { domain: o.domain, archives: decision.archives, kept: decision.keep.map((v) => v.name), deleted: [], failed: [], setAside: [] };
   deps.logger.info({ domain: o.domain, archives: decision.archives.length, keep: summary.kept, delete: decision.delete.map((v) => v.name) }, "local retention decided");
 

@@ -4,6 +4,7 @@ import type { Config, EffectivePolicy } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import type { Libvirt } from "@vmbs/virt";
 import { applyRetention, type RetentionSummary } from "./apply-retention.js";
+import { planRetention, type RetentionPlan } from "./plan-retention.js";
 import { rotateChain, type RotationSummary } from "./rotate-chain.js";
 
 export interface ChainUpkeepDeps {
@@ -25,6 +26,8 @@ export interface ChainUpkeep {
   rotate(domain: string, trigger: string, force: boolean, requestId?: string): Promise<RotationSummary>;
   /** Deletes the domain's archives beyond its count to keep and its calendar tiers. */
   retain(domain: string, trigger: string, requestId?: string): Promise<RetentionSummary>;
+  /** A dry run of retain (and of the rotation at the next backup): announces what would happen, changes nothing. */
+  planRetention(domain: string, trigger: string, requestId?: string): Promise<RetentionPlan>;
 }
 
 export function createChainUpkeep(deps: ChainUpkeepDeps): ChainUpkeep {
@@ -58,5 +61,6 @@ export function createChainUpkeep(deps: ChainUpkeepDeps): ChainUpkeep {
       const { keep, calendar } = boundsOf(domain);
       return applyRetention(rotationDeps, { domain, keep, calendar, trigger, requestId });
     },
+    planRetention: (domain, trigger, requestId) => planRetention(rotationDeps, { domain, ...boundsOf(domain), trigger, requestId }),
   };
 }
