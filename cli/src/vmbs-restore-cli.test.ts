@@ -79,8 +79,8 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /exists already/);
 
-    // The interactive flow on a real pseudo-terminal.
-    const tty = (args: string[], steps: [RegExp, string][]) => runOnPty("node", [vmbs, "restore", ...args], env, steps);
+    // The interactive flow on a real pseudo-terminal (without colours, which would split the prompts' text).
+    const tty = (args: string[], steps: [RegExp, string][]) => runOnPty("node", [vmbs, "restore", ...args], { ...env, NO_COLOR: "1" }, steps);
     const enter = "\r";
     const down = "\x1b[B";
     const refused = await tty(["--domain", dom.name, "--in-place"], [[/Replace the disks of/, enter]]);
