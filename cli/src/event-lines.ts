@@ -74,10 +74,14 @@ export interface EventPrinter {
   close(): void;
 }
 
+/** Whether stdout gets lines a person reads: a terminal, and no `--json`. */
+export function wantsHumanOutput(jsonOption: boolean): boolean {
+  return !jsonOption && process.stdout.isTTY === true;
+}
+
 /** Human lines (and progress bars) on a terminal, JSON lines with `--json` or when stdout is not a terminal. */
 export function eventPrinter(jsonOption: boolean): EventPrinter {
-  const human = !jsonOption && process.stdout.isTTY === true;
-  if (!human)
+  if (!wantsHumanOutput(jsonOption))
     return {
       print: (_subject, _event, json) => void process.stdout.write(`${JSON.stringify(json)}\n`),
       progress: () => undefined,

@@ -89,7 +89,8 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
 
     const ttyCopy = `${dom.name}-tty`;
     copies.push(ttyCopy);
-    const chosen = await tty(["--domain", dom.name], [
+    // --json: the reply as one JSON line on the terminal too (without it, lines a person reads).
+    const chosen = await tty(["--domain", dom.name, "--json"], [
       [/\? Backup set/, enter],
       [/\? Checkpoint/, enter],
       [/\? Restore to/, enter],
