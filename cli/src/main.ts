@@ -90,7 +90,7 @@ Asks the status service (vmbs.svc.status.fleet) and prints every host and domain
 level, size, chain length, mirror, last drill, and below each line what needs attention.
   --host HOST       only this host
   --domain NAME     only this domain
-  --json            print the service's reply as it came (for scripts)
+  --json            print the service's reply as it came (for scripts; also when stdout is not a terminal)
   --timeout SEC     wait at most SEC seconds for the reply (default 10)
 Exit status: 0 nothing needs attention, 1 something does (or the request failed), 2 bad usage,
 ${x.natsUnavailable} no status service answered (or NATS unreachable).`,
