@@ -30,8 +30,9 @@ export function progressBars(stream: NodeJS.WriteStream): ProgressBars {
       stream,
       format: "{label} {bar} {percentage}% · {done} of {whole} · {speed}",
       clearOnComplete: true,
-      hideCursor: true,
-      // Our own SIGINT handling ends the command; the bars are taken away by close().
+      // A cursor hidden by a command that Ctrl-C ends would stay hidden; cli-progress's own SIGINT handler would
+      // keep the process from ending.
+      hideCursor: false,
       gracefulExit: false,
     },
     Presets.shades_classic,
