@@ -30,9 +30,12 @@ export function progressBars(stream: NodeJS.WriteStream): ProgressBars {
       stream,
       format: "{label} {bar} {percentage}% · {done} of {whole} · {speed}",
       clearOnComplete: true,
-      // A cursor hidden by a command that Ctrl-C ends would stay hidden; cli-progress's own SIGINT handler would
-      // keep the process from ending.
+      barsize: 30,
+      // A cursor hidden (or line wrapping turned off) by a command that Ctrl-C ends would stay so in the terminal;
+      // cli-progress's own SIGINT handler would keep the process from ending. `linewrap: true` leaves wrapping on
+      // and cuts each bar line to the terminal's width instead.
       hideCursor: false,
+      linewrap: true,
       gracefulExit: false,
     },
     Presets.shades_classic,
