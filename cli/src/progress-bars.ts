@@ -28,7 +28,8 @@ export function progressBars(stream: NodeJS.WriteStream): ProgressBars {
   const multi = new MultiBar(
     {
       stream,
-      format: "{label} {bar} {percentage}% · {done} of {whole} · {speed}",
+      // The figures before the bar: a narrow terminal cuts the line's end, and the bar is what may go.
+      format: "{label}  {done} of {whole} · {speed}  {bar} {percentage}%",
       clearOnComplete: true,
       barsize: 30,
       // A cursor hidden (or line wrapping turned off) by a command that Ctrl-C ends would stay so in the terminal;
