@@ -87,6 +87,12 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     assert.equal(refused.exitCode, 1, refused.out);
     assert.match(refused.out, /not confirmed, nothing changed/);
 
+    // Without --json a terminal gets the reply as lines a person reads: the sets, one field a line.
+    const listed = await tty(["--domain", dom.name, "--list"], []);
+    assert.equal(listed.exitCode, 0, listed.out);
+    assert.match(listed.out, new RegExp(`^sets\\r?\\n {2}- name {2}${dom.name}\\r?\\n {4}active {2}true\\r?$`, "m"), listed.out);
+    assert.doesNotMatch(listed.out, /\{"/, "no JSON on a terminal");
+
     const ttyCopy = `${dom.name}-tty`;
     copies.push(ttyCopy);
     // --json: the reply as one JSON line on the terminal too (without it, lines a person reads).
