@@ -1,5 +1,6 @@
 import { splitEventSubject } from "@vmbs/contracts";
 import { duration, painter, shortTime, size, stdoutWantsColour } from "./human-format.js";
+import { progressBars, type RunFigures } from "./progress-bars.js";
 
 /*
  * Events as the CLI prints them: one line a person reads on a terminal, one JSON line for scripts (--json or a
@@ -67,15 +68,41 @@ export function describeEvent(subject: string, event: Payload, colour: boolean):
 export interface EventPrinter {
   /** Prints one event; `json` is the line scripts get. */
   print(subject: string, event: Payload, json: unknown): void;
+  /** Shows how far run `runId` is: a bar on a terminal; nothing for scripts (their JSON lines stay the events). */
+  progress(runId: string, label: string, figures: RunFigures): void;
+  /** Takes the bars away; call once nothing more is printed. */
+  close(): void;
 }
 
-/** Human lines on a terminal, JSON lines with `--json` or when stdout is not a terminal. */
+/** Whether stdout gets lines a person reads: a terminal, and no `--json`. */
+export function wantsHumanOutput(jsonOption: boolean): boolean {
+  return !jsonOption && process.stdout.isTTY === true;
+}
+
+/** Human lines (and progress bars) on a terminal, JSON lines with `--json` or when stdout is not a terminal. */
 export function eventPrinter(jsonOption: boolean): EventPrinter {
-  const human = !jsonOption && process.stdout.isTTY === true;
-  const colour = human && stdoutWantsColour();
+  if (!wantsHumanOutput(jsonOption))
+    return {
+      print: (_subject, _event, json) => void process.stdout.write(`${JSON.stringify(json)}\n`),
+      progress: () => undefined,
+      close: () => undefined,
+    };
+  const colour = stdoutWantsColour();
+  const bars = progressBars(process.stdout);
+  // Runs whose last event was printed: a progress message still on its way must not draw their bar again.
+  const over = new Set<string>();
   return {
-    print(subject, event, json) {
-      process.stdout.write(`${human ? describeEvent(subject, event, colour) : JSON.stringify(json)}\n`);
+    print(subject, event) {
+      // A run's last event ends its bar: the line says how it ended.
+      const type = text(event.type) ?? splitEventSubject(subject)?.type;
+      const runId = text(event.runId);
+      if ((type === "completed" || type === "failed") && runId) {
+        over.add(runId);
+        bars.end(runId);
+      }
+      bars.line(describeEvent(subject, event, colour));
     },
+    progress: (runId, label, figures) => void (over.has(runId) || bars.update(runId, label, figures)),
+    close: () => bars.close(),
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { commandOutcomeKey, msgIdIdentity, publishJson, readBucketKey, type CommandRecord, type NatsConnection } from "@vmbs/bus";
-import { buckets, parseEvent, splitEventSubject } from "@vmbs/contracts";
+import { backupProgressSchema, buckets, parseEvent, parsePayload, splitEventSubject } from "@vmbs/contracts";
 import { eventPrinter } from "./event-lines.js";
 import { exitStatus } from "./exit-reasons.js";
 
@@ -20,6 +20,8 @@ export interface HostCommand {
   payload: Record<string, unknown>;
   /** Event subjects that carry this command's outcome (matched by requestId). */
   eventSubjects: string[];
+  /** The core-NATS subject of its runs' progress (a backup's), drawn as bars on a terminal. */
+  progressSubject?: string;
   /**
    * `agent`: taken by the host's backup agent, which records the command's outcome (vmbs_command_outcomes) and
    * holds the presence key; done when that record is. `drill`: taken by the restore service; done at the drill's
@@ -75,6 +77,9 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
   const msgId = `vmbs-cli.${requestId}`;
   const printer = eventPrinter(o.json);
   const printed = new Set<string>();
+  // The runs this command caused (their events name our requestId); a run it joined names another request, but its
+  // started event, shown to us too, gives its runId.
+  const runIds = new Set<string>();
   let bad = false;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (finish = resolve));
@@ -84,6 +89,7 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
       if (printed.has(eventMsgId)) return;
       printed.add(eventMsgId);
     }
+    if (typeof event.runId === "string") runIds.add(event.runId);
     printer.print(subject, event, event);
     if (isBad(subject, event)) bad = true;
   };
@@ -96,6 +102,17 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
         if (!parsed.ok || parsed.value.requestId !== requestId) continue;
         show(m.subject, parsed.value, m.headers?.get("Nats-Msg-Id") || undefined);
         if (o.takenBy === "drill" && (parsed.value.type === "completed" || parsed.value.type === "failed")) finish(bad ? 1 : 0);
+      }
+    })();
+
+  const progress = o.progressSubject ? nc.subscribe(o.progressSubject) : undefined;
+  if (progress)
+    void (async () => {
+      for await (const m of progress) {
+        const parsed = parsePayload(backupProgressSchema, m.data);
+        if (!parsed.ok) continue;
+        const p = parsed.value;
+        if (p.requestId === requestId || runIds.has(p.runId)) printer.progress(p.runId, p.domain, p);
       }
     })();
 
@@ -162,6 +179,8 @@ export async function runHostCommand(o: HostCommand): Promise<number> {
     clearTimeout(timer);
     clearTimeout(offline);
     for (const sub of subscriptions) sub.unsubscribe();
+    progress?.unsubscribe();
+    printer.close();
     await nc.close();
   }
 }

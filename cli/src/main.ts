@@ -82,12 +82,14 @@ Run "vmbs <command> --help" for a command's options, "vmbs --version" for the ve
   notifier: `Usage: vmbs notifier\n\nSends failed and attention events (and more, per target options) to every NOTIFY_URLS target through a\nRedis queue with retries, until SIGINT/SIGTERM. REDIS_URL unset: a local redis-server (data in $VMBS_STATE_DIR/redis).\nNATS_NKEY_SEED=…/notifier.nk under auth.\n${serveExitStatus} ${x.natsUnavailable} also: REDIS_URL unreachable or the local redis-server failed.`,
   "mirror-service": `Usage: vmbs mirror-service\n\nRuns this host's mirror until SIGINT/SIGTERM: copies each chain to RSYNC_BACKUP_PATH and MIRROR_RCLONE_TARGETS after\nits backups (or at RSYNC_SCHEDULE) and on vmbs.cmd.mirror.<host>.\n${serveExitStatus}`,
   "restore-service": `Usage: vmbs restore-service\n\nRuns this host's restore service (NATS micro service vmbs-restore on vmbs.svc.restore.<host>.*) until\nSIGINT/SIGTERM. NATS_NKEY_SEED=…/restore-<host>.nk under auth.\n${serveExitStatus}`,
-  mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS]
+  mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]
 
-Publishes vmbs.cmd.mirror.<host> and prints the outcome events as JSON on stdout.
+Publishes vmbs.cmd.mirror.<host> and prints each sync's events: lines a person reads on a terminal, the outcome
+events as JSON lines with --json or when stdout is not a terminal.
   --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
   --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
   --timeout SEC     give up waiting after SEC seconds in all (default 3600)
+  --json            JSON lines, also on a terminal
 Exit status: 0 every sync completed, 1 one failed or timed out, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
   "status-service": `Usage: vmbs status-service\n\nRuns the fleet's status service until SIGINT/SIGTERM: keeps the status of every host and domain from the events and\nheartbeats (in the vmbs_status bucket), raises vmbs.evt.fleet.<host>.silent|back|stale, answers vmbs.svc.status.fleet and\n.history (NATS micro service vmbs-status), and serves the status page and /metrics on VMBS_HTTP_LISTEN.\nNATS_NKEY_SEED=…/status.nk under auth.\n${serveExitStatus}`,
   status: `Usage: vmbs status [--host HOST] [--domain NAME] [--json] [--timeout SECONDS]
@@ -96,7 +98,7 @@ Asks the status service (vmbs.svc.status.fleet) and prints every host and domain
 level, size, chain length, mirror, last drill, and below each line what needs attention.
   --host HOST       only this host
   --domain NAME     only this domain
-  --json            print the service's reply as it came (for scripts)
+  --json            print the service's reply as it came (for scripts; also when stdout is not a terminal)
   --timeout SEC     wait at most SEC seconds for the reply (default 10)
 Exit status: 0 nothing needs attention, 1 something does (or the request failed), 2 bad usage,
 ${x.natsUnavailable} no status service answered (or NATS unreachable).`,
@@ -153,9 +155,10 @@ terminal.
   --json            JSON lines, also on a terminal
 Exit status: 0 done, 1 the stream could not be read, 2 bad usage, ${x.natsUnavailable} NATS unreachable.`,
   restore: `Usage: vmbs restore --domain NAME [--host HOST] [--from DIR] [--set NAME] [--checkpoint N|latest] [--disk DEV]
-                    (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS]
+                    (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS] [--json]
 
-Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply as JSON; steps go to stderr.
+Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply: lines a person reads on a
+terminal, one JSON line with --json or when stdout is not a terminal; steps go to stderr.
 On a terminal, what the options leave open (domain, set, checkpoint, target, disks) is chosen with arrow keys and
 the restore is confirmed; in a script, --domain and one of --as / --in-place are required.
   --domain NAME       the domain whose backups are restored
@@ -172,12 +175,13 @@ the restore is confirmed; in a script, --domain and one of --as / --in-place are
   --list              print the sets and the checkpoints of --set (default the active chain)
   --plan              print what the restore would do and why it would be refused (exit 1 then); changes nothing
   --timeout SEC       give up waiting after SEC seconds (default 21600)
+  --json              the reply as one JSON line, also on a terminal
 Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad usage.`,
   replicate: `Usage: vmbs replicate --domain NAME --as NEW_NAME [--host HOST] [--to URI] [--mac keep|random] [--disk-dir DIR]
-                      [--no-copy] [--yes] [--plan] [--timeout SECONDS]
+                      [--no-copy] [--yes] [--plan] [--timeout SECONDS] [--json]
 
 Asks the restore service of HOST (vmbs.svc.restore.<host>.replicate) to copy a defined domain as a new one, and
-prints its reply as JSON; steps go to stderr. The copy gets a new UUID, is defined on the target and never started.
+prints its reply (lines on a terminal, one JSON line with --json or when stdout is not a terminal); steps go to stderr. The copy gets a new UUID, is defined on the target and never started.
 On a terminal, what the options leave open (domain, target, name, MACs, disks) is chosen with arrow keys and the
 replication is confirmed.
   --domain NAME       the source, a defined domain of HOST's LIBVIRT_URI
@@ -195,6 +199,7 @@ replication is confirmed.
                       afterwards. Asked on a terminal; without a terminal and without --yes a running source is refused
   --plan              print what the replication would do and why it would be refused (exit 1 then); changes nothing
   --timeout SEC       give up waiting after SEC seconds (default 21600)
+  --json              the reply as one JSON line, also on a terminal
 Exit status: 0 replicated, 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
 
@@ -297,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
       const options = { help, hosts: text, "share-root": { type: "string", multiple: true }, out: text, force: flag } as const;
       ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
     } else if (command === "restore") {
-      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text } as const;
+      const options = { help, domain: text, host: text, from: text, set: text, checkpoint: text, disk: text, as: text, "in-place": flag, yes: flag, list: flag, plan: flag, timeout: text, json: flag } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "policy") {
       const options = { help, domain: { type: "string", multiple: true }, json: { type: "boolean" } } as const;
@@ -311,7 +316,7 @@ async function main(argv: string[]): Promise<number> {
       const options = { help, domain: text, host: text, json: flag, timeout: text } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "replicate") {
-      const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text } as const;
+      const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text, json: flag } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "backup") {
       const options = { help, domain: text, all: flag, host: text, level: text, timeout: text, json: flag } as const;
@@ -324,7 +329,7 @@ async function main(argv: string[]): Promise<number> {
     } else
       values =
         command === "mirror"
-          ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text }, strict: true }).values
+          ? parseArgs({ args: rest, options: { help, domain: text, host: text, timeout: text, json: flag }, strict: true }).values
           : parseArgs({ args: rest, options: { help }, strict: true }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${usage[command]}\n`);
@@ -386,7 +391,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`--timeout must be a positive number\n\n${usage.mirror}\n`);
       return 2;
     }
-    return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec });
+    return mirrorCommand({ domain: values.domain, host: values.host, timeoutSec, json: values.json === true });
   }
   // Restores and replications copy whole disks: 6 h unless told otherwise.
   const longTimeoutSec = Number(values.timeout ?? 21_600);
@@ -408,6 +413,7 @@ async function main(argv: string[]): Promise<number> {
       list: values.list,
       plan: values.plan,
       timeoutSec: longTimeoutSec,
+      json: values.json === true,
     });
   }
   if (command === "replicate") {
@@ -422,6 +428,7 @@ async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       plan: values.plan,
       timeoutSec: longTimeoutSec,
+      json: values.json === true,
     });
   }
   return serve(command as ServeRole);

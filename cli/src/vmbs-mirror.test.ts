@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { mirrorEventSchema } from "@vmbs/contracts";
-import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, runOnPty, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
@@ -57,6 +57,12 @@ describe("vmbs start with RSYNC_BACKUP_PATH, and vmbs mirror", () => {
     const all = await execa("node", [vmbs, "mirror", "--timeout", "60"], { env, reject: false });
     assert.equal(all.exitCode, 0, all.stderr);
     assert.match(all.stdout, /"type":"completed"/);
+
+    // On a terminal: a line per step a person reads, the start included; no JSON.
+    const tty = await runOnPty("node", [vmbs, "mirror", "--domain", dom.name, "--timeout", "60"], { ...env, NO_COLOR: "1" }, []);
+    assert.equal(tty.exitCode, 0, tty.out);
+    assert.match(tty.out, new RegExp(`mirror started  ${dom.name}  to [^\\r\\n]+\\r?\\n[^\\r\\n]*mirror completed  ${dom.name}  to [^·]+ · [\\d.]+ (B|KiB|MiB) sent`), tty.out);
+    assert.doesNotMatch(tty.out, /"type"/, "no JSON on a terminal");
 
     stack.kill("SIGTERM");
     const exit = await stack;

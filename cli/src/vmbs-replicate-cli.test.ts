@@ -88,7 +88,8 @@ describe("vmbs replicate, scripted, against a host's restore service", () => {
     copies.push(ttyCopy);
     const enter = "\r";
     const down = "\x1b[B";
-    const chosen = await runOnPty("node", [vmbs, "replicate", "--domain", dom.name], env, [
+    // Without colours, which would split the prompts' text; --json: the reply as one JSON line on the terminal too.
+    const chosen = await runOnPty("node", [vmbs, "replicate", "--domain", dom.name, "--json"], { ...env, NO_COLOR: "1" }, [
       [/\? Target/, enter],
       [/\? Name of the new domain/, `${ttyCopy}${enter}`],
       [/\? Disks/, enter],

@@ -79,17 +79,24 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     assert.equal(again.exitCode, 1);
     assert.match(again.stdout, /exists already/);
 
-    // The interactive flow on a real pseudo-terminal.
-    const tty = (args: string[], steps: [RegExp, string][]) => runOnPty("node", [vmbs, "restore", ...args], env, steps);
+    // The interactive flow on a real pseudo-terminal (without colours, which would split the prompts' text).
+    const tty = (args: string[], steps: [RegExp, string][]) => runOnPty("node", [vmbs, "restore", ...args], { ...env, NO_COLOR: "1" }, steps);
     const enter = "\r";
     const down = "\x1b[B";
     const refused = await tty(["--domain", dom.name, "--in-place"], [[/Replace the disks of/, enter]]);
     assert.equal(refused.exitCode, 1, refused.out);
     assert.match(refused.out, /not confirmed, nothing changed/);
 
+    // Without --json a terminal gets the reply as lines a person reads: the sets, one field a line.
+    const listed = await tty(["--domain", dom.name, "--list"], []);
+    assert.equal(listed.exitCode, 0, listed.out);
+    assert.match(listed.out, new RegExp(`^sets\\r?\\n {2}- name {2}${dom.name}\\r?\\n {4}active {2}true\\r?$`, "m"), listed.out);
+    assert.doesNotMatch(listed.out, /\{"/, "no JSON on a terminal");
+
     const ttyCopy = `${dom.name}-tty`;
     copies.push(ttyCopy);
-    const chosen = await tty(["--domain", dom.name], [
+    // --json: the reply as one JSON line on the terminal too (without it, lines a person reads).
+    const chosen = await tty(["--domain", dom.name, "--json"], [
       [/\? Backup set/, enter],
       [/\? Checkpoint/, enter],
       [/\? Restore to/, enter],

@@ -32,6 +32,7 @@ export async function backupCommand(o: BackupCommandOptions): Promise<number> {
     subject: subjects.cmd.backup(host),
     payload: { ...(o.all ? {} : { domain: o.domain }), level: o.level },
     eventSubjects: [subjects.evt.backupAll(host), subjects.evt.chainAll(host)],
+    progressSubject: subjects.progress.backup(host),
     takenBy: "agent",
     timeoutSec: o.timeoutSec,
     json: o.json,

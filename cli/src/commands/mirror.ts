@@ -2,18 +2,21 @@ import { randomUUID } from "node:crypto";
 import { mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
 import { publishJson } from "@vmbs/bus";
 import { connectAsOperator } from "../operator-client.js";
+import { eventPrinter, wantsHumanOutput } from "../event-lines.js";
 
 export interface MirrorCommandOptions {
   domain?: string;
   host?: string;
   timeoutSec: number;
+  json: boolean;
 }
 
 /** Without --domain the command covers every chain: done once every started sync ended and nothing new came for this long. */
 const settleMs = 5_000;
 
 /**
- * `vmbs mirror`: publishes `vmbs.cmd.mirror.<host>` and prints each outcome event as JSON.
+ * `vmbs mirror`: publishes `vmbs.cmd.mirror.<host>` and prints each sync's events: a line each on a terminal, the
+ * outcome events as JSON lines for scripts.
  * Exit 0 = every sync completed, 1 = one failed or the wait timed out.
  */
 export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
@@ -21,6 +24,9 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
   if (typeof client === "number") return client;
   const { host, nc } = client;
   const requestId = randomUUID();
+  const printer = eventPrinter(o.json);
+  // Scripts get the outcomes only (as always); a person also sees each sync start.
+  const showStarts = wantsHumanOutput(o.json);
   const events = nc.subscribe(subjects.evt.serviceAll("mirror", host));
   const open = new Set<string>();
   let failed = false;
@@ -39,16 +45,18 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
       if (!parsed.success || parsed.data.requestId !== requestId) {
         // A refused command carries no requestId (it could not be read): the only failure without a domain.
         if (parsed.success && parsed.data.type === "failed" && parsed.data.trigger === "command" && !parsed.data.domain) {
-          process.stdout.write(`${JSON.stringify(parsed.data)}\n`);
+          printer.print(msg.subject, parsed.data, parsed.data);
           return 1;
         }
         continue;
       }
       const e: MirrorEvent = parsed.data;
-      if (e.type === "started") open.add(e.runId);
-      else {
+      if (e.type === "started") {
+        open.add(e.runId);
+        if (showStarts) printer.print(msg.subject, e, e);
+      } else {
         open.delete(e.runId);
-        process.stdout.write(`${JSON.stringify(e)}\n`);
+        printer.print(msg.subject, e, e);
         if (e.type === "failed") failed = true;
         if (o.domain) return failed ? 1 : 0;
       }
@@ -63,6 +71,7 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
   } finally {
     clearTimeout(settle);
     clearTimeout(deadline);
+    printer.close();
     await nc.close();
   }
 }

@@ -1,6 +1,7 @@
 import { macPolicySchema, replicatePlanReplySchema, type MacPolicy, type ReplicatePlanReply } from "@vmbs/contracts";
 import type { NatsConnection } from "@vmbs/bus";
 import { connectAsOperator } from "../operator-client.js";
+import { printReply } from "../reply-lines.js";
 import { askText, select } from "./restore-prompts.js";
 import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
 
@@ -18,6 +19,8 @@ export interface ReplicateCommandOptions {
   /** Only print what the replication would do; nothing changes. */
   plan?: boolean;
   timeoutSec: number;
+  /** The replies as JSON lines, also on a terminal. */
+  json: boolean;
 }
 
 interface Request {
@@ -78,7 +81,7 @@ export async function replicateCommand(o: ReplicateCommandOptions): Promise<numb
     }
     if (o.plan) {
       const plan = await ask("replicate-plan", { ...request, consent }, 120_000);
-      process.stdout.write(`${JSON.stringify(plan.json)}\n`);
+      printReply(plan.json, o.json);
       return plan.ok && !(plan.json as { refusal?: string }).refusal ? 0 : 1;
     }
     // On a terminal a person can consent to the shutdown; a script must say --yes, else the service refuses.
@@ -89,7 +92,7 @@ export async function replicateCommand(o: ReplicateCommandOptions): Promise<numb
       }
       consent = true;
     }
-    return await runAndPrint(nc, host, "replicate", { ...request, consent }, o.timeoutSec * 1000);
+    return await runAndPrint(nc, host, "replicate", { ...request, consent }, o.timeoutSec * 1000, o.json);
   } catch (err) {
     process.stderr.write(`vmbs replicate: ${(err as Error).message}\n`);
     return 1;

@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { openHostsBucket, type NatsConnection } from "@vmbs/bus";
 import { hostInventorySchema, restoreEventSchema, subjects, type RestoreEndpoint } from "@vmbs/contracts";
 import { select } from "./restore-prompts.js";
+import { describeEvent } from "../event-lines.js";
+import { printReply } from "../reply-lines.js";
 
 /** One request to a host's restore service; a refusal or failure is `ok: false` with `{ error }`. */
 export type Ask = (endpoint: RestoreEndpoint, body: object, timeoutMs: number) => Promise<{ ok: boolean; json: unknown }>;
@@ -17,23 +19,30 @@ export function restoreAsker(nc: NatsConnection, host: string): Ask {
 
 /**
  * Runs `endpoint` (run, replicate) under a fresh requestId, its events printed on stderr meanwhile, and prints
- * the reply as JSON on stdout; returns the exit status (0 done, 1 refused or failed).
+ * the reply on stdout (printReply); returns the exit status (0 done, 1 refused or failed).
  */
-export async function runAndPrint(nc: NatsConnection, host: string, endpoint: RestoreEndpoint, body: object, timeoutMs: number): Promise<number> {
+export async function runAndPrint(nc: NatsConnection, host: string, endpoint: RestoreEndpoint, body: object, timeoutMs: number, json: boolean): Promise<number> {
   const requestId = randomUUID();
   printRunEvents(nc, host, requestId);
   const reply = await restoreAsker(nc, host)(endpoint, { ...body, requestId }, timeoutMs);
-  process.stdout.write(`${JSON.stringify(reply.json)}\n`);
+  printReply(reply.json, json);
   return reply.ok ? 0 : 1;
 }
 
-/** Prints the type, step and reason of every event of the run with `requestId` on stderr while it runs. */
+/**
+ * Prints each event of the run with `requestId` on stderr while it runs (every step is a `progress` event): an
+ * event line on a terminal, `type: step: reason` otherwise.
+ */
 function printRunEvents(nc: NatsConnection, host: string, requestId: string): void {
   const events = nc.subscribe(subjects.evt.serviceAll("restore", host));
+  const terminal = process.stderr.isTTY === true;
+  const colour = terminal && !process.env.NO_COLOR;
   void (async () => {
     for await (const m of events) {
       const e = restoreEventSchema.safeParse(m.json());
-      if (e.success && e.data.requestId === requestId) process.stderr.write(`${e.data.type}${e.data.step ? `: ${e.data.step}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}\n`);
+      if (!e.success || e.data.requestId !== requestId) continue;
+      const line = terminal ? describeEvent(m.subject, e.data, colour) : `${e.data.type}${e.data.step ? `: ${e.data.step}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}`;
+      process.stderr.write(`${line}\n`);
     }
   })();
 }

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@vmbs/bus";
 import { isHostToken, restoreCheckpointsReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
 import { connectOperatorBus } from "../operator-client.js";
+import { printReply } from "../reply-lines.js";
 import { loadConfigOrExit } from "../runtime.js";
 import { askText, select } from "./restore-prompts.js";
 import { chooseDomain, confirm, restoreAsker, runAndPrint, type Ask } from "./restore-client.js";
@@ -22,6 +23,8 @@ export interface RestoreCommandOptions {
   /** Only print what the restore would do (the service's plan); nothing changes. */
   plan?: boolean;
   timeoutSec: number;
+  /** The replies as JSON lines, also on a terminal. */
+  json: boolean;
 }
 
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
@@ -70,7 +73,7 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
     if (o.list) {
       const sets = await ask("sets", scope, 60_000);
       const checkpoints = sets.ok ? await ask("checkpoints", { ...scope, ...(o.set ? { set: o.set } : {}) }, 60_000) : undefined;
-      process.stdout.write(`${JSON.stringify({ ...(sets.json as object), ...(checkpoints ? { active: checkpoints.json } : {}) })}\n`);
+      printReply({ ...(sets.json as object), ...(checkpoints ? { active: checkpoints.json } : {}) }, o.json);
       return sets.ok && checkpoints?.ok ? 0 : 1;
     }
     const request = {
@@ -82,10 +85,10 @@ export async function restoreCommand(o: RestoreCommandOptions): Promise<number> 
     };
     if (o.plan) {
       const plan = await ask("plan", request, 60_000);
-      process.stdout.write(`${JSON.stringify(plan.json)}\n`);
+      printReply(plan.json, o.json);
       return plan.ok && !(plan.json as { refusal?: string }).refusal ? 0 : 1;
     }
-    return await runAndPrint(nc, host, "run", request, o.timeoutSec * 1000);
+    return await runAndPrint(nc, host, "run", request, o.timeoutSec * 1000, o.json);
   } catch (err) {
     process.stderr.write(`vmbs restore: ${(err as Error).message}\n`);
     return 1;

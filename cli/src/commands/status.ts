@@ -3,6 +3,14 @@ import { describeAge } from "@vmbs/status";
 import { connectAsOperator } from "../operator-client.js";
 import { exitStatus } from "../exit-reasons.js";
 import { painter, shortTime, size, stdoutWantsColour, type Painter } from "../human-format.js";
+import Table from "cli-table3";
+import { wantsHumanOutput } from "../event-lines.js";
+
+/** A table without lines: columns two spaces apart, as `ls -l` or `docker ps` print them. */
+const borderless = Object.fromEntries(
+  ["top", "top-mid", "top-left", "top-right", "bottom", "bottom-mid", "bottom-left", "bottom-right", "left", "left-mid", "mid", "mid-mid", "right", "right-mid"].map((k) => [k, ""]),
+) as Record<string, string>;
+borderless.middle = "  ";
 
 export interface StatusCommandOptions {
   host?: string;
@@ -39,13 +47,11 @@ export function renderFleetTable(status: FleetStatus, colour: boolean): string {
       });
     }
   }
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r.cells[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  const out = [p.bold(line(header))];
-  for (const r of rows) {
-    out.push(r.paint(line(r.cells)));
-    for (const a of r.attention) out.push(p.yellow(`    ! ${a}`));
-  }
+  const table = new Table({ head: header.map((h) => p.bold(h)), chars: borderless, style: { head: [], border: [], "padding-left": 0, "padding-right": 0 } });
+  for (const r of rows) table.push(r.cells.map((c) => r.paint(c)));
+  // One line per row (cells never wrap): what needs attention goes under its row, outside the columns.
+  const [head = "", ...lines] = table.toString().split("\n").map((l) => l.trimEnd());
+  const out = [head, ...lines.flatMap((l, i) => [l, ...rows[i]!.attention.map((a) => p.yellow(`    ! ${a}`))])];
   if (status.hosts.length === 0) out.push(p.dim("no hosts have reported yet"));
   return `${out.join("\n")}\n`;
 }
@@ -57,8 +63,8 @@ function verdictPaint(alive: boolean, d: DomainStatus, p: Painter): (s: string) 
 }
 
 /**
- * `vmbs status`: asks the status service (`vmbs.svc.status.fleet`) and prints its reply as a table, or as it came
- * with --json. Exit 0 when nothing needs attention, 1 when something does, 2 bad usage, 69 no status service.
+ * `vmbs status`: asks the status service (`vmbs.svc.status.fleet`) and prints its reply as a table on a terminal, or
+ * as it came with --json or when stdout is not a terminal. Exit 0 when nothing needs attention, 1 when something does, 2 bad usage, 69 no status service.
  */
 export async function statusCommand(o: StatusCommandOptions): Promise<number> {
   if (o.host !== undefined && !isHostToken(o.host)) {
@@ -89,7 +95,7 @@ export async function statusCommand(o: StatusCommandOptions): Promise<number> {
       after = part.next;
     }
     // --json prints a reply in one part as the service sent it, byte for byte; the parts of a bigger one joined.
-    if (o.json) process.stdout.write(`${parts === 1 ? text : JSON.stringify(status)}\n`);
+    if (!wantsHumanOutput(o.json)) process.stdout.write(`${parts === 1 ? text : JSON.stringify(status)}\n`);
     else process.stdout.write(renderFleetTable(status, stdoutWantsColour()));
     const attention = status.hosts.some((h) => !h.alive || h.domains.some((d) => d.attention.length > 0));
     return attention ? 1 : 0;

@@ -26,6 +26,8 @@ describe("hashing data files while they are written", () => {
       // A second disk, and the rename that ends each file; the engine then exits.
       await writeFile(join(dir, "vdb.full.data.partial"), "second disk");
       await sleep(200);
+      // What the progress messages report: every byte written so far, both disks.
+      assert.equal(hasher.bytesSoFar(), written.reduce((sum, b) => sum + b.length, 0) + "second disk".length);
       await appendFile(join(dir, "vdb.full.data.partial"), " and more");
       await rename(join(dir, "vda.full.data.partial"), join(dir, "vda.full.data"));
       await rename(join(dir, "vdb.full.data.partial"), join(dir, "vdb.full.data"));

@@ -28,6 +28,8 @@ export interface DataFileHasher {
   finish(): Promise<Map<string, StreamedDigest>>;
   /** Gives up (a failed run): closes every file, returns nothing. */
   stop(): Promise<void>;
+  /** Bytes read so far from every followed file: how much the engine has written (a progress figure, no I/O). */
+  bytesSoFar(): number;
 }
 
 interface Follower {
@@ -94,6 +96,7 @@ export function followDataFiles(dir: string): DataFileHasher {
   };
 
   return {
+    bytesSoFar: () => [...followers.values()].reduce((sum, f) => sum + f.bytes, 0),
     async finish() {
       ending = true;
       wake.abort();

@@ -80,6 +80,25 @@ export const backupEventSchema = z.discriminatedUnion("type", [
   backupCompletedSchema,
   backupFailedSchema,
 ]);
+/**
+ * Payload of `vmbs.progress.backup.<host>` (core NATS, outside VMBS_EVT: ephemeral, never stored nor replayed),
+ * published by the agent at most every few seconds while the engine runs, for a person watching `vmbs backup`.
+ */
+export const backupProgressSchema = z.object({
+  ...runEventEnvelope,
+  domain: z.string(),
+  type: z.literal("progress"),
+  /** Bytes of data files the engine has written so far in this run. */
+  bytesDone: z.number().int().nonnegative(),
+  /**
+   * Bytes of data the engine said it will copy (the sum of its "bytes of data extents to backup" lines so far; a
+   * disk not yet started is missing). Absent until the engine said it. Compression makes bytesDone end below it.
+   */
+  bytesTotal: z.number().int().nonnegative().optional(),
+  /** Bytes per second over the last interval. */
+  rate: z.number().nonnegative(),
+});
+export type BackupProgress = z.infer<typeof backupProgressSchema>;
 export type BackupStarted = z.infer<typeof backupStartedSchema>;
 export type BackupCompleted = z.infer<typeof backupCompletedSchema>;
 export type BackupFailed = z.input<typeof backupFailedSchema>;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { backupCommandSchema } from "./backup.js";
+import { backupCommandSchema, backupProgressSchema } from "./backup.js";
 import { chainCommandSchema } from "./chain.js";
 import { drillCommandSchema } from "./drill.js";
 import { serviceEventSchemas, typedEventSchemas } from "./event-contract.js";
@@ -23,7 +23,7 @@ import { subjects, type CommandVerb, type EventService, type RestoreEndpoint, ty
  * the NATS micro endpoints.
  */
 
-export type PayloadKind = "command" | "event" | "request" | "reply";
+export type PayloadKind = "command" | "event" | "progress" | "request" | "reply";
 
 export interface PayloadContract {
   /** The subject pattern with `<host>` for the host token, e.g. `vmbs.cmd.backup.<host>`. */
@@ -88,6 +88,7 @@ export const payloadContracts: readonly PayloadContract[] = [
       contract(subjects.evt.serviceAll(service as EventService, placeholderHost).replace(/\*$/, type), "event", schema),
     ),
   ),
+  contract(subjects.progress.backup(placeholderHost), "progress", backupProgressSchema),
   ...Object.entries(restoreEndpointSchemas).flatMap(([endpoint, schemas]) =>
     endpointContracts(subjects.svc.restoreEndpoint(placeholderHost, endpoint as RestoreEndpoint), schemas),
   ),
@@ -97,6 +98,7 @@ export const payloadContracts: readonly PayloadContract[] = [
 const kindWords: Record<PayloadKind, string> = {
   command: "Payload of the command",
   event: "Payload of the events",
+  progress: "Payload of the ephemeral progress messages (core NATS, stored by no stream)",
   request: "Request of the NATS micro endpoint",
   reply: "Reply of the NATS micro endpoint (a refusal or failure is answered instead with the Nats-Service-Error headers and {\"error\": reason})",
 };

@@ -109,6 +109,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
         ...commandVerbs.flatMap((verb) => durableConsumer(streams.commands, agentConsumerName(verb, host))),
         subjects.evt.serviceAll("backup", host),
         subjects.evt.serviceAll("chain", host),
+        subjects.progress.backup(host),
         ...kvWrite(buckets.hosts, host),
         ...kvWrite(buckets.agentState, `${host}.>`),
         ...kvWrite(buckets.agentPresence, host),

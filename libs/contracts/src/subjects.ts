@@ -128,6 +128,13 @@ export const subjects = {
     serviceAll: (service: EventService, host: string | "*"): string =>
       `vmbs.evt.${service}.${host === "*" ? "*" : assertHostToken(host)}.*`,
   },
+  /**
+   * Ephemeral progress of long work, on core NATS outside every stream (`vmbs.progress.<service>.<host>`): for
+   * whoever watches now; nothing stores or replays it, and missing one costs nothing.
+   */
+  progress: {
+    backup: (host: string | "*"): string => `vmbs.progress.backup.${host === "*" ? "*" : assertHostToken(host)}`,
+  },
   /** Request/reply endpoints of a host's restore micro service (issue 10): `vmbs.svc.restore.<host>.<endpoint>`. */
   svc: {
     restore: (host: string): string => `vmbs.svc.restore.${assertHostToken(host)}`,

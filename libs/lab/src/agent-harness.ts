@@ -22,7 +22,7 @@ export interface AgentHarness {
   /** Every backup event seen on this host's subjects, in order. */
   events: BackupEvent[];
   /** Starts an agent with the harness's config plus `env`; `chainFiles` lets a test watch its chain reads. */
-  startAgent(env?: Record<string, string>, with_?: Pick<BackupAgentDeps, "chainFiles">): Promise<BackupAgentHandle>;
+  startAgent(env?: Record<string, string>, with_?: Pick<BackupAgentDeps, "chainFiles" | "progressIntervalMs">): Promise<BackupAgentHandle>;
   /** Waits for the first event matching `match` (events already seen count). */
   waitEvent(match: (e: BackupEvent) => boolean, timeoutMs?: number): Promise<BackupEvent>;
   /** Publishes a raw body with a plain core publish, as `nats pub` does. */

@@ -4,6 +4,7 @@ export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsR
 export {
   runEngineBackup,
   parseEngineLine,
+  engineBytesToCopy,
   type EngineRunOptions,
   type EngineRunResult,
   type EngineLogLine,

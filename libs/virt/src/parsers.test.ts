@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { filterExtraArgs } from "./engine-capabilities.js";
-import { parseEngineLine } from "./run-backup.js";
+import { engineBytesToCopy, parseEngineLine } from "./run-backup.js";
 import { judgeImageCheck, parseVirtualSize } from "./qemu-img.js";
 
 describe("parseEngineLine", () => {
@@ -12,6 +12,14 @@ describe("parseEngineLine", () => {
     ["Traceback (most recent call last):", undefined],
   ];
   for (const [line, expected] of rows) it(`parses ${JSON.stringify(line.slice(0, 40))}`, () => assert.deepEqual(parseEngineLine(line), expected));
+});
+
+describe("engineBytesToCopy", () => {
+  it("reads a disk's announced data from its line, and nothing from other lines", () => {
+    assert.equal(engineBytesToCopy("[2026-11-26 02:34:52] INFO root virtnbdbackup - backupDisk [sda]: 2097152 bytes of data extents to backup"), 2097152);
+    assert.equal(engineBytesToCopy("[2026-11-26 02:34:52] INFO root virtnbdbackup - backupDisk [sda]: 10737418240 bytes disk size"), undefined);
+    assert.equal(engineBytesToCopy("2097152 bytes of data extents to backup"), undefined, "not an engine log line");
+  });
 });
 
 describe("filterExtraArgs", () => {

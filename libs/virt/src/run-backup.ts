@@ -52,6 +52,15 @@ export function parseEngineLine(line: string): EngineLogLine | undefined {
   return m ? { level: m[1] as EngineLogLine["level"], message: m[2]! } : undefined;
 }
 
+/**
+ * The bytes one disk's backup will copy, from the engine's `<n> bytes of data extents to backup` line (logged per
+ * disk before its data is read); undefined for any other line.
+ */
+export function engineBytesToCopy(line: string): number | undefined {
+  const m = /^(\d+) bytes of data extents to backup$/.exec(parseEngineLine(line)?.message ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 /** How often the watchdog looks at the output folder: often enough for short limits, rarely for long ones. */
 const watchIntervalMs = (stallMs: number) => Math.max(250, Math.min(stallMs / 4, 10_000));
 

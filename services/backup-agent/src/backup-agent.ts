@@ -18,6 +18,7 @@ import { backupRootId, type FileLister } from "@vmbs/chain";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
 import { openPolicySource, policyFor, type Config, type PolicyDefaults } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
+import { subjects, type BackupProgress } from "@vmbs/contracts";
 import { openAgentJournal } from "./agent-journal.js";
 import { assertBackupRoot } from "./backup-root.js";
 import { createBackupRunner } from "./backup-runner.js";
@@ -61,6 +62,8 @@ export interface BackupAgentDeps {
   agentVersion?: string;
   /** Heartbeat period of the host inventory. Default 30 s. */
   heartbeatMs?: number;
+  /** Period of a running backup's progress messages. Default 2 s. */
+  progressIntervalMs?: number;
   /** Aborts a long start-up (chain checks, first full backups) when the process is asked to stop. */
   signal?: AbortSignal;
   /** Where chain folders are read: the local disk by default (a test counts the reads of one backup). */
@@ -134,6 +137,15 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     ignoredDomains,
     timeZone: config.TZ,
     publish,
+    publishProgress: (progress: BackupProgress) => {
+      // Core NATS, no ack awaited: progress is for whoever watches now; a closed connection only loses a tick.
+      try {
+        nc.publish(subjects.progress.backup(host), JSON.stringify(progress));
+      } catch (err) {
+        logger.debug({ err }, "could not publish backup progress");
+      }
+    },
+    progressIntervalMs: deps.progressIntervalMs,
     publishChain,
     logger,
     chainFiles: deps.chainFiles,

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupStarted, HookRun } from "@vmbs/contracts";
+import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupProgress, BackupStarted, HookRun } from "@vmbs/contracts";
 import type { EffectivePolicy } from "@vmbs/config";
 import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder, type FileLister } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
@@ -8,6 +8,7 @@ import type { Logger } from "@vmbs/logger";
 import { planBackup } from "./plan-backup.js";
 import { describeHookFailure, runHook } from "./run-hook.js";
 import { saveTpmState } from "./save-tpm-state.js";
+import { defaultProgressIntervalMs, reportProgress } from "./backup-progress.js";
 import type { PublishChainEvent } from "@vmbs/bus";
 
 export interface BackupRunnerDeps {
@@ -22,6 +23,10 @@ export interface BackupRunnerDeps {
   ignoredDomains: ReadonlySet<string>;
   timeZone?: string;
   publish: (event: BackupEvent | BackupFailed) => Promise<void>;
+  /** Sends the run's progress while the engine runs (ephemeral: not through the outbox, never awaited). */
+  publishProgress?: (progress: BackupProgress) => void;
+  /** Period of the progress messages; default 2 s. */
+  progressIntervalMs?: number;
   /** Announces a destructive chain step (here: archiving the chain before a requested full). */
   publishChain: PublishChainEvent;
   logger: Logger;
@@ -120,6 +125,13 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     let startedByUs = false;
     // The new data files are hashed as the engine writes them, so their checksums are ready when it exits.
     const hasher = followDataFiles(folderPath);
+    const progress = deps.publishProgress
+      ? reportProgress({
+          bytesSoFar: hasher.bytesSoFar,
+          intervalMs: deps.progressIntervalMs ?? defaultProgressIntervalMs,
+          publish: (figures) => deps.publishProgress!({ ...base, type: "progress", at: new Date().toISOString(), ...figures }),
+        })
+      : undefined;
     try {
       if (plan.startPaused) {
         await libvirt.startPaused(req.domain);
@@ -134,11 +146,15 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
         extraArgs: policy?.excludeDisks.length ? [...deps.engineArgs, "--exclude", policy.excludeDisks.join(",")] : deps.engineArgs,
         signal: req.signal,
         stallTimeoutMs: deps.engineStallTimeoutMs,
-        onLine: (line) => log.debug({ engine: line }),
+        onLine: (line) => {
+          log.debug({ engine: line });
+          progress?.onEngineLine(line);
+        },
       });
     } catch (err) {
       return failAfterStart(`could not run the backup: ${(err as Error).message}`, { level: plan.level });
     } finally {
+      progress?.stop();
       if (!result?.succeeded) {
         await hasher.stop();
         await abortLeftoverJob(libvirt, req.domain, log);
