@@ -125,6 +125,9 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     let startedByUs = false;
     // The new data files are hashed as the engine writes them, so their checksums are ready when it exits.
     const hasher = followDataFiles(folderPath);
+    // Whether the domain has a TPM whose state goes with the checkpoint: asked while the engine runs, not after.
+    const tpmOfDomain = libvirt.tpmEmulator(req.domain);
+    tpmOfDomain.catch(() => undefined); // read after the engine; a failure there, not an unhandled rejection here
     const progress = deps.publishProgress
       ? reportProgress({
           bytesSoFar: hasher.bytesSoFar,
@@ -171,7 +174,9 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
     if (!checked.ok) return failAfterStart(checked.reason, extra);
     const bytesWritten = dataFilesOfCheckpoint(after, checked.checkpoint).reduce((sum, f) => sum + f.size, 0);
     // A checkpoint of a TPM domain without its TPM state would restore a guest whose sealed keys are gone.
-    const tpm = await saveTpmState(libvirt, req.domain, after, checked.checkpoint).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    const tpm = await tpmOfDomain
+      .then((emulator) => saveTpmState(emulator, after, checked.checkpoint))
+      .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     if (tpm instanceof Error) return failAfterStart(`the disks are backed up as ${checked.checkpoint}, but the TPM state could not be copied: ${tpm.message}`, extra);
     if (tpm.kind === "skipped") log.warn(`the TPM state is not backed up: ${tpm.why}`);
     // Only this run's data, hashed while the engine wrote it. The backup itself is good without checksums: a

@@ -1,7 +1,7 @@
 import { copyFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tpmStateCopyName, type ChainFolder } from "@vmbs/chain";
-import { SWTPM_STATE_ROOT, tpm2StatePath, type Libvirt } from "@vmbs/virt";
+import { SWTPM_STATE_ROOT, tpm2StatePath } from "@vmbs/virt";
 
 /** What {@link saveTpmState} did. */
 export type TpmStateCopy =
@@ -19,8 +19,12 @@ export type TpmStateCopy =
  * Throws when a TPM 2.0 domain has no state file: the agent starts a shut-off domain for its backup, so by now
  * libvirt has made one; its absence means the state lives elsewhere (a container without the swtpm folder).
  */
-export async function saveTpmState(libvirt: Libvirt, domain: string, folder: ChainFolder, checkpoint: string, stateRoot: string = SWTPM_STATE_ROOT): Promise<TpmStateCopy> {
-  const tpm = await libvirt.tpmEmulator(domain);
+export async function saveTpmState(
+  tpm: { uuid: string; version: string } | undefined,
+  folder: ChainFolder,
+  checkpoint: string,
+  stateRoot: string = SWTPM_STATE_ROOT,
+): Promise<TpmStateCopy> {
   if (!tpm) return { kind: "none", folder };
   if (tpm.version !== "2.0") return { kind: "skipped", folder, why: `its TPM is version ${tpm.version || "1.2"}: only TPM 2.0 state is backed up` };
   const source = tpm2StatePath(tpm.uuid, stateRoot);
