@@ -49,5 +49,6 @@ VOLUME ["/var/lib/vm-babysitter"]
 # NATS answers with the container's credential (`vmbs healthcheck`; compose adds --agent / --status-page where they apply).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["node", "/app/cli/dist/main.js", "healthcheck"]
 
-ENTRYPOINT ["node", "/app/cli/dist/main.js"]
+# --max-semi-space-size: see cli/src/node-flags.ts (the same flag as the shebang of vmbs and npm start).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/cli/dist/main.js"]
 CMD ["agent"]

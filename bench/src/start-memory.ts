@@ -82,7 +82,8 @@ async function main(stop: AbortSignal): Promise<void> {
     };
     const dom = await lab.createDomain({ sizeMiB: 1024 });
     await lab.writeGuest(dom.name, { offset: 0, length: 512 * MiB, pattern: 0x3c });
-    stack = execa("node", [vmbs, "start"], { env, reject: false, stdin: "ignore", cancelSignal: stop, forceKillAfterDelay: 20_000 });
+    // Run as `vmbs start` runs: the executable itself, so its shebang's Node flags apply (cli/src/node-flags.ts).
+    stack = execa(vmbs, ["start"], { env, reject: false, stdin: "ignore", cancelSignal: stop, forceKillAfterDelay: 20_000 });
     const pid = stack.pid!;
     const samples: (Sample & { at: number })[] = [];
     let sampling = true;

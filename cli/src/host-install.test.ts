@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { SERVICE_NODE_FLAGS } from "./node-flags.js";
 
 // test lane: independent (runs the CLI, never libvirt: no agent, no `vmbs start`)
 
@@ -65,7 +66,7 @@ describe("vmbs on a host: on the PATH and under systemd (real processes)", () =>
     const unit = await readFile(unitFile, "utf8");
     const directives = unit.split("\n").filter((l) => !l.startsWith("#") && l.includes("="));
     for (const expected of [
-      `ExecStart=${process.execPath} ${vmbs} start`,
+      `ExecStart=${process.execPath} ${SERVICE_NODE_FLAGS.join(" ")} ${vmbs} start`,
       `EnvironmentFile=${configFile}`,
       "Restart=on-failure",
       "RestartPreventExitStatus=78 73",

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The flag: see node-flags.ts.
 import { parseArgs } from "node:util";
 import { authInitCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";

@@ -1,4 +1,5 @@
 import { exitStatus } from "./exit-reasons.js";
+import { SERVICE_NODE_FLAGS } from "./node-flags.js";
 
 /** What {@link renderServiceUnit} writes into the unit: absolute paths only. */
 export interface ServiceUnitPaths {
@@ -38,7 +39,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 EnvironmentFile=${paths.environmentFile}
-ExecStart=${paths.node} ${paths.main} start
+ExecStart=${paths.node} ${SERVICE_NODE_FLAGS.join(" ")} ${paths.main} start
 Restart=on-failure
 RestartSec=10s
 # ${exitStatus.config}: invalid configuration, ${exitStatus.backupPath}: LOCAL_BACKUP_PATH missing or refused — a restart would only repeat it.
