@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Puts `vmbs` on the PATH, as the README writes it: a symlink BIN_DIR/vmbs -> this clone's cli/dist/main.js, whose
-# `#!/usr/bin/env node` line runs it on the node first on PATH. Run by setup.sh after the build.
+# `#!/usr/bin/env -S node …` line runs it on the node first on PATH. Run by setup.sh after the build.
 # BIN_DIR: $VMBS_BIN_DIR, else /usr/local/bin when root; otherwise it only prints the command to link it yourself.
 set -euo pipefail
 
