@@ -83,13 +83,18 @@ export function createFleetPolicy(o: FleetPolicyOptions): FleetPolicy {
   let matchedIn: DomainPolicies | undefined;
   let generation = 0;
   const matched = new Map<string, PolicyEntry | undefined>();
-  const entryOf = (domain: string): PolicyEntry | undefined => {
+  /** Starts a new generation (and forgets the matches) when the file in effect changed. */
+  const followFile = (): DomainPolicies => {
     const current = policies.current();
     if (current !== matchedIn) {
       matchedIn = current;
       generation += 1;
       matched.clear();
     }
+    return current;
+  };
+  const entryOf = (domain: string): PolicyEntry | undefined => {
+    const current = followFile();
     if (!matched.has(domain)) matched.set(domain, matchingEntry(current, domain));
     return matched.get(domain);
   };
@@ -98,9 +103,8 @@ export function createFleetPolicy(o: FleetPolicyOptions): FleetPolicy {
     staleAlarms: o.staleAlarms ?? true,
     silentAfterMs: o.silentAfterMs ?? SILENT_AFTER_MS,
     nextRuns() {
-      const expressions = [...new Set([o.schedule ?? "", ...policies.current().domains.map((e) => e.schedule ?? "")])].filter(Boolean);
+      const expressions = [...new Set([o.schedule ?? "", ...followFile().domains.map((e) => e.schedule ?? "")])].filter(Boolean);
       const next = new Map(expressions.map((e) => [e, taskOf(e).getNextRuns(1)[0] ?? null]));
-      entryOf(""); // brings `generation` up to the file in effect
       return {
         of: (domain) => next.get(entryOf(domain)?.schedule ?? o.schedule ?? "") ?? null,
         key: `${generation} ${[...next.values()].map((d) => d?.toISOString()).join(" ")}`,
