@@ -3,7 +3,7 @@ import { BackupRootMarkerError } from "@vmbs/chain";
 import { AgentPresenceBusyError, BusConnectError, describeHolder, StreamReplicasError, type LeaseLostError, type PresenceRecord } from "@vmbs/bus";
 import { BackupRootError, type BackupRootProblem } from "@vmbs/backup-agent";
 import { LocalRedisServerError, RedisUnavailableError } from "@vmbs/notifier";
-import type { ConfigError } from "@vmbs/config";
+import { PolicyFileError, type ConfigError } from "@vmbs/config";
 import { VmbsError, notifyUrlLabel } from "@vmbs/contracts";
 import { redactUrl } from "@vmbs/logger";
 import { BusCredentialsError } from "./bus-auth.js";
@@ -150,6 +150,7 @@ export function describeExit(err: unknown): { line: string; status: number } {
   if (err instanceof BusCredentialsError) return { line: `vmbs: ${oneLine(err.message)}`, status: exitStatus.config };
   if (err instanceof StreamReplicasError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
   if (err instanceof NotifierSetupError) return { line: `vmbs: ${err.message}`, status: exitStatus.config };
+  if (err instanceof PolicyFileError) return { line: `vmbs: VMBS_POLICY_FILE ${oneLine(err.message)} — fix the file or unset VMBS_POLICY_FILE`, status: exitStatus.config };
   if (err instanceof RedisUnavailableError)
     return { line: `vmbs: ${redactUrl(err.message)} (${causeOf(err)}) — start redis-server there or correct REDIS_URL`, status: exitStatus.natsUnavailable };
   if (err instanceof LocalRedisServerError)

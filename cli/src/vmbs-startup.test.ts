@@ -72,6 +72,8 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
     const marked = join(scratch, "marked");
     await mkdir(marked);
     await writeFile(join(marked, ".vm-babysitter-root"), "{not json");
+    const badPolicy = join(scratch, "bad-policy.yaml");
+    await writeFile(badPolicy, 'domains:\n  - match: a\n    rpoMinutes: 0\n  - match: b\n    hooks: {pre: "quiesce; rm -rf /"}\n');
     const blocker = await listen();
     blockers.push(blocker);
     const rows: [string, string, Record<string, string>, number, RegExp][] = [
@@ -84,6 +86,8 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
       ["a malformed NATS_URL", "agent", { NATS_URL: "http://admin:s3cret@nats:4222" }, 78, /^vmbs: invalid configuration: NATS_URL: expected nats:\/\/host:port .*\(got "http:\/\/\*\*\*@nats:4222"\)$/],
       ["an unreachable NATS_URL", "start", { NATS_URL: `nats://127.0.0.1:${await freePort()}` }, 69, /^vmbs: NATS_URL nats:\/\/127\.0\.0\.1:\d+ is not reachable \(.+\) — start nats-server there, correct NATS_URL, or unset it/],
       ["a taken local NATS port", "start", { VMBS_LOCAL_NATS_PORT: String(portOf(blocker)) }, 69, /^vmbs: could not start the local nats-server on 127\.0\.0\.1:\d+ \(.+\) — set VMBS_LOCAL_NATS_PORT to a free port/],
+      ["a bad policy file (every bad entry named)", "start", { VMBS_POLICY_FILE: badPolicy }, 78,
+        /^vmbs: VMBS_POLICY_FILE \S+bad-policy\.yaml: domains\[0\] \(match "a"\) rpoMinutes: .* domains\[1\] \(match "b"\) hooks\.pre: .* — fix the file or unset VMBS_POLICY_FILE$/],
       ["an unwritable log file", "start", { LOGFILE_PATH: `${join(scratch, "to-etc", "hostname")}/vmbs.log` }, 78, /^vmbs: LOGFILE_PATH \S+ is not writable \(.+\) — create its folder or point LOGFILE_PATH elsewhere$/],
     ];
     for (const [name, role, over, status, line] of rows) {

@@ -8,7 +8,7 @@ import { startMirror } from "@vmbs/mirror";
 import { startRestoreService } from "@vmbs/restore";
 import { createFleetPolicy, startStatusService } from "@vmbs/status";
 import type { BusRole } from "@vmbs/contracts";
-import { backupRpo, openPolicySource } from "@vmbs/config";
+import { backupRpo, noPolicySource, openPolicySource, type PolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { openBus, serviceRuntime, untilSignal, type Bus } from "../runtime.js";
 import { startLogRotation } from "../log-rotation-job.js";
@@ -77,6 +77,9 @@ export async function serve(role: ServeRole): Promise<number> {
   void signalled.then(() => startup.abort());
 
   let presence: AgentPresence | undefined;
+  // VMBS_POLICY_FILE, read once for every service of this process: a bad file refuses the start; a bad change later
+  // is logged once and the last good version kept.
+  let policies: PolicySource = noPolicySource;
   let redis: RunningRedisServer | undefined;
   let redisUrl = config.REDIS_URL;
   // They start in this order and stop in reverse, so the ones taking commands (agent, mirror, restore) stop
@@ -87,7 +90,7 @@ export async function serve(role: ServeRole): Promise<number> {
       serves: servesScheduler,
       start: (nc) => {
         if (!config.BACKUP_SCHEDULE) throw new Error("BACKUP_SCHEDULE is empty");
-        return startScheduler({ nc, schedule: config.BACKUP_SCHEDULE, policyFile: config.VMBS_POLICY_FILE, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
+        return startScheduler({ nc, schedule: config.BACKUP_SCHEDULE, policies, drillSchedule: config.DRILL_SCHEDULE, timeZone: config.TZ, logger });
       },
     },
     {
@@ -114,13 +117,8 @@ export async function serve(role: ServeRole): Promise<number> {
       start: async (nc) => {
         const rpo = backupRpo(config);
         // A domain's entry in VMBS_POLICY_FILE may give it its own schedule and RPO.
-        const policies = await openPolicySource({
-          path: config.VMBS_POLICY_FILE,
-          onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
-        });
         const policy = createFleetPolicy({ schedule: config.BACKUP_SCHEDULE, timeZone: config.TZ, rpoMinutes: rpo.minutes, staleAlarms: rpo.staleAlarms, policies });
-        const service = await startStatusService({ nc, policy, logger, listen: config.VMBS_HTTP_LISTEN });
-        return { ...service, stop: async () => (policies.close(), service.stop()) };
+        return startStatusService({ nc, policy, logger, listen: config.VMBS_HTTP_LISTEN });
       },
     },
     {
@@ -129,11 +127,11 @@ export async function serve(role: ServeRole): Promise<number> {
       prepare: async (nc) => {
         presence = await claimAgentPresence(nc, { host: config.HOST_ID });
       },
-      start: (nc) => startBackupAgent({ config, nc, logger, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) }),
+      start: (nc) => startBackupAgent({ config, nc, logger, policies, signal: AbortSignal.any([startup.signal, presence!.lease.signal]) }),
     },
     // The mirror connects as its own role (mirror-<host>): it may only take this host's mirror commands, its
     // completed backup events and its root's chain leases.
-    { role: { kind: "mirror", host: config.HOST_ID }, serves: servesMirror, start: (nc) => startMirror({ config, nc, logger }) },
+    { role: { kind: "mirror", host: config.HOST_ID }, serves: servesMirror, start: (nc) => startMirror({ config, nc, logger, policies }) },
     // `start` also serves this host's restore endpoints, with the restore role's own credentials.
     { role: { kind: "restore", host: config.HOST_ID }, serves: servesRestore, start: (nc) => startRestoreService({ config, nc, logger }) },
   ];
@@ -149,6 +147,11 @@ export async function serve(role: ServeRole): Promise<number> {
       if (config.NOTIFY_URLS.length === 0) throw new NotifierSetupError("NOTIFY_URLS is empty — name at least one target (see README, Notifications)");
       if (redisUrl) await checkRedis(redisUrl);
     }
+    policies = await openPolicySource({
+      path: config.VMBS_POLICY_FILE,
+      onReload: (p) => logger.info({ file: config.VMBS_POLICY_FILE, entries: p.domains.length }, "policy file reloaded"),
+      onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
+    });
     if (servesAgent || servesMirror || servesRestore) {
       await assertBackupRoot(config.LOCAL_BACKUP_PATH);
       // Creates the root's marker on first use, or reads it: a corrupt one is a refusal like a bad path.
@@ -171,6 +174,7 @@ export async function serve(role: ServeRole): Promise<number> {
       connected.push({ service, nc });
     }
   } catch (err) {
+    policies.close();
     await bus?.close();
     await redis?.stop();
     return report(logger, err, "start-up refused");
@@ -184,6 +188,7 @@ export async function serve(role: ServeRole): Promise<number> {
     // close() may have timed out while draining: the local nats-server must not outlive us either way.
     await bus!.server?.stop();
     await redis?.stop();
+    policies.close();
   };
   try {
     for (const { service, nc } of connected) {

@@ -5,4 +5,4 @@ export { shellQuote, rsyncRemoteShell } from "./shell-words.js";
 export { parseSshOptions, sshOptionsWithHostKeyPolicy, type HostKeyMode, type HostKeyPolicy, type SshSettings } from "./ssh-options.js";
 export { backupRpo, DEFAULT_RPO_MINUTES } from "./backup-rpo.js";
 export { parseDomainPolicies, policyFor, matchingEntry, PolicyFileError, NO_DOMAIN_POLICIES, type DomainPolicies, type EffectivePolicy, type Hook, type PolicyDefaults, type PolicyEntry } from "./domain-policy.js";
-export { openPolicySource, type PolicySource, type PolicySourceOptions } from "./policy-source.js";
+export { openPolicySource, noPolicySource, type PolicySource, type PolicySourceOptions } from "./policy-source.js";

@@ -7,8 +7,18 @@ export interface PolicySource {
   current(): DomainPolicies;
   /** Reads the file again now (what SIGHUP does); resolves true when the new version is in effect. */
   reload(): Promise<boolean>;
+  /** Calls `listener` with each new version put in effect; returns the unsubscribe. */
+  onChange(listener: (policies: DomainPolicies) => void): () => void;
   close(): void;
 }
+
+/** No per-domain policy: VMBS_POLICY_FILE unset, or a service started without the process's source (tests, benches). */
+export const noPolicySource: PolicySource = {
+  current: () => NO_DOMAIN_POLICIES,
+  reload: async () => true,
+  onChange: () => () => undefined,
+  close: () => undefined,
+};
 
 export interface PolicySourceOptions {
   /** VMBS_POLICY_FILE; undefined = no per-domain policy. */
@@ -39,12 +49,14 @@ async function readPolicies(path: string): Promise<DomainPolicies> {
  */
 export async function openPolicySource(o: PolicySourceOptions): Promise<PolicySource> {
   const path = o.path;
-  if (path === undefined) return { current: () => NO_DOMAIN_POLICIES, reload: async () => true, close: () => undefined };
+  if (path === undefined) return noPolicySource;
   let policies = await readPolicies(path);
+  const listeners = new Set<(policies: DomainPolicies) => void>();
   const reload = async (): Promise<boolean> => {
     try {
       policies = await readPolicies(path);
       o.onReload?.(policies);
+      for (const listener of listeners) listener(policies);
       return true;
     } catch (err) {
       if (!(err instanceof PolicyFileError)) throw err;
@@ -62,6 +74,10 @@ export async function openPolicySource(o: PolicySourceOptions): Promise<PolicySo
   return {
     current: () => policies,
     reload,
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
     close: () => {
       unwatchFile(path, onChange);
       process.off("SIGHUP", onHangup);

@@ -16,7 +16,7 @@ import {
 } from "@vmbs/bus";
 import { backupRootId, type FileLister } from "@vmbs/chain";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
-import { openPolicySource, policyFor, type Config, type PolicyDefaults } from "@vmbs/config";
+import { noPolicySource, policyFor, type Config, type PolicyDefaults, type PolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { subjects, type BackupProgress } from "@vmbs/contracts";
 import { openAgentJournal } from "./agent-journal.js";
@@ -54,11 +54,12 @@ export interface BackupAgentDeps {
     | "VMBS_ENGINE_STALL_TIMEOUT"
     | "VMBS_COMMAND_ACK_WAIT"
     | "VMBS_STATE_DIR"
-    | "VMBS_POLICY_FILE"
     | keyof PolicyDefaults
   >;
   nc: NatsConnection;
   logger: Logger;
+  /** The process's VMBS_POLICY_FILE, kept current (serve.ts opens one for all its services); none by default. */
+  policies?: PolicySource;
   agentVersion?: string;
   /** Heartbeat period of the host inventory. Default 30 s. */
   heartbeatMs?: number;
@@ -99,12 +100,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   for (const d of extra.dropped) logger.warn(d, "ignoring an argument of VIRTNBDBACKUP_ARGS");
   logger.info({ engine: engine.version }, "virtnbdbackup detected");
 
-  // A bad VMBS_POLICY_FILE stops the start; a bad change later is reported and the last good version kept.
-  const policies = await openPolicySource({
-    path: config.VMBS_POLICY_FILE,
-    onReload: (p) => logger.info({ file: config.VMBS_POLICY_FILE, entries: p.domains.length }, "policy file reloaded"),
-    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
-  });
+  const policies = deps.policies ?? noPolicySource;
   const policyOf = (domain: string) => policyFor(policies.current(), config, domain);
 
   await ensureStreams(nc);
@@ -216,7 +212,6 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   return {
     async stop() {
       inventory.stop();
-      policies.close();
       stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await outbox.close(outboxDrainOnStopMs);

@@ -15,7 +15,7 @@ import {
   type NatsConnection,
 } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
-import { openPolicySource, parseSshOptions, policyFor, type Config } from "@vmbs/config";
+import { noPolicySource, parseSshOptions, policyFor, type Config, type PolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createBackupCompletedHandler } from "./handle-backup-completed.js";
 import { createMirrorCommandHandler } from "./handle-mirror-command.js";
@@ -26,6 +26,8 @@ export interface MirrorDeps extends Pick<MirrorSyncDeps, "retryDelaysMs" | "rsyn
   config: Config;
   nc: NatsConnection;
   logger: Logger;
+  /** The process's VMBS_POLICY_FILE, kept current (serve.ts opens one for all its services); none by default. */
+  policies?: PolicySource;
   /** How long a sync waits for the chain lease (a backup or rotation running). Default 30 min. */
   leaseWaitMs?: number;
   /** Sync every chain once at start, so what failed before a restart catches up. Default true. */
@@ -56,10 +58,7 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
   // options serve other ssh uses, where e.g. UserKnownHostsFile=/dev/null is none of the mirror's business).
   const ssh = targets.some((t) => t.kind === "ssh") ? parseSshOptions(config.SSH_OPTIONS) : undefined;
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
-  const policies = await openPolicySource({
-    path: config.VMBS_POLICY_FILE,
-    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the policy in effect`),
-  });
+  const policies = deps.policies ?? noPolicySource;
   await ensureStreams(nc);
 
   const outbox = await openEventOutbox({
@@ -110,7 +109,6 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
   return {
     syncDomain: sync.syncDomain,
     async stop() {
-      policies.close();
       sync.stop();
       await task?.destroy();
       for (const c of consumers) await c.stop();

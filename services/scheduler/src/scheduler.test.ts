@@ -8,6 +8,7 @@ import { connectBus, ensureStreams, openHostsBucket, type NatsConnection } from 
 import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { subjects, type HostInventory } from "@vmbs/contracts";
 import { createLogger } from "@vmbs/logger";
+import { openPolicySource } from "@vmbs/config";
 import { createSlotPublisher } from "./slot-publisher.js";
 import { startScheduler } from "./scheduler.js";
 
@@ -70,7 +71,8 @@ describe("scheduler on a real nats-server", () => {
     const sub = nc.subscribe(subjects.cmd.backup("hvp"), { callback: (_e, m) => void seen.push((m.json() as { domain: string }).domain) });
     const silent = createLogger({ name: "test", level: "silent" });
     // BACKUP_SCHEDULE yearly: only the policy's every-second schedule can fire within the test.
-    const scheduler = await startScheduler({ nc, schedule: "@yearly", policyFile, logger: silent });
+    const policies = await openPolicySource({ path: policyFile });
+    const scheduler = await startScheduler({ nc, schedule: "@yearly", policies, logger: silent });
     try {
       await new Promise((r) => setTimeout(r, 2_500));
       assert.ok(seen.includes("db1"), `db1 was published at its every-second slots: ${seen.join(",")}`);
@@ -86,6 +88,7 @@ describe("scheduler on a real nats-server", () => {
     } finally {
       sub.unsubscribe();
       await scheduler.stop();
+      policies.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { schedule, type ScheduledTask } from "node-cron";
 import type { NatsConnection } from "@vmbs/bus";
-import { matchingEntry, openPolicySource } from "@vmbs/config";
+import { matchingEntry, noPolicySource, type PolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { createSlotPublisher } from "./slot-publisher.js";
 
@@ -8,8 +8,8 @@ export interface SchedulerDeps {
   nc: NatsConnection;
   /** BACKUP_SCHEDULE: cron expression or macro such as @daily; a domain's policy entry may give its own. */
   schedule: string;
-  /** VMBS_POLICY_FILE: per-domain schedules (re-read on change and SIGHUP). */
-  policyFile?: string;
+  /** The process's VMBS_POLICY_FILE, kept current (serve.ts opens one for all its services): per-domain schedules. */
+  policies?: PolicySource;
   /** DRILL_SCHEDULE: a restore drill of every registered host at each slot; unset = no drills. */
   drillSchedule?: string;
   /** TZ: the zone the cron expression is read in; default the machine's. */
@@ -31,6 +31,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   const slots = createSlotPublisher({ nc: deps.nc, logger });
   // One cron task per distinct schedule in use; each slot publishes the domains whose schedule it is.
   const tasks = new Map<string, ScheduledTask>();
+  const policies = deps.policies ?? noPolicySource;
   const reschedule = () => {
     const wanted = new Set([deps.schedule, ...policies.current().domains.flatMap((e) => (e.schedule ? [e.schedule] : []))]);
     for (const [expression, task] of tasks) {
@@ -51,11 +52,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
       logger.info({ schedule: expression, timeZone: deps.timeZone, next: task.getNextRun()?.toISOString() }, "backup schedule started");
     }
   };
-  const policies = await openPolicySource({
-    path: deps.policyFile,
-    onReload: reschedule,
-    onError: (err) => logger.error({ problems: err.problems }, `${err.message} — keeping the schedules in effect`),
-  });
+  const unsubscribe = policies.onChange(reschedule);
   const scheduleOf = (domain: string) => matchingEntry(policies.current(), domain)?.schedule ?? deps.schedule;
   reschedule();
   let drillTask: ScheduledTask | undefined;
@@ -71,7 +68,7 @@ export async function startScheduler(deps: SchedulerDeps): Promise<SchedulerHand
   }
   return {
     async stop(): Promise<void> {
-      policies.close();
+      unsubscribe();
       await Promise.all([...tasks.values()].map((t) => t.destroy()));
       await drillTask?.destroy();
     },
