@@ -85,8 +85,9 @@ Run "vmbs <command> --help" for a command's options, "vmbs --version" for the ve
   "restore-service": `Usage: vmbs restore-service\n\nRuns this host's restore service (NATS micro service vmbs-restore on vmbs.svc.restore.<host>.*) until\nSIGINT/SIGTERM. NATS_NKEY_SEED=…/restore-<host>.nk under auth.\n${serveExitStatus}`,
   mirror: `Usage: vmbs mirror [--domain NAME] [--host HOST] [--timeout SECONDS] [--json]
 
-Publishes vmbs.cmd.mirror.<host> and prints each sync's events: lines a person reads on a terminal, the outcome
-events as JSON lines with --json or when stdout is not a terminal.
+Publishes vmbs.cmd.mirror.<host> and prints each sync's events: lines a person reads on a terminal, with a bar per
+running rsync (bytes done of those to copy, and the rate; none for rclone targets), the outcome events as JSON lines
+with --json or when stdout is not a terminal.
   --domain NAME     one domain's chain (default: every chain folder of that host's backup root)
   --host HOST       the host id of the mirror (default: HOST_ID, i.e. this machine)
   --timeout SEC     give up waiting after SEC seconds in all (default 3600)
@@ -159,7 +160,8 @@ Exit status: 0 done, 1 the stream could not be read, 2 bad usage, ${x.natsUnavai
                     (--as NEW_NAME | --in-place [--yes] | --list) [--plan] [--timeout SECONDS] [--json]
 
 Asks the restore service of HOST (vmbs.svc.restore.<host>.*) and prints its reply: lines a person reads on a
-terminal, one JSON line with --json or when stdout is not a terminal; steps go to stderr.
+terminal, one JSON line with --json or when stdout is not a terminal; steps go to stderr, on a terminal with a bar
+while the engine writes the images (bytes written of the set's data up to the checkpoint, and the rate).
 On a terminal, what the options leave open (domain, set, checkpoint, target, disks) is chosen with arrow keys and
 the restore is confirmed; in a script, --domain and one of --as / --in-place are required.
   --domain NAME       the domain whose backups are restored
@@ -182,7 +184,8 @@ Exit status: 0 restored (or listed), 1 refused, failed or not confirmed, 2 bad u
                       [--no-copy] [--yes] [--plan] [--timeout SECONDS] [--json]
 
 Asks the restore service of HOST (vmbs.svc.restore.<host>.replicate) to copy a defined domain as a new one, and
-prints its reply (lines on a terminal, one JSON line with --json or when stdout is not a terminal); steps go to stderr. The copy gets a new UUID, is defined on the target and never started.
+prints its reply (lines on a terminal, one JSON line with --json or when stdout is not a terminal); steps go to stderr,
+on a terminal with a bar while the disks are copied. The copy gets a new UUID, is defined on the target and never started.
 On a terminal, what the options leave open (domain, target, name, MACs, disks) is chosen with arrow keys and the
 replication is confirmed.
   --domain NAME       the source, a defined domain of HOST's LIBVIRT_URI

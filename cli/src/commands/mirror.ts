@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mirrorEventSchema, subjects, type MirrorEvent } from "@vmbs/contracts";
+import { mirrorEventSchema, mirrorProgressSchema, parsePayload, subjects, type MirrorEvent } from "@vmbs/contracts";
 import { publishJson } from "@vmbs/bus";
 import { connectAsOperator } from "../operator-client.js";
 import { eventPrinter, wantsHumanOutput } from "../event-lines.js";
@@ -15,8 +15,8 @@ export interface MirrorCommandOptions {
 const settleMs = 5_000;
 
 /**
- * `vmbs mirror`: publishes `vmbs.cmd.mirror.<host>` and prints each sync's events: a line each on a terminal, the
- * outcome events as JSON lines for scripts.
+ * `vmbs mirror`: publishes `vmbs.cmd.mirror.<host>` and prints each sync's events: a line each on a terminal, with
+ * a progress bar per running rsync (`vmbs.progress.mirror.<host>`), the outcome events as JSON lines for scripts.
  * Exit 0 = every sync completed, 1 = one failed or the wait timed out.
  */
 export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
@@ -28,6 +28,14 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
   // Scripts get the outcomes only (as always); a person also sees each sync start.
   const showStarts = wantsHumanOutput(o.json);
   const events = nc.subscribe(subjects.evt.serviceAll("mirror", host));
+  const progress = showStarts ? nc.subscribe(subjects.progress.mirror(host)) : undefined;
+  if (progress)
+    void (async () => {
+      for await (const m of progress) {
+        const p = parsePayload(mirrorProgressSchema, m.data);
+        if (p.ok && p.value.requestId === requestId) printer.progress(p.value.runId, p.value.domain, p.value);
+      }
+    })();
   const open = new Set<string>();
   let failed = false;
   let settle: NodeJS.Timeout | undefined;
@@ -71,6 +79,7 @@ export async function mirrorCommand(o: MirrorCommandOptions): Promise<number> {
   } finally {
     clearTimeout(settle);
     clearTimeout(deadline);
+    progress?.unsubscribe();
     printer.close();
     await nc.close();
   }

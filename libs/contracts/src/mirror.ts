@@ -54,3 +54,22 @@ export const mirrorEventSchema = z.object({
 });
 export type MirrorEvent = z.infer<typeof mirrorEventSchema>;
 export type MirrorEventInput = z.input<typeof mirrorEventSchema>;
+/**
+ * Payload of `vmbs.progress.mirror.<host>` (core NATS, outside VMBS_EVT: ephemeral, never stored nor replayed),
+ * published by the mirror every few seconds while rsync copies a chain, for a person watching `vmbs mirror`. rclone
+ * targets publish none.
+ */
+export const mirrorProgressSchema = z.object({
+  ...runEventEnvelope,
+  type: z.literal("progress"),
+  domain: z.string(),
+  /** The mirror target, as in the run's events. */
+  target: z.string(),
+  /** Bytes of the chain's files rsync has gone through so far (its `--info=progress2` count). */
+  bytesDone: z.number().int().nonnegative(),
+  /** Bytes rsync has to go through (done + what it says is left); absent before it said. */
+  bytesTotal: z.number().int().nonnegative().optional(),
+  /** Bytes per second over the last interval. */
+  rate: z.number().nonnegative(),
+});
+export type MirrorProgress = z.infer<typeof mirrorProgressSchema>;

@@ -4,13 +4,14 @@ import { chainCommandSchema } from "./chain.js";
 import { drillCommandSchema } from "./drill.js";
 import { serviceEventSchemas, typedEventSchemas } from "./event-contract.js";
 import { domainHistoryRequestSchema, domainHistorySchema, fleetStatusRequestSchema, fleetStatusSchema } from "./fleet-status.js";
-import { mirrorCommandSchema } from "./mirror.js";
+import { mirrorCommandSchema, mirrorProgressSchema } from "./mirror.js";
 import { replicatePlanReplySchema, replicateReplySchema, replicateRequestSchema } from "./replicate.js";
 import {
   restoreCheckpointsReplySchema,
   restoreCheckpointsRequestSchema,
   restorePlanReplySchema,
   restoreRunReplySchema,
+  restoreProgressSchema,
   restoreRunRequestSchema,
   restoreSetsReplySchema,
   restoreSetsRequestSchema,
@@ -89,6 +90,8 @@ export const payloadContracts: readonly PayloadContract[] = [
     ),
   ),
   contract(subjects.progress.backup(placeholderHost), "progress", backupProgressSchema),
+  contract(subjects.progress.mirror(placeholderHost), "progress", mirrorProgressSchema),
+  contract(subjects.progress.restore(placeholderHost), "progress", restoreProgressSchema),
   ...Object.entries(restoreEndpointSchemas).flatMap(([endpoint, schemas]) =>
     endpointContracts(subjects.svc.restoreEndpoint(placeholderHost, endpoint as RestoreEndpoint), schemas),
   ),

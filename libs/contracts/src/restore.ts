@@ -128,3 +128,31 @@ export const restoreEventSchema = z.object({
   images: z.array(z.string()).optional(),
 });
 export type RestoreEvent = z.infer<typeof restoreEventSchema>;
+
+/**
+ * Payload of `vmbs.progress.restore.<host>` (core NATS, outside VMBS_EVT: ephemeral, never stored nor replayed),
+ * published by the restore service every few seconds while a restore's engine or a replication's image copy runs,
+ * for a person watching `vmbs restore` / `vmbs replicate`; `requestId` is the request's.
+ */
+export const restoreProgressSchema = z.object({
+  ...runEventEnvelope,
+  type: z.literal("progress"),
+  /** As on the run's events: "replicate" for a replication. */
+  operation: z.literal("replicate").optional(),
+  domain: z.string(),
+  /** The domain written. */
+  target: z.string(),
+  /**
+   * A restore: bytes the engine has allocated in its new images so far. A replication: bytes of the disks'
+   * virtual size `qemu-img convert` has gone through.
+   */
+  bytesDone: z.number().int().nonnegative(),
+  /**
+   * A restore: the data files of the set up to the checkpoint (what the engine reads; incremental overwrites of the
+   * same blocks and compression make the images end below or above it). A replication: the disks' virtual size.
+   */
+  bytesTotal: z.number().int().nonnegative().optional(),
+  /** Bytes per second over the last interval. */
+  rate: z.number().nonnegative(),
+});
+export type RestoreProgress = z.infer<typeof restoreProgressSchema>;

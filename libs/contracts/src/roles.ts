@@ -125,6 +125,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
         ...durableConsumer(streams.commands, mirrorConsumerName(host)),
         ...durableConsumer(streams.events, mirrorEventsConsumerName(host)),
         subjects.evt.serviceAll("mirror", host),
+        subjects.progress.mirror(host),
         ...chainLeases(host, role.sharedRoots),
       ]);
     }
@@ -138,6 +139,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
           ...durableConsumer(streams.commands, drillConsumerName(host)),
           subjects.evt.serviceAll("restore", host),
           subjects.evt.serviceAll("drill", host),
+          subjects.progress.restore(host),
           ...chainLeases(host, role.sharedRoots),
           ...kvRead(buckets.hosts, ">"),
         ],

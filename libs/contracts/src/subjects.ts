@@ -134,6 +134,9 @@ export const subjects = {
    */
   progress: {
     backup: (host: string | "*"): string => `vmbs.progress.backup.${host === "*" ? "*" : assertHostToken(host)}`,
+    mirror: (host: string | "*"): string => `vmbs.progress.mirror.${host === "*" ? "*" : assertHostToken(host)}`,
+    /** Restores and replications of the host's restore service. */
+    restore: (host: string | "*"): string => `vmbs.progress.restore.${host === "*" ? "*" : assertHostToken(host)}`,
   },
   /** Request/reply endpoints of a host's restore micro service (issue 10): `vmbs.svc.restore.<host>.<endpoint>`. */
   svc: {

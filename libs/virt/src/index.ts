@@ -10,7 +10,7 @@ export {
   type EngineLogLine,
 } from "./run-backup.js";
 export { LibvirtError, LibvirtTimeoutError, EngineUnavailableError } from "./virt-errors.js";
-export { convertImage, imageBitmaps, imageFormat, removeImageBitmap, parseImageBitmaps, QemuImgError, checkImage, judgeImageCheck, imageVirtualSize, parseVirtualSize, type ImageBitmap, type ImageCheck } from "./qemu-img.js";
+export { convertImage, convertProgress, imageBitmaps, imageFormat, removeImageBitmap, parseImageBitmaps, QemuImgError, checkImage, judgeImageCheck, imageVirtualSize, parseVirtualSize, type ImageBitmap, type ImageCheck } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";
 export { runEngineRestore, RestoreError, type RestoreRunOptions, type RestoreRunResult, type RestoreFailure } from "./run-restore.js";

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { filterExtraArgs } from "./engine-capabilities.js";
 import { engineBytesToCopy, parseEngineLine } from "./run-backup.js";
-import { judgeImageCheck, parseVirtualSize } from "./qemu-img.js";
+import { convertProgress, judgeImageCheck, parseVirtualSize } from "./qemu-img.js";
 
 describe("parseEngineLine", () => {
   const rows: [string, ReturnType<typeof parseEngineLine>][] = [
@@ -61,4 +61,15 @@ describe("parseVirtualSize (qemu-img info / *.qcow.json)", () => {
     ['{"filename": "/img/vm.qcow2"}', undefined],
   ];
   for (const [json, size] of rows) it(json, () => assert.equal(parseVirtualSize(json), size));
+});
+
+describe("convertProgress (qemu-img convert -p)", () => {
+  const rows: [string, number | undefined][] = [
+    ["    (0.00/100%)", 0],
+    ["    (42.19/100%)", 0.4219],
+    ["    (100.00/100%)", 1],
+    ["qemu-img: Could not open 'x': No such file or directory", undefined],
+    ["", undefined],
+  ];
+  for (const [text, fraction] of rows) it(JSON.stringify(text), () => assert.equal(convertProgress(text), fraction));
 });

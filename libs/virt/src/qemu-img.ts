@@ -110,11 +110,25 @@ export async function imageVirtualSize(image: string): Promise<number> {
   return size;
 }
 
+/** The fraction done of one `qemu-img convert -p` progress figure, e.g. `    (42.19/100%)`; undefined for anything else. */
+export function convertProgress(text: string): number | undefined {
+  const m = /\((\d{1,3}\.\d{2})\/100%\)/.exec(text);
+  return m ? Math.min(1, Number(m[1]) / 100) : undefined;
+}
+
 /**
  * `qemu-img convert -O <format>`: a copy of `source` in `format` at `dest` (which must not exist: the caller writes
- * a partial name). `timeoutMs` bounds the copy of a large image; `signal` cancels it.
+ * a partial name). `timeoutMs` bounds the copy of a large image; `signal` cancels it. With `onProgress`, qemu-img
+ * reports how far it is (`-p`, the fraction of the virtual size gone through) and each figure is handed on.
  */
-export async function convertImage(source: string, format: string, dest: string, o: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-  const r = await execa("qemu-img", ["convert", "-O", format, "--", source, dest], { reject: false, stdin: "ignore", timeout: o.timeoutMs, cancelSignal: o.signal });
+export async function convertImage(source: string, format: string, dest: string, o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (fraction: number) => void }): Promise<void> {
+  const p = execa("qemu-img", ["convert", ...(o.onProgress ? ["-p"] : []), "-O", format, "--", source, dest], { reject: false, stdin: "ignore", timeout: o.timeoutMs, cancelSignal: o.signal, buffer: { stdout: false } });
+  p.stdout.setEncoding("utf8");
+  // Each figure ends with \r: the last one of a chunk is the newest.
+  p.stdout.on("data", (chunk: string) => {
+    const figures = chunk.split("\r").map(convertProgress).filter((f) => f !== undefined);
+    if (figures.length > 0) o.onProgress?.(figures.at(-1)!);
+  });
+  const r = await p;
   if (r.failed) throw new QemuImgError(`convert ${source}`, r.timedOut ? `no answer within ${o.timeoutMs} ms` : r.isCanceled ? "cancelled" : String(r.stderr || r.message));
 }

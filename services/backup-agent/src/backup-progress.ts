@@ -1,3 +1,4 @@
+import { tickProgress, type ProgressFigures } from "@vmbs/bus";
 import { engineBytesToCopy } from "@vmbs/virt";
 
 /*
@@ -6,12 +7,7 @@ import { engineBytesToCopy } from "@vmbs/virt";
  * seconds. Nothing waits on it: a lost message only makes a bar jump.
  */
 
-export interface ProgressFigures {
-  bytesDone: number;
-  bytesTotal?: number;
-  /** Bytes per second since the previous figures. */
-  rate: number;
-}
+export { defaultProgressIntervalMs, type ProgressFigures } from "@vmbs/bus";
 
 export interface ProgressReporter {
   /** Each engine log line: the per-disk "bytes … to backup" lines add up to the total. */
@@ -19,28 +15,14 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-/** Default period of the progress messages: often enough for a bar, rare enough to cost nothing. */
-export const defaultProgressIntervalMs = 2_000;
-
 export function reportProgress(o: { bytesSoFar: () => number; intervalMs: number; publish: (figures: ProgressFigures) => void }): ProgressReporter {
   let bytesTotal: number | undefined;
-  let lastBytes = 0;
-  let lastAt = Date.now();
-  const timer = setInterval(() => {
-    const bytesDone = o.bytesSoFar();
-    const now = Date.now();
-    const rate = Math.max(0, Math.round(((bytesDone - lastBytes) * 1000) / Math.max(1, now - lastAt)));
-    lastBytes = bytesDone;
-    lastAt = now;
-    o.publish({ bytesDone, ...(bytesTotal !== undefined ? { bytesTotal } : {}), rate });
-  }, o.intervalMs);
-  // A run that ends between two ticks must not be held open by them.
-  timer.unref();
+  const ticker = tickProgress({ sample: () => ({ bytesDone: o.bytesSoFar(), ...(bytesTotal !== undefined ? { bytesTotal } : {}) }), intervalMs: o.intervalMs, publish: o.publish });
   return {
     onEngineLine(line) {
       const disk = engineBytesToCopy(line);
       if (disk !== undefined) bytesTotal = (bytesTotal ?? 0) + disk;
     },
-    stop: () => clearInterval(timer),
+    stop: () => ticker.stop(),
   };
 }

@@ -9,7 +9,7 @@ import { archiveFolderName, fileStampsOf, readChainFolder, type FileStamps } fro
 import { compareTrees, mirrorArchiveName, rotateMirrorCopy } from "./mirror-chain.js";
 import { localMirrorStore, openSftpStore, type MirrorStore } from "./mirror-store.js";
 import { parseSshOptions } from "@vmbs/config";
-import { rsyncArgs, statsBytes } from "./run-rsync.js";
+import { progress2Bytes, rsyncArgs, statsBytes } from "./run-rsync.js";
 import { rcloneStatsBytes, rcloneStore } from "./rclone.js";
 import { chainFolder, sshdOptions } from "./testing/fixtures.js";
 
@@ -28,6 +28,26 @@ describe("mirror decisions (pure)", () => {
     for (const [mirror, want] of cases) assert.deepEqual(compareTrees(local, mirror), want);
   });
 
+  it("reads rsync's --info=progress2 lines: the running byte count, nothing from any other line", () => {
+    const cases: [string, number | undefined][] = [
+      ["         32,768   0%    0.00kB/s    0:00:00  ", 32_768],
+      ["     19,562,496  55%   16.78MB/s    0:00:00  ", 19_562_496],
+      ["     30,000,000  85%   18.67MB/s    0:00:01 (xfr#1, to-chk=1/3)", 30_000_000],
+      ["  1,099,511,627,776 100%  512.00MB/s    2:13:45 (xfr#9, ir-chk=1000/1012)", 1_099_511_627_776],
+      // Another locale's digit grouping; no grouping at all (rsync --no-human-readable, older builds).
+      ["     19.562.496  55%   16,78MB/s    0:00:00", 19_562_496],
+      ["1234 0% 0.00kB/s 0:00:00", 1234],
+      // Not progress: the stats and summary lines, file names, errors.
+      ["Total bytes sent: 35,008,704", undefined],
+      ["sent 35,008,704 bytes  received 54 bytes  14,003,503.20 bytes/sec", undefined],
+      ["total size is 35,000,000  speedup is 1.00", undefined],
+      ["vda.full.data", undefined],
+      ["rsync: [sender] link_stat \"/x\" failed: No such file or directory (2)", undefined],
+      ["", undefined],
+    ];
+    for (const [line, want] of cases) assert.equal(progress2Bytes(line), want, line);
+  });
+
   it("names the mirror archive like the local archive of the same second, else from its oldest file", () => {
     const mirror = tree([["vda.full.data", 1, 1_700_000_000], ["web.cpt", 1, 1_700_000_500]]);
     const computed = archiveFolderName("web", 1_700_000_000_000, "UTC");
@@ -40,9 +60,9 @@ describe("mirror decisions (pure)", () => {
   it("builds rsync arguments: -s and ssh options (with the SFTP check's known_hosts policy) for a remote, names as single arguments", () => {
     const remote = rsyncArgs({ rsyncArgs: ["-a"], sshOptions: ["-p", "2222"], source: "/b/a $(x)", target: { kind: "ssh", user: "root", host: "nas", root: "/m/" }, domain: "a $(x)" });
     const ssh = `ssh -o StrictHostKeyChecking=yes -o 'UserKnownHostsFile=${homedir()}/.ssh/known_hosts ${homedir()}/.ssh/known_hosts2' -o 'GlobalKnownHostsFile=/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2' -p 2222`;
-    assert.deepEqual(remote, ["-a", "--stats", "--timeout=300", "-s", "-e", ssh, "/b/a $(x)/", "root@nas:/m/a $(x)/"]);
+    assert.deepEqual(remote, ["-a", "--stats", "--info=progress2", "--timeout=300", "-s", "-e", ssh, "/b/a $(x)/", "root@nas:/m/a $(x)/"]);
     const local = rsyncArgs({ rsyncArgs: ["-a", "--timeout=60"], sshOptions: [], source: "/b/w", target: { kind: "local", root: "/mnt/m" }, domain: "w" });
-    assert.deepEqual(local, ["-a", "--timeout=60", "--stats", "/b/w/", "/mnt/m/w/"]);
+    assert.deepEqual(local, ["-a", "--timeout=60", "--stats", "--info=progress2", "/b/w/", "/mnt/m/w/"]);
     assert.equal(statsBytes("Literal data: 1,234 bytes\nTotal bytes sent: 2,345,678\n", "Total bytes sent"), 2_345_678);
     assert.equal(statsBytes("Total bytes sent: 99\n", "Literal data"), undefined);
     const log = '{"level":"info","stats":{"bytes":51,"checks":0}}\n{"level":"info","stats":{"bytes":4096,"checks":1}}\n';

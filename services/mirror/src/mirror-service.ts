@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { schedule, type ScheduledTask } from "node-cron";
-import { eventMessageId, mirrorEventSchema, subjects, type MirrorEventInput } from "@vmbs/contracts";
+import { eventMessageId, mirrorEventSchema, mirrorProgressSchema, subjects, type MirrorEventInput, type MirrorProgress } from "@vmbs/contracts";
 import {
   consumeDurable,
   mirrorCommandDurable,
@@ -13,6 +13,7 @@ import {
   openEventOutbox,
   type DurableConsumer,
   type NatsConnection,
+  type ProgressFigures,
 } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
 import { noPolicySource, parseSshOptions, policyFor, type Config, type PolicySource } from "@vmbs/config";
@@ -22,7 +23,7 @@ import { createMirrorCommandHandler } from "./handle-mirror-command.js";
 import { describeTarget, parseMirrorTarget, parseRcloneTarget, type MirrorTarget } from "./mirror-target.js";
 import { createMirrorSync, type MirrorSync, type MirrorSyncDeps } from "./sync-chains.js";
 
-export interface MirrorDeps extends Pick<MirrorSyncDeps, "retryDelaysMs" | "rsyncTimeoutMs"> {
+export interface MirrorDeps extends Pick<MirrorSyncDeps, "retryDelaysMs" | "rsyncTimeoutMs" | "progressIntervalMs"> {
   config: Config;
   nc: NatsConnection;
   logger: Logger;
@@ -79,7 +80,26 @@ export async function startMirror(deps: MirrorDeps): Promise<MirrorHandle> {
   });
   const guard = createChainGuard(createDomainQueue(), leases, rootId, deps.leaseWaitMs);
   const policyOf = (domain: string) => policyFor(policies.current(), config, domain);
-  const sync = createMirrorSync({ config, policyOf, targets, ssh, guard, announce, logger, retryDelaysMs: deps.retryDelaysMs, rsyncTimeoutMs: deps.rsyncTimeoutMs });
+  // A sync's progress goes to whoever watches now (core NATS, no ack awaited); its events say who asked.
+  const runs = new Map<string, Omit<MirrorProgress, "bytesDone" | "bytesTotal" | "rate" | "at">>();
+  const announceRun = async (e: MirrorEventInput): Promise<void> => {
+    if (e.type === "started" && e.domain) runs.set(e.runId, { host, runId: e.runId, type: "progress", domain: e.domain, target: e.target, ...(e.requestId ? { requestId: e.requestId } : {}) });
+    else if (e.type !== "started") runs.delete(e.runId);
+    await announce(e);
+  };
+  const publishProgress = (runId: string, figures: ProgressFigures): void => {
+    const run = runs.get(runId);
+    if (!run) return;
+    try {
+      nc.publish(subjects.progress.mirror(host), JSON.stringify(mirrorProgressSchema.parse({ ...run, ...figures, at: new Date().toISOString() })));
+    } catch (err) {
+      logger.debug({ err }, "could not publish mirror progress");
+    }
+  };
+  const sync = createMirrorSync({
+    config, policyOf, targets, ssh, guard, announce: announceRun, logger,
+    retryDelaysMs: deps.retryDelaysMs, rsyncTimeoutMs: deps.rsyncTimeoutMs, publishProgress, progressIntervalMs: deps.progressIntervalMs,
+  });
 
   const consumers: DurableConsumer[] = [];
   consumers.push(

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { posix } from "node:path";
 import { VmbsError, type MirrorEventInput, type mirrorTriggers } from "@vmbs/contracts";
-import type { ChainGuard } from "@vmbs/bus";
+import { defaultProgressIntervalMs, tickProgress, type ChainGuard, type ProgressFigures } from "@vmbs/bus";
 import { chainFolderPath, fileStampsOf, isActiveChainFolder, localFileLister, mirrorCopyFate, mirrorKeepAfterArchive, readChainFolder, type FileLister, type FileStamps } from "@vmbs/chain";
 import type { Config, EffectivePolicy, SshSettings } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
@@ -31,6 +31,10 @@ export interface MirrorSyncDeps {
   retryDelaysMs?: readonly number[];
   /** Longest one rsync run may take. Default 12 h (rsync's own --timeout ends a silent transfer after 5 min). */
   rsyncTimeoutMs?: number;
+  /** Publishes how far a running rsync is (`vmbs.progress.mirror.<host>`, core NATS: nothing waits on it). */
+  publishProgress?(runId: string, figures: ProgressFigures): void;
+  /** Period of those progress figures. Default 2 s. */
+  progressIntervalMs?: number;
 }
 
 export interface MirrorSync {
@@ -78,12 +82,39 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
         ? openSftpStore({ host: target.host, user: target.user, ssh: ssh! })
         : rcloneStore(target.remote, { configFile: config.MIRROR_RCLONE_CONFIG, timeoutMs: 300_000, signal });
 
-  /** Copies the chain: rsync (bytes from --stats) or rclone copy + rclone check. Returns the bytes sent. */
-  async function transfer(target: MirrorTarget, local: string, domain: string, signal: AbortSignal): Promise<number> {
+  /**
+   * Copies the chain: rsync (bytes from --stats) or rclone copy + rclone check. Returns the bytes sent. An rsync
+   * run's progress is its own running count against `bytesToCopy`; rclone's is not followed.
+   */
+  async function transfer(target: MirrorTarget, local: string, domain: string, signal: AbortSignal, runId: string, bytesToCopy: number): Promise<number> {
     if (target.kind === "rclone")
       return rcloneCopy(local, target.remote, posix.join(target.root, domain), { configFile: config.MIRROR_RCLONE_CONFIG, timeoutMs: transferTimeoutMs, signal });
     const args = rsyncArgs({ rsyncArgs: config.RSYNC_ARGS, sshOptions: config.SSH_OPTIONS, source: local, target, domain });
-    return (await runRsync(args, { timeoutMs: transferTimeoutMs, signal })).bytesSent;
+    let bytesDone: number | undefined;
+    const publish = deps.publishProgress;
+    const ticker = publish
+      ? tickProgress({
+          // Nothing before rsync's first count; never more done than the whole (a file grown since the listing).
+          sample: () => (bytesDone === undefined ? undefined : { bytesDone, bytesTotal: Math.max(bytesToCopy, bytesDone) }),
+          intervalMs: deps.progressIntervalMs ?? defaultProgressIntervalMs,
+          publish: (figures) => publish(runId, figures),
+        })
+      : undefined;
+    try {
+      return (await runRsync(args, { timeoutMs: transferTimeoutMs, signal, onBytes: (b) => (bytesDone = b) })).bytesSent;
+    } finally {
+      ticker?.stop();
+    }
+  }
+
+  /** Bytes of the local files rsync will copy: those the mirror copy lacks or has with another size or mtime (its quick check). */
+  function bytesToCopy(local: FileStamps, mirror: FileStamps | undefined): number {
+    let bytes = 0;
+    for (const [path, l] of local) {
+      const m = mirror?.get(path);
+      if (!m || m.size !== l.size || m.mtimeS !== l.mtimeS) bytes += l.size;
+    }
+    return bytes;
   }
 
   /** A chain folder's files through the one chain reader; a symlinked folder is never followed, so never synced. */
@@ -94,7 +125,7 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
   }
 
   /** The sync itself, under the chain lease: rotation of the mirror copy, the transfer, verification. */
-  async function syncUnderLease(target: MirrorTarget, domain: string, signal: AbortSignal): Promise<Partial<MirrorEventInput>> {
+  async function syncUnderLease(target: MirrorTarget, domain: string, signal: AbortSignal, runId: string): Promise<Partial<MirrorEventInput>> {
     const local = chainFolderPath(root, domain);
     const copyPath = posix.join(target.root, domain);
     const store = await openStore(target, signal);
@@ -109,7 +140,9 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
         keep === undefined ? undefined : await rotateMirrorCopy(store, { root: target.root, domain, mirror: mirrorTree!, localNames, keep, timeZone: config.TZ });
       if (fate === "archive-only") return { archivedTo: rotation?.archivedTo, verifiedFiles: 0 };
       if (rotation?.keptForeign.length) logger.warn({ domain, archives: rotation.keptForeign }, "mirror archives due for deletion keep files the tool did not make; left in place");
-      const bytesTransferred = await transfer(target, local, domain, signal);
+      // An archived copy leaves nothing at the copy's path: everything is copied.
+      const toCopy = bytesToCopy(localTree ?? new Map(), rotation ? undefined : mirrorTree);
+      const bytesTransferred = await transfer(target, local, domain, signal, runId, toCopy);
       // Verify against the local chain as it is now: the lease kept writers away during the transfer.
       const after = await readStamps(local, domain, localFileLister);
       const copy = await readStamps(copyPath, domain, store);
@@ -197,7 +230,7 @@ export function createMirrorSync(deps: MirrorSyncDeps): MirrorSync {
     await announce({ ...base, type: "started", at: new Date().toISOString() });
     let final: MirrorEventInput;
     try {
-      const result = await guard(domain, (leaseLost) => syncUnderLease(target, domain, AbortSignal.any([leaseLost, stopping.signal])));
+      const result = await guard(domain, (leaseLost) => syncUnderLease(target, domain, AbortSignal.any([leaseLost, stopping.signal]), runId));
       final = { ...base, ...result, type: "completed", at: new Date().toISOString(), durationMs: Date.now() - started };
       retries.delete(key);
       logger.info({ domain, trigger, bytesTransferred: final.bytesTransferred, durationMs: final.durationMs, archivedTo: final.archivedTo }, "mirror sync completed");

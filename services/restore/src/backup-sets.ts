@@ -67,6 +67,14 @@ export function mtimeOrderProblem(folder: ChainFolder): string | undefined {
   return undefined;
 }
 
+/** Bytes of the data files of `disks` in checkpoints 0 to `untilIndex`: what a restore up to that checkpoint reads. */
+export function bytesToRestore(folder: ChainFolder, untilIndex: number, disks: readonly string[]): number {
+  let bytes = 0;
+  for (const name of (folder.cpt ?? []).slice(0, untilIndex + 1))
+    for (const f of dataFilesOfCheckpoint(folder, name)) if (disks.includes(diskOf(f.path))) bytes += f.size;
+  return bytes;
+}
+
 /** The restore points of a read chain folder, in chain order (index 0 = the full backup). */
 export async function listRestorePoints(folder: ChainFolder): Promise<RestorePoint[]> {
   if (!folder.exists || folder.symlink) throw new BackupSetError(`${folder.dir} is not a readable chain folder`);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ServiceMsg } from "@nats-io/services";
-import { publishJson, type ChainLeases, type NatsConnection } from "@vmbs/bus";
+import { defaultProgressIntervalMs, publishJson, tickProgress, type ChainLeases, type NatsConnection } from "@vmbs/bus";
 import { readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import {
@@ -10,6 +10,7 @@ import {
   replicateRequestSchema,
   restoreRunRequestSchema,
   restoreSetsRequestSchema,
+  restoreProgressSchema,
   subjects,
   type RestoreEndpoint,
   type RestoreEvent,
@@ -17,6 +18,7 @@ import {
 } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import type { Libvirt } from "@vmbs/virt";
+import type { FollowProgress } from "./follow-progress.js";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
 import { planRestore, restoreDomain, setsRoot, type ResolvedRestore } from "./run-restore.js";
 import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
@@ -35,7 +37,10 @@ export interface EndpointHandlersDeps {
   chainWaitMs: number;
   /** Aborted when the service stops: a run must not go on replacing images then. */
   signal: AbortSignal;
+  /** Period of the progress messages (`vmbs.progress.restore.<host>`). Default 2 s. */
+  progressIntervalMs?: number;
 }
+
 
 /** What one endpoint does with a request: its reply, or a refusal or failure thrown. */
 export type EndpointHandler = (msg: ServiceMsg) => Promise<unknown>;
@@ -55,7 +60,7 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
   const withEvents = async <R extends { images: string[] }>(
     what: "restore" | "replicate",
     base: () => EventBase,
-    work: (run: { runId: string; progress(step: string): Promise<void>; started(): Promise<void> }) => Promise<R>,
+    work: (run: { runId: string; progress(step: string): Promise<void>; started(): Promise<void>; follow: FollowProgress }) => Promise<R>,
   ): Promise<R & { runId: string }> => {
     const runId = randomUUID();
     const domain = base().domain;
@@ -70,7 +75,24 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
         logger.info({ runId, domain, step }, `${what} step`);
         return emit("progress", { step });
       };
-      const reply = await work({ runId, progress, started: () => emit("started") });
+      // Core NATS, no ack awaited: progress is for whoever watches now; a lost tick only makes a bar jump.
+      const follow: FollowProgress = (sample) => {
+        const ticker = tickProgress({
+          sample,
+          intervalMs: deps.progressIntervalMs ?? defaultProgressIntervalMs,
+          publish: (figures) => {
+            const { domain: d, target, operation, requestId } = base();
+            const payload = restoreProgressSchema.parse({ host, runId, type: "progress", domain: d, target, ...(operation ? { operation } : {}), ...(requestId ? { requestId } : {}), ...figures, at: new Date().toISOString() });
+            try {
+              nc.publish(subjects.progress.restore(host), JSON.stringify(payload));
+            } catch (err) {
+              logger.debug({ err }, "could not publish restore progress");
+            }
+          },
+        });
+        return () => ticker.stop();
+      };
+      const reply = await work({ runId, progress, started: () => emit("started"), follow });
       await emit("completed", { images: reply.images });
       return { ...reply, runId };
     } catch (err) {
@@ -79,7 +101,8 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
       throw err;
     }
   };
-  const replicateDeps = (progress: ReplicateDeps["progress"]): ReplicateDeps => ({
+  const replicateDeps = (progress: ReplicateDeps["progress"], follow?: FollowProgress): ReplicateDeps => ({
+    ...(follow ? { follow } : {}),
     libvirt,
     libvirtUri: config.LIBVIRT_URI,
     sshOptions: config.SSH_OPTIONS,
@@ -132,6 +155,7 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
             ...(config.TZ ? { timeZone: config.TZ } : {}),
             withChain: (domain, work) => leases.withLease(rootId, domain, { op: "restore", waitMs: deps.chainWaitMs }, (l) => work(l.signal)),
             progress: run.progress,
+            follow: run.follow,
           },
           req,
           run.runId,
@@ -150,7 +174,7 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
         operation: "replicate", domain: req.domain, target: req.as, to: req.to ?? config.LIBVIRT_URI,
         ...(req.requestId ? { requestId: req.requestId } : {}),
       });
-      return withEvents("replicate", base, (run) => replicateDomain(replicateDeps(run.progress), req, run.runId, run.started));
+      return withEvents("replicate", base, (run) => replicateDomain(replicateDeps(run.progress, run.follow), req, run.runId, run.started));
     },
   };
 }

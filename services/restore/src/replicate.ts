@@ -1,11 +1,12 @@
 import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ReplicatePlanReply, ReplicateReply, ReplicateRequest } from "@vmbs/contracts";
-import { createLibvirt, imageFormat, waitForDomainState, type Libvirt } from "@vmbs/virt";
+import { createLibvirt, imageFormat, imageVirtualSize, waitForDomainState, type Libvirt } from "@vmbs/virt";
 import { domainXmlDisks, domainXmlMacs, domainXmlNvram, domainXmlOtherDisks, randomMac, rewriteAsNewDomain } from "./domain-xml.js";
 import { libvirtImageFolders, PathRefusedError } from "./confine.js";
 import { copyImagePath, copyNvramPath, pickMacs, planReplication, ReplicateRefusedError, targetTransport, type TargetTransport } from "./replicate-plan.js";
 import { createTargetFiles, type TargetFiles } from "./target-files.js";
+import type { FollowProgress } from "./follow-progress.js";
 
 export interface ReplicateDeps {
   /** This host's connection (LIBVIRT_URI), where the source is. */
@@ -19,6 +20,8 @@ export interface ReplicateDeps {
   signal: AbortSignal;
   /** Announces a step; destructive steps are announced before they happen. */
   progress(step: string): Promise<void>;
+  /** Publishes how far the image copies are while they run. */
+  follow?: FollowProgress;
   /** Limit of one image copy; default 12 h. */
   copyTimeoutMs?: number;
   /** Opens another libvirt connection (the target); default the libvirt bridge. */
@@ -60,13 +63,25 @@ export async function replicateDomain(deps: ReplicateDeps, req: ReplicateRequest
         if (!(await waitForDomainState(deps.libvirt, req.domain, "shut off", { timeoutMs: deps.waitTimeSec * 1000, tolerateErrors: true })))
           throw new ReplicateRefusedError(`${req.domain} did not shut down within VM_WAIT_TIME (${deps.waitTimeSec} s); nothing was copied`);
       }
-      if (copy)
-        for (const d of r.plan.disks) {
-          deps.signal.throwIfAborted();
-          await deps.progress(`copy ${d.source} as ${d.format} to ${d.image}`);
-          await files.copyImage(d.source, d.format, d.image, deps.signal);
-          created.push(d.image);
+      if (copy) {
+        // The bar's figures: the disks' virtual sizes, gone through as qemu-img convert reports it (-p).
+        const sizes = deps.follow ? await Promise.all(r.plan.disks.map((d) => imageVirtualSize(d.source))) : [];
+        const bytesTotal = sizes.reduce((a, b) => a + b, 0);
+        let bytesDone = 0;
+        const stopFollowing = deps.follow?.(() => ({ bytesDone: Math.round(bytesDone), bytesTotal }));
+        try {
+          for (const [i, d] of r.plan.disks.entries()) {
+            deps.signal.throwIfAborted();
+            await deps.progress(`copy ${d.source} as ${d.format} to ${d.image}`);
+            const before = bytesDone;
+            await files.copyImage(d.source, d.format, d.image, deps.signal, (fraction) => (bytesDone = before + fraction * (sizes[i] ?? 0)));
+            bytesDone = before + (sizes[i] ?? 0);
+            created.push(d.image);
+          }
+        } finally {
+          stopFollowing?.();
         }
+      }
       if (r.nvram?.exists) {
         await deps.progress(`copy the UEFI variables ${r.nvram.source} to ${r.nvram.copy}`);
         await files.copyFile(r.nvram.source, r.nvram.copy, deps.signal);

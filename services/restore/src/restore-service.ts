@@ -16,6 +16,8 @@ export interface RestoreServiceDeps {
   logger: Logger;
   /** How long a restore waits for a busy chain (a running backup). Default 30 min. */
   chainWaitMs?: number;
+  /** Period of the progress messages of restores and replications. Default 2 s. */
+  progressIntervalMs?: number;
   /** Requests served at once (each may run an engine or open a libvirt connection); more are answered busy. Default 4. */
   maxConcurrent?: number;
 }
@@ -42,7 +44,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const root = await realPathOf(config.LOCAL_BACKUP_PATH);
   const stopping = new AbortController();
-  const endpoints = createEndpointHandlers({ config, nc, logger, libvirt, leases, rootId, root, chainWaitMs, signal: stopping.signal });
+  const endpoints = createEndpointHandlers({ config, nc, logger, libvirt, leases, rootId, root, chainWaitMs, signal: stopping.signal, progressIntervalMs: deps.progressIntervalMs });
 
   const drillLogger = logger.child({ service: "drill", host });
   const drills = await consumeDurable(nc, {

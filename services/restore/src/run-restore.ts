@@ -4,7 +4,8 @@ import { basename, dirname, join } from "node:path";
 import { archiveChainFolder, chainEndAfterRestore, readChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
-import { BackupSetError, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
+import { BackupSetError, bytesToRestore, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
+import { allocatedBytes, type FollowProgress } from "./follow-progress.js";
 import { confinePath, isInside, libvirtImageFolders, realPathOf } from "./confine.js";
 import { domainXmlDisks, domainXmlHasTpmEmulator, domainXmlNvram, rewriteAsNewDomain, stripUnrestorable, type XmlDisk } from "./domain-xml.js";
 import { inPlaceFileStep, type InPlaceFile } from "./in-place-file.js";
@@ -33,6 +34,8 @@ export interface RestoreDeps {
   withChain<T>(domain: string, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
   /** Announces a step; destructive steps are announced before they happen. */
   progress(step: string): Promise<void>;
+  /** Publishes how far the engine is while it runs. */
+  follow?: FollowProgress;
   engineTimeoutMs?: number;
 }
 
@@ -60,7 +63,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   if (!req.inPlace && (await deps.libvirt.domainInfo(req.as!))) throw new RestoreRefusedError(`a domain named ${JSON.stringify(req.as)} exists already`);
 
   const restored = await guarded(req.domain, async (signal) => {
-    const { point, xml, disks } = await resolveSet(dir, setName, req);
+    const { point, xml, disks, bytesToRead } = await resolveSet(dir, setName, req);
     // Only a request that can be carried out shuts a domain down.
     if (req.inPlace) await prepareInPlace(deps, req);
     await onResolved({ set: setName, checkpoint: point.name });
@@ -70,6 +73,11 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
     await rm(staging, { recursive: true, force: true });
     try {
       await deps.progress(`virtnbdrestore ${setName} until ${point.name}${req.disk ? ` disk ${req.disk}` : ""} into ${staging}`);
+      // What the engine has written so far: the allocated size of its new images, one stat each per tick.
+      const stopFollowing = deps.follow?.(async () => {
+        const bytesDone = await allocatedBytes(staging);
+        return { bytesDone, bytesTotal: Math.max(bytesToRead, bytesDone) };
+      });
       const { images } = await runEngineRestore({
         inputDir: dir,
         outputDir: staging,
@@ -77,7 +85,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
         ...(req.disk ? { disk: req.disk } : {}),
         signal,
         ...(deps.engineTimeoutMs ? { timeoutMs: deps.engineTimeoutMs } : {}),
-      });
+      }).finally(() => stopFollowing?.());
       return { point, xml, disks, images: matchImages(images, disks), staging, targetDir, vmconfigDir: dir };
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
@@ -95,7 +103,7 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
 }
 
 /** The checkpoint, its domain XML and the disks a request names in a set; refuses what cannot be restored. */
-async function resolveSet(dir: string, setName: string, req: RestoreRunRequest): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[] }> {
+async function resolveSet(dir: string, setName: string, req: RestoreRunRequest): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[]; bytesToRead: number }> {
   const folder = await readChainFolder(dir, req.domain);
   const points = await listRestorePoints(folder);
   if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
@@ -109,7 +117,7 @@ async function resolveSet(dir: string, setName: string, req: RestoreRunRequest):
   });
   const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
   if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
-  return { point, xml, disks };
+  return { point, xml, disks, bytesToRead: bytesToRestore(folder, point.index, disks.map((d) => d.target)) };
 }
 
 const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);

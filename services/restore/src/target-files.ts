@@ -16,8 +16,8 @@ export interface TargetFiles {
   existing(paths: readonly string[]): Promise<string[]>;
   /** `paths` with `..` and symlinks resolved on the target, also where they do not exist yet. */
   realPaths(paths: readonly string[]): Promise<string[]>;
-  /** Copies an image in its own format (`qemu-img convert -O <format>`) to `dest`. */
-  copyImage(source: string, format: string, dest: string, signal: AbortSignal): Promise<void>;
+  /** Copies an image in its own format (`qemu-img convert -O <format>`) to `dest`; `onProgress` gets the convert's fraction done. */
+  copyImage(source: string, format: string, dest: string, signal: AbortSignal, onProgress?: (fraction: number) => void): Promise<void>;
   /** Copies a small file (the UEFI variables) to `dest`. */
   copyFile(source: string, dest: string, signal: AbortSignal): Promise<void>;
   /** Removes files this replication created (a failed run). */
@@ -37,15 +37,15 @@ const SSH_COMMAND_TIMEOUT_MS = 120_000;
 
 export function createTargetFiles(transport: TargetTransport, o: TargetFilesOptions): TargetFiles {
   const partial = (dest: string): string => join(dirname(dest), `.${basename(dest)}.vmbs-partial-${o.runId}`);
-  const convert = async (source: string, format: string, out: string, signal: AbortSignal): Promise<void> => {
-    await convertImage(source, format, out, { timeoutMs: o.copyTimeoutMs, signal });
+  const convert: Convert = async (source, format, out, signal, onProgress) => {
+    await convertImage(source, format, out, { timeoutMs: o.copyTimeoutMs, signal, ...(onProgress ? { onProgress } : {}) });
     // Guest data: only root reads it; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
     await chmod(out, 0o600);
   };
   return transport.kind === "local" ? localFiles(partial, convert) : sshFiles(transport, o, partial, convert);
 }
 
-type Convert = (source: string, format: string, out: string, signal: AbortSignal) => Promise<void>;
+type Convert = (source: string, format: string, out: string, signal: AbortSignal, onProgress?: (fraction: number) => void) => Promise<void>;
 
 function localFiles(partial: (dest: string) => string, convert: Convert): TargetFiles {
   /** Writes `dest` through its partial file; the partial is gone afterwards, whatever happened. */
@@ -65,7 +65,7 @@ function localFiles(partial: (dest: string) => string, convert: Convert): Target
       return found.filter((p): p is string => p !== undefined);
     },
     realPaths: (paths) => Promise.all(paths.map(realPathOf)),
-    copyImage: (source, format, dest, signal) => place(dest, (tmp) => convert(source, format, tmp, signal)),
+    copyImage: (source, format, dest, signal, onProgress) => place(dest, (tmp) => convert(source, format, tmp, signal, onProgress)),
     copyFile: (source, dest) => place(dest, (tmp) => copyFile(source, tmp, constants.COPYFILE_EXCL)),
     async remove(paths) {
       for (const p of paths) await rm(p, { force: true });
@@ -114,13 +114,14 @@ function sshFiles(t: Extract<TargetTransport, { kind: "ssh" }>, o: TargetFilesOp
       if (real.length !== paths.length) throw new Error(`realpath on ${t.host} gave ${real.length} paths for ${paths.length}`);
       return real;
     },
-    async copyImage(source, format, dest, signal) {
+    async copyImage(source, format, dest, signal, onProgress) {
       // qcow2 cannot be written as a stream: converted here next to the source, then sent.
       const staging = join(dirname(source), `.vmbs-replicate-${o.runId}`);
       await mkdir(staging, { recursive: true, mode: 0o700 });
       try {
         const tmp = join(staging, basename(dest));
-        await convert(source, format, tmp, signal);
+        // The progress is the convert's; the transfer after it is not followed.
+        await convert(source, format, tmp, signal, onProgress);
         await push(tmp, dest, signal);
       } finally {
         await rm(staging, { recursive: true, force: true });
