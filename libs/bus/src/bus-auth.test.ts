@@ -246,6 +246,32 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.ok(isPermissionViolation(await subscriptionError(restore, `${subjects.svc.restore("hv2")}.>`)));
   });
 
+  it("the mirror and restore roles publish their own host's progress only; the operator hears it (issue 17.5)", async () => {
+    const heard: string[] = [];
+    const sub = operator.subscribe("vmbs.progress.>");
+    void (async () => {
+      for await (const m of sub) heard.push(`${m.subject} ${m.string()}`);
+    })();
+    await operator.flush();
+    const tries: [BusRole, string][] = [];
+    for (const host of ["hv1", "hv2"])
+      for (const kind of ["mirror", "restore"] as const)
+        for (const subject of [subjects.progress.mirror("hv1"), subjects.progress.restore("hv1"), subjects.progress.backup("hv1")]) tries.push([{ kind, host }, subject]);
+    for (const [role, subject] of tries) {
+      const nc = await as(role);
+      nc.publish(subject, roleId(role));
+      // A core publish is never acknowledged: the flush makes sure the server had it before the next role's.
+      await nc.flush();
+    }
+    // One allowed message last, after every refused one, from the same connection as the last try: once it is
+    // heard, anything the server let through before it would have been heard too.
+    const last = await as({ kind: "restore", host: "hv2" });
+    last.publish(subjects.progress.restore("hv2"), "last");
+    await waitUntil(() => heard.some((h) => h.endsWith(" last")));
+    sub.unsubscribe();
+    assert.deepEqual(heard, [`${subjects.progress.mirror("hv1")} mirror-hv1`, `${subjects.progress.restore("hv1")} restore-hv1`, `${subjects.progress.restore("hv2")} last`]);
+  });
+
   it("no role can have the server deliver its own writes to another host's restore endpoint (issue 14.1)", async () => {
     const restore2 = await as({ kind: "restore", host: "hv2" });
     const delivered: string[] = [];
