@@ -25,3 +25,26 @@ export async function stopEngineMidTransfer(folder: string, domain: string): Pro
   process.kill(pid, "SIGSTOP");
   return pid;
 }
+
+/** A path as a literal in a pgrep (extended) regular expression. */
+const literal = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * SIGSTOPs the virtnbdrestore writing into `staging` (a restore run's `.vmbs-restore-<runId>` folder, passed as its
+ * `--output`: its step event names it) once `minBytes` are allocated there, and resolves with its pid: the caller
+ * SIGCONTs it.
+ */
+export async function stopRestoreEngineMidWrite(staging: string, minBytes: number): Promise<number> {
+  const pid = await waitFor(
+    async () => {
+      let written = 0;
+      for (const f of await readdir(staging).catch(() => [] as string[])) written += ((await stat(join(staging, f)).catch(() => undefined))?.blocks ?? 0) * 512;
+      if (written < minBytes) return undefined;
+      const r = await execa("pgrep", ["-f", "--", `virtnbdrestore .*--output ${literal(staging)}( |$)`], { reject: false, timeout: 10_000 });
+      return r.stdout.split("\n").filter(Boolean).map(Number)[0];
+    },
+    { timeoutMs: 120_000, intervalMs: 20, what: "virtnbdrestore writing the images" },
+  );
+  process.kill(pid, "SIGSTOP");
+  return pid;
+}
