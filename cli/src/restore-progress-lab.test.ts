@@ -1,19 +1,20 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { loadConfig } from "@vmbs/config";
-import { restoreEventSchema, restoreProgressSchema, restoreRunReplySchema, subjects, type RestoreEvent, type RestoreProgress } from "@vmbs/contracts";
-import { createAgentHarness, runOnPty, stopRestoreEngineMidWrite, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
+import { replicateReplySchema, restoreEventSchema, restoreProgressSchema, restoreRunReplySchema, subjects, type RestoreEvent, type RestoreProgress } from "@vmbs/contracts";
+import { createAgentHarness, runOnPty, stopImageConvertMidWrite, stopRestoreEngineMidWrite, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
 import { startRestoreService, type RestoreServiceHandle } from "@vmbs/restore";
 
 /*
  * Issue 17.5 on a real restore service and a lab chain: `vmbs restore` on a terminal draws the engine's progress
  * (what the new images take so far, of the set's data up to the checkpoint, and the rate) under its step lines; for
- * scripts (no terminal, or --json) the reply is the same JSON line as before, and no bar is drawn.
+ * scripts (no terminal, or --json) the reply is the same JSON line as before, and no bar is drawn. `vmbs replicate`
+ * shares that code: its bar follows the disk copy.
  */
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -58,6 +59,9 @@ describe("vmbs restore progress (real restore service, lab chain)", { timeout: 9
   after(async () => {
     await service?.stop();
     for (const c of copies) await virsh(["undefine", c]);
+    // The copies' files (images, XML) beside the lab's images: only those named after a copy of this test.
+    const folder = dom ? dirname(dom.diskPath) : undefined;
+    if (folder) for (const f of await readdir(folder)) if (copies.some((c) => f.startsWith(`${c}.`))) await rm(join(folder, f), { force: true });
     await h?.close();
   });
 
@@ -116,5 +120,35 @@ describe("vmbs restore progress (real restore service, lab chain)", { timeout: 9
     const reply = tty.out.split(/\r?\n/).find((l) => l.startsWith("{"));
     assert.equal(restoreRunReplySchema.parse(JSON.parse(reply!)).domain, json);
     assert.doesNotMatch(tty.out, bar, "no bar with --json");
+  });
+
+  it("vmbs replicate on a terminal: a bar of the disk copy, the disk's virtual size gone through and the rate", async () => {
+    const source = await h.lab.createDomain({ sizeMiB: 384, running: false });
+    await h.lab.writeGuest(source.name, { offset: 0, length: 256 * MiB, pattern: 0x3c });
+    const copy = `${source.name}-rep`;
+    copies.push(copy);
+    const run = runOnPty("node", [vmbs, "replicate", "--domain", source.name, "--as", copy, "--timeout", "600"], env, [[bar, ""]]);
+    // The copy held mid-write for a while: the bar is drawn whatever the speed of this machine.
+    const pid = await stopImageConvertMidWrite(source.diskPath, 8 * MiB);
+    try {
+      await sleep(1_500);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    const r = await run;
+    assert.equal(r.exitCode, 0, r.out);
+    assert.match(r.out, new RegExp(`${copy}  ${bar.source}  [█░]+`), r.out);
+    assert.match(r.out, new RegExp(`restore completed  ${source.name}  → ${copy}`), r.out);
+    assert.match(r.out, new RegExp(`target  ${copy}`), r.out);
+
+    const ours = progress.filter((p) => p.target === copy);
+    assert.ok(ours.length > 0 && ours.every((p) => p.operation === "replicate" && p.requestId !== undefined && p.bytesTotal === 384 * MiB), JSON.stringify(ours));
+    assert.ok(ours.some((p) => p.bytesDone > 0 && p.bytesDone < 384 * MiB), JSON.stringify(ours));
+    // Scripts: the reply alone on stdout.
+    const piped = await execa("node", [vmbs, "replicate", "--domain", source.name, "--as", `${copy}2`, "--timeout", "600"], { env, reject: false, timeout: 700_000 });
+    copies.push(`${copy}2`);
+    assert.equal(piped.exitCode, 0, piped.stderr);
+    assert.equal(replicateReplySchema.parse(JSON.parse(piped.stdout)).target, `${copy}2`);
+    assert.doesNotMatch(piped.stderr, bar);
   });
 });

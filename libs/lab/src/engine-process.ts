@@ -1,4 +1,4 @@
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { waitFor } from "./wait-for.js";
@@ -44,6 +44,27 @@ export async function stopRestoreEngineMidWrite(staging: string, minBytes: numbe
       return r.stdout.split("\n").filter(Boolean).map(Number)[0];
     },
     { timeoutMs: 120_000, intervalMs: 20, what: "virtnbdrestore writing the images" },
+  );
+  process.kill(pid, "SIGSTOP");
+  return pid;
+}
+
+/**
+ * SIGSTOPs the `qemu-img convert` copying `source` (a replication's image copy) once its output has `minBytes`
+ * allocated, and resolves with its pid: the caller SIGCONTs it.
+ */
+export async function stopImageConvertMidWrite(source: string, minBytes: number): Promise<number> {
+  const pid = await waitFor(
+    async () => {
+      const r = await execa("pgrep", ["-f", "--", `qemu-img convert .*-- ${literal(source)} `], { reject: false, timeout: 10_000 });
+      const found = r.stdout.split("\n").filter(Boolean).map(Number)[0];
+      if (found === undefined) return undefined;
+      // Its output is the last word of its command line.
+      const dest = (await readFile(`/proc/${found}/cmdline`, "utf8").catch(() => "")).split("\0").filter(Boolean).at(-1);
+      const written = dest ? ((await stat(dest).catch(() => undefined))?.blocks ?? 0) * 512 : 0;
+      return written >= minBytes ? found : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 20, what: `qemu-img convert of ${source} writing` },
   );
   process.kill(pid, "SIGSTOP");
   return pid;
