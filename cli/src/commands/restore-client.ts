@@ -26,15 +26,11 @@ export async function runAndPrint(nc: NatsConnection, host: string, endpoint: Re
   const requestId = randomUUID();
   // A person (stdout and stderr on a terminal, no --json) also sees a bar of the engine's or the copy's progress.
   const bars = wantsHumanOutput(json) && process.stderr.isTTY === true ? progressBars(process.stderr) : undefined;
-  const stop = printRunEvents(nc, host, requestId, bars);
-  try {
-    const reply = await restoreAsker(nc, host)(endpoint, { ...body, requestId }, timeoutMs);
-    stop();
-    printReply(reply.json, json);
-    return reply.ok ? 0 : 1;
-  } finally {
-    stop();
-  }
+  const stopBars = printRunEvents(nc, host, requestId, bars);
+  // The bars go before the reply is printed (and whatever ended the wait).
+  const reply = await restoreAsker(nc, host)(endpoint, { ...body, requestId }, timeoutMs).finally(stopBars);
+  printReply(reply.json, json);
+  return reply.ok ? 0 : 1;
 }
 
 /**

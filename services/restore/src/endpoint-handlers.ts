@@ -41,7 +41,6 @@ export interface EndpointHandlersDeps {
   progressIntervalMs?: number;
 }
 
-
 /** What one endpoint does with a request: its reply, or a refusal or failure thrown. */
 export type EndpointHandler = (msg: ServiceMsg) => Promise<unknown>;
 
