@@ -16,8 +16,11 @@ export interface InstantLeases {
   /** True while `name` holds its lease. */
   holds(name: string): boolean;
   release(name: string): Promise<void>;
-  /** The service stops: renewals end, each key expires after the TTL (the exports keep serving meanwhile). */
-  stop(): void;
+  /**
+   * The service stops: each lease is given back (the exports keep serving meanwhile; the next start takes them
+   * again, and a crash would free them after the TTL anyway).
+   */
+  stop(): Promise<void>;
 }
 
 export interface InstantLeasesDeps {
@@ -49,7 +52,10 @@ export function createInstantLeases(deps: InstantLeasesDeps): InstantLeases {
       let told = false;
       while (wanted.get(name) === source && !held.has(name) && !stopping.signal.aborted) {
         try {
-          watch(name, source, await acquire(source, deps.leases.ttlMs));
+          const lease = await acquire(source, deps.leases.ttlMs);
+          // Finished or abandoned while this waited: not wanted any more.
+          if (wanted.get(name) !== source || held.has(name)) await lease.release();
+          else watch(name, source, lease);
         } catch (err) {
           if (stopping.signal.aborted) return;
           if (!told) deps.onTrouble(name, source, `the chain lease of ${source} cannot be taken (${(err as Error).message}); retrying`);
@@ -73,11 +79,12 @@ export function createInstantLeases(deps: InstantLeasesDeps): InstantLeases {
       held.delete(name);
       await lease?.release();
     },
-    stop() {
+    async stop() {
       stopping.abort();
-      for (const lease of held.values()) lease.abandon();
+      const leases = [...held.values()];
       held.clear();
       wanted.clear();
+      await Promise.all(leases.map((l) => l.release().catch(() => l.abandon())));
     },
   };
 }

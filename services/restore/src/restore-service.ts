@@ -90,7 +90,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
       await drills.stop();
       await service.stop();
       await requests.settled();
-      instantLeases.stop();
+      await instantLeases.stop();
       await libvirt.close();
     },
   };
