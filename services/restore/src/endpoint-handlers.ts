@@ -20,7 +20,7 @@ import {
 import type { Logger } from "@vmbs/logger";
 import type { Libvirt } from "@vmbs/virt";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
-import { planRestore, restoreDomain, setsRoot, type ResolvedRestore } from "./run-restore.js";
+import { planRestore, restoreDomain, RestoreRefusedError, setsRoot, type ResolvedRestore } from "./run-restore.js";
 import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
 import { ReplicateRefusedError } from "./replicate-plan.js";
 import { abandonInstant, finishInstant, startInstant, type InstantDeps } from "./instant-restore.js";
@@ -111,6 +111,17 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
     signal: deps.signal,
     progress,
   });
+  // One request at a time per instant VM: a finish and an abandon of the same VM must not cross.
+  const instantBusy = new Set<string>();
+  const oneAtATime = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    if (instantBusy.has(name)) throw new RestoreRefusedError(`another request is working on the instant VM ${JSON.stringify(name)}; try again when it is done`);
+    instantBusy.add(name);
+    try {
+      return await work();
+    } finally {
+      instantBusy.delete(name);
+    }
+  };
   const instantEnd = (msg: ServiceMsg) => {
     const req = parsePayload(instantEndRequestSchema, msg.data);
     if (!req.ok) throw new BackupSetError(req.reason);
@@ -191,29 +202,29 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
         ...(resolved.checkpoint ? { checkpoint: resolved.checkpoint } : {}),
         ...(req.requestId ? { requestId: req.requestId } : {}),
       });
-      return withEvents("instant", base, async (run) => {
+      return oneAtATime(req.as, () => withEvents("instant", base, async (run) => {
         const reply = await startInstant(instantDeps(run.progress), req, async (r) => {
           resolved = r;
           await run.started();
         });
         return { ...reply, images: reply.disks.map((d) => d.overlay) };
-      }).then(({ images: _overlays, ...reply }) => reply);
+      })).then(({ images: _overlays, ...reply }) => reply);
     },
     async "instant-finish"(msg) {
       const req = instantEnd(msg);
       const base = await instantEndBase(req.domain, req.requestId);
-      return withEvents("instant", base, async (run) => {
+      return oneAtATime(req.domain, () => withEvents("instant", base, async (run) => {
         await run.started();
         return finishInstant(instantDeps(run.progress), req);
-      });
+      }));
     },
     async "instant-abandon"(msg) {
       const req = instantEnd(msg);
       const base = await instantEndBase(req.domain, req.requestId);
-      return withEvents("instant", base, async (run) => {
+      return oneAtATime(req.domain, () => withEvents("instant", base, async (run) => {
         await run.started();
         return { ...(await abandonInstant(instantDeps(run.progress), req)), images: [] as string[] };
-      }).then(({ images: _none, ...reply }) => reply);
+      })).then(({ images: _none, ...reply }) => reply);
     },
   };
 }

@@ -62,6 +62,7 @@ export async function startInstant(deps: InstantDeps, req: InstantRestoreRequest
     if (await exists(path)) throw new RestoreRefusedError(`${path} exists already, never replaced`);
 
   await deps.leases.hold(name, req.domain, deps.chainWaitMs);
+  let tpmFolder: string | undefined;
   const record: InstantRecord = {
     name, source: req.domain, set: setName, checkpoint: point.name, setDir, targetDir, workDir: layout.workDir, disks: layout.disks,
     phase: "starting", since: new Date().toISOString(), ...(req.requestId ? { requestId: req.requestId } : {}),
@@ -99,7 +100,7 @@ export async function startInstant(deps: InstantDeps, req: InstantRestoreRequest
     const tpm = domainXmlHasTpmEmulator(kept) ? await savedTpmStateCopy(setDir, point.name) : undefined;
     if (tpm) {
       await deps.progress(newTpmStep(point.name));
-      await placeNewTpmState(tpm, edited.uuid);
+      tpmFolder = (await placeNewTpmState(tpm, edited.uuid)).folder;
     }
     await deps.progress(`define ${name} (uuid ${edited.uuid}) on the overlays`);
     await deps.libvirt.defineXml(withDiskSources(edited.xml, sources));
@@ -114,6 +115,8 @@ export async function startInstant(deps: InstantDeps, req: InstantRestoreRequest
     };
   } catch (err) {
     await removeInstantVm(deps, record).catch(() => undefined);
+    // Undefining takes the TPM state with it; a start that failed before the define leaves it to us.
+    if (tpmFolder && !(await deps.libvirt.domainInfo(name))) await rm(tpmFolder, { recursive: true, force: true });
     await deps.records.remove(name);
     await deps.leases.release(name).catch(() => undefined);
     throw err;
