@@ -43,8 +43,11 @@ export async function serveChainExport(e: ChainExport): Promise<number> {
   const args = ["--readonly", "--unix", e.socket, "--pidfile", e.pidFile, "python", PLUGIN, ...e.files.map((f) => `file=${f}`)];
   const run = await execa("nbdkit", args, { reject: false, stdin: "ignore", timeout: START_TIMEOUT_MS });
   if (run.failed) {
-    const why = String(run.stderr || run.message).trim();
-    throw new ChainExportError(`nbdkit could not serve ${e.files.at(-1)}: ${why}`, /is compressed/.test(why));
+    // The plugin's refusal is a Python exception: its last line says why, the traceback above it does not.
+    const lines = String(run.stderr || run.message).trim().split("\n");
+    const why = (lines.findLast((l) => /Error: /.test(l)) ?? lines.at(-1) ?? "").replace(/^.*?(\w*Error): /, "").trim();
+    if (/is compressed/.test(why)) throw new ChainExportError(`${why.replace(/: a compressed chain.*$/, "")}: a compressed chain (virtnbdbackup --compress) cannot be served for an instant recovery; restore it instead`, true);
+    throw new ChainExportError(`nbdkit could not serve ${e.files.at(-1)}: ${why}`);
   }
   const pid = await exportPid(e);
   if (pid === undefined) throw new ChainExportError(`nbdkit for ${e.socket} started but is not running`);

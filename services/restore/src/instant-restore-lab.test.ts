@@ -237,4 +237,22 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
     const again = await request("instant-abandon", { domain: as, consent: true });
     assert.match(again.error ?? "", /no instant VM named/);
   });
+
+  it("refuses a compressed chain, which cannot be served, leaving nothing behind and the lease free", async () => {
+    const dom = await h.lab.createDomain({ sizeMiB: 16 });
+    await h.lab.writeGuest(dom.name, { offset: 0, length: 2 * MiB, pattern: 0x42 });
+    // A chain made by the engine itself with --compress (the agent's VIRTNBDBACKUP_ARGS could ask the same).
+    await execa("virtnbdbackup", ["--domain", dom.name, "--level", "full", "--output", join(h.backupRoot, dom.name), "--uri", h.lab.uri, "--compress", "--noprogress"], { stdin: "ignore", timeout: 300_000 });
+    const targetDir = await imagePool("instant-z-");
+    const as = `${dom.name}-z`;
+    made.push(as);
+    const r = await request("instant", { domain: dom.name, as, targetDir, requestId: "z1" });
+    assert.equal(r.code, "400", JSON.stringify(r.json));
+    assert.match(r.error ?? "", /vda.full.data is compressed.*cannot be served for an instant recovery; restore it instead/);
+    assert.equal(events.filter((e) => e.requestId === "z1").at(-1)?.type, "failed");
+    assert.notEqual((await virsh(["domstate", as]).catch((e: { stderr: string }) => ({ stdout: e.stderr }))).stdout.match(/failed to get domain|Domain not found/), null, "no domain was left");
+    assert.deepEqual(await readdir(targetDir), [], "no file left");
+    assert.deepEqual(await nbdkitsUnder(targetDir), []);
+    await (await (await createChainLeases(h.nc, { holder: "instant-test" })).acquire(rootId, dom.name)).release();
+  });
 });
