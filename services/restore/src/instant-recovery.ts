@@ -52,7 +52,8 @@ async function recoverOne(deps: InstantRecoveryDeps, record: InstantRecord): Pro
   if (!deps.leases.holds(record.name)) deps.leases.keep(record.name, record.source);
   const running = info.state === "running" || info.state === "paused";
   if (record.phase === "finishing") {
-    const onOverlays = running ? await disksOnOverlays(deps.libvirt, record) : record.disks;
+    // A disk already pivoted runs from its image now: only the others' partial copies go.
+    const onOverlays = await disksOnOverlays(deps.libvirt, record, running);
     if (onOverlays.length === 0) {
       await dropInstantServing({ ...deps, progress: async () => undefined }, record);
       return `the finish of ${what} was interrupted after every disk was moved onto its image; it was completed (exports stopped, overlays removed)`;
@@ -68,12 +69,15 @@ async function recoverOne(deps: InstantRecoveryDeps, record: InstantRecord): Pro
     notes.push("its finish was interrupted and its partial copies removed; run vmbs instant-restore --finish again");
   }
   const served: string[] = [];
-  for (const d of record.disks) {
+  const stillServed = await disksOnOverlays(deps.libvirt, record, running);
+  for (const d of stillServed) {
     if ((await exportPid(d)) !== undefined) continue;
     await serveChainExport(d);
     served.push(d.target);
   }
   if (served.length > 0) notes.unshift(`its exports of ${served.join(", ")} were started again`);
+  // QEMU does not reconnect to an export that went away under it.
+  if (served.length > 0 && running) notes.push("it ran while they were down and may see I/O errors on those disks until it is restarted (virsh destroy, virsh start)");
   if (!running) notes.push(`it is ${info.state}: start it (virsh start) and finish it, or abandon it`);
   return notes.length > 0 ? `${what}: ${notes.join("; ")}` : undefined;
 }

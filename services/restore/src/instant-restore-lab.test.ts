@@ -5,8 +5,9 @@ import { basename, join } from "node:path";
 import { execa } from "execa";
 import { backupRootId, sha256File } from "@vmbs/chain";
 import { createChainLeases, LeaseBusyError } from "@vmbs/bus";
-import { createAgentHarness, domainDiskDigest, restoreChain, testLogger, waitFor, writeLive, type AgentHarness, type GuestWrite } from "@vmbs/lab";
+import { createAgentHarness, domainDiskDigest, imageDigest, testLogger, waitFor, writeLive, type AgentHarness, type GuestWrite } from "@vmbs/lab";
 import { loadConfig } from "@vmbs/config";
+import { runEngineRestore } from "@vmbs/virt";
 import {
   drillEventSchema,
   instantAbandonReplySchema,
@@ -107,27 +108,38 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
   });
 
   /** A running lab domain with 3 backups of distinct writes; the chain folder and a raw copy of each checkpoint. */
-  const backedUp = async (sizeMiB: number) => {
-    const dom = await h.lab.createDomain({ sizeMiB });
+  const backedUp = async (sizeMiB: number, withVdb = false) => {
+    const dom = await h.lab.createDomain({ sizeMiB, running: !withVdb });
+    // A second disk, written before the start, so that two disks are served, copied and pivoted.
+    const vdb = withVdb ? join(await h.lab.tempDir("instant-vdb-"), "vdb.qcow2") : undefined;
+    if (vdb) {
+      await execa("qemu-img", ["create", "-q", "-f", "qcow2", vdb, "16M"], { timeout: 60_000 });
+      await execa("qemu-io", ["-f", "qcow2", "-c", "write -P 0x5b 1M 2M", vdb], { stdin: "ignore", timeout: 60_000 });
+      await virsh(["attach-disk", dom.name, vdb, "vdb", "--driver", "qemu", "--subdriver", "qcow2", "--targetbus", "virtio", "--config"]);
+      await virsh(["start", dom.name]);
+    }
     for (const [i, pattern] of [0x11, 0x22, 0x33].entries()) {
       await h.lab.writeGuest(dom.name, { offset: i * 3 * MiB, length: 4 * MiB, pattern });
       h.publishRaw(JSON.stringify({ domain: dom.name, requestId: `${dom.name}-b${i}` }));
       const done = await h.waitEvent((e) => e.requestId === `${dom.name}-b${i}` && e.type !== "started");
       assert.equal(done.type, "completed", JSON.stringify(done));
     }
-    return { dom, chain: join(h.backupRoot, dom.name) };
+    return { dom, chain: join(h.backupRoot, dom.name), vdb };
   };
-  /** Checkpoint `until` of a chain restored by stock virtnbdrestore, as a raw file. */
+  /** vda at checkpoint `until` of a chain restored by stock virtnbdrestore, as a raw file. */
   const rawAt = async (chain: string, until: string) => {
     const out = await h.lab.tempDir("instant-expect-");
-    const image = await restoreChain(chain, join(out, "img"), { until });
+    const { images } = await runEngineRestore({ inputDir: chain, outputDir: join(out, "img"), untilCheckpoint: until, disk: "vda", timeoutMs: 300_000 });
+    assert.equal(images.length, 1, images.join(", "));
+    const image = images[0]!;
     const raw = join(out, "disk.raw");
     await execa("qemu-img", ["convert", "-f", "qcow2", "-O", "raw", image, raw], { timeout: 120_000 });
     return raw;
   };
 
-  it("runs checkpoint 2 at once from the chain; guest writes go to the overlay, never to the chain; the finish copies it onto a local image while it runs, which then holds checkpoint 2 plus the writes, with no export or overlay left, and survives a restart", async () => {
-    const { dom, chain } = await backedUp(64);
+  it("runs checkpoint 2 of a 2-disk domain at once from the chain; guest writes go to the overlay, never to the chain; the finish copies both disks onto local images while it runs, which then hold checkpoint 2 plus the writes, with no export or overlay left, and survives a restart", async () => {
+    const { dom, chain, vdb } = await backedUp(64, true);
+    const vdbDigest = await imageDigest(vdb!);
     const sumsBefore = await chainSums(chain);
     const targetDir = await imagePool("instant-");
     const as = `${dom.name}-now`;
@@ -137,15 +149,15 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
     assert.equal(r.error, undefined, JSON.stringify(r.json));
     const reply = instantRestoreReplySchema.parse(r.json);
     assert.equal(reply.checkpoint, "virtnbdbackup.2");
-    assert.equal(reply.disks.length, 1);
-    const [disk] = reply.disks;
+    assert.deepEqual(reply.disks.map((d) => d.target), ["vda", "vdb"]);
+    const [disk, second] = reply.disks;
     assert.match((await virsh(["domstate", as])).stdout, /running/);
     assert.equal(disk!.image, join(targetDir, `${as}.vda.qcow2`));
     assert.equal(await exists(disk!.image), false, "no final image before the finish");
     const live = (await virsh(["dumpxml", as])).stdout;
     assert.match(live, new RegExp(`<source file='${disk!.overlay}'`));
     assert.match(live, /<source protocol='nbd'[^>]*>\s*<host transport='unix' socket='[^']+'/);
-    assert.equal((await nbdkitsUnder(targetDir)).length, 1, "one nbdkit serves the one disk");
+    assert.equal((await nbdkitsUnder(targetDir)).length, 2, "one nbdkit serves each disk");
     const startEvents = events.filter((e) => e.requestId === "i1");
     assert.deepEqual([...new Set(startEvents.map((e) => e.operation))], ["instant"]);
     assert.deepEqual(startEvents.filter((e) => e.type !== "progress").map((e) => e.type), ["started", "completed"]);
@@ -171,22 +183,23 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
     const f = await request("instant-finish", { domain: as, consent: true, requestId: "f1" });
     assert.equal(f.error, undefined, JSON.stringify(f.json));
     const finished = instantFinishReplySchema.parse(f.json);
-    assert.deepEqual(finished.images, [disk!.image]);
+    assert.deepEqual(finished.images, [disk!.image, second!.image]);
     assert.ok((finished.chainReadBytes ?? 0) > 0, "the export read the chain");
     assert.equal(await domainDiskDigest(h.lab.uri, as, disk!.image), expected, "the final image is checkpoint 2 plus the writes");
     for (const xml of [(await virsh(["dumpxml", as])).stdout, (await virsh(["dumpxml", "--inactive", as])).stdout]) {
-      assert.ok(!xml.includes("nbd") && !xml.includes(disk!.overlay), `an NBD export or overlay is still named:\n${xml}`);
-      assert.match(xml, new RegExp(`<source file='${disk!.image}'`));
+      assert.ok(!xml.includes("nbd") && !xml.includes(disk!.overlay) && !xml.includes(second!.overlay), `an NBD export or overlay is still named:\n${xml}`);
+      for (const d of [disk!, second!]) assert.match(xml, new RegExp(`<source file='${d.image}'`));
     }
     assert.deepEqual(await nbdkitsUnder(targetDir), [], "no nbdkit left");
-    assert.deepEqual((await readdir(targetDir)).sort(), [basename(disk!.image)], "only the final image is left in the folder");
+    assert.deepEqual((await readdir(targetDir)).sort(), [basename(disk!.image), basename(second!.image)].sort(), "only the final images are left in the folder");
     const progress = events.filter((e) => e.requestId === "f1" && e.type === "progress");
-    assert.ok(progress.some((e) => /^pivot vda/.test(e.step ?? "")), progress.map((e) => e.step).join(" | "));
+    for (const t of ["vda", "vdb"]) assert.ok(progress.some((e) => new RegExp(`^pivot ${t}`).test(e.step ?? "")), progress.map((e) => e.step).join(" | "));
     assert.equal(events.filter((e) => e.requestId === "f1").at(-1)?.type, "completed");
     (await leases.acquire(rootId, dom.name)).release();
 
     // It survives a restart on its own image, and the chain still passes a drill.
     await virsh(["destroy", as]);
+    assert.equal(await imageDigest(second!.image), vdbDigest, "the second disk's image is its backup");
     await virsh(["start", as]);
     assert.match((await virsh(["domstate", as])).stdout, /running/);
     assert.equal(await domainDiskDigest(h.lab.uri, as, disk!.image), expected);

@@ -180,10 +180,14 @@ async function recordOf(deps: InstantDeps, name: string): Promise<InstantRecord>
   return record;
 }
 
-/** The disks of the record the running domain still reads from its overlays (not yet pivoted onto their images). */
-export async function disksOnOverlays(libvirt: Libvirt, record: InstantRecord): Promise<InstantDisk[]> {
-  const live = new Map(domainXmlDisks(await libvirt.liveXml(record.name)).map((d) => [d.target, d.file]));
-  return record.disks.filter((d) => live.get(d.target) === d.overlay);
+/**
+ * The disks of the record the domain still reads from its overlays (not yet pivoted onto their images): by its
+ * running definition, or by its persistent one when it does not run (libvirt writes a pivot into both).
+ */
+export async function disksOnOverlays(libvirt: Libvirt, record: InstantRecord, running = true): Promise<InstantDisk[]> {
+  const xml = running ? await libvirt.liveXml(record.name) : await libvirt.domainXml(record.name);
+  const now = new Map(domainXmlDisks(xml).map((d) => [d.target, d.file]));
+  return record.disks.filter((d) => now.get(d.target) === d.overlay);
 }
 
 /** Follows the copy jobs, announcing their progress, and pivots each disk once its copy is in step. */
