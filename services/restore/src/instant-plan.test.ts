@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ChainFolder } from "@vmbs/chain";
 import type { RestorePoint } from "@vmbs/contracts";
 import { domainXmlDisks, withDiskSources } from "./domain-xml.js";
-import { chainFilesOfDisk, nameToken, planInstantLayout } from "./instant-plan.js";
+import { chainFilesOfDisk, nameToken, planInstantLayout, planInstantRecovery, type InstantFacts } from "./instant-plan.js";
 
 const file = (path: string, mtimeMs: number) => ({ path, size: 100, mtimeMs });
 const folder: ChainFolder = {
@@ -55,5 +55,24 @@ describe("instant recovery plan", () => {
     const local = withDiskSources(served, new Map([["vda", { file: "/img/x.vda.qcow2" }]]));
     assert.match(local, /<source file="\/img\/x.vda.qcow2"\/><backingStore\/>/);
     assert.ok(!local.includes("nbd"));
+  });
+
+  it("after a restart: removes a start that was cut short or a VM undefined meanwhile, completes a finish whose disks were all pivoted, drops the partial copies of one that was not, and serves again what stopped being served", () => {
+    const base: InstantFacts = { phase: "serving", defined: true, running: true, state: "running", onOverlays: ["vda", "vdb"], served: ["vda", "vdb"], disks: ["vda", "vdb"] };
+    const plan = (f: Partial<InstantFacts>) => planInstantRecovery("instant VM x", { ...base, ...f });
+    assert.equal(plan({ phase: "starting" }).kind, "remove");
+    assert.equal(plan({ defined: false, running: false }).kind, "remove");
+    assert.deepEqual(plan({}), { kind: "resume", dropCopies: [], backToServing: false, serve: [] }, "a service restart alone: nothing to do, nothing to say");
+    const host = plan({ running: false, state: "shut off", served: [] });
+    assert.deepEqual([host.kind === "resume" && host.serve, host.kind === "resume" && host.dropCopies], [["vda", "vdb"], []]);
+    assert.match(host.kind === "resume" ? (host.say ?? "") : "", /exports of vda, vdb were started again; it is shut off: start it/);
+    const underIt = plan({ served: ["vdb"] });
+    assert.match(underIt.kind === "resume" ? (underIt.say ?? "") : "", /exports of vda were started again; it ran while they were down and may see I\/O errors/);
+    assert.equal(plan({ phase: "finishing", onOverlays: [] }).kind, "complete-finish");
+    const half = plan({ phase: "finishing", onOverlays: ["vdb"] });
+    assert.deepEqual(half.kind === "resume" && [half.dropCopies, half.backToServing, half.serve], [["vdb"], false, []], "vda stays on its image, only vdb's copy goes");
+    const none = plan({ phase: "finishing", running: false, state: "shut off", served: [] });
+    assert.deepEqual(none.kind === "resume" && [none.dropCopies, none.backToServing, none.serve], [["vda", "vdb"], true, ["vda", "vdb"]]);
+    assert.match(none.kind === "resume" ? (none.say ?? "") : "", /finish was interrupted.*run vmbs instant-restore --finish again/);
   });
 });

@@ -60,3 +60,47 @@ export function planInstantLayout(targetDir: string, name: string, disks: Readon
     })),
   };
 }
+
+/** What a restarted restore service finds of one recorded instant VM. */
+export interface InstantFacts {
+  phase: "starting" | "serving" | "finishing";
+  /** A domain of its name is defined; whether it runs (or is paused), its state. */
+  defined: boolean;
+  running: boolean;
+  state?: string;
+  /** Disks (targets) the domain still reads from their overlays; the others were pivoted onto their images. */
+  onOverlays: readonly string[];
+  /** Disks whose export still runs. */
+  served: readonly string[];
+  /** Every disk of the instant VM. */
+  disks: readonly string[];
+}
+
+/** What to do about it, and what to tell a person (undefined: nothing to tell). */
+export type InstantRecovery =
+  | { kind: "remove"; say: string }
+  | { kind: "complete-finish"; say: string }
+  | { kind: "resume"; dropCopies: string[]; backToServing: boolean; serve: string[]; say?: string };
+
+/** The decision of instant-recovery.ts for one instant VM, from what was found. */
+export function planInstantRecovery(what: string, f: InstantFacts): InstantRecovery {
+  if (f.phase === "starting") return { kind: "remove", say: `the start of ${what} was interrupted before it ran; what it had made was removed` };
+  if (!f.defined) return { kind: "remove", say: `${what} is no longer defined (undefined outside vmbs); its exports and overlays were removed` };
+  if (f.phase === "finishing" && f.onOverlays.length === 0)
+    return { kind: "complete-finish", say: `the finish of ${what} was interrupted after every disk was moved onto its image; it was completed (exports stopped, overlays removed)` };
+  const notes: string[] = [];
+  const serve = f.onOverlays.filter((t) => !f.served.includes(t));
+  if (serve.length > 0) notes.push(`its exports of ${serve.join(", ")} were started again`);
+  const dropCopies = f.phase === "finishing" ? [...f.onOverlays] : [];
+  if (dropCopies.length > 0) notes.push("its finish was interrupted and its partial copies removed; run vmbs instant-restore --finish again");
+  // QEMU does not reconnect to an export that went away under it.
+  if (serve.length > 0 && f.running) notes.push("it ran while they were down and may see I/O errors on those disks until it is restarted (virsh destroy, virsh start)");
+  if (!f.running) notes.push(`it is ${f.state ?? "not running"}: start it (virsh start) and finish it, or abandon it`);
+  return {
+    kind: "resume",
+    dropCopies,
+    backToServing: f.phase === "finishing" && f.onOverlays.length === f.disks.length,
+    serve,
+    ...(notes.length > 0 ? { say: `${what}: ${notes.join("; ")}` } : {}),
+  };
+}

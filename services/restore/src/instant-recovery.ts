@@ -3,7 +3,8 @@ import type { Logger } from "@vmbs/logger";
 import { exportPid, serveChainExport, type Libvirt } from "@vmbs/virt";
 import type { InstantLeases } from "./instant-leases.js";
 import type { InstantRecord, InstantRecords } from "./instant-record.js";
-import { disksOnOverlays, dropInstantServing, removeInstantVm } from "./instant-restore.js";
+import { planInstantRecovery } from "./instant-plan.js";
+import { disksOnOverlays, dropInstantServing, removeInstantVm, settleDefinition } from "./instant-restore.js";
 
 /*
  * At the restore service's start: each recorded instant VM is served again (its nbdkit exports restarted when a
@@ -34,50 +35,39 @@ export async function recoverInstantVms(deps: InstantRecoveryDeps): Promise<void
   }
 }
 
-/** Recovers one instant VM; returns what a person should know, or undefined when nothing had to be done. */
+/** Recovers one instant VM (facts gathered, planInstantRecovery decides, done here); returns what to tell. */
 async function recoverOne(deps: InstantRecoveryDeps, record: InstantRecord): Promise<string | undefined> {
   const what = `instant VM ${record.name} (from ${record.source} at ${record.checkpoint})`;
-  if (record.phase === "starting") {
-    const removed = await removeInstantVm(deps, record);
-    await deps.records.remove(record.name);
-    return `the start of ${what} was interrupted before it ran; what it had made was removed (${removed.join(", ") || "nothing left"})`;
-  }
-  const info = await deps.libvirt.domainInfo(record.name);
-  if (!info) {
-    const removed = await removeInstantVm(deps, record);
-    await deps.records.remove(record.name);
-    return `${what} is no longer defined (undefined outside vmbs); its exports and overlays were removed (${removed.join(", ")})`;
-  }
-  const notes: string[] = [];
-  if (!deps.leases.holds(record.name)) deps.leases.keep(record.name, record.source);
-  const running = info.state === "running" || info.state === "paused";
-  if (record.phase === "finishing") {
-    // A disk already pivoted runs from its image now: only the others' partial copies go.
-    const onOverlays = await disksOnOverlays(deps.libvirt, record, running);
-    if (onOverlays.length === 0) {
-      await dropInstantServing({ ...deps, progress: async () => undefined }, record);
-      return `the finish of ${what} was interrupted after every disk was moved onto its image; it was completed (exports stopped, overlays removed)`;
-    }
-    for (const d of onOverlays) {
-      if (running && (await deps.libvirt.blockJob(record.name, d.target))) await deps.libvirt.blockJobAbort(record.name, d.target, false);
-      await rm(d.image, { force: true });
-    }
-    if (onOverlays.length === record.disks.length) {
-      record.phase = "serving";
-      await deps.records.save(record);
-    }
-    notes.push("its finish was interrupted and its partial copies removed; run vmbs instant-restore --finish again");
-  }
+  const info = record.phase === "starting" ? undefined : await deps.libvirt.domainInfo(record.name);
+  const running = info?.state === "running" || info?.state === "paused";
+  const onOverlays = info ? (await disksOnOverlays(deps.libvirt, record, running)).map((d) => d.target) : [];
   const served: string[] = [];
-  const stillServed = await disksOnOverlays(deps.libvirt, record, running);
-  for (const d of stillServed) {
-    if ((await exportPid(d)) !== undefined) continue;
-    await serveChainExport(d);
-    served.push(d.target);
+  for (const d of record.disks) if ((await exportPid(d)) !== undefined) served.push(d.target);
+  const plan = planInstantRecovery(what, {
+    phase: record.phase, defined: info !== undefined, running, ...(info ? { state: info.state } : {}), onOverlays, served, disks: record.disks.map((d) => d.target),
+  });
+  const disk = (target: string) => record.disks.find((d) => d.target === target)!;
+  switch (plan.kind) {
+    case "remove": {
+      const removed = await removeInstantVm(deps, record);
+      await deps.records.remove(record.name);
+      return `${plan.say} (${removed.join(", ") || "nothing was left"})`;
+    }
+    case "complete-finish":
+      await settleDefinition(deps.libvirt, record, running);
+      await dropInstantServing({ ...deps, progress: async () => undefined }, record);
+      return plan.say;
+    case "resume":
+      if (!deps.leases.holds(record.name)) deps.leases.keep(record.name, record.source);
+      for (const target of plan.dropCopies) {
+        if (running && (await deps.libvirt.blockJob(record.name, target))) await deps.libvirt.blockJobAbort(record.name, target, false);
+        await rm(disk(target).image, { force: true });
+      }
+      if (plan.backToServing) {
+        record.phase = "serving";
+        await deps.records.save(record);
+      }
+      for (const target of plan.serve) await serveChainExport(disk(target));
+      return plan.say;
   }
-  if (served.length > 0) notes.unshift(`its exports of ${served.join(", ")} were started again`);
-  // QEMU does not reconnect to an export that went away under it.
-  if (served.length > 0 && running) notes.push("it ran while they were down and may see I/O errors on those disks until it is restarted (virsh destroy, virsh start)");
-  if (!running) notes.push(`it is ${info.state}: start it (virsh start) and finish it, or abandon it`);
-  return notes.length > 0 ? `${what}: ${notes.join("; ")}` : undefined;
 }

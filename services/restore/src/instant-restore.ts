@@ -227,10 +227,12 @@ async function copyAndPivot(deps: InstantDeps, name: string, disks: InstantDisk[
 const pct = (done: number, total: number): string => `${(done / 1048576).toFixed(0)} of ${(total / 1048576).toFixed(0)} MiB (${total > 0 ? Math.floor((100 * done) / total) : 0} %)`;
 
 /** Makes the persistent definition name the final images too (libvirt updates it on pivot; checked, not assumed). */
-async function settleDefinition(libvirt: Libvirt, record: InstantRecord): Promise<void> {
-  const live = new Map(domainXmlDisks(await libvirt.liveXml(record.name)).map((d) => [d.target, d.file]));
-  const astray = record.disks.filter((d) => live.get(d.target) !== d.image);
-  if (astray.length > 0) throw new Error(`${record.name} does not run on ${astray.map((d) => d.image).join(", ")} after the pivot`);
+export async function settleDefinition(libvirt: Libvirt, record: InstantRecord, running = true): Promise<void> {
+  if (running) {
+    const live = new Map(domainXmlDisks(await libvirt.liveXml(record.name)).map((d) => [d.target, d.file]));
+    const astray = record.disks.filter((d) => live.get(d.target) !== d.image);
+    if (astray.length > 0) throw new Error(`${record.name} does not run on ${astray.map((d) => d.image).join(", ")} after the pivot`);
+  }
   const persistent = await libvirt.domainXml(record.name);
   const saved = new Map(domainXmlDisks(persistent).map((d) => [d.target, d.file]));
   if (record.disks.some((d) => saved.get(d.target) !== d.image) || persistent.includes("protocol='nbd'") || persistent.includes('protocol="nbd"'))
