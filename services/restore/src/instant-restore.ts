@@ -43,8 +43,12 @@ const PROGRESS_EVERY_MS = 2_000;
 const STALL_MS = 10 * 60_000;
 const QEMU_IMG_TIMEOUT_MS = 120_000;
 
-/** The NBD URL QEMU opens an export by (a qcow2 overlay's backing file). */
-const nbdUrl = (socket: string): string => `nbd+unix:///?socket=${socket}`;
+/**
+ * A qcow2 overlay's backing file naming the export, for qemu-img and a person reading `qemu-img info` (the domain
+ * XML spells its backing store out, so libvirt reads nothing from it). QEMU's `json:` form takes any path, where an
+ * `nbd+unix:///?socket=` URL would need a path without spaces, `&` or `%`.
+ */
+const nbdBacking = (socket: string): string => `json:${JSON.stringify({ file: { driver: "nbd", server: { type: "unix", path: socket } } })}`;
 
 /** Serves checkpoint `req.checkpoint` of a set of `req.domain` as the running domain `req.as`. */
 export async function startInstant(deps: InstantDeps, req: InstantRestoreRequest, onResolved: (r: ResolvedRestore) => Promise<void>): Promise<InstantRestoreReply> {
@@ -79,7 +83,7 @@ export async function startInstant(deps: InstantDeps, req: InstantRestoreRequest
     }
     for (const d of layout.disks) {
       await deps.progress(`create overlay ${d.overlay} over the export of ${d.target}`);
-      await qemuImg(["create", "-q", "-f", "qcow2", "-F", "raw", "-b", nbdUrl(d.socket), d.overlay]);
+      await qemuImg(["create", "-q", "-f", "qcow2", "-F", "raw", "-b", nbdBacking(d.socket), d.overlay]);
       // Guest data: root only; libvirt's dynamic ownership hands it to QEMU's user while the domain runs.
       await chmod(d.overlay, 0o600);
     }
