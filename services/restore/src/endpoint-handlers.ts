@@ -52,8 +52,9 @@ export type EndpointHandler = (msg: ServiceMsg) => Promise<unknown>;
 type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
 
 /**
- * The handlers of the restore endpoints `sets`, `checkpoints`, `plan`, `run`, `replicate-plan` and `replicate`;
- * a run or a replication announces `vmbs.evt.restore.<host>.*` events.
+ * The handlers of the restore endpoints `sets`, `checkpoints`, `plan`, `run`, `replicate-plan`, `replicate`,
+ * `instant`, `instant-finish` and `instant-abandon`; a run, a replication or an instant recovery's step announces
+ * `vmbs.evt.restore.<host>.*` events.
  */
 export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<RestoreEndpoint, EndpointHandler> {
   const { config, nc, logger, libvirt, leases, rootId, root } = deps;

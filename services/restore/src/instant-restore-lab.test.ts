@@ -97,7 +97,7 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
     await service?.stop();
     for (const name of made) {
       await virsh(["destroy", name]).catch(() => undefined);
-      await virsh(["undefine", name, "--nvram"]).catch(() => virsh(["undefine", name]).catch(() => undefined));
+      await virsh(["undefine", name, "--nvram", "--checkpoints-metadata"]).catch(() => undefined);
     }
     for (const pool of pools) {
       for (const pid of await nbdkitsUnder((await virsh(["pool-dumpxml", pool]).catch(() => ({ stdout: "" }))).stdout.match(/<path>([^<]+)<\/path>/)?.[1] ?? "/nonexistent"))
