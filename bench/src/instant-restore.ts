@@ -11,7 +11,8 @@
  * `instant-finish` (blockcopy onto a local image, pivot) and reports the bytes its nbdkit export read from the chain:
  * to reach the running domain, and in all once finished. Target: request → running ≤ 5 s. Exits 0 whatever it is.
  */
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { availableParallelism, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -75,8 +76,9 @@ async function main(stop: AbortSignal): Promise<void> {
       return { ms, json: msg.json() };
     };
 
-    const rows: { round: number; instantMs: number; restoreMs: number; finishMs: number; readToRun?: number; readInAll?: number }[] = [];
+    const rows: { round: number; instantMs: number; restoreMs: number; finishMs: number; readToRun?: number; readInAll?: number; exportPeakRss?: number }[] = [];
     for (let r = 0; r < rounds; r++) {
+      let exportPids: number[] = [];
       const row = { round: r + 1, instantMs: NaN, restoreMs: NaN, finishMs: NaN } as (typeof rows)[number];
       const out = await lab.tempDir("bench-instant-out-");
       await execa("virsh", ["-c", lab.uri, "pool-create-as", `vmbs-bench-${r}`, "dir", "--target", out], { stdin: "ignore", timeout: 60_000 });
@@ -94,6 +96,7 @@ async function main(stop: AbortSignal): Promise<void> {
           const disk = instantRestoreReplySchema.parse(json).disks[0]!;
           const pid = await exportPid({ socket: disk.socket, pidFile: disk.socket.replace(/\.sock$/, ".pid") });
           row.readToRun = pid === undefined ? undefined : await exportReadBytes(pid);
+          exportPids = pid === undefined ? [] : [pid];
         } else {
           const { ms, json } = await ask("run", { domain: dom.name, as: `${dom.name}-r${r}`, targetDir: out, define: false });
           row.restoreMs = ms;
@@ -102,7 +105,24 @@ async function main(stop: AbortSignal): Promise<void> {
         }
       }
       await execa("sync", { stdin: "ignore" });
-      const finish = await ask("instant-finish", { domain: as, consent: true });
+      // nbdkit's memory while the copy reads the whole chain through it, sampled until it is stopped.
+      const exportRss = async (): Promise<number> => {
+        let peak = 0;
+        for (const pid of exportPids) {
+          const m = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, "utf8").catch(() => ""));
+          if (m) peak += Number(m[1]) * 1024;
+        }
+        return peak;
+      };
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          row.exportPeakRss = Math.max(row.exportPeakRss ?? 0, await exportRss());
+          await sleep(100);
+        }
+      })();
+      const finish = await ask("instant-finish", { domain: as, consent: true }).finally(() => (sampling = false));
+      await sampler;
       row.finishMs = finish.ms;
       row.readInAll = instantFinishReplySchema.parse(finish.json).chainReadBytes;
       rows.push(row);
@@ -115,9 +135,9 @@ async function main(stop: AbortSignal): Promise<void> {
     }
     const chainBytes = (await execa("du", ["-sb", "--apparent-size", chain], { stdin: "ignore" })).stdout.split("\t")[0];
     console.log(`chain: ${mib(Number(chainBytes))} in ${chain}\n`);
-    console.log("round  instant→running   full restore   ratio   finish (copy+pivot)   chain read to run   chain read in all");
+    console.log("round  instant→running   full restore   ratio   finish (copy+pivot)   chain read to run   chain read in all   nbdkit RSS peak");
     for (const x of rows)
-      console.log(`${String(x.round).padEnd(6)} ${`${x.instantMs.toFixed(0)} ms`.padStart(15)}   ${`${x.restoreMs.toFixed(0)} ms`.padStart(12)}   ${(x.restoreMs / x.instantMs).toFixed(1).padStart(5)}   ${`${x.finishMs.toFixed(0)} ms`.padStart(19)}   ${mib(x.readToRun).padStart(17)}   ${mib(x.readInAll).padStart(17)}`);
+      console.log(`${String(x.round).padEnd(6)} ${`${x.instantMs.toFixed(0)} ms`.padStart(15)}   ${`${x.restoreMs.toFixed(0)} ms`.padStart(12)}   ${(x.restoreMs / x.instantMs).toFixed(1).padStart(5)}   ${`${x.finishMs.toFixed(0)} ms`.padStart(19)}   ${mib(x.readToRun).padStart(17)}   ${mib(x.readInAll).padStart(17)}   ${mib(x.exportPeakRss).padStart(15)}`);
     const worst = Math.max(...rows.map((x) => x.instantMs));
     console.log(`\nrequest → running domain, worst of ${rounds}: ${worst.toFixed(0)} ms   target: <= ${TARGET_MS} ms   ${worst <= TARGET_MS ? "MET" : "NOT MET"}`);
   } finally {
