@@ -25,7 +25,7 @@ describe("vmbs instant-restore, as a user runs it against `vmbs start` with bus 
     await stack;
     for (const m of made) {
       await virsh(["destroy", m.name]);
-      await virsh(["undefine", m.name]);
+      await virsh(["undefine", m.name, "--nvram", "--checkpoints-metadata"]);
       for (const f of m.files) await rm(f, { recursive: true, force: true });
     }
     await lab?.cleanup();
