@@ -60,7 +60,7 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
   const { config, nc, logger, libvirt, leases, rootId, root } = deps;
   const host = config.HOST_ID;
 
-  /** Runs one restore or replication with its events: each step, then completed with the images or failed with the reason. */
+  /** Runs one restore, replication or instant recovery step with its events: each step, then completed with the images or failed with the reason. */
   const withEvents = async <R extends { images: string[] }>(
     what: "restore" | "replicate" | "instant",
     base: () => EventBase,
