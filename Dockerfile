@@ -20,11 +20,12 @@ FROM node:24-bookworm-slim
 # virtnbdbackup/virtnbdrestore: the backup engine; python3-libvirt: the agent's libvirt connection (libs/virt/bridge;
 # it talks to the HOST's libvirtd through the bind-mounted /run/libvirt socket); libvirt-clients: virsh, for an admin
 # inside the container; qemu-utils: qemu-img (bitmap checks); rsync + openssh-client + rclone: mirroring;
-# nats-server + redis-server: what `vmbs start` runs itself when NATS_URL / REDIS_URL are unset (one container alone).
+# nats-server + redis-server: what `vmbs start` runs itself when NATS_URL / REDIS_URL are unset (one container alone);
+# nbdkit + nbdkit-plugin-python: instant recovery, which serves a chain read-only to a VM (libs/virt/nbdkit).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       virtnbdbackup python3-libvirt libvirt-clients qemu-utils rsync openssh-client rclone ca-certificates \
-      nats-server redis-server \
+      nats-server redis-server nbdkit nbdkit-plugin-python \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

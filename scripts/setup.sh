@@ -73,13 +73,13 @@ esac
 # 1. System packages
 # ---------------------------------------------------------------------------------------------------------------------
 # Commands the project drives; the package list below provides all of them (Debian 12 package names).
-required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore
+required_cmds=(virsh libvirtd virtlogd qemu-system-x86_64 qemu-img virtnbdbackup virtnbdrestore nbdkit
                nats-server redis-server rsync sshd ssh rclone chromium prometheus promtool systemd-analyze swtpm swtpm_setup)
 # Files the project needs that no command stands for: the UEFI firmware of the lab's UEFI domains.
 required_files=(/usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_VARS_4M.fd)
 apt_packages=(virtnbdbackup python3-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
               libvirt-clients nats-server redis-server rsync openssh-server openssh-client rclone chromium prometheus systemd
-              ovmf swtpm swtpm-tools)
+              ovmf swtpm swtpm-tools nbdkit nbdkit-plugin-python)
 
 if [[ -n "${CI:-}" || "${VMBS_INSTALL_COMPOSE:-}" == "1" ]]; then
   required_cmds+=(docker-compose)
@@ -93,6 +93,8 @@ done
 for f in "${required_files[@]}"; do
   [[ -e "$f" ]] || missing+=("$f")
 done
+# Instant recovery serves chains through nbdkit's Python plugin (libs/virt/nbdkit), a package of its own.
+have nbdkit && { nbdkit python --version >/dev/null 2>&1 || missing+=("nbdkit python plugin"); }
 
 if (( ${#missing[@]} == 0 )); then
   log "system tools: all present"

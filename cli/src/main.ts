@@ -13,6 +13,7 @@ import { eventsCommand } from "./commands/events.js";
 import { mirrorCommand } from "./commands/mirror.js";
 import { policyCommand } from "./commands/policy.js";
 import { replicateCommand } from "./commands/replicate.js";
+import { instantRestoreCommand } from "./commands/instant-restore.js";
 import { restoreCommand } from "./commands/restore.js";
 import { serve, type ServeRole } from "./commands/serve.js";
 import { statusCommand } from "./commands/status.js";
@@ -70,6 +71,7 @@ Commands:
   mirror      ask a host's mirror to copy one chain (or all) now and print the outcome
   restore     restore a domain from a backup set, as a new domain or in place, through the host's restore service
   replicate   copy a domain as a new domain onto this or another libvirt host, through the host's restore service
+  instant-restore  run a backup at once as a new domain (served from the chain), then --finish it onto local disks
   policy      the effective policy of each domain (VMBS_POLICY_FILE and the environment): schedule, chain, retention, ...
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
@@ -205,6 +207,29 @@ replication is confirmed.
   --timeout SEC       give up waiting after SEC seconds (default 21600)
   --json              the reply as one JSON line, also on a terminal
 Exit status: 0 replicated, 1 refused, failed or not confirmed, 2 bad usage.`,
+  "instant-restore": `Usage: vmbs instant-restore --domain NAME --as NEW_NAME [--set NAME] [--checkpoint N|latest]
+                            [--target-dir DIR] [--host HOST] [--timeout SECONDS] [--json]
+       vmbs instant-restore --finish NEW_NAME [--yes] [--host HOST] [--timeout SECONDS] [--json]
+       vmbs instant-restore --abandon NEW_NAME [--yes] [--host HOST] [--json]
+
+Instant recovery through the restore service of HOST (vmbs.svc.restore.<host>.instant, .instant-finish,
+.instant-abandon). The new domain runs within seconds whatever the disk size: each disk is served read-only from
+the backup chain (nbdkit) under a local qcow2 overlay that takes the writes; the backup is never written, and the
+chain's lease is held (retention, rotation, mirror and backups of that chain wait) until --finish or --abandon.
+Steps go to stderr; the reply to stdout (lines on a terminal, one JSON line with --json or when not a terminal).
+  --domain NAME       the backed-up domain (its sets in LOCAL_BACKUP_PATH)
+  --as NEW_NAME       the new domain: new UUID and MACs, started at once
+  --set NAME          the active chain <domain> (default) or an archive <domain>.<timestamp>
+  --checkpoint N      the N-th checkpoint of the set, 0 = the full backup (default latest)
+  --target-dir DIR    folder of the overlays and, after --finish, of the images <NEW_NAME>.<dev>.qcow2: a storage
+                      pool path or a defined domain's image folder (default: the folder of the original's first disk)
+  --finish NEW_NAME   copy each disk onto its final image while the domain runs (blockcopy, then pivot); then the
+                      exports stop, the overlays go and the lease is released
+  --abandon NEW_NAME  stop and undefine the instant domain, remove its overlays, exports and any partial copy
+  --yes               consent for --finish / --abandon (asked on a terminal; refused without one and without --yes)
+  --timeout SEC       give up waiting after SEC seconds (default 21600)
+  --json              the reply as one JSON line, also on a terminal
+Exit status: 0 done, 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
 
 Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
@@ -293,6 +318,9 @@ async function main(argv: string[]): Promise<number> {
     "unit-dir"?: string;
     "config-file"?: string;
     "dry-run"?: boolean;
+    "target-dir"?: string;
+    finish?: string;
+    abandon?: string;
   };
   let positionals: string[] = [];
   let policyDomains: string[] = [];
@@ -318,6 +346,9 @@ async function main(argv: string[]): Promise<number> {
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "status") {
       const options = { help, domain: text, host: text, json: flag, timeout: text } as const;
+      ({ values } = parseArgs({ args: rest, options, strict: true }));
+    } else if (command === "instant-restore") {
+      const options = { help, domain: text, as: text, set: text, checkpoint: text, "target-dir": text, finish: text, abandon: text, host: text, yes: flag, timeout: text, json: flag } as const;
       ({ values } = parseArgs({ args: rest, options, strict: true }));
     } else if (command === "replicate") {
       const options = { help, domain: text, as: text, host: text, to: text, mac: text, "disk-dir": text, "no-copy": flag, yes: flag, plan: flag, timeout: text, json: flag } as const;
@@ -399,7 +430,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Restores and replications copy whole disks: 6 h unless told otherwise.
   const longTimeoutSec = Number(values.timeout ?? 21_600);
-  if ((command === "restore" || command === "replicate") && (!Number.isFinite(longTimeoutSec) || longTimeoutSec <= 0)) {
+  if ((command === "restore" || command === "replicate" || command === "instant-restore") && (!Number.isFinite(longTimeoutSec) || longTimeoutSec <= 0)) {
     process.stderr.write(`--timeout must be a positive number\n\n${usage[command]}\n`);
     return 2;
   }
@@ -416,6 +447,21 @@ async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       list: values.list,
       plan: values.plan,
+      timeoutSec: longTimeoutSec,
+      json: values.json === true,
+    });
+  }
+  if (command === "instant-restore") {
+    return instantRestoreCommand({
+      domain: values.domain,
+      as: values.as,
+      set: values.set,
+      checkpoint: values.checkpoint,
+      targetDir: values["target-dir"],
+      finish: values.finish,
+      abandon: values.abandon,
+      host: values.host,
+      yes: values.yes,
       timeoutSec: longTimeoutSec,
       json: values.json === true,
     });

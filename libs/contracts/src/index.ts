@@ -9,6 +9,7 @@ export * from "./backup-root.js";
 export * from "./notify.js";
 export * from "./mirror.js";
 export * from "./restore.js";
+export * from "./instant-restore.js";
 export * from "./drill.js";
 export * from "./replicate.js";
 export * from "./fleet-status.js";

@@ -5,6 +5,7 @@ import { drillCommandSchema } from "./drill.js";
 import { serviceEventSchemas, typedEventSchemas } from "./event-contract.js";
 import { domainHistoryRequestSchema, domainHistorySchema, fleetStatusRequestSchema, fleetStatusSchema } from "./fleet-status.js";
 import { mirrorCommandSchema, mirrorProgressSchema } from "./mirror.js";
+import { instantAbandonReplySchema, instantEndRequestSchema, instantFinishReplySchema, instantRestoreReplySchema, instantRestoreRequestSchema } from "./instant-restore.js";
 import { replicatePlanReplySchema, replicateReplySchema, replicateRequestSchema } from "./replicate.js";
 import {
   restoreCheckpointsReplySchema,
@@ -57,6 +58,9 @@ const restoreEndpointSchemas: Record<RestoreEndpoint, EndpointSchemas> = {
   run: { request: restoreRunRequestSchema, reply: restoreRunReplySchema },
   replicate: { request: replicateRequestSchema, reply: replicateReplySchema },
   "replicate-plan": { request: replicateRequestSchema, reply: replicatePlanReplySchema },
+  instant: { request: instantRestoreRequestSchema, reply: instantRestoreReplySchema },
+  "instant-finish": { request: instantEndRequestSchema, reply: instantFinishReplySchema },
+  "instant-abandon": { request: instantEndRequestSchema, reply: instantAbandonReplySchema },
 };
 
 const statusEndpointSchemas: Record<StatusEndpoint, EndpointSchemas> = {

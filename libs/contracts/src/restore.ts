@@ -10,7 +10,7 @@ import { restoreEventTypes } from "./subjects.js";
  */
 
 /** A folder name of a backup set: the domain's active chain folder or one of its archives. */
-const setNameSchema = z.string().min(1).max(255).refine((s) => !s.includes("/") && s !== "." && s !== "..", "must be a folder name");
+export const setNameSchema = z.string().min(1).max(255).refine((s) => !s.includes("/") && s !== "." && s !== "..", "must be a folder name");
 
 /** An absolute path as a request gives it; the service resolves it and confines it to its roots. */
 export const requestPathSchema = z.string().startsWith("/").max(4096).refine((p) => !p.includes("\0"), "must not contain a NUL byte");
@@ -115,8 +115,11 @@ export type RestorePlanReply = z.infer<typeof restorePlanReplySchema>;
 export const restoreEventSchema = z.object({
   ...runEventEnvelope,
   type: z.enum(restoreEventTypes),
-  /** Absent for a restore; "replicate" for a replication (replicate.ts), which has no `set` but a `to` URI. */
-  operation: z.literal("replicate").optional(),
+  /**
+   * Absent for a restore; "replicate" for a replication (replicate.ts), which has no `set` but a `to` URI;
+   * "instant" for an instant recovery, its finish and its abandon (instant-restore.ts).
+   */
+  operation: z.enum(["replicate", "instant"]).optional(),
   domain: z.string(),
   /** The domain written: the new name, or `domain` itself in place. */
   target: z.string(),
@@ -126,6 +129,9 @@ export const restoreEventSchema = z.object({
   step: z.string().optional(),
   reason: z.string().optional(),
   images: z.array(z.string()).optional(),
+  /** Progress of a copy (an instant VM's finish): bytes copied of bytes to copy so far, over all its disks. */
+  bytesDone: z.number().optional(),
+  bytesTotal: z.number().optional(),
 });
 export type RestoreEvent = z.infer<typeof restoreEventSchema>;
 

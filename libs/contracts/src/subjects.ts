@@ -70,14 +70,18 @@ export type FleetEventType = (typeof fleetEventTypes)[number];
 const eventServices = ["backup", "chain", "mirror", "restore", "drill", "notify", "fleet"] as const;
 export type EventService = (typeof eventServices)[number];
 
-export const restoreEventTypes = ["started", "progress", "completed", "failed"] as const;
+/** `attention`: an instant VM found at the service's start that needs a person (served again, or not servable). */
+export const restoreEventTypes = ["started", "progress", "completed", "failed", "attention"] as const;
 export type RestoreEventType = (typeof restoreEventTypes)[number];
 
 export const drillEventTypes = ["started", "completed", "failed"] as const;
 export type DrillEventType = (typeof drillEventTypes)[number];
 
-/** Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>` (replicate: replicate.ts). */
-export const restoreEndpoints = ["sets", "checkpoints", "plan", "run", "replicate", "replicate-plan"] as const;
+/**
+ * Request/reply endpoints of the restore service: `vmbs.svc.restore.<host>.<endpoint>` (replicate: replicate.ts;
+ * instant, instant-finish, instant-abandon: instant-restore.ts).
+ */
+export const restoreEndpoints = ["sets", "checkpoints", "plan", "run", "replicate", "replicate-plan", "instant", "instant-finish", "instant-abandon"] as const;
 export type RestoreEndpoint = (typeof restoreEndpoints)[number];
 
 /** NATS micro service name of the restore service (`nats micro ls`). */

@@ -3,11 +3,11 @@ export { startTestNats, startTestNatsCluster, startTestRedis, type TestNats, typ
 export { startRoleBus, type RoleBus } from "./role-bus.js";
 export { ensureLibvirt, DEFAULT_LIBVIRT_URI } from "./libvirt-daemons.js";
 export { createLab, type Lab, type LabOptions, type LabDomain, type CreateDomainOptions } from "./lab.js";
-export { imageDigest } from "./disk-digest.js";
+export { domainDiskDigest, imageDigest } from "./disk-digest.js";
 export { hashTree } from "./hash-tree.js";
 export { restoreChain, type RestoreOptions } from "./restore.js";
 export { sweepStaleLabDomains } from "./sweep.js";
-export { type GuestWrite } from "./guest-write.js";
+export { type GuestWrite, writeLive } from "./guest-write.js";
 export { LAB_DOMAIN_PREFIX, DEFAULT_LAB_IMAGE_DIR } from "./lab-constants.js";
 export { ignoredListExcept } from "./ignore-list.js";
 export { freePort, vmbsProcessEnv } from "./process-env.js";

@@ -148,8 +148,42 @@ def destroy(conn, args):
     domain(conn, args).destroy()
 
 
+def live_xml(conn, args):
+    """The running definition (what QEMU uses now), secrets left out."""
+    return domain(conn, args).XMLDesc(0)
+
+
 def qemu_monitor(conn, args):
     return libvirt_qemu.qemuMonitorCommand(domain(conn, args), args["command"], 0)
+
+
+def undefine(conn, args):
+    """Removes a shut-off domain's definition with its checkpoint metadata, UEFI variable store and TPM state."""
+    flags = (libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+             | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_TPM)
+    domain(conn, args).undefineFlags(flags)
+
+
+def block_copy(conn, args):
+    """Starts copying a running disk, its whole backing chain flattened, into an existing image (`dest`, qcow2).
+    A transient job: libvirt 9 refuses a recoverable copy job on a persistent domain."""
+    dest = ElementTree.Element("disk", {"type": "file"})
+    ElementTree.SubElement(dest, "source", {"file": args["dest"]})
+    ElementTree.SubElement(dest, "driver", {"type": "qcow2"})
+    flags = libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+    domain(conn, args).blockCopy(args["disk"], ElementTree.tostring(dest, encoding="unicode"), None, flags)
+
+
+def block_job(conn, args):
+    """The disk's block job: {type, cur, end}, or None when it has none."""
+    info = domain(conn, args).blockJobInfo(args["disk"], 0)
+    return {"type": info["type"], "cur": info["cur"], "end": info["end"]} if info else None
+
+
+def block_job_abort(conn, args):
+    """Ends the disk's block job; with pivot, a ready copy job switches the disk to the copy."""
+    flags = libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT if args.get("pivot") else 0
+    domain(conn, args).blockJobAbort(args["disk"], flags)
 
 
 def domain_xml(conn, args):
@@ -226,6 +260,8 @@ READS = {
     "backupBlockJob": backup_block_job,
     "diskImages": disk_images,
     "domainXml": domain_xml,
+    "liveXml": live_xml,
+    "blockJob": block_job,
     "tpmEmulator": tpm_emulator,
     "macAddresses": mac_addresses,
     "storagePoolPaths": storage_pool_paths,
@@ -237,6 +273,9 @@ WRITES = {
     "start": start,
     "destroy": destroy,
     "defineXml": define_xml,
+    "undefine": undefine,
+    "blockCopy": block_copy,
+    "blockJobAbort": block_job_abort,
     # A monitor command may change QEMU's state (block-dirty-bitmap-remove), so it is never repeated.
     "qemuMonitor": qemu_monitor,
 }

@@ -1,4 +1,4 @@
-export { createLibvirt, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
+export { createLibvirt, type BlockJob, type Libvirt, type DomainState, type DomainSummary, type DomainInfo } from "./libvirt.js";
 export { DEFAULT_LIBVIRT_TIMEOUT_MS, callTimeoutMs, type LibvirtBridgeOptions } from "./libvirt-bridge.js";
 export { detectEngine, filterExtraArgs, type EngineCapabilities, type ExtraArgsResult } from "./engine-capabilities.js";
 export {
@@ -15,3 +15,4 @@ export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";
 export { runEngineRestore, RestoreError, type RestoreRunOptions, type RestoreRunResult, type RestoreFailure } from "./run-restore.js";
 export { SWTPM_STATE_ROOT, TPM2_STATE_FILE, tpm2StatePath } from "./tpm-state.js";
+export { serveChainExport, stopChainExport, exportPid, exportReadBytes, ChainExportError, type ChainExport } from "./chain-export.js";

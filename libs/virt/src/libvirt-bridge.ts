@@ -20,7 +20,7 @@ export const DEFAULT_LIBVIRT_TIMEOUT_MS = 60_000;
  * Calls that wait for QEMU rather than only for libvirtd get three times the limit: a start launches QEMU, a
  * destroy waits for it to flush and die, deleting a checkpoint merges a bitmap in the image.
  */
-const SLOW_OPS = new Set(["start", "destroy", "deleteCheckpoint"]);
+const SLOW_OPS = new Set(["start", "destroy", "deleteCheckpoint", "undefine", "blockJobAbort"]);
 const SLOW_FACTOR = 3;
 
 export interface LibvirtBridgeOptions {

@@ -8,6 +8,14 @@ export interface DomainSummary {
   state: DomainState;
 }
 
+/** A disk's block job as libvirt reports it. */
+export interface BlockJob {
+  /** virDomainBlockJobType (2: copy). */
+  type: number;
+  cur: number;
+  end: number;
+}
+
 /** One domain looked up by its exact name. */
 export interface DomainInfo {
   name: string;
@@ -59,6 +67,19 @@ export interface Libvirt {
   storagePoolPaths(): Promise<string[]>;
   /** Defines (or redefines) a persistent domain from its XML; returns its name. */
   defineXml(xml: string): Promise<string>;
+  /** Removes a shut-off domain's definition, its checkpoint and snapshot metadata, UEFI variable store and TPM state. */
+  undefine(domain: string): Promise<void>;
+  /** The running definition (`dumpxml` of the live domain). */
+  liveXml(domain: string): Promise<string>;
+  /**
+   * Starts copying the running domain's disk `disk` (a target), its backing chain flattened, into the existing
+   * qcow2 image `dest` (a transient job: it ends with libvirtd). Follow it with blockJob, end it with blockJobAbort.
+   */
+  blockCopy(domain: string, disk: string, dest: string): Promise<void>;
+  /** The disk's block job, bytes done of bytes to do (`end` may grow while the guest writes); undefined when none. */
+  blockJob(domain: string, disk: string): Promise<BlockJob | undefined>;
+  /** Ends the disk's block job: with pivot a ready copy job switches the disk onto the copy, else the copy is dropped. */
+  blockJobAbort(domain: string, disk: string, pivot: boolean): Promise<void>;
   /** A QMP command passed to the domain's QEMU monitor (JSON text in, JSON text out). */
   qemuMonitorCommand(domain: string, command: string): Promise<string>;
   /** libvirt's and the hypervisor's (QEMU's) versions, e.g. `{ libvirt: "9.0.0", qemu: "7.2.0" }`. */
@@ -148,6 +169,21 @@ export function createLibvirt(uri: string, options: LibvirtBridgeOptions = {}): 
     },
     async defineXml(xml) {
       return (await bridge.call("defineXml", { xml })) as string;
+    },
+    async undefine(domain) {
+      await onDomain("undefine", domain);
+    },
+    async liveXml(domain) {
+      return (await onDomain("liveXml", domain)) as string;
+    },
+    async blockCopy(domain, disk, dest) {
+      await onDomain("blockCopy", domain, { disk, dest });
+    },
+    async blockJob(domain, disk) {
+      return ((await onDomain("blockJob", domain, { disk })) as BlockJob | null) ?? undefined;
+    },
+    async blockJobAbort(domain, disk, pivot) {
+      await onDomain("blockJobAbort", domain, { disk, pivot });
     },
     async qemuMonitorCommand(domain, command) {
       return (await onDomain("qemuMonitor", domain, { command })) as string;

@@ -102,8 +102,8 @@ export function parseVirtualSize(json: string): number | undefined {
 }
 
 /** The virtual size (bytes) of an image. */
-export async function imageVirtualSize(image: string): Promise<number> {
-  const r = await execa("qemu-img", ["info", "--output", "json", "--", image], { reject: false, stdin: "ignore", timeout: INFO_TIMEOUT_MS });
+export async function imageVirtualSize(image: string, o: { unlocked?: boolean } = {}): Promise<number> {
+  const r = await execa("qemu-img", ["info", "--output", "json", ...(o.unlocked ? ["-U"] : []), "--", image], { reject: false, stdin: "ignore", timeout: INFO_TIMEOUT_MS });
   if (r.failed) throw new QemuImgError(`info ${image}`, String(r.stderr || r.message));
   const size = parseVirtualSize(String(r.stdout));
   if (size === undefined) throw new QemuImgError(`info ${image}`, "no virtual-size in its answer");

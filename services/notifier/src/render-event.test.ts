@@ -12,6 +12,12 @@ describe("renderEvent", () => {
     assert.match(n.message, /Host: hv1\nDomain: win 11\nEvent: backup failed at t\nReason: disk full/);
     assert.match(n.message, /What to do: .*vmbs backup --domain 'win 11'/);
   });
+  it("an instant VM found after a restart names it and how to finish or abandon it", () => {
+    const n = renderEvent("vmbs.evt.restore.hv1.attention", { type: "attention", host: "hv1", operation: "instant", domain: "db", target: "db now", reason: "its exports of vda were started again", at: "t" })!;
+    assert.equal(n.severity, "warning");
+    assert.match(n.message, /Reason: its exports of vda were started again/);
+    assert.match(n.message, /What to do: .*vmbs instant-restore --finish 'db now' --yes \(or remove it with --abandon\)/);
+  });
   const rows: [string, Record<string, unknown>, string | undefined][] = [
     ["vmbs.evt.chain.hv1.attention", { domain: "db", reason: "foreign checkpoint" }, "warning"],
     ["vmbs.evt.backup.hv1.completed", { domain: "db", bytesWritten: 10, durationMs: 2000 }, "success"],

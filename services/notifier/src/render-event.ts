@@ -35,6 +35,8 @@ function advice(service: string, type: string, e: EventRecord): string | undefin
   if (service === "backup" && type === "failed")
     return `the agent has checked the chain and the next scheduled backup tries again; to retry now: vmbs backup --domain ${shellQuote(String(e.domain ?? ""))}`;
   if (service === "chain" && type === "attention") return "VM-Babysitter cannot fix this alone: act as the reason says; the next backup checks the chain again.";
+  if (service === "restore" && type === "attention")
+    return `an instant VM needs you: act as the reason says, then move it onto local disks with vmbs instant-restore --finish ${shellQuote(String(e.target ?? ""))} --yes (or remove it with --abandon).`;
   if (service === "chain" && type === "failed") return "the chain could not be checked or repaired; see the agent's log (the next backup tries again).";
   if (service === "notify" && type === "failed") return "check that target's address, credentials and reachability.";
   if (service === "fleet" && type === "stale") return "check the domain's recent failed events (vmbs status) and that its host's agent runs; back it up now with vmbs backup.";

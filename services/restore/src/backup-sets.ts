@@ -18,7 +18,7 @@ const MAX_CHECKPOINT_XML_BYTES = 4 * 1024 * 1024;
 const isSetOf = (domain: string, name: string): boolean => name === domain || parseArchiveFolderName(domain, name) !== null;
 
 /** The disk target of a data file: its first name token (`vda.inc.virtnbdbackup.1.data` → `vda`). */
-const diskOf = (path: string): string => path.slice(0, path.indexOf("."));
+export const diskOf = (path: string): string => path.slice(0, path.indexOf("."));
 
 /**
  * The folder of set `set` (default the active chain) of `domain` under `root`. Only the active folder or an

@@ -117,6 +117,47 @@ export function rewriteAsNewDomain(xml: string, edit: NewDomainEdit): { xml: str
   return { xml: new XMLSerializer().serializeToString(root), uuid, macs };
 }
 
+/** Where one disk's data lives: an image file, and optionally an NBD export on a unix socket as its raw backing file. */
+export interface DiskSource {
+  file: string;
+  /** The qcow2 `file` is an overlay over this export (an instant VM); absent: a standalone image. */
+  nbdSocket?: string;
+}
+
+/**
+ * `xml` with the listed file disks pointed at their new sources: a qcow2 `file`, its backing chain given in full
+ * (an NBD export over a unix socket, or none), so libvirt probes nothing. Other disks are kept as they are.
+ */
+export function withDiskSources(xml: string, sources: ReadonlyMap<string, DiskSource>): string {
+  const root = parse(xml);
+  const doc = root.ownerDocument;
+  const element = (tag: string, attributes: Record<string, string>, ...inner: Element[]): Element => {
+    const el = doc.createElement(tag);
+    for (const [k, v] of Object.entries(attributes)) el.setAttribute(k, v);
+    for (const i of inner) el.appendChild(i);
+    return el;
+  };
+  for (const { el, disk } of fileDisks(root)) {
+    const source = sources.get(disk.target);
+    if (!source) continue;
+    child(el, "source")!.setAttribute("file", source.file);
+    const driver = child(el, "driver") ?? el.insertBefore(element("driver", { name: "qemu" }), el.firstChild);
+    driver.setAttribute("type", "qcow2");
+    for (const old of children(el, "backingStore")) el.removeChild(old);
+    const backing = source.nbdSocket
+      ? element(
+          "backingStore",
+          { type: "network" },
+          element("format", { type: "raw" }),
+          element("source", { protocol: "nbd" }, element("host", { transport: "unix", socket: source.nbdSocket })),
+          element("backingStore", {}),
+        )
+      : element("backingStore", {});
+    el.insertBefore(backing, child(el, "source")!.nextSibling);
+  }
+  return new XMLSerializer().serializeToString(root);
+}
+
 const QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 /**

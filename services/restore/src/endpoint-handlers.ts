@@ -5,6 +5,8 @@ import { readChainFolder } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
 import {
   eventMessageId,
+  instantEndRequestSchema,
+  instantRestoreRequestSchema,
   parsePayload,
   restoreCheckpointsRequestSchema,
   replicateRequestSchema,
@@ -20,9 +22,12 @@ import type { Logger } from "@vmbs/logger";
 import type { Libvirt } from "@vmbs/virt";
 import type { FollowProgress } from "./follow-progress.js";
 import { BackupSetError, listBackupSets, listRestorePoints, setFolder } from "./backup-sets.js";
-import { planRestore, restoreDomain, setsRoot, type ResolvedRestore } from "./run-restore.js";
+import { planRestore, restoreDomain, RestoreRefusedError, setsRoot, type ResolvedRestore } from "./run-restore.js";
 import { planReplicate, replicateDomain, type ReplicateDeps } from "./replicate.js";
 import { ReplicateRefusedError } from "./replicate-plan.js";
+import { abandonInstant, finishInstant, startInstant, type InstantDeps } from "./instant-restore.js";
+import type { InstantLeases } from "./instant-leases.js";
+import type { InstantRecords } from "./instant-record.js";
 
 export interface EndpointHandlersDeps {
   config: Pick<Config, "HOST_ID" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "SSH_OPTIONS">;
@@ -39,6 +44,9 @@ export interface EndpointHandlersDeps {
   signal: AbortSignal;
   /** Period of the progress messages (`vmbs.progress.restore.<host>`). Default 2 s. */
   progressIntervalMs?: number;
+  /** The instant VMs' records and chain leases. */
+  instantRecords: InstantRecords;
+  instantLeases: InstantLeases;
 }
 
 /** What one endpoint does with a request: its reply, or a refusal or failure thrown. */
@@ -48,18 +56,19 @@ export type EndpointHandler = (msg: ServiceMsg) => Promise<unknown>;
 type EventBase = Omit<RestoreEvent, "type" | "host" | "runId" | "at">;
 
 /**
- * The handlers of the restore endpoints `sets`, `checkpoints`, `plan`, `run`, `replicate-plan` and `replicate`;
- * a run or a replication announces `vmbs.evt.restore.<host>.*` events.
+ * The handlers of the restore endpoints `sets`, `checkpoints`, `plan`, `run`, `replicate-plan`, `replicate`,
+ * `instant`, `instant-finish` and `instant-abandon`; a run, a replication or an instant recovery's step announces
+ * `vmbs.evt.restore.<host>.*` events.
  */
 export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<RestoreEndpoint, EndpointHandler> {
   const { config, nc, logger, libvirt, leases, rootId, root } = deps;
   const host = config.HOST_ID;
 
-  /** Runs one restore or replication with its events: each step, then completed with the images or failed with the reason. */
+  /** Runs one restore, replication or instant recovery step with its events: each step, then completed with the images or failed with the reason. */
   const withEvents = async <R extends { images: string[] }>(
-    what: "restore" | "replicate",
+    what: "restore" | "replicate" | "instant",
     base: () => EventBase,
-    work: (run: { runId: string; progress(step: string): Promise<void>; started(): Promise<void>; follow: FollowProgress }) => Promise<R>,
+    work: (run: { runId: string; progress(step: string, bytes?: { done: number; total: number }): Promise<void>; started(): Promise<void>; follow: FollowProgress }) => Promise<R>,
   ): Promise<R & { runId: string }> => {
     const runId = randomUUID();
     const domain = base().domain;
@@ -70,9 +79,9 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
       await publishJson(nc, subject, event, eventMessageId(subject, `${runId}.${seq++}`));
     };
     try {
-      const progress = (step: string): Promise<void> => {
+      const progress = (step: string, bytes?: { done: number; total: number }): Promise<void> => {
         logger.info({ runId, domain, step }, `${what} step`);
-        return emit("progress", { step });
+        return emit("progress", { step, ...(bytes ? { bytesDone: bytes.done, bytesTotal: bytes.total } : {}) });
       };
       // Core NATS, no ack awaited: progress is for whoever watches now; a lost tick only makes a bar jump.
       const follow: FollowProgress = (sample) => {
@@ -113,6 +122,38 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
     const req = parsePayload(replicateRequestSchema, msg.data);
     if (!req.ok) throw new ReplicateRefusedError(req.reason);
     return req.value;
+  };
+
+  const instantDeps = (progress: InstantDeps["progress"]): InstantDeps => ({
+    libvirt,
+    libvirtUri: config.LIBVIRT_URI,
+    backupRoot: root,
+    records: deps.instantRecords,
+    leases: deps.instantLeases,
+    chainWaitMs: deps.chainWaitMs,
+    signal: deps.signal,
+    progress,
+  });
+  // One request at a time per instant VM: a finish and an abandon of the same VM must not cross.
+  const instantBusy = new Set<string>();
+  const oneAtATime = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    if (instantBusy.has(name)) throw new RestoreRefusedError(`another request is working on the instant VM ${JSON.stringify(name)}; try again when it is done`);
+    instantBusy.add(name);
+    try {
+      return await work();
+    } finally {
+      instantBusy.delete(name);
+    }
+  };
+  const instantEnd = (msg: ServiceMsg) => {
+    const req = parsePayload(instantEndRequestSchema, msg.data);
+    if (!req.ok) throw new BackupSetError(req.reason);
+    return req.value;
+  };
+  /** Finish and abandon name the instant domain; their events name its source, once the record is read. */
+  const instantEndBase = async (domain: string, requestId: string | undefined): Promise<() => EventBase> => {
+    const record = await deps.instantRecords.get(domain);
+    return () => ({ operation: "instant", domain: record?.source ?? domain, target: domain, ...(record ? { set: record.set, checkpoint: record.checkpoint } : {}), ...(requestId ? { requestId } : {}) });
   };
 
   return {
@@ -174,6 +215,40 @@ export function createEndpointHandlers(deps: EndpointHandlersDeps): Record<Resto
         ...(req.requestId ? { requestId: req.requestId } : {}),
       });
       return withEvents("replicate", base, (run) => replicateDomain(replicateDeps(run.progress, run.follow), req, run.runId, run.started));
+    },
+    async instant(msg) {
+      const parsed = parsePayload(instantRestoreRequestSchema, msg.data);
+      if (!parsed.ok) throw new BackupSetError(parsed.reason);
+      const req = parsed.value;
+      let resolved: ResolvedRestore = { set: req.set ?? req.domain, checkpoint: "" };
+      const base = (): EventBase => ({
+        operation: "instant", domain: req.domain, target: req.as, set: resolved.set,
+        ...(resolved.checkpoint ? { checkpoint: resolved.checkpoint } : {}),
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+      });
+      return oneAtATime(req.as, () => withEvents("instant", base, async (run) => {
+        const reply = await startInstant(instantDeps(run.progress), req, async (r) => {
+          resolved = r;
+          await run.started();
+        });
+        return { ...reply, images: reply.disks.map((d) => d.overlay) };
+      })).then(({ images: _overlays, ...reply }) => reply);
+    },
+    async "instant-finish"(msg) {
+      const req = instantEnd(msg);
+      const base = await instantEndBase(req.domain, req.requestId);
+      return oneAtATime(req.domain, () => withEvents("instant", base, async (run) => {
+        await run.started();
+        return finishInstant(instantDeps(run.progress), req);
+      }));
+    },
+    async "instant-abandon"(msg) {
+      const req = instantEnd(msg);
+      const base = await instantEndBase(req.domain, req.requestId);
+      return oneAtATime(req.domain, () => withEvents("instant", base, async (run) => {
+        await run.started();
+        return { ...(await abandonInstant(instantDeps(run.progress), req)), images: [] as string[] };
+      })).then(({ images: _none, ...reply }) => reply);
     },
   };
 }

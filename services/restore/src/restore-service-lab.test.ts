@@ -79,7 +79,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     for await (const info of await new Svcm(h.nc).client().info(restoreServiceName)) infos.push(info);
     assert.equal(infos.length, 1);
     assert.equal(infos[0]!.metadata?.host, host);
-    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "plan", "replicate", "replicate-plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
+    assert.deepEqual(infos[0]!.endpoints.map((e) => [e.subject, e.queue_group]).sort(), ["checkpoints", "instant", "instant-abandon", "instant-finish", "plan", "replicate", "replicate-plan", "run", "sets"].map((n) => [`vmbs.svc.restore.${host}.${n}`, "q"]));
     // Each endpoint names its request and reply schema (schemas/ at the repository root).
     assert.deepEqual(infos[0]!.endpoints.find((e) => e.name === "replicate-plan")?.metadata, { request_schema: "svc.restore.replicate-plan.request.schema.json", response_schema: "svc.restore.replicate-plan.reply.schema.json" });
 

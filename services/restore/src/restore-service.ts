@@ -1,17 +1,21 @@
 import { Svcm } from "@nats-io/services";
-import { consumeDurable, createChainLeases, drillDurable, type NatsConnection } from "@vmbs/bus";
+import { randomUUID } from "node:crypto";
+import { consumeDurable, createChainLeases, drillDurable, publishJson, type NatsConnection } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
 import type { Config } from "@vmbs/config";
-import { restoreEndpointMetadata, restoreServiceName, subjects, type RestoreEndpoint } from "@vmbs/contracts";
+import { eventMessageId, restoreEndpointMetadata, restoreServiceName, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
 import type { Logger } from "@vmbs/logger";
 import { createLibvirt } from "@vmbs/virt";
 import { realPathOf } from "./confine.js";
 import { createEndpointHandlers } from "./endpoint-handlers.js";
 import { createDrillCommandHandler, drillScratchRoot } from "./handle-drill-command.js";
 import { createRestoreRequestHandler } from "./handle-restore-request.js";
+import { createInstantLeases } from "./instant-leases.js";
+import { instantRecordsDir, openInstantRecords } from "./instant-record.js";
+import { recoverInstantVms } from "./instant-recovery.js";
 
 export interface RestoreServiceDeps {
-  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "DRILL_SCRATCH_PATH" | "SSH_OPTIONS">;
+  config: Pick<Config, "HOST_ID" | "LOCAL_BACKUP_PATH" | "LIBVIRT_URI" | "VM_WAIT_TIME" | "TZ" | "DRILL_SCRATCH_PATH" | "SSH_OPTIONS" | "VMBS_STATE_DIR">;
   nc: NatsConnection;
   logger: Logger;
   /** How long a restore waits for a busy chain (a running backup). Default 30 min. */
@@ -31,7 +35,7 @@ const serviceVersion = "0.1.0";
 
 /**
  * The restore service of one host, a NATS micro service (`nats micro ls`): endpoints
- * `vmbs.svc.restore.<host>.{sets,checkpoints,plan,run,replicate,replicate-plan}` in queue group "q", refusals as 400 and failures as 500 with
+ * `vmbs.svc.restore.<host>.{sets,checkpoints,plan,run,replicate,replicate-plan,instant,instant-finish,instant-abandon}` in queue group "q", refusals as 400 and failures as 500 with
  * the Nats-Service-Error headers and a JSON `{ error }` body; `vmbs.evt.restore.<host>.*` events for every run.
  * Restore drills (`vmbs.cmd.drill.<host>`) share its chain leases and its stop.
  */
@@ -44,7 +48,17 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
   const rootId = await backupRootId(config.LOCAL_BACKUP_PATH, host);
   const root = await realPathOf(config.LOCAL_BACKUP_PATH);
   const stopping = new AbortController();
-  const endpoints = createEndpointHandlers({ config, nc, logger, libvirt, leases, rootId, root, chainWaitMs, signal: stopping.signal, progressIntervalMs: deps.progressIntervalMs });
+  const attention = async (about: { name: string; source?: string }, reason: string): Promise<void> => {
+    logger.warn({ domain: about.name, reason }, "instant VM needs attention");
+    const subject = subjects.evt.restore(host, "attention");
+    const runId = randomUUID();
+    const event: RestoreEvent = { type: "attention", host, runId, operation: "instant", domain: about.source ?? about.name, target: about.name, reason, at: new Date().toISOString() };
+    await publishJson(nc, subject, event, eventMessageId(subject, runId)).catch((err: unknown) => logger.error({ err }, "attention event not published"));
+  };
+  const instantRecords = openInstantRecords(instantRecordsDir(config.VMBS_STATE_DIR, host));
+  const instantLeases = createInstantLeases({ leases, rootId, onTrouble: (name, source, reason) => void attention({ name, source }, reason) });
+  await recoverInstantVms({ libvirt, records: instantRecords, leases: instantLeases, logger, attention });
+  const endpoints = createEndpointHandlers({ config, nc, logger, libvirt, leases, rootId, root, chainWaitMs, signal: stopping.signal, instantRecords, instantLeases, progressIntervalMs: deps.progressIntervalMs });
 
   const drillLogger = logger.child({ service: "drill", host });
   const drills = await consumeDurable(nc, {
@@ -78,6 +92,7 @@ export async function startRestoreService(deps: RestoreServiceDeps): Promise<Res
       await drills.stop();
       await service.stop();
       await requests.settled();
+      await instantLeases.stop();
       await libvirt.close();
     },
   };

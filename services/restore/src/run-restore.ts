@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { chmod, copyFile, link, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { archiveChainFolder, chainEndAfterRestore, readChainFolder } from "@vmbs/chain";
+import { archiveChainFolder, chainEndAfterRestore, readChainFolder, type ChainFolder } from "@vmbs/chain";
 import type { RestorePlanReply, RestorePoint, RestoreRunReply, RestoreRunRequest } from "@vmbs/contracts";
 import { runEngineRestore, waitForDomainState, type DomainInfo, type Libvirt } from "@vmbs/virt";
 import { BackupSetError, bytesToRestore, listRestorePoints, mtimeOrderProblem, setFolder } from "./backup-sets.js";
@@ -102,8 +102,12 @@ export async function restoreDomain(deps: RestoreDeps, req: RestoreRunRequest, r
   }
 }
 
-/** The checkpoint, its domain XML and the disks a request names in a set; refuses what cannot be restored. */
-async function resolveSet(dir: string, setName: string, req: RestoreRunRequest): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[]; bytesToRead: number }> {
+/** The checkpoint, its domain XML and the disks a request names in a set (and the folder as read, its points); refuses what cannot be restored. */
+export async function resolveSet(
+  dir: string,
+  setName: string,
+  req: Pick<RestoreRunRequest, "domain" | "checkpoint" | "disk">,
+): Promise<{ point: RestorePoint; xml: string; disks: XmlDisk[]; folder: ChainFolder; points: RestorePoint[]; bytesToRead: number }> {
   const folder = await readChainFolder(dir, req.domain);
   const points = await listRestorePoints(folder);
   if (points.length === 0) throw new BackupSetError(`${setName} holds no checkpoint`);
@@ -117,16 +121,16 @@ async function resolveSet(dir: string, setName: string, req: RestoreRunRequest):
   });
   const disks = domainXmlDisks(xml).filter((d) => (req.disk ? d.target === req.disk : points[0]!.disks.includes(d.target)));
   if (disks.length === 0) throw new RestoreRefusedError(req.disk ? `${setName} has no disk ${req.disk}` : `${setName} has no restorable file disk`);
-  return { point, xml, disks, bytesToRead: bytesToRestore(folder, point.index, disks.map((d) => d.target)) };
+  return { point, xml, disks, folder, points, bytesToRead: bytesToRestore(folder, point.index, disks.map((d) => d.target)) };
 }
 
-const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);
+export const newImagePath = (targetDir: string, name: string, target: string): string => join(targetDir, `${name}.${target}.qcow2`);
 
 /** Where the XML and the UEFI variables of a new domain are written (created, never replaced). */
-const newDomainFiles = (targetDir: string, name: string, xml: string) => ({ xmlPath: join(targetDir, `${name}.xml`), nvram: domainXmlNvram(xml) === undefined ? undefined : join(targetDir, `${name}_VARS.fd`) });
+export const newDomainFiles = (targetDir: string, name: string, xml: string) => ({ xmlPath: join(targetDir, `${name}.xml`), nvram: domainXmlNvram(xml) === undefined ? undefined : join(targetDir, `${name}_VARS.fd`) });
 
 /** The step that gives a new domain the saved TPM state. */
-const newTpmStep = (checkpoint: string): string => `copy the TPM state saved at ${checkpoint} into the new domain's swtpm state folder (by its new UUID)`;
+export const newTpmStep = (checkpoint: string): string => `copy the TPM state saved at ${checkpoint} into the new domain's swtpm state folder (by its new UUID)`;
 
 /** What an in-place restore does with the domain's files besides its disks: its UEFI variables and TPM state. */
 async function planInPlaceFiles(libvirt: Libvirt, domain: string, setDir: string, xml: string, checkpoint: string): Promise<{ nvram: InPlaceFile; tpm: InPlaceFile }> {
@@ -134,7 +138,7 @@ async function planInPlaceFiles(libvirt: Libvirt, domain: string, setDir: string
 }
 
 /** The step that tells what a new domain is defined without (see `stripUnrestorable`). */
-const leaveOutStep = (stripped: readonly string[]): string => `leave out what a restore cannot bring back safely: ${stripped.join(", ")}`;
+export const leaveOutStep = (stripped: readonly string[]): string => `leave out what a restore cannot bring back safely: ${stripped.join(", ")}`;
 
 /** The folder of backup sets a request reads (real path): the backup root, or `from` inside it. */
 export async function setsRoot(backupRoot: string, from: string | undefined): Promise<string> {
@@ -145,7 +149,7 @@ export async function setsRoot(backupRoot: string, from: string | undefined): Pr
  * The real folder of a new domain's images: `targetDir`, else the folder of the saved XML's first disk. Only a
  * folder libvirt already keeps images in is written to (a storage pool path, a domain's disk folder).
  */
-async function newImageFolder(deps: Pick<RestoreDeps, "libvirt" | "libvirtUri">, req: RestoreRunRequest, disks: XmlDisk[]): Promise<string> {
+export async function newImageFolder(deps: Pick<RestoreDeps, "libvirt" | "libvirtUri">, req: Pick<RestoreRunRequest, "targetDir">, disks: XmlDisk[]): Promise<string> {
   const folders = await Promise.all((await libvirtImageFolders(deps.libvirt)).map((f) => realPathOf(f).catch(() => undefined)));
   const allowed = new Set(folders);
   const where = `a storage pool path or image folder of a domain on ${deps.libvirtUri}`;
@@ -228,7 +232,7 @@ function matchImages(images: string[], disks: XmlDisk[]): Map<string, string> {
 }
 
 /** True when anything is at `path`, a dangling symlink included. */
-async function exists(path: string): Promise<boolean> {
+export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(() => true, () => false);
 }
 
