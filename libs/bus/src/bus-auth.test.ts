@@ -251,6 +251,24 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.ok(isPermissionViolation(await subscriptionError(restore, `${subjects.svc.restore("hv2")}.>`)));
   });
 
+  it("a service role takes only its own service's discovery requests: no '>' where its allow entry ends in '*'", async () => {
+    // nats-server 2.9 matches a subscription's literal '>' token against an allowed '*': `$SRV.*` let restore-hv1
+    // subscribe to `$SRV.>` and take (and, allowed to respond, answer) the status service's discovery requests.
+    const restore = await as({ kind: "restore", host: "hv1" });
+    const status = await as({ kind: "status" });
+    for (const [nc, other] of [[restore, "vmbs-status"], [status, "vmbs-restore"]] as const) {
+      assert.ok(isPermissionViolation(await subscriptionError(nc, "$SRV.>")));
+      assert.ok(isPermissionViolation(await subscriptionError(nc, `$SRV.PING.${other}`)));
+    }
+    // What NATS micro itself subscribes to stays allowed: pings to all, to the service, to the instance.
+    const seen: string[] = [];
+    for (const subject of ["$SRV.PING", "$SRV.PING.vmbs-restore", "$SRV.INFO.vmbs-restore.id1"]) restore.subscribe(subject, { callback: (_e, m) => void seen.push(m.subject) });
+    await restore.flush();
+    for (const subject of ["$SRV.PING", "$SRV.PING.vmbs-restore", "$SRV.INFO.vmbs-restore.id1"]) operator.publish(subject, "");
+    await waitUntil(() => seen.length === 3);
+    assert.deepEqual(seen.sort(), ["$SRV.INFO.vmbs-restore.id1", "$SRV.PING", "$SRV.PING.vmbs-restore"]);
+  });
+
   it("no role can have the server deliver its own writes to another host's restore endpoint (issue 14.1)", async () => {
     const restore2 = await as({ kind: "restore", host: "hv2" });
     const delivered: string[] = [];

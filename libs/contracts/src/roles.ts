@@ -92,6 +92,15 @@ function chainLeases(host: string, sharedRoots: readonly string[] = []): string[
   return [host, ...sharedRoots.map(checkHost)].flatMap((root) => kvWrite(buckets.chainLeases, `${root}.>`));
 }
 
+/**
+ * NATS micro discovery of one service: `$SRV.PING|INFO|STATS`, optionally followed by its name and instance id.
+ * The verbs are spelled out: nats-server 2.9 lets a client whose allow entry ends in `*` subscribe to the same
+ * prefix with `>` (the `*` matches the literal token), so `$SRV.*` would take every service's discovery requests.
+ */
+function microDiscovery(service: string): string[] {
+  return ["PING", "INFO", "STATS"].flatMap((verb) => [`$SRV.${verb}`, `$SRV.${verb}.${service}`, `$SRV.${verb}.${service}.*`]);
+}
+
 /** Account info: nats.js checks JetStream with it before any other API call. */
 const common = [`${api}.INFO`];
 
@@ -134,8 +143,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
     case "restore": {
       const host = checkHost(role.host);
       const endpoints = `${subjects.svc.restore(host)}.>`;
-      // NATS micro discovery: $SRV.PING|INFO|STATS, optionally followed by the service name and instance id.
-      const discovery = ["$SRV.*", `$SRV.*.${restoreServiceName}`, `$SRV.*.${restoreServiceName}.*`];
+      const discovery = microDiscovery(restoreServiceName);
       return done(
         [
           ...durableConsumer(streams.commands, drillConsumerName(host)),
@@ -149,7 +157,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
       );
     }
     case "status": {
-      const discovery = ["$SRV.*", `$SRV.*.${statusServiceName}`, `$SRV.*.${statusServiceName}.*`];
+      const discovery = microDiscovery(statusServiceName);
       return done(
         [
           ...durableConsumer(streams.events, statusConsumerName),
