@@ -29,7 +29,7 @@ describe("vmbs backup progress (real agent, lab domain)", { timeout: 600_000 }, 
   before(async () => {
     h = await createAgentHarness(host);
     env = { ...process.env, NATS_URL: h.nats.url, HOST_ID: host, VMBS_STATE_DIR: await h.lab.tempDir("cli-state-"), NO_COLOR: "1" } as Record<string, string>;
-    // The buckets as `vmbs start` makes them (direct gets, which the CLI reads the agent's presence with).
+    // The buckets as `vmbs start` makes them (the CLI reads the agent's presence from them).
     const setup = await execa("node", [vmbs, "bus", "setup", "--hosts", host], { env, reject: false, timeout: 60_000 });
     assert.equal(setup.exitCode, 0, setup.stderr);
     await h.startAgent({}, { progressIntervalMs: 250 });

@@ -8,9 +8,11 @@ import { Kvm } from "@nats-io/kv";
 import { headers } from "@nats-io/transport-node";
 import {
   agentConsumerName,
+  backupCommandSchema,
   buckets,
   mirrorEventsConsumerName,
   notifierConsumerName,
+  parsePayload,
   roleId,
   roleInboxPrefix,
   streams,
@@ -22,6 +24,7 @@ import { chainLeaseKey, createChainLeases } from "./chain-lease.js";
 import { connectBus, isPermissionViolation, splitNatsUrl, type NatsConnection } from "./connect-bus.js";
 import { consumeDurable, DurableMissingError, ensureDurable } from "./consume-durable.js";
 import { agentDurable, durablesOf, notifierDurable } from "./durables.js";
+import { isRedirectedStoredMessage } from "./forged-delivery.js";
 import { openBucket, readBucket } from "./kv-buckets.js";
 import { readHostInventories } from "./host-inventories.js";
 import { commandOutcomeKey, openCommandOutcomeStore, openCommandOutcomesBucket } from "./command-outcomes.js";
@@ -170,7 +173,9 @@ describe("bus roles on a real nats-server with the generated authorization confi
     // The scheduler sees the inventory and commands hv1; hv1 receives it through its own durable.
     const schedulerHosts = await openHostsBucket(scheduler);
     assert.deepEqual((await readBucket(scheduler, buckets.hosts)).map((e) => e.key), ["hv1"]);
-    await rejectsWithPermission(readBucket(agent1, buckets.hosts));
+    // A role reads whole buckets it writes (message gets name the key in the body), and no other.
+    assert.deepEqual((await readBucket(agent1, buckets.hosts)).map((e) => e.key), ["hv1"]);
+    await rejectsWithPermission(readBucket(agent1, buckets.status));
     await rejectsWithPermission(schedulerHosts.put("hv1", "{}"));
     const received: string[] = [];
     const consumer = await consumeDurable(agent1, {
@@ -272,6 +277,24 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.deepEqual(heard, [`${subjects.progress.mirror("hv1")} mirror-hv1`, `${subjects.progress.restore("hv1")} restore-hv1`, `${subjects.progress.restore("hv2")} last`]);
   });
 
+  it("a service role takes only its own service's discovery requests: no '>' where its allow entry ends in '*'", async () => {
+    // nats-server 2.9 matches a subscription's literal '>' token against an allowed '*': `$SRV.*` let restore-hv1
+    // subscribe to `$SRV.>` and take (and, allowed to respond, answer) the status service's discovery requests.
+    const restore = await as({ kind: "restore", host: "hv1" });
+    const status = await as({ kind: "status" });
+    for (const [nc, other] of [[restore, "vmbs-status"], [status, "vmbs-restore"]] as const) {
+      assert.ok(isPermissionViolation(await subscriptionError(nc, "$SRV.>")));
+      assert.ok(isPermissionViolation(await subscriptionError(nc, `$SRV.PING.${other}`)));
+    }
+    // What NATS micro itself subscribes to stays allowed: pings to all, to the service, to the instance.
+    const seen: string[] = [];
+    for (const subject of ["$SRV.PING", "$SRV.PING.vmbs-restore", "$SRV.INFO.vmbs-restore.id1"]) restore.subscribe(subject, { callback: (_e, m) => void seen.push(m.subject) });
+    await restore.flush();
+    for (const subject of ["$SRV.PING", "$SRV.PING.vmbs-restore", "$SRV.INFO.vmbs-restore.id1"]) operator.publish(subject, "");
+    await waitUntil(() => seen.length === 3);
+    assert.deepEqual(seen.sort(), ["$SRV.INFO.vmbs-restore.id1", "$SRV.PING", "$SRV.PING.vmbs-restore"]);
+  });
+
   it("no role can have the server deliver its own writes to another host's restore endpoint (issue 14.1)", async () => {
     const restore2 = await as({ kind: "restore", host: "hv2" });
     const delivered: string[] = [];
@@ -334,16 +357,37 @@ describe("bus roles on a real nats-server with the generated authorization confi
     }
   });
 
-  it("a value an agent has the server publish into another host's command subject (its KV read's reply subject) is stored, but no consumer acts on it", async () => {
-    // Permissions cannot stop it: the reply subject of a request is where the server answers, unchecked.
+  /**
+   * Stores `value` on `subject` as a redirected direct get answer would arrive there (a stored message's headers):
+   * roles may no longer make the server do it (see the test above), the services still refuse what such an answer is.
+   */
+  const storeAsRedirected = async (subject: string, value: unknown): Promise<void> => {
+    const h = headers();
+    for (const [k, v] of [["Nats-Stream", "KV_x"], ["Nats-Subject", "$KV.x.hv1"], ["Nats-Sequence", "1"]] as const) h.set(k, v);
+    await jetstream(operator).publish(subject, JSON.stringify(value), { headers: h });
+  };
+
+  it("an agent cannot have the server publish a value into another host's command subject (its KV read's reply subject); a stored answer would be refused by every consumer", async () => {
     const hosts = await openHostsBucket(agent1);
     await hosts.put("hv1", JSON.stringify({ domain: "db", level: "full", requestId: "forged" }));
     const jsm = await jetstreamManager(operator);
     const before = (await jsm.streams.info(streams.commands)).state.messages;
     agent1.publish(`$JS.API.DIRECT.GET.KV_${buckets.hosts}.$KV.${buckets.hosts}.hv1`, "", { reply: subjects.cmd.backup("hv2") });
-    await agent1.flush();
+    agent1.publish(`$JS.API.STREAM.MSG.GET.KV_${buckets.hosts}`, JSON.stringify({ last_by_subj: `$KV.${buckets.hosts}.hv1` }), { reply: subjects.cmd.backup("hv2") });
+    await agent1.flush().catch(() => undefined);
     await waitUntil(() => false, 500);
-    assert.equal((await jsm.streams.info(streams.commands)).state.messages, before + 1, "the server stored the redirected value");
+    // A direct get is not the agent's to make. The message get's answer is stored there, but it is an API response
+    // ({type, message: {data: <base64>}}), which no command schema takes: the value never arrives as a command.
+    const info = await jsm.streams.info(streams.commands, { subjects_filter: subjects.cmd.backup("hv2") });
+    assert.ok(info.state.messages <= before + 1, "at most the message get's answer was stored");
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(streams.commands, { seq }).catch(() => null);
+      if (m?.subject !== subjects.cmd.backup("hv2")) continue;
+      assert.equal(parsePayload(backupCommandSchema, m.data).ok, false, `stored on hv2's subject and taken as a command: ${m.string()}`);
+      assert.equal(isRedirectedStoredMessage(m.header), false);
+    }
+    await jsm.streams.purge(streams.commands, { filter: subjects.cmd.backup("hv2") });
+    await storeAsRedirected(subjects.cmd.backup("hv2"), { domain: "db", level: "full", requestId: "forged" });
     const seen: string[] = [];
     const refused: string[] = [];
     const consumer = await consumeDurable(agent2, {
@@ -363,18 +407,13 @@ describe("bus roles on a real nats-server with the generated authorization confi
     }
   });
 
-  it("a value an agent has the server store under another host's key (its KV read's reply subject) is read as absent: no inventory, no outcome", async () => {
-    const forge = async (bucket: string, ownKey: string, value: unknown, victimKey: string) => {
-      await (await openBucket(agent1, bucket)).kv.put(ownKey, JSON.stringify(value));
-      agent1.publish(`$JS.API.DIRECT.GET.KV_${bucket}.$KV.${bucket}.${ownKey}`, "", { reply: `$KV.${bucket}.${victimKey}` });
-      await agent1.flush();
-      await waitUntil(() => false, 300);
-    };
+  it("a redirected answer stored under another host's key is read as absent: no inventory, no outcome", async () => {
+    const forge = (bucket: string, value: unknown, victimKey: string) => storeAsRedirected(`$KV.${bucket}.${victimKey}`, value);
     const inventory = (host: string, domains: string[]) => ({ host, hostname: host, agentVersion: "t", heartbeatAt: new Date().toISOString(), domains: domains.map((name) => ({ name, state: "running", scheduled: true })) });
-    // hv3's inventory, forged by hv1: it names hv3 (so the key check alone would take it) with 300 domains.
-    await forge(buckets.hosts, "hv1", inventory("hv3", Array.from({ length: 300 }, (_, i) => `d${i}`)), "hv3");
-    const stored = await (await jetstreamManager(operator)).direct.getMessage(`KV_${buckets.hosts}`, { last_by_subj: `$KV.${buckets.hosts}.hv3` });
-    assert.match(stored?.string() ?? "", /"host":"hv3"/, "the server stored the forged value under hv3's key");
+    // hv3's inventory, as hv1 could once forge it: it names hv3 (so the key check alone would take it) with 300 domains.
+    await forge(buckets.hosts, inventory("hv3", Array.from({ length: 300 }, (_, i) => `d${i}`)), "hv3");
+    const stored = await (await jetstreamManager(operator)).streams.getMessage(`KV_${buckets.hosts}`, { last_by_subj: `$KV.${buckets.hosts}.hv3` });
+    assert.match(stored?.string() ?? "", /"host":"hv3"/, "the forged value is stored under hv3's key");
     const { inventories } = await readHostInventories(scheduler);
     assert.ok(!inventories.some((i) => i.host === "hv3"), "the forged inventory is not read");
     // A genuine entry next to it still is.
@@ -382,7 +421,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
     assert.ok((await readHostInventories(scheduler)).inventories.some((i) => i.host === "hv2"));
     // A forged outcome would make hv2's agent answer a scheduled command from it instead of running it.
     const victim = commandOutcomeKey("hv2", "msg-id:backup:hv2:db:slot");
-    await forge(buckets.commandOutcomes, "hv1.0000", { identity: "msg-id:backup:hv2:db:slot", state: "done", disposition: "ack", events: [] }, victim);
+    await forge(buckets.commandOutcomes, { identity: "msg-id:backup:hv2:db:slot", state: "done", disposition: "ack", events: [] }, victim);
     const outcomes = await openCommandOutcomesBucket(agent2);
     assert.equal((await outcomes.read(victim))?.forged, true);
     const store = await openCommandOutcomeStore({ dir: await mkdtemp(join(dir, "outcomes-")), kv: outcomes });
@@ -394,11 +433,7 @@ describe("bus roles on a real nats-server with the generated authorization confi
   it("a forged value on another host's chain lease neither takes the lease from its holder nor keeps anyone from acquiring it", async () => {
     const leases2 = await createChainLeases(agent2, { holder: "agent-hv2", ttlMs: 3_000 });
     const held = await leases2.acquire("hv2", "db");
-    const forgeOnto = async (key: string) => {
-      await (await openBucket(agent1, buckets.chainLeases)).kv.put(chainLeaseKey("hv1", "forger"), "{}");
-      agent1.publish(`$JS.API.DIRECT.GET.KV_${buckets.chainLeases}.$KV.${buckets.chainLeases}.${chainLeaseKey("hv1", "forger")}`, "", { reply: `$KV.${buckets.chainLeases}.${key}` });
-      await agent1.flush();
-    };
+    const forgeOnto = (key: string) => storeAsRedirected(`$KV.${buckets.chainLeases}.${key}`, {});
     await forgeOnto(held.key);
     await waitUntil(() => false, 2_500); // past a renewal (TTL/3)
     assert.equal(held.signal.aborted, false, "the holder kept its lease");
@@ -410,6 +445,37 @@ describe("bus roles on a real nats-server with the generated authorization confi
     const taken = await leases2.acquire("hv2", "web");
     assert.equal(taken.key, key);
     await taken.release();
+  });
+
+  it("no role can have the server publish a value of its own into the JetStream API (a KV read's reply subject): no stream, consumer or limit of its making", async () => {
+    // A direct get answers with the stored value on the request's reply subject, unchecked, and the JetStream API
+    // takes what the server publishes there as the account's own request: a role that may write its own key and
+    // read it back would create streams and consumers and lift the limits set-up gave (reproduced on 2.9.10).
+    const jsm = await jetstreamManager(operator);
+    const limits = (await jsm.streams.info(streams.commands)).config;
+    const { kv } = await openBucket(agent1, buckets.agentState);
+    const attempts: [string, unknown][] = [
+      ["$JS.API.STREAM.CREATE.VMBS_EVIL", { name: "VMBS_EVIL", subjects: [`${subjects.svc.restore("hv2")}.>`] }],
+      [`$JS.API.STREAM.UPDATE.${streams.commands}`, { ...limits, max_msgs: -1, max_bytes: -1, allow_rollup_hdrs: true }],
+      [
+        `$JS.API.CONSUMER.CREATE.${streams.commands}`,
+        { stream_name: streams.commands, config: { name: "evil", deliver_subject: `${roleInboxPrefix(hv1)}.evil`, filter_subject: subjects.cmd.mirror("hv2"), ack_policy: AckPolicy.None } },
+      ],
+    ];
+    for (const [api, body] of attempts) {
+      await kv.put("hv1.carrier", JSON.stringify(body));
+      // The KV read of its own key, as the role's read path would make it, answered on the API's subject.
+      agent1.publish(`$JS.API.DIRECT.GET.KV_${buckets.agentState}.$KV.${buckets.agentState}.hv1.carrier`, "", { reply: api });
+      agent1.publish(`$JS.API.STREAM.MSG.GET.KV_${buckets.agentState}`, JSON.stringify({ last_by_subj: `$KV.${buckets.agentState}.hv1.carrier` }), { reply: api });
+    }
+    await agent1.flush().catch(() => undefined);
+    await waitUntil(() => false, 500);
+    await assert.rejects(jsm.streams.info("VMBS_EVIL"), /stream not found/);
+    const after = (await jsm.streams.info(streams.commands)).config;
+    assert.deepEqual([after.max_msgs, after.max_bytes, after.allow_rollup_hdrs], [limits.max_msgs, limits.max_bytes, false]);
+    await assert.rejects(jsm.consumers.info(streams.commands, "evil"), /consumer not found/);
+    // The role still reads its own key.
+    assert.equal((await kv.get("hv1.carrier"))?.string(), JSON.stringify(attempts.at(-1)![1]));
   });
 
   it("a rollup header on one's own key is refused and every other host's keys stay (issue 14.4)", async () => {

@@ -1,16 +1,17 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type MsgRequest, type StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { buckets } from "@vmbs/contracts";
 import { isPermissionViolation } from "./connect-bus.js";
-import { isForgedStoredMessage } from "./forged-delivery.js";
+import { isRedirectedStoredMessage } from "./forged-delivery.js";
 import { assertReplicas } from "./stream-replicas.js";
 
 /*
  * The KV buckets' streams, made by set-up with this file's limits (issue 14): a value, a bucket and an entry's age
  * are bounded, and the rollup header is refused — with it, one role's write to its own key would purge every
- * host's keys of the bucket (`Nats-Rollup: all`). Roles may neither inspect nor create a bucket (roles.ts); they
- * bind to what set-up made.
+ * host's keys of the bucket (`Nats-Rollup: all`). Direct gets are off: the server would answer one with a stored
+ * value on any reply subject, the JetStream API's among them (roles.ts, kvRead); keys are read by message gets.
+ * Roles may neither inspect nor create a bucket (roles.ts); they bind to what set-up made.
  */
 
 const KiB = 1024;
@@ -68,7 +69,7 @@ function bucketStreamConfig(bucket: string, limits: BucketLimits, replicas = 1):
     allow_rollup_hdrs: false,
     deny_delete: true,
     deny_purge: false,
-    allow_direct: true,
+    allow_direct: false,
     mirror_direct: false,
     sealed: false,
   } as StreamConfig;
@@ -76,7 +77,7 @@ function bucketStreamConfig(bucket: string, limits: BucketLimits, replicas = 1):
 
 /** The fields an existing bucket (made by an older version, or by nats.js's defaults) is brought to. */
 function safetyOf(limits: BucketLimits): Partial<StreamConfig> {
-  return { allow_rollup_hdrs: false, max_msg_size: limits.maxValueBytes, max_bytes: limits.maxBytes };
+  return { allow_rollup_hdrs: false, allow_direct: false, max_msg_size: limits.maxValueBytes, max_bytes: limits.maxBytes };
 }
 
 /** An open bucket and the TTL in effect on it. */
@@ -122,20 +123,20 @@ export async function openBucket(nc: NatsConnection, bucket: string, o: { ttlMs?
   } catch (err) {
     if (!isPermissionViolation(err)) throw err;
   }
-  return { kv: await new Kvm(nc).open(bucket, { allow_direct: true }), ttlMs, read: (key) => readKey(jsm, bucket, key) };
+  return { kv: await new Kvm(nc).open(bucket, { allow_direct: false }), ttlMs, read: (key) => readKey(jsm, bucket, key) };
 }
 
-/** One key's current value, read by a direct get: opens and makes no bucket (a read-only look, e.g. the CLI's). */
+/** One key's current value: opens and makes no bucket (a read-only look, e.g. the CLI's). */
 export async function readBucketKey(nc: NatsConnection, bucket: string, key: string): Promise<BucketValue | undefined> {
   return readKey(await jetstreamManager(nc), bucket, key);
 }
 
 async function readKey(jsm: JetStreamManager, bucket: string, key: string): Promise<BucketValue | undefined> {
-  const m = await jsm.direct.getMessage(kvStreamName(bucket), { last_by_subj: `$KV.${bucket}.${key}` });
+  const m = await jsm.streams.getMessage(kvStreamName(bucket), { last_by_subj: `$KV.${bucket}.${key}` });
   if (!m) return undefined;
   const operation = m.header.get("KV-Operation");
   if (operation === "DEL" || operation === "PURGE") return undefined;
-  return { value: m.data, revision: m.seq, forged: isForgedStoredMessage(m.header) };
+  return { value: m.data, revision: m.seq, forged: isRedirectedStoredMessage(m.header) };
 }
 
 /** One key's current value. */
@@ -146,7 +147,7 @@ export interface BucketEntry {
 }
 
 /**
- * Every current entry of `bucket`, in write order, read with direct gets (`next_by_subj`): listing keys needs no
+ * Every current entry of `bucket`, in write order, read with message gets (`next_by_subj`): listing keys needs no
  * consumer, so no role needs the right to create one.
  */
 export async function readBucket(nc: NatsConnection, bucket: string): Promise<BucketEntry[]> {
@@ -163,13 +164,14 @@ export async function readBucketChanges(nc: NatsConnection, bucket: string, afte
   const entries = new Map<string, BucketEntry>();
   let lastRevision = after;
   for (;;) {
-    const m = await jsm.direct.getMessage(kvStreamName(bucket), { seq: lastRevision + 1, next_by_subj: `${prefix}>` });
+    // nats-server's message get takes next_by_subj as its direct get does (nats.js types it for direct gets only).
+    const m = await jsm.streams.getMessage(kvStreamName(bucket), { seq: lastRevision + 1, next_by_subj: `${prefix}>` } as unknown as MsgRequest);
     if (!m) break;
     const key = m.subject.slice(prefix.length);
     const operation = m.header.get("KV-Operation");
     // History 1: a key's newest message replaced its older ones; a delete or purge marker means it is gone, and so
     // does a value the server was made to store there for someone else (forged-delivery.ts).
-    if (operation === "DEL" || operation === "PURGE" || isForgedStoredMessage(m.header)) entries.delete(key);
+    if (operation === "DEL" || operation === "PURGE" || isRedirectedStoredMessage(m.header)) entries.delete(key);
     else entries.set(key, { key, value: m.data, revision: m.seq });
     lastRevision = m.seq;
   }

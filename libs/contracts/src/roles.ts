@@ -18,8 +18,8 @@ import {
  * Bus roles and their NATS permissions: what each part of VM-Babysitter may publish and subscribe to, spelled
  * from the same subject builders the services use. `vmbs auth init` renders these into a nats-server
  * authorization config. The JetStream API is reached by publishing requests to `$JS.API.…`, so stream, consumer
- * and KV rights are publish rights on those subjects (KV writes are publishes to `$KV.<bucket>.<key>`, reads are
- * direct gets `$JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>`, watches and key listings are ordered consumers).
+ * and KV rights are publish rights on those subjects (KV writes are publishes to `$KV.<bucket>.<key>`, reads and
+ * key listings are message gets `$JS.API.STREAM.MSG.GET.KV_<bucket>`, see {@link kvRead}).
  * Nobody but the operator (`vmbs start`'s set-up, `vmbs bus setup`) may create, inspect, update, purge or delete a
  * stream or bucket, or create a consumer: a consumer's config (its `deliver_subject` above all) travels in the
  * request body, which subject permissions cannot see, so a role allowed to create one could make the server deliver
@@ -71,22 +71,34 @@ function durableConsumer(stream: string, durable: string): string[] {
 }
 
 /**
- * Reading keys matching `keys` of a bucket by direct gets: the last value of a key (the subject names it), and for
- * a role that may read the whole bucket, the body form that walks it (`next_by_subj`, how keys are listed).
+ * Reading a bucket's keys (a key's last value, listing by `next_by_subj`) by message gets. Never by direct gets,
+ * although their subject could narrow a read to some keys: a direct get answers with the raw stored value on the
+ * request's reply subject, which no permission checks, and the JetStream API takes what the server publishes on
+ * its subjects as the account's own request — a role reading back a value it wrote would create streams and
+ * consumers and lift set-up's limits (reproduced on nats-server 2.9.10). A message get answers in an API response,
+ * which the API does not take as a request. The read covers the whole bucket (the key is in the request body).
  */
-function kvRead(bucket: string, keys: string): string[] {
-  const stream = kvStream(bucket);
-  return [`${api}.DIRECT.GET.${stream}.$KV.${bucket}.${keys}`, ...(keys === ">" ? [`${api}.DIRECT.GET.${stream}`] : [])];
+function kvRead(bucket: string): string[] {
+  return [`${api}.STREAM.MSG.GET.${kvStream(bucket)}`];
 }
 
-/** Reading and writing (put, create, update, delete) keys matching `keys` of a bucket. */
+/** Reading a bucket and writing (put, create, update, delete) its keys matching `keys`. */
 function kvWrite(bucket: string, keys: string): string[] {
-  return [...kvRead(bucket, keys), `$KV.${bucket}.${keys}`];
+  return [...kvRead(bucket), `$KV.${bucket}.${keys}`];
 }
 
 /** Chain leases of this host's own root and of every root it shares (lease keys `<rootId>.<hash>`). */
 function chainLeases(host: string, sharedRoots: readonly string[] = []): string[] {
   return [host, ...sharedRoots.map(checkHost)].flatMap((root) => kvWrite(buckets.chainLeases, `${root}.>`));
+}
+
+/**
+ * NATS micro discovery of one service: `$SRV.PING|INFO|STATS`, optionally followed by its name and instance id.
+ * The verbs are spelled out: nats-server 2.9 lets a client whose allow entry ends in `*` subscribe to the same
+ * prefix with `>` (the `*` matches the literal token), so `$SRV.*` would take every service's discovery requests.
+ */
+function microDiscovery(service: string): string[] {
+  return ["PING", "INFO", "STATS"].flatMap((verb) => [`$SRV.${verb}`, `$SRV.${verb}.${service}`, `$SRV.${verb}.${service}.*`]);
 }
 
 /** Account info: nats.js checks JetStream with it before any other API call. */
@@ -118,7 +130,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
       ]);
     }
     case "scheduler":
-      return done([subjects.cmd.anyHost("backup"), subjects.cmd.drillAnyHost, ...kvRead(buckets.hosts, ">")]);
+      return done([subjects.cmd.anyHost("backup"), subjects.cmd.drillAnyHost, ...kvRead(buckets.hosts)]);
     case "mirror": {
       const host = checkHost(role.host);
       return done([
@@ -132,8 +144,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
     case "restore": {
       const host = checkHost(role.host);
       const endpoints = `${subjects.svc.restore(host)}.>`;
-      // NATS micro discovery: $SRV.PING|INFO|STATS, optionally followed by the service name and instance id.
-      const discovery = ["$SRV.*", `$SRV.*.${restoreServiceName}`, `$SRV.*.${restoreServiceName}.*`];
+      const discovery = microDiscovery(restoreServiceName);
       return done(
         [
           ...durableConsumer(streams.commands, drillConsumerName(host)),
@@ -141,19 +152,19 @@ export function rolePermissions(role: BusRole): RolePermissions {
           subjects.evt.serviceAll("drill", host),
           subjects.progress.restore(host),
           ...chainLeases(host, role.sharedRoots),
-          ...kvRead(buckets.hosts, ">"),
+          ...kvRead(buckets.hosts),
         ],
         [endpoints, ...discovery],
         true,
       );
     }
     case "status": {
-      const discovery = ["$SRV.*", `$SRV.*.${statusServiceName}`, `$SRV.*.${statusServiceName}.*`];
+      const discovery = microDiscovery(statusServiceName);
       return done(
         [
           ...durableConsumer(streams.events, statusConsumerName),
           subjects.evt.serviceAll("fleet", "*"),
-          ...kvRead(buckets.hosts, ">"),
+          ...kvRead(buckets.hosts),
           ...kvWrite(buckets.status, ">"),
         ],
         [`${subjects.svc.status}.>`, ...discovery],
@@ -165,7 +176,7 @@ export function rolePermissions(role: BusRole): RolePermissions {
         ...durableConsumer(streams.events, notifierConsumerName),
         subjects.evt.serviceAll("notify", "*"),
         // A run's digest lists the host's scheduled domains.
-        ...kvRead(buckets.hosts, ">"),
+        ...kvRead(buckets.hosts),
       ]);
   }
 }

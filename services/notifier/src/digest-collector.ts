@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { publishJson, readHostInventory, type NatsConnection } from "@vmbs/bus";
 import { eventMessageId, subjects } from "@vmbs/contracts";
@@ -7,6 +7,7 @@ import { isRunComplete, isScheduledRun, summarizeRun, type DomainOutcome } from 
 import type { Notification } from "./render-event.js";
 
 const keepSeconds = 7 * 24 * 3600;
+const digestIdKeyName = "vmbs:notify:digest-id-key";
 
 export interface DigestCollector {
   /** Takes note of an event of a scheduled run; publishes the run's digest once its last domain is done. */
@@ -16,13 +17,23 @@ export interface DigestCollector {
 /**
  * Collects each scheduled run's outcomes per host in Redis (so a restart mid-run forgets nothing) and publishes
  * `vmbs.evt.notify.<host>.digest` once every domain the host had scheduled when the run began has an outcome.
- * The digest's message id is derived from (host, run): it is published once, and delivered like any event.
+ * The digest's message id is derived from (host, run): it is published once, and delivered like any event. Every
+ * agent knows the run (the slot's requestId), and VMBS_EVT drops a repeated id whatever its subject: the id is keyed
+ * with a secret kept in Redis (the notifier's own), so no other role can use it first and have the digest dropped.
  */
 export function createDigestCollector(nc: NatsConnection, redis: Redis, logger: Logger): DigestCollector {
   async function scheduledDomains(host: string): Promise<string[] | undefined> {
     const entry = await readHostInventory(nc, host);
     if (entry && !entry.ok) logger.warn({ key: host, reason: entry.reason }, "ignoring a host entry");
     return entry?.ok ? entry.value.domains.filter((d) => d.scheduled).map((d) => d.name) : undefined;
+  }
+
+  /** The secret, made on the first digest and kept (a restart keeps it, so a republished digest keeps its id). */
+  async function digestIdKey(): Promise<string> {
+    await redis.set(digestIdKeyName, randomBytes(32).toString("hex"), "NX");
+    const key = await redis.get(digestIdKeyName);
+    if (!key) throw new Error(`Redis lost ${digestIdKeyName} just after setting it`);
+    return key;
   }
 
   return {
@@ -56,7 +67,7 @@ export function createDigestCollector(nc: NatsConnection, redis: Redis, logger: 
       const digest = summarizeRun(n.host, event.requestId, outcomes, attention, new Date().toISOString());
       const subject = subjects.evt.notify(n.host, "digest");
       // Marked done only once published; a crash in between publishes the same id again, which the stream drops.
-      await publishJson(nc, subject, digest, eventMessageId(subject, createHash("sha256").update(base).digest("hex").slice(0, 32)));
+      await publishJson(nc, subject, digest, eventMessageId(subject, createHmac("sha256", await digestIdKey()).update(base).digest("hex").slice(0, 32)));
       await redis.set(`${base}:done`, digest.at, "EX", keepSeconds);
     },
   };

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { PassThrough } from "node:stream";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -266,6 +267,30 @@ describe("notifier on real NATS, Redis and HTTP receivers", () => {
       await notifier.stop();
       await a.close();
       await b.close();
+    }
+  });
+
+  it("another host's agent cannot hide a run's digest by taking its message id first", async () => {
+    // VMBS_EVT drops a repeated Nats-Msg-Id whatever the subject, any role sets that header on its own events, and
+    // a scheduled run's requestId is the slot every agent sees: an id derived from (host, run) alone was computable.
+    const a = await startHttpReceiver();
+    const hosts = await openHostsBucket(nc);
+    await hosts.put("hv7", JSON.stringify({ host: "hv7", hostname: "hv7", agentVersion: "t", heartbeatAt: new Date().toISOString(), domains: [{ name: "solo", state: "running", scheduled: true }] }));
+    const requestId = "schedule:2026-12-02T03:00:00.000Z";
+    const digestSubject = subjects.evt.notify("hv7", "digest");
+    // hv6's agent, on its own subject, with the id hv7's digest would have had.
+    const predicted = eventMessageId(digestSubject, createHash("sha256").update(`vmbs:notify:run:hv7:${requestId}`).digest("hex").slice(0, 32));
+    const own = subjects.evt.backup("hv6", "started");
+    await publishJson(nc, own, { type: "started", host: "hv6", domain: "x", runId: "poison", level: "full", requestedLevel: "auto", at: new Date().toISOString() }, predicted);
+    const notifier = await start([`json://${a.base}/all?hosts=hv7`]);
+    try {
+      const subject = subjects.evt.backup("hv7", "failed");
+      await publishJson(nc, subject, { type: "failed", host: "hv7", domain: "solo", requestId, runId: "d-solo", at: new Date().toISOString(), durationMs: 1_000, bytesWritten: 0, reason: "qemu: I/O error" }, eventMessageId(subject, "d-solo"));
+      // Notified from the stream (the notifier's durable): a digest the stream dropped would reach no one.
+      await waitFor(() => a.received.some((r) => (r.body as { title: string }).title === "VM-Babysitter: hv7: 1 of 1 backups failed"), { timeoutMs: 15_000, what: "the digest notification" });
+    } finally {
+      await notifier.stop();
+      await a.close();
     }
   });
 

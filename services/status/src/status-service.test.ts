@@ -1,10 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { ServiceInfo } from "@nats-io/services";
-import { isPermissionViolation, openBucket, publishJson, type NatsConnection } from "@vmbs/bus";
-import { buckets, fleetStatusSchema, statusServiceName, streams, subjects, type FleetStatus } from "@vmbs/contracts";
+import { isPermissionViolation, openBucket, publishJson, readBucket, type NatsConnection } from "@vmbs/bus";
+import { buckets, eventMessageId, fleetStatusSchema, statusServiceName, streams, subjects, type FleetStatus } from "@vmbs/contracts";
 import { startRoleBus, testLogger, waitFor, type RoleBus } from "@vmbs/lab";
 import { startStatusService, type StatusService } from "./status-service.js";
 import { type FleetPolicy, uniformFleetPolicy } from "./fleet-policy.js";
@@ -127,6 +128,22 @@ describe("status service on a real nats-server with the generated roles", () => 
     const s = await ask();
     assert.deepEqual(s.hosts.map((h) => h.host), ["hv1", "hv2"]);
     assert.ok(!s.hosts.some((h) => h.domains.some((d) => d.domain === "ghost")));
+  });
+
+  it("another host's agent cannot hide a host's silent alarm by taking its message id first", async () => {
+    // VMBS_EVT drops a message whose Nats-Msg-Id it saw within its duplicate window, whatever its subject, and any
+    // role may set that header on its own events: an id computable from what hv1's agent reads (hv2's heartbeat)
+    // would let it use the id of hv2's next silent alarm first, and the alarm would be dropped.
+    const subject = subjects.evt.fleet("hv2", "silent");
+    await bus.beat(agent2, "hv2", [{ name: "db", state: "shut off", scheduled: false }]);
+    await waitFor(async () => (await ask({ host: "hv2" })).hosts[0]?.alive === true, { timeoutMs: 5_000, what: "hv2 alive" });
+    const before = (await storedAlarms())[subject] ?? 0;
+    const entry = (await readBucket(agent1, buckets.hosts)).find((e) => e.key === "hv2");
+    assert.ok(entry, "hv1's agent reads hv2's heartbeat");
+    const { heartbeatAt } = JSON.parse(new TextDecoder().decode(entry.value)) as { heartbeatAt: string };
+    const ack = await publishJson(agent1, subjects.evt.backup("hv1", "started"), { type: "started", host: "hv1", domain: "web", runId: "r-poison", level: "full", requestedLevel: "auto", at: new Date().toISOString() }, eventMessageId(subject, createHash("sha256").update(heartbeatAt).digest("hex").slice(0, 32)));
+    assert.equal(ack.duplicate, false);
+    await waitFor(async () => ((await storedAlarms())[subject] ?? 0) === before + 1, { timeoutMs: 15_000, what: "hv2's silent alarm stored" });
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { Svcm, type ServiceMsg } from "@nats-io/services";
 import { consumeDurable, isRedirectedStoredMessage, publishJson, readHostInventories, statusDurable, type NatsConnection } from "@vmbs/bus";
 import {
@@ -75,16 +75,20 @@ export async function startStatusService(deps: StatusServiceDeps): Promise<Statu
   const logger = deps.logger.child({ service: "status" });
   const store = await openStatusStore(nc);
   const { fleet, skipped } = await store.load();
+  const alarmIdKey = await store.alarmIdKey();
   if (skipped > 0) logger.warn({ skipped }, "status records that could not be read were skipped");
   const metrics = createFleetMetrics(fleet, policy);
   // Every change to a record below is followed, before any await, by invalidating its host's cached reply text.
   const views = createFleetViewCache(fleet, policy);
 
-  /** Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. */
+  /**
+   * Publishes an alarm; its message id is the episode's, so the stream keeps one even if it is raised again. The
+   * episode (a heartbeat's time, a domain's) is known to other roles: the id is keyed with the service's secret.
+   */
   async function raise(alarm: FleetAlarm): Promise<void> {
     const subject = subjects.evt.fleet(alarm.host, alarm.type);
     const episode = alarm.type === "silent" ? alarm.lastHeartbeatAt : alarm.type === "back" ? alarm.silentSince : `${alarm.domain}\0${alarm.since}`;
-    await publishJson(nc, subject, alarm, eventMessageId(subject, createHash("sha256").update(episode).digest("hex").slice(0, 32)));
+    await publishJson(nc, subject, alarm, eventMessageId(subject, createHmac("sha256", alarmIdKey).update(episode).digest("hex").slice(0, 32)));
     logger.warn({ alarm }, `fleet alarm: ${alarm.type}`);
   }
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { buckets } from "@vmbs/contracts";
 import { openBucket, readBucket, type NatsConnection } from "@vmbs/bus";
 import { emptyFleet, type DomainRecord, type FleetRecords, type HostRecord } from "./fleet-records.js";
@@ -9,6 +9,8 @@ import { emptyFleet, type DomainRecord, type FleetRecords, type HostRecord } fro
  */
 
 const hostKey = (host: string): string => `host.${host}`;
+/** The secret the alarms' message ids are keyed with (see {@link StatusStore.alarmIdKey}). */
+const alarmIdKeyKey = "alarm-id-key";
 const domainKey = (host: string, domain: string): string => `domain.${host}.${createHash("sha256").update(domain).digest("hex").slice(0, 32)}`;
 
 export interface StatusStore {
@@ -16,15 +18,22 @@ export interface StatusStore {
   load(): Promise<{ fleet: FleetRecords; skipped: number }>;
   saveHost(record: HostRecord): Promise<void>;
   saveDomain(record: DomainRecord): Promise<void>;
+  /**
+   * A random secret made on first use and kept in the bucket (only the status role and the operator read it): the
+   * alarms' message ids are keyed with it, so no other role can compute one and use it first (VMBS_EVT drops a
+   * repeated Nats-Msg-Id whatever its subject), and a restarted service still makes the same id for an episode.
+   */
+  alarmIdKey(): Promise<string>;
 }
 
 export async function openStatusStore(nc: NatsConnection): Promise<StatusStore> {
-  const { kv } = await openBucket(nc, buckets.status);
+  const { kv, read } = await openBucket(nc, buckets.status);
   return {
     async load() {
       const fleet = emptyFleet();
       let skipped = 0;
       for (const entry of await readBucket(nc, buckets.status)) {
+        if (entry.key === alarmIdKeyKey) continue;
         try {
           const record = JSON.parse(new TextDecoder().decode(entry.value)) as HostRecord | DomainRecord;
           if (entry.key.startsWith("host.") && entry.key === hostKey(record.host)) fleet.hosts.set(record.host, record as HostRecord);
@@ -44,6 +53,20 @@ export async function openStatusStore(nc: NatsConnection): Promise<StatusStore> 
     },
     async saveDomain(record) {
       await kv.put(domainKey(record.host, record.domain), JSON.stringify(record));
+    },
+    async alarmIdKey() {
+      const stored = await read(alarmIdKeyKey);
+      if (stored) return new TextDecoder().decode(stored.value);
+      const key = randomBytes(32).toString("hex");
+      // Two services starting at once: the first one's key stands.
+      return kv.create(alarmIdKeyKey, key).then(
+        () => key,
+        async (err: unknown) => {
+          const now = await read(alarmIdKeyKey);
+          if (!now) throw err;
+          return new TextDecoder().decode(now.value);
+        },
+      );
     },
   };
 }
