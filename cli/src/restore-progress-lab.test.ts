@@ -129,7 +129,7 @@ describe("vmbs restore progress (real restore service, lab chain)", { timeout: 9
     copies.push(copy);
     const run = runOnPty("node", [vmbs, "replicate", "--domain", source.name, "--as", copy, "--timeout", "600"], env, [[bar, ""]]);
     // The copy held mid-write for a while: the bar is drawn whatever the speed of this machine.
-    const pid = await stopImageConvertMidWrite(source.diskPath, 8 * MiB);
+    const pid = await stopImageConvertMidWrite(source.diskPath, 1 * MiB);
     try {
       await sleep(1_500);
     } finally {

@@ -54,18 +54,26 @@ export async function stopRestoreEngineMidWrite(staging: string, minBytes: numbe
  * allocated, and resolves with its pid: the caller SIGCONTs it.
  */
 export async function stopImageConvertMidWrite(source: string, minBytes: number): Promise<number> {
+  // A copy of a few hundred MiB can end within one pgrep spawn on a busy host: /proc is scanned in-process instead.
   const pid = await waitFor(
     async () => {
-      const r = await execa("pgrep", ["-f", "--", `qemu-img convert .*-- ${literal(source)} `], { reject: false, timeout: 10_000 });
-      const found = r.stdout.split("\n").filter(Boolean).map(Number)[0];
-      if (found === undefined) return undefined;
-      // Its output is the last word of its command line.
-      const dest = (await readFile(`/proc/${found}/cmdline`, "utf8").catch(() => "")).split("\0").filter(Boolean).at(-1);
-      const written = dest ? ((await stat(dest).catch(() => undefined))?.blocks ?? 0) * 512 : 0;
-      return written >= minBytes ? found : undefined;
+      for (const { pid: found, argv } of await processes()) {
+        if (!/(^|\/)qemu-img$/.test(argv[0]!) || argv[1] !== "convert" || !argv.includes(source)) continue;
+        // Its output is the last word of its command line.
+        const written = ((await stat(argv.at(-1)!).catch(() => undefined))?.blocks ?? 0) * 512;
+        return written >= minBytes ? found : undefined;
+      }
+      return undefined;
     },
-    { timeoutMs: 120_000, intervalMs: 20, what: `qemu-img convert of ${source} writing` },
+    { timeoutMs: 120_000, intervalMs: 5, what: `qemu-img convert of ${source} writing` },
   );
   process.kill(pid, "SIGSTOP");
   return pid;
+}
+
+/** Every process's pid and argv (a process gone meanwhile is left out). */
+async function processes(): Promise<{ pid: number; argv: string[] }[]> {
+  const pids = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  const all = await Promise.all(pids.map(async (p) => ({ pid: Number(p), argv: (await readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")).split("\0").filter(Boolean) })));
+  return all.filter((p) => p.argv.length > 0);
 }

@@ -16,6 +16,7 @@ const PLUGIN = fileURLToPath(new URL("../nbdkit/chain-export-plugin.py", import.
 /** Mapping the frames of a large chain takes a few seconds; more means something hangs. */
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 10_000;
+const PID_FILE_WAIT_MS = 10_000;
 
 /** The accounts libvirt runs QEMU as (Debian: libvirt-qemu, Fedora/RHEL: qemu); their group may open the socket. */
 const QEMU_ACCOUNTS = ["libvirt-qemu", "qemu"];
@@ -49,7 +50,9 @@ export async function serveChainExport(e: ChainExport): Promise<number> {
     if (/is compressed/.test(why)) throw new ChainExportError(`${why.replace(/: a compressed chain.*$/, "")}: a compressed chain (virtnbdbackup --compress) cannot be served for an instant recovery; restore it instead`, true);
     throw new ChainExportError(`nbdkit could not serve ${e.files.at(-1)}: ${why}`);
   }
-  const pid = await exportPid(e);
+  // The parent exits right after its fork; the child writes the pid file a moment later (seconds on a busy host).
+  let pid = await exportPid(e);
+  for (const deadline = Date.now() + PID_FILE_WAIT_MS; pid === undefined && Date.now() < deadline; pid = await exportPid(e)) await sleep(50);
   if (pid === undefined) throw new ChainExportError(`nbdkit for ${e.socket} started but is not running`);
   const group = await qemuGroup();
   // Connecting needs write permission on the socket: root and QEMU's group only.
