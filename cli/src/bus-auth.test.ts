@@ -151,6 +151,20 @@ describe("bus credentials in the CLI", () => {
     const again = await execa("node", [vmbs, "auth", "init"], { env, reject: false });
     assert.equal(again.exitCode, 1, "existing credentials are not replaced without --force");
 
+    // An older version's config (here: the agent may not publish its events) is brought to this version's roles,
+    // same keys: by `vmbs auth refresh`, and by `vmbs start` for its own folder (the backup below needs it).
+    const confPath = join(authDir, "auth.conf");
+    const current = await readFile(confPath, "utf8");
+    const older = current.replace(/"vmbs\.evt\.backup\.authhost\.\*", /, "");
+    assert.notEqual(older, current, "the test's older config lacks a permission");
+    await writeFile(confPath, older);
+    const refresh = await execa("node", [vmbs, "auth", "refresh"], { env, reject: false });
+    assert.equal(refresh.exitCode, 0, refresh.stderr);
+    assert.match(refresh.stdout, /^rewrote .*auth\.conf/);
+    assert.equal(await readFile(confPath, "utf8"), current);
+    assert.match((await execa("node", [vmbs, "auth", "refresh"], { env })).stdout, /auth\.conf is current/);
+    await writeFile(confPath, older);
+
     const dom = await lab.createDomain({ name: `vmbs-lab-auth-${Date.now().toString(16)}`, sizeMiB: 64 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = () => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env, reject: false });
@@ -165,6 +179,7 @@ describe("bus credentials in the CLI", () => {
     // Chain events of the checks around the backup may come too: the backup's own are those with a runId.
     const events = first.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => "runId" in l).map((l) => backupEventSchema.parse(l));
     assert.deepEqual(events.map((e) => e.type), ["started", "completed"]);
+    assert.equal(await readFile(confPath, "utf8"), current, "vmbs start brought its auth config to this version's roles");
     // Without credentials the local server refuses the client.
     const url = `nats://127.0.0.1:${env.VMBS_LOCAL_NATS_PORT}`;
     await assert.rejects(connectBus(url, "anonymous"), /cannot connect/);
@@ -185,6 +200,7 @@ describe("bus credentials in the CLI", () => {
     const exit = await stack;
     assert.equal(exit.exitCode, 0, String(exit.stderr).slice(-800));
     assert.match(String(exit.stdout), /"role":"agent-authhost"/);
+    assert.match(String(exit.stdout), /brought the auth folder's roles up to this version/);
     assert.doesNotMatch(String(exit.stdout), /permission/i, "no permission was refused to the agent or the scheduler");
     for (const f of files.filter((name) => name.endsWith(".nk"))) {
       const seed = (await readFile(join(authDir, f), "utf8")).trim();

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { authFileNames, createBusAuth, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
+import { authFileNames, createBusAuth, refreshServerConfig, splitNatsUrl, type BusAuth, type GeneratedBusAuth } from "@vmbs/bus";
 import { renderServerConfig } from "@vmbs/nats-server";
 import type { Config } from "@vmbs/config";
 import { VmbsError, roleId, roleInboxPrefix, type BusRole } from "@vmbs/contracts";
@@ -47,8 +47,29 @@ export async function writeBusAuth(dir: string, generated: GeneratedBusAuth, max
   await rename(`${config}.new`, config);
 }
 
+/**
+ * Rewrites `dir`'s server config with this version's permissions for the same users and keys (an older version's
+ * roles may lack what the services now do, or allow what is now refused). True when it changed.
+ */
+export async function refreshAuthConfig(dir: string): Promise<boolean> {
+  const path = join(dir, authFileNames.serverConfig);
+  const old = await readFile(path, "utf8").catch((err: NodeJS.ErrnoException) => {
+    throw new BusCredentialsError(`cannot read ${path} (${err.code ?? err.message}): run vmbs auth init first`, { cause: err });
+  });
+  let fresh: string;
+  try {
+    fresh = refreshServerConfig(old);
+  } catch (err) {
+    throw new BusCredentialsError(`${path}: ${(err as Error).message} (not written by vmbs auth init? write a new one with vmbs auth init --force)`, { cause: err });
+  }
+  if (fresh === old) return false;
+  await writeFile(`${path}.new`, fresh, { mode: 0o600 });
+  await rename(`${path}.new`, path);
+  return true;
+}
+
 /** What {@link ensureLocalAuth} found or did for the nats-server `vmbs start` runs itself. */
-export type LocalAuthState = "generated" | "existing" | "insecure" | "not-local";
+export type LocalAuthState = "generated" | "existing" | "refreshed" | "insecure" | "not-local";
 
 /**
  * The local nats-server is never open by default: on the first `vmbs start` without NATS_URL the credentials of
@@ -59,7 +80,7 @@ export type LocalAuthState = "generated" | "existing" | "insecure" | "not-local"
 export async function ensureLocalAuth(config: Config, backupRootId?: string): Promise<LocalAuthState> {
   if (config.NATS_URL) return "not-local";
   const dir = localAuthDir(config);
-  if (hasAuthConfig(dir)) return "existing";
+  if (hasAuthConfig(dir)) return (await refreshAuthConfig(dir)) ? "refreshed" : "existing";
   if (config.VMBS_INSECURE_BUS) return "insecure";
   // A backup root first used under another host id keys its chain leases with that id: this host takes those too.
   const sharedRoots = backupRootId && backupRootId !== config.HOST_ID ? { [config.HOST_ID]: [backupRootId] } : undefined;

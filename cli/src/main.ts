@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
 // The flag: see node-flags.ts.
 import { parseArgs } from "node:util";
-import { authInitCommand } from "./commands/auth.js";
+import { authInitCommand, authRefreshCommand } from "./commands/auth.js";
 import { busSetupCommand } from "./commands/bus-setup.js";
 import { healthcheckCommand, healthcheckUsage } from "./commands/healthcheck.js";
 import { installServiceCommand } from "./commands/install-service.js";
@@ -74,6 +74,7 @@ Commands:
   instant-restore  run a backup at once as a new domain (served from the chain), then --finish it onto local disks
   policy      the effective policy of each domain (VMBS_POLICY_FILE and the environment): schedule, chain, retention, ...
   auth init   generate bus credentials: a nats-server authorization config and one nkey per role
+  auth refresh  rewrite an auth config with this version's permissions (same keys)
   bus setup   with the operator's credential: make the streams, buckets and durable consumers of a fleet's hosts
   healthcheck for a container's HEALTHCHECK: NATS answers (and, asked, this host's agent or the status page)
   install-service  write the systemd unit of vmbs start and its configuration (hosts without Docker)
@@ -231,6 +232,7 @@ Steps go to stderr; the reply to stdout (lines on a terminal, one JSON line with
   --json              the reply as one JSON line, also on a terminal
 Exit status: 0 done, 1 refused, failed or not confirmed, 2 bad usage.`,
   auth: `Usage: vmbs auth init [--hosts HV1,HV2,...] [--share-root HOST=ROOT ...] [--out DIR] [--force]
+       vmbs auth refresh [--out DIR]
 
 Writes DIR/auth.conf (a nats-server authorization config) and one nkey seed per role, DIR/<role>.nk (mode 0600):
 operator, scheduler, notifier, and per host agent-<host>, mirror-<host>, restore-<host>. Each role may do only its
@@ -240,7 +242,10 @@ part: the agent of a host consumes only that host's commands, publishes only its
                        H may also take R's chain leases. Repeat for more pairs.
   --out DIR            where to write (default $VMBS_STATE_DIR/auth, which vmbs start uses when NATS_URL is unset)
   --force              replace existing credentials (every service then needs its new .nk file)
-Give a service its credential with NATS_NKEY_SEED=DIR/<role>.nk. Exit status: 0 written, 1 exists, 2 bad usage.`,
+Give a service its credential with NATS_NKEY_SEED=DIR/<role>.nk. Exit status: 0 written, 1 exists, 2 bad usage.
+refresh: rewrites DIR/auth.conf with this version's permissions for the same users and keys (after an upgrade; no
+credential changes; vmbs start does it for its own folder). Reload nats-server then (nats-server --signal reload).
+Exit status: 0 rewritten or already current, 1 no usable auth.conf, 2 bad usage.`,
   bus: `Usage: vmbs bus setup [--hosts HV1,HV2,...]
 
 With the operator's credential (the auth folder's operator.nk, or NATS_NKEY_SEED=…/operator.nk), makes the streams
@@ -375,8 +380,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "auth") {
+    if (positionals.length === 1 && positionals[0] === "refresh" && !values.hosts && !values["share-root"] && !values.force) return authRefreshCommand({ out: values.out });
     if (positionals.length !== 1 || positionals[0] !== "init") {
-      process.stderr.write(`expected "vmbs auth init"\n\n${usage.auth}\n`);
+      process.stderr.write(`expected "vmbs auth init" or "vmbs auth refresh [--out DIR]"\n\n${usage.auth}\n`);
       return 2;
     }
     return authInitCommand({ hosts: values.hosts, shareRoot: values["share-root"], out: values.out, force: values.force });

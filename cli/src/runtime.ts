@@ -60,6 +60,7 @@ export async function openBus(config: Config, logger: Logger, roles: BusRole[], 
   if (local) {
     const state = await ensureLocalAuth(config, backupRootId);
     if (state === "generated") logger.info({ dir: localAuthDir(config) }, "generated this host's bus credentials for the local nats-server (vmbs auth init)");
+    if (state === "refreshed") logger.info({ dir: localAuthDir(config) }, "brought the auth folder's roles up to this version (same credentials)");
     if (state === "insecure")
       logger.warn("VMBS_INSECURE_BUS is set: the local nats-server runs WITHOUT authorization — any local user or container can command backups and restores");
   }

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { authFileNames, BusAuthPlanError, createBusAuth } from "@vmbs/bus";
-import { localAuthDir, localMaxFileStoreBytes, writeBusAuth } from "../bus-auth.js";
+import { localAuthDir, localMaxFileStoreBytes, refreshAuthConfig, writeBusAuth } from "../bus-auth.js";
 import { loadConfigOrExit } from "../runtime.js";
 
 export interface AuthInitOptions {
@@ -55,4 +55,18 @@ export async function authInitCommand(o: AuthInitOptions): Promise<number> {
     ].join("\n"),
   );
   return 0;
+}
+
+/** `vmbs auth refresh`: the auth folder's config with this version's permissions, same users and keys. Exit 0, 1. */
+export async function authRefreshCommand(o: Pick<AuthInitOptions, "out">): Promise<number> {
+  const config = loadConfigOrExit(process.env);
+  const dir = resolve(o.out ?? localAuthDir(config));
+  try {
+    const changed = await refreshAuthConfig(dir);
+    process.stdout.write(changed ? `rewrote ${join(dir, authFileNames.serverConfig)} with this version's permissions; reload nats-server (nats-server --signal reload)\n` : `${join(dir, authFileNames.serverConfig)} is current\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`vmbs auth refresh: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
