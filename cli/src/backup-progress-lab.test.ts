@@ -1,12 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { claimAgentPresence, type AgentPresence } from "@vmbs/bus";
 import { backupProgressSchema, subjects, type BackupProgress } from "@vmbs/contracts";
-import { createAgentHarness, runOnPty, stopEngineMidTransfer, type AgentHarness, type LabDomain } from "@vmbs/lab";
+import { createAgentHarness, holdStopped, runOnPty, stopEngineMidTransfer, type AgentHarness, type LabDomain } from "@vmbs/lab";
 
 /*
  * Issue 17.5 on a real agent and a lab domain: `vmbs backup` on a terminal draws the run's progress (bytes done of
@@ -53,12 +52,7 @@ describe("vmbs backup progress (real agent, lab domain)", { timeout: 600_000 }, 
   it("on a terminal: event lines and a bar with bytes done, the total and the rate", async () => {
     const run = runOnPty("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "240"], env, [[bar, ""]]);
     // The engine held mid-transfer for a while: the bar is drawn whatever the speed of this machine.
-    const pid = await stopEngineMidTransfer(join(h.backupRoot, dom.name), dom.name);
-    try {
-      await sleep(1_500);
-    } finally {
-      process.kill(pid, "SIGCONT");
-    }
+    await holdStopped(await stopEngineMidTransfer(join(h.backupRoot, dom.name), dom.name), 1_500);
     const r = await run;
     assert.equal(r.exitCode, 0, r.out);
     assert.match(r.out, new RegExp(`backup started  ${dom.name}  full`), r.out);

@@ -11,6 +11,7 @@ import { connectBus, isPermissionViolation, openHostsBucket } from "@vmbs/bus";
 import { startNatsServer, type RunningNatsServer } from "@vmbs/nats-server";
 import { backupEventSchema, subjects } from "@vmbs/contracts";
 import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { onceStackUp } from "./testing/once-stack-up.js";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
@@ -214,13 +215,7 @@ describe("bus credentials in the CLI", () => {
     const dom = await lab.createDomain({ name: `vmbs-lab-closed-${Date.now().toString(16)}`, sizeMiB: 64 });
     const started = execa("node", [vmbs, "start"], { env: fresh, reject: false, forceKillAfterDelay: false });
     try {
-      const first = await waitFor(
-        async () => {
-          const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env: fresh, reject: false });
-          return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
-        },
-        { timeoutMs: 90_000, intervalMs: 500, what: "the stack to accept commands" },
-      );
+      const first = await onceStackUp(() => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env: fresh, reject: false }), 90_000);
       assert.equal(first.exitCode, 0, first.stderr);
       assert.match(first.stdout, /"type":"completed"/);
       const files = (await readdir(authDir)).sort();

@@ -2,12 +2,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { loadConfig } from "@vmbs/config";
 import { replicateReplySchema, restoreEventSchema, restoreProgressSchema, restoreRunReplySchema, subjects, type RestoreEvent, type RestoreProgress } from "@vmbs/contracts";
-import { createAgentHarness, runOnPty, stopImageConvertMidWrite, stopRestoreEngineMidWrite, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
+import { createAgentHarness, holdStopped, runOnPty, stopImageConvertMidWrite, stopRestoreEngineMidWrite, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
 import { startRestoreService, type RestoreServiceHandle } from "@vmbs/restore";
 
 /*
@@ -72,12 +71,7 @@ describe("vmbs restore progress (real restore service, lab chain)", { timeout: 9
    */
   const holdEngine = async (copy: string): Promise<RestoreEvent> => {
     const step = await waitFor(() => events.find((e) => e.target === copy && e.step?.startsWith("virtnbdrestore ")), { timeoutMs: 120_000, what: "the engine step" });
-    const pid = await stopRestoreEngineMidWrite(/ into (\/\S+)$/.exec(step.step!)![1]!, 8 * MiB);
-    try {
-      await sleep(1_500);
-    } finally {
-      process.kill(pid, "SIGCONT");
-    }
+    await holdStopped(await stopRestoreEngineMidWrite(/ into (\/\S+)$/.exec(step.step!)![1]!, 8 * MiB), 1_500);
     return step;
   };
 
@@ -129,12 +123,7 @@ describe("vmbs restore progress (real restore service, lab chain)", { timeout: 9
     copies.push(copy);
     const run = runOnPty("node", [vmbs, "replicate", "--domain", source.name, "--as", copy, "--timeout", "600"], env, [[bar, ""]]);
     // The copy held mid-write for a while: the bar is drawn whatever the speed of this machine.
-    const pid = await stopImageConvertMidWrite(source.diskPath, 1 * MiB);
-    try {
-      await sleep(1_500);
-    } finally {
-      process.kill(pid, "SIGCONT");
-    }
+    await holdStopped(await stopImageConvertMidWrite(source.diskPath, 1 * MiB), 1_500);
     const r = await run;
     assert.equal(r.exitCode, 0, r.out);
     assert.match(r.out, new RegExp(`${copy}  ${bar.source}  [█░]+`), r.out);

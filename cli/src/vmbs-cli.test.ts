@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { createLab, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
 import { backupEventSchema } from "@vmbs/contracts";
+import { onceStackUp } from "./testing/once-stack-up.js";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -54,14 +55,7 @@ describe("vmbs CLI, as a user runs it", () => {
     const dom = await lab.createDomain({ name: `vmbs-lab-cli ${Date.now().toString(16)}`, sizeMiB: 1024 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = (level: string) => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", level, "--timeout", "120"], { env, reject: false });
-    const first = await waitFor(
-      async () => {
-        const r = await backup("auto");
-        // Until the stack is up, the command fails before any event (no server, no stream yet).
-        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
-      },
-      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
-    );
+    const first = await onceStackUp(() => backup("auto"));
     assert.equal(first.exitCode, 0, first.stderr);
     // The chain events of the checks around the backup come too: the backup's own are those with a runId.
     const lines = first.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);

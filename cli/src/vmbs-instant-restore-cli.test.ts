@@ -4,7 +4,8 @@ import { rm, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { instantAbandonReplySchema, instantFinishReplySchema, instantRestoreReplySchema } from "@vmbs/contracts";
-import { createLab, imageDigest, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { createLab, imageDigest, vmbsProcessEnv, type Lab } from "@vmbs/lab";
+import { onceStackUp } from "./testing/once-stack-up.js";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -48,13 +49,7 @@ describe("vmbs instant-restore, as a user runs it against `vmbs start` with bus 
     const dom = await lab.createDomain({ sizeMiB: 32 });
     await lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0x5a });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
-    const backup = await waitFor(
-      async () => {
-        const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
-        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
-      },
-      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
-    );
+    const backup = await onceStackUp(() => execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false }));
     assert.equal(backup.exitCode, 0, backup.stderr);
     const digest = await lab.diskDigest(dom.name);
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { mirrorEventSchema } from "@vmbs/contracts";
 import { createLab, runOnPty, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { onceStackUp } from "./testing/once-stack-up.js";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 
@@ -33,13 +34,7 @@ describe("vmbs start with RSYNC_BACKUP_PATH, and vmbs mirror", () => {
     const dom = await lab.createDomain({ name: `vmbs-lab-mcli-${Date.now().toString(16)} a b`, sizeMiB: 64 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = () => execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
-    const first = await waitFor(
-      async () => {
-        const r = await backup();
-        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
-      },
-      { timeoutMs: 90_000, intervalMs: 500, what: "the stack to accept commands" },
-    );
+    const first = await onceStackUp(backup, 90_000);
     assert.equal(first.exitCode, 0, first.stderr);
     const copy = join(env.RSYNC_BACKUP_PATH!, dom.name);
     await waitFor(async () => (await readdir(copy)).includes("vda.full.data"), { timeoutMs: 60_000, what: "the mirror copy after the backup" });

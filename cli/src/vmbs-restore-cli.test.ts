@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import { restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
 import { createLab, imageDigest, runOnPty, startTestNats, vmbsProcessEnv, waitFor, type Lab } from "@vmbs/lab";
+import { onceStackUp } from "./testing/once-stack-up.js";
 
 const vmbs = fileURLToPath(new URL("./main.js", import.meta.url));
 const MiB = 1024 * 1024;
@@ -44,13 +45,7 @@ describe("vmbs restore, as a user runs it against `vmbs start` with bus auth, sc
     const dom = await lab.createDomain({ sizeMiB: 64 });
     await lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0x6b });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
-    const backup = await waitFor(
-      async () => {
-        const r = await execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
-        return r.exitCode !== 0 && r.stdout.trim() === "" ? undefined : r;
-      },
-      { timeoutMs: 60_000, intervalMs: 500, what: "the stack to accept commands" },
-    );
+    const backup = await onceStackUp(() => execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false }));
     assert.equal(backup.exitCode, 0, backup.stderr);
     const live = await lab.diskDigest(dom.name);
     backedUp = { name: dom.name, diskPath: dom.diskPath, digest: live };

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { waitFor } from "./wait-for.js";
 
@@ -24,6 +25,18 @@ export async function stopEngineMidTransfer(folder: string, domain: string): Pro
   );
   process.kill(pid, "SIGSTOP");
   return pid;
+}
+
+/**
+ * Keeps the SIGSTOPped process `pid` (from one of the stop… helpers here) stopped for `ms`, then SIGCONTs it: a
+ * progress display gets time to draw whatever the speed of the machine.
+ */
+export async function holdStopped(pid: number, ms: number): Promise<void> {
+  try {
+    await sleep(ms);
+  } finally {
+    process.kill(pid, "SIGCONT");
+  }
 }
 
 /** A path as a literal in a pgrep (extended) regular expression. */

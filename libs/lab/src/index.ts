@@ -17,6 +17,6 @@ export { testLogger } from "./test-logger.js";
 export { createAgentHarness, type AgentHarness, type AgentHarnessOptions } from "./agent-harness.js";
 export { recordEvents, startChildAgent, type ChildAgent, type EventLog } from "./child-agent.js";
 export { chainOf, completed, createChainTestKit, MiB, outcome, sleep, type ChainTestKit } from "./chain-test-kit.js";
-export { enginePids, stopEngineMidTransfer, stopImageConvertMidWrite, stopRestoreEngineMidWrite } from "./engine-process.js";
+export { enginePids, holdStopped, stopEngineMidTransfer, stopImageConvertMidWrite, stopRestoreEngineMidWrite } from "./engine-process.js";
 export { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from "./http-receiver.js";
 export { promtoolCheckMetrics, promtoolCheckRules, startTestPrometheus, type PrometheusSample, type TestPrometheus } from "./prometheus.js";

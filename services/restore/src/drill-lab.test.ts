@@ -3,37 +3,27 @@ import assert from "node:assert/strict";
 import { open, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { createAgentHarness, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
-import { loadConfig } from "@vmbs/config";
-import { drillEventSchema, subjects, type DrillEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { waitFor, type AgentHarness } from "@vmbs/lab";
+import { subjects, type DrillEvent } from "@vmbs/contracts";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const MiB = 1024 * 1024;
 const host = "drillhost";
 
 describe("restore drills: checksums recorded by the agent, re-checked and restored over NATS", () => {
+  const lab = createRestoreLabKit(host);
+  const { drills: events } = lab;
   let h: AgentHarness;
-  let service: RestoreServiceHandle;
-  const events: DrillEvent[] = [];
   const drill = async (body: string, requestId: string): Promise<DrillEvent> => {
     h.nc.publish(subjects.cmd.drill(host), body);
     return waitFor(() => events.find((e) => e.requestId === requestId && e.type !== "started"), { timeoutMs: 120_000, what: `drill ${requestId} to end` });
   };
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const logger = testLogger("test-drill");
-    service = await startRestoreService({ config: loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri }), nc: h.nc, logger });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("drill", host));
-    void (async () => {
-      for await (const m of sub) events.push(drillEventSchema.parse(m.json()));
-    })();
+    h = await lab.start();
+    await lab.startService();
   });
-  after(async () => {
-    await service?.stop();
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   it("a full and 2 incrementals pass sha256sum -c and a drill; one flipped byte in virtnbdbackup.2's data fails the drill naming that checkpoint and file; bad commands fail clearly", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 32 });

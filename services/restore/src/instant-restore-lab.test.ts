@@ -5,21 +5,16 @@ import { basename, join } from "node:path";
 import { execa } from "execa";
 import { backupRootId, sha256File } from "@vmbs/chain";
 import { createChainLeases, LeaseBusyError } from "@vmbs/bus";
-import { createAgentHarness, domainDiskDigest, imageDigest, testLogger, waitFor, writeLive, type AgentHarness, type GuestWrite } from "@vmbs/lab";
-import { loadConfig } from "@vmbs/config";
+import { domainDiskDigest, imageDigest, waitFor, writeLive, type AgentHarness, type GuestWrite } from "@vmbs/lab";
 import { runEngineRestore } from "@vmbs/virt";
 import {
-  drillEventSchema,
   instantAbandonReplySchema,
   instantFinishReplySchema,
   instantRestoreReplySchema,
-  restoreEventSchema,
   subjects,
-  type DrillEvent,
-  type RestoreEndpoint,
-  type RestoreEvent,
 } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import type { RestoreServiceHandle } from "./restore-service.js";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const MiB = 1024 * 1024;
 const host = "insthost";
@@ -54,58 +49,20 @@ async function digestWith(raw: string, writes: GuestWrite[]): Promise<string> {
 }
 
 describe("instant recovery: a VM running from its backup chain, finished onto local images or abandoned", () => {
+  // Exports still serving from a pool's folder (a test that failed midway) end before the pool goes.
+  const lab = createRestoreLabKit(host, { releasePool: async (dir) => (await nbdkitsUnder(dir)).forEach((pid) => process.kill(pid, "SIGTERM")) });
+  const { made, events, drills, virsh, request, imagePool } = lab;
   let h: AgentHarness;
   let service: RestoreServiceHandle;
-  let startService: () => Promise<RestoreServiceHandle>;
-  const made: string[] = [];
-  const pools: string[] = [];
-  const events: RestoreEvent[] = [];
-  const drills: DrillEvent[] = [];
-  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
-  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
-  };
-  const imagePool = async (prefix: string) => {
-    const dir = await h.lab.tempDir(prefix);
-    const pool = `vmbs-test-${basename(dir)}`;
-    await virsh(["pool-define-as", pool, "dir", "--target", dir]);
-    pools.push(pool);
-    return dir;
-  };
   const exists = (path: string) => stat(path).then(() => true, () => false);
   let rootId: string;
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const logger = testLogger("test-instant");
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri, VMBS_STATE_DIR: await h.lab.tempDir("instant-state-") });
-    startService = () => startRestoreService({ config, nc: h.nc, logger, chainWaitMs: 20_000 });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
-    const drillSub = h.nc.subscribe(subjects.evt.serviceAll("drill", host));
-    void (async () => {
-      for await (const m of drillSub) drills.push(drillEventSchema.parse(m.json()));
-    })();
-    service = await startService();
+    h = await lab.start();
+    service = await lab.startService({ env: { VMBS_STATE_DIR: await h.lab.tempDir("instant-state-") }, chainWaitMs: 20_000 });
     rootId = await backupRootId(h.backupRoot, host);
   });
-  after(async () => {
-    await service?.stop();
-    for (const name of made) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      await virsh(["undefine", name, "--nvram", "--checkpoints-metadata"]).catch(() => undefined);
-    }
-    for (const pool of pools) {
-      for (const pid of await nbdkitsUnder((await virsh(["pool-dumpxml", pool]).catch(() => ({ stdout: "" }))).stdout.match(/<path>([^<]+)<\/path>/)?.[1] ?? "/nonexistent"))
-        process.kill(pid, "SIGTERM");
-      await virsh(["pool-undefine", pool]).catch(() => undefined);
-    }
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   /** A running lab domain with 3 backups of distinct writes; the chain folder and a raw copy of each checkpoint. */
   const backedUp = async (sizeMiB: number, withVdb = false) => {
@@ -228,7 +185,7 @@ describe("instant recovery: a VM running from its backup chain, finished onto lo
     for (const pid of await nbdkitsUnder(targetDir)) process.kill(pid, "SIGKILL");
     await waitFor(async () => (await nbdkitsUnder(targetDir)).length === 0, { timeoutMs: 10_000, what: "nbdkit to end" });
     const seen = events.length;
-    service = await startService();
+    service = await lab.startService();
     const attention = events.slice(seen).find((e) => e.type === "attention" && e.target === as);
     assert.ok(attention, "an attention event names the instant VM");
     assert.equal(attention.operation, "instant");

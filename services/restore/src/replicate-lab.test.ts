@@ -1,30 +1,23 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
-import { createAgentHarness, startTestSshd, testLogger, waitFor, type AgentHarness, type TestSshd } from "@vmbs/lab";
+import { startTestSshd, waitFor, type AgentHarness, type TestSshd } from "@vmbs/lab";
 import { ensureStreams } from "@vmbs/bus";
-import { loadConfig } from "@vmbs/config";
-import { replicatePlanReplySchema, replicateReplySchema, restoreEventSchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { replicatePlanReplySchema, replicateReplySchema } from "@vmbs/contracts";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const MiB = 1024 * 1024;
 const host = "rplhost";
 
 describe("replicate: a running domain copied over NATS to a second libvirt connection (qemu+ssh through a test sshd)", () => {
+  // No agent here: the event stream the agent would create is made directly.
+  const lab = createRestoreLabKit(host, { agent: false });
+  const { events, made: copies, files, virsh, request } = lab;
   let h: AgentHarness;
   let sshd: TestSshd;
-  let service: RestoreServiceHandle;
   let sshUri: string;
-  const events: RestoreEvent[] = [];
-  const copies: string[] = [];
-  const files: string[] = [];
-  const virsh = (args: string[], uri = h.lab.uri) => execa("virsh", ["-c", uri, ...args], { stdin: "ignore", timeout: 60_000 });
-  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
-  };
   const macsOf = async (domain: string) => (await virsh(["domiflist", domain, "--inactive"])).stdout.match(/([0-9a-f]{2}:){5}[0-9a-f]{2}/g) ?? [];
   const exists = (path: string) => stat(path).then(() => true, () => false);
   /** Runs `action` once the run `requestId` announces a step starting with `prefix`; resolves to the error if it never does. */
@@ -32,29 +25,16 @@ describe("replicate: a running domain copied over NATS to a second libvirt conne
     waitFor(async () => events.some((e) => e.requestId === requestId && e.step?.startsWith(prefix)), { timeoutMs: 120_000, what: `the step ${prefix}` }).then(action, (err: unknown) => err as Error);
 
   before(async () => {
-    h = await createAgentHarness(host);
-    // No agent here: the event stream the agent would create is made directly.
+    h = await lab.start();
     await ensureStreams(h.nc);
     sshd = await startTestSshd();
     // The same libvirtd underneath, reached as another host would be: ssh with the test key, then virt-ssh-helper.
     sshUri = `qemu+ssh://root@127.0.0.1:${sshd.port}/system?keyfile=${sshd.keyFile}&no_verify=1`;
-    const logger = testLogger("test-replicate");
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri, VM_WAIT_TIME: "60", SSH_OPTIONS: sshd.sshOptionsLine });
-    service = await startRestoreService({ config, nc: h.nc, logger });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
+    await lab.startService({ env: { VM_WAIT_TIME: "60", SSH_OPTIONS: sshd.sshOptionsLine } });
   });
   after(async () => {
-    await service?.stop();
-    for (const name of copies) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      await virsh(["undefine", name, "--nvram"]).catch(() => virsh(["undefine", name]).catch(() => undefined));
-    }
-    for (const f of files) await rm(f, { force: true });
+    await lab.stop();
     await sshd?.close();
-    await h?.close();
   });
 
   it("without consent a running source is refused and unchanged; with consent it is shut down, copied (qcow2 and raw, same content, new UUID and MACs), defined there and started again; the copy starts; a taken name or image path is refused", async () => {

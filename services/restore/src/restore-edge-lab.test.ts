@@ -1,69 +1,47 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { chmod, cp, lstat, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, cp, lstat, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
 import { AckPolicy, DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { createAgentHarness, testLogger, waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
+import { waitFor, type AgentHarness, type LabDomain } from "@vmbs/lab";
 import { createChainLeases } from "@vmbs/bus";
 import { backupRootId } from "@vmbs/chain";
-import { loadConfig } from "@vmbs/config";
-import { replicatePlanReplySchema, restoreEventSchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { replicatePlanReplySchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint } from "@vmbs/contracts";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const host = "rstedge";
 
 /** Requests that reach the restore service (root) by a side door or with hostile values: nothing may run. */
 describe("restore service edge: only its own subjects, only safe URIs, paths, files and XML, and a bound", () => {
+  const lab = createRestoreLabKit(host);
+  const { events, files, virsh, request } = lab;
   let h: AgentHarness;
-  let service: RestoreServiceHandle;
   let dom: LabDomain;
   let scratch: string;
-  const events: RestoreEvent[] = [];
-  const files: string[] = [];
-  const domains: string[] = [];
-  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
   const defined = (name: string) => virsh(["domuuid", name]).then(() => true, () => false);
   const exists = (path: string) => lstat(path).then(() => true, () => false);
-  const request = async (endpoint: RestoreEndpoint, body: unknown, timeout = 300_000) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
-  };
   /** A fresh name for a copy, remembered (with its images in the lab's folder) for the cleanup. */
   const copyName = (tag: string) => {
     const name = `${dom.name}-${tag}`;
-    domains.push(name);
+    lab.made.push(name);
     files.push(join(h.lab.imageDir, `${name}.vda.qcow2`), join(h.lab.imageDir, `${name}.xml`));
     return name;
   };
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
-    service = await startRestoreService({ config, nc: h.nc, logger: testLogger("test-restore-edge"), chainWaitMs: 2_000, maxConcurrent: 2 });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
+    h = await lab.start();
+    await lab.startService({ chainWaitMs: 2_000, maxConcurrent: 2 });
     scratch = await h.lab.tempDir("edge-");
     dom = await h.lab.createDomain({ sizeMiB: 16 });
     h.publishRaw(JSON.stringify({ domain: dom.name, requestId: "full" }));
     assert.equal((await h.waitEvent((e) => e.requestId === "full" && e.type !== "started")).type, "completed");
     await virsh(["destroy", dom.name]);
   });
-  after(async () => {
-    await service?.stop();
-    for (const name of domains) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      await virsh(["undefine", name]).catch(() => undefined);
-    }
-    for (const f of files) await rm(f, { force: true });
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   it("a KV message a push consumer delivers to the replicate endpoint (its subject still $KV.…) is ignored: nothing replicated, nothing answered", async () => {
     const as = copyName("kv");

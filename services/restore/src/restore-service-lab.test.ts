@@ -4,56 +4,25 @@ import { mkdir, readdir, stat, truncate, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { Svcm, type ServiceInfo } from "@nats-io/services";
-import { createAgentHarness, imageDigest, testLogger, waitFor, type AgentHarness } from "@vmbs/lab";
-import { loadConfig } from "@vmbs/config";
-import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreEventSchema, restoreRunReplySchema, restoreSetsReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { imageDigest, waitFor, type AgentHarness } from "@vmbs/lab";
+import { restorePlanReplySchema, restoreServiceName, restoreCheckpointsReplySchema, restoreRunReplySchema, restoreSetsReplySchema } from "@vmbs/contracts";
+import type { RestoreServiceHandle } from "./restore-service.js";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const MiB = 1024 * 1024;
 const host = "rsthost";
 
 describe("restore service: a 3-checkpoint chain restored over NATS", () => {
+  const lab = createRestoreLabKit(host);
+  const { made, events, virsh, request, imagePool } = lab;
   let h: AgentHarness;
   let service: RestoreServiceHandle;
-  let startService: () => Promise<RestoreServiceHandle>;
-  const made: string[] = [];
-  const pools: string[] = [];
-  const events: RestoreEvent[] = [];
-  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
-  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
-  };
-  /** A new folder made a libvirt storage pool: new domains' images may only go where libvirt keeps images. */
-  const imagePool = async (prefix: string) => {
-    const dir = await h.lab.tempDir(prefix);
-    const pool = `vmbs-test-${basename(dir)}`;
-    await virsh(["pool-define-as", pool, "dir", "--target", dir]);
-    pools.push(pool);
-    return dir;
-  };
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const logger = testLogger("test-restore");
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
-    startService = () => startRestoreService({ config, nc: h.nc, logger });
-    service = await startService();
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
+    h = await lab.start();
+    service = await lab.startService();
   });
-  after(async () => {
-    await service?.stop();
-    for (const name of made) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      await virsh(["undefine", name, "--nvram"]).catch(() => virsh(["undefine", name]).catch(() => undefined));
-    }
-    for (const pool of pools) await virsh(["pool-undefine", pool]).catch(() => undefined);
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   it("restores checkpoints 0, 1 and 2 as new domains equal to the disk at each backup; the copy has its own UUID and MAC and starts; in place on a running domain without consent is refused, with consent on a shut-off one it restores and archives", async () => {
     const dom = await h.lab.createDomain({ sizeMiB: 64, running: false });
@@ -196,7 +165,7 @@ describe("restore service: a 3-checkpoint chain restored over NATS", () => {
     assert.match((await killed).error ?? "", /cancelled|stopping/, "the stopped run did not fail");
     assert.equal(await imageDigest(dom.diskPath), digests[1], "a stopped in-place restore changed the disk");
     assert.deepEqual(await readdir(dirname(dom.diskPath)).then((f) => f.filter((n) => n.startsWith(".vmbs-restore-"))), [], "no staging folder left");
-    service = await startService();
+    service = await lab.startService();
 
     const inPlace = await request("run", { domain: dom.name, inPlace: true, consent: true, disk: "vda", checkpoint: 0 });
     assert.equal(inPlace.error, undefined, JSON.stringify(inPlace.json));

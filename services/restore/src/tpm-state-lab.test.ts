@@ -1,28 +1,19 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { execa } from "execa";
+import { dirname, join } from "node:path";
 import { sha256File } from "@vmbs/chain";
-import { loadConfig } from "@vmbs/config";
-import { createAgentHarness, testLogger, type AgentHarness } from "@vmbs/lab";
-import { restoreEventSchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
+import { type AgentHarness } from "@vmbs/lab";
+import { restorePlanReplySchema, restoreRunReplySchema } from "@vmbs/contracts";
 import { tpm2StatePath } from "@vmbs/virt";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const host = "tpmhost";
 
 describe("TPM state (swtpm): kept at each checkpoint, restored under the right UUID", () => {
+  const lab = createRestoreLabKit(host);
+  const { made, events, virsh, request, imagePool } = lab;
   let h: AgentHarness;
-  let service: RestoreServiceHandle;
-  const made: string[] = [];
-  const pools: string[] = [];
-  const events: RestoreEvent[] = [];
-  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
-  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, json: msg.json() as unknown };
-  };
   /** Starts the domain paused and stops it: libvirt hands its TPM state to swtpm (making one if there is none). */
   const powerCycle = async (name: string) => {
     await virsh(["start", "--paused", name]);
@@ -30,25 +21,10 @@ describe("TPM state (swtpm): kept at each checkpoint, restored under the right U
   };
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
-    service = await startRestoreService({ config, nc: h.nc, logger: testLogger("test-restore") });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
+    h = await lab.start();
+    await lab.startService();
   });
-  after(async () => {
-    await service?.stop();
-    for (const name of made) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      // libvirt removes the domain's TPM state with it; and its checkpoint records, should anything have backed it up.
-      await virsh(["undefine", "--checkpoints-metadata", name]).catch(() => undefined);
-    }
-    for (const pool of pools) await virsh(["pool-undefine", pool]).catch(() => undefined);
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   it("copies the TPM state beside each checkpoint (checksummed); a new domain and an in-place restore get the state of their checkpoint, and libvirt starts them on it", async () => {
     const dom = await h.lab.createDomain({ tpm: true, running: false });
@@ -75,10 +51,7 @@ describe("TPM state (swtpm): kept at each checkpoint, restored under the right U
     assert.ok(!states.includes(await sha256File(state)), "the TPM state changed after the backups");
 
     // As a new domain: the state of checkpoint 0 under the new domain's UUID.
-    const targetDir = await h.lab.tempDir("tpm-restored-");
-    const pool = `vmbs-test-${basename(targetDir)}`;
-    await virsh(["pool-define-as", pool, "dir", "--target", targetDir]);
-    pools.push(pool);
+    const targetDir = await imagePool("tpm-restored-");
     const as = `${dom.name}-r0`;
     made.push(as);
     const copy = await request("run", { domain: dom.name, checkpoint: 0, as, targetDir, requestId: "new" });

@@ -2,12 +2,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { open, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { execa } from "execa";
 import { sha256File } from "@vmbs/chain";
-import { loadConfig } from "@vmbs/config";
-import { createAgentHarness, imageDigest, MiB, testLogger, type AgentHarness } from "@vmbs/lab";
-import { restoreEventSchema, restorePlanReplySchema, restoreRunReplySchema, subjects, type RestoreEndpoint, type RestoreEvent } from "@vmbs/contracts";
-import { startRestoreService, type RestoreServiceHandle } from "./restore-service.js";
+import { imageDigest, MiB, type AgentHarness } from "@vmbs/lab";
+import { restorePlanReplySchema, restoreRunReplySchema } from "@vmbs/contracts";
+import { createRestoreLabKit } from "./testing/restore-lab-kit.js";
 
 const host = "uefihost";
 
@@ -23,37 +21,15 @@ async function changeVars(path: string, pattern: number): Promise<void> {
 }
 
 describe("restore: a UEFI domain's nvram comes back as it was at the checkpoint", () => {
+  const lab = createRestoreLabKit(host);
+  const { made, events, virsh, request, imagePool } = lab;
   let h: AgentHarness;
-  let service: RestoreServiceHandle;
-  const made: string[] = [];
-  const pools: string[] = [];
-  const events: RestoreEvent[] = [];
-  const virsh = (args: string[]) => execa("virsh", ["-c", h.lab.uri, ...args], { stdin: "ignore", timeout: 60_000 });
-  const request = async (endpoint: RestoreEndpoint, body: unknown) => {
-    const msg = await h.nc.request(subjects.svc.restoreEndpoint(host, endpoint), JSON.stringify(body), { timeout: 300_000 });
-    return { error: msg.headers?.get("Nats-Service-Error") || undefined, code: msg.headers?.get("Nats-Service-Error-Code"), json: msg.json() as unknown };
-  };
 
   before(async () => {
-    h = await createAgentHarness(host);
-    await h.startAgent();
-    const config = loadConfig({ LOCAL_BACKUP_PATH: h.backupRoot, HOST_ID: host, LIBVIRT_URI: h.lab.uri });
-    service = await startRestoreService({ config, nc: h.nc, logger: testLogger("test-restore") });
-    const sub = h.nc.subscribe(subjects.evt.serviceAll("restore", host));
-    void (async () => {
-      for await (const m of sub) events.push(restoreEventSchema.parse(m.json()));
-    })();
+    h = await lab.start();
+    await lab.startService();
   });
-  after(async () => {
-    await service?.stop();
-    for (const name of made) {
-      await virsh(["destroy", name]).catch(() => undefined);
-      // With its checkpoint records, should anything have backed the copy up meanwhile.
-      await virsh(["undefine", "--checkpoints-metadata", "--nvram", name]).catch(() => undefined);
-    }
-    for (const pool of pools) await virsh(["pool-undefine", pool]).catch(() => undefined);
-    await h?.close();
-  });
+  after(() => lab.stop());
 
   it("backs up the nvram at each checkpoint; restores it as a new domain's own and in place, refusing to replace an nvram file another domain uses", async () => {
     const dom = await h.lab.createDomain({ firmware: "efi", running: false });
@@ -75,10 +51,7 @@ describe("restore: a UEFI domain's nvram comes back as it was at the checkpoint"
     await changeVars(nvram, 0x33);
 
     // As a new domain: its own nvram file, the copy of checkpoint 0.
-    const targetDir = await h.lab.tempDir("uefi-restored-");
-    const pool = `vmbs-test-${basename(targetDir)}`;
-    await virsh(["pool-define-as", pool, "dir", "--target", targetDir]);
-    pools.push(pool);
+    const targetDir = await imagePool("uefi-restored-");
     const as = `${dom.name}-r0`;
     made.push(as);
     const copy = await request("run", { domain: dom.name, checkpoint: 0, as, targetDir, requestId: "new" });
