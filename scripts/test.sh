@@ -61,22 +61,57 @@ if (( ${#files[@]} == 0 )); then
 fi
 log "running ${#files[@]} test file(s)"
 
-# Two lanes run side by side. Files that touch libvirt (lab domains, agents, the CLI, the engine) run one at a time
-# in the lab lane: they share one libvirt daemon and the lab image folder, and an agent adopts any domain it sees.
-# The rest (pure tests, NATS/Redis/HTTP-only services) run in the independent lane meanwhile, which saves their
+# Two lanes run side by side. Files that touch libvirt (lab domains, agents, the CLI, the engine) run in the lab lane;
+# the rest (pure tests, NATS/Redis/HTTP-only services) run in the independent lane meanwhile, which saves their
 # waiting time (e.g. the notifier's 30 s outage). A file is in the lab lane when it mentions any of these names.
 LAB_MARKERS='createLab|ChainTestKit|AgentHarness|[cC]hainFixture|createLibvirt|qemu:///|"virsh"|runEngine|startChildAgent|cli/dist/main|\./main\.js'
 # A file that runs the CLI but never reaches libvirt (no agent, no `vmbs start`) says so with this line, and runs in
 # the independent lane whatever it mentions.
 INDEPENDENT_MARK='^// test lane: independent'
+# Lab files share one libvirt daemon and the lab image folder, yet VMBS_TEST_LAB_LANES of them (default 2) run at once:
+# every lab names its domains with a prefix of its own (libs/lab lab.ts), and every test agent backs up only those
+# (VM_ALLOWED_LIST = lab.allowedList), so no file's agent adopts a domain another file defines meanwhile. A file that
+# changes what all of them share (restarts libvirtd) carries this line and runs alone, after the other lab files.
+EXCLUSIVE_MARK='^// test lane: exclusive'
+lab_lanes="${VMBS_TEST_LAB_LANES:-2}"
+if ! [[ "$lab_lanes" =~ ^[1-9][0-9]*$ ]]; then
+  log "VMBS_TEST_LAB_LANES must be a whole number of at least 1, not '$lab_lanes'"
+  exit 2
+fi
 lab_files=()
+exclusive_files=()
 independent_files=()
 for f in "${files[@]}"; do
-  if grep -qE "$INDEPENDENT_MARK" "$f" || ! grep -qE "$LAB_MARKERS" "$f"; then independent_files+=("$f"); else lab_files+=("$f"); fi
+  if grep -qE "$INDEPENDENT_MARK" "$f" || ! grep -qE "$LAB_MARKERS" "$f"; then independent_files+=("$f")
+  elif grep -qE "$EXCLUSIVE_MARK" "$f"; then exclusive_files+=("$f")
+  else lab_files+=("$f"); fi
 done
-log "lab lane: ${#lab_files[@]} file(s); independent lane: ${#independent_files[@]} file(s)"
 
-run_lane() { node --test --test-concurrency=1 --test-timeout=600000 "$@"; }
+# node --test starts files in the order given and the next one whenever one ends, so the lab lane starts its longest
+# files first (seconds of a recent run, scripts/lab-test-seconds.txt) and the short ones fill the gaps at the end.
+# A file not listed there is taken for a long one (new lab files are rarely short), so it never ends up last.
+declare -A lab_seconds=()
+while read -r secs src; do lab_seconds["$src"]="$secs"; done < <(grep -vE '^(#|$)' scripts/lab-test-seconds.txt)
+mapfile -t lab_files < <(
+  for f in "${lab_files[@]}"; do
+    src="${f/\/dist\//\/src\/}"
+    printf '%s\t%s\n' "${lab_seconds["${src%.js}.ts"]:-600}" "$f"
+  done | sort -t$'\t' -k1,1nr -k2,2 | cut -f2
+)
+log "lab lane: ${#lab_files[@]} file(s), $lab_lanes at a time, then ${#exclusive_files[@]} alone; independent lane: ${#independent_files[@]} file(s)"
+
+run_lane() {
+  local concurrency="$1"
+  shift
+  node --test --test-concurrency="$concurrency" --test-timeout=600000 "$@"
+}
+# The lab files that may share libvirt, then (only once they are done) the exclusive ones, one at a time.
+run_lab_lane() {
+  local shared_rc=0 exclusive_rc=0
+  if (( ${#lab_files[@]} > 0 )); then run_lane "$lab_lanes" "$@" "${lab_files[@]}" || shared_rc=$?; fi
+  if (( ${#exclusive_files[@]} > 0 )); then run_lane 1 "$@" "${exclusive_files[@]}" || exclusive_rc=$?; fi
+  return $(( shared_rc != 0 ? shared_rc : exclusive_rc ))
+}
 
 # The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. Both lanes
 # run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to both.
@@ -84,11 +119,11 @@ independent_log="$(mktemp)"
 pids=()
 trap 'rm -f "$independent_log"' EXIT
 trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
-run_lane "$@" "${lab_files[@]}" &
+run_lab_lane "$@" &
 lab_pid=$!
 pids+=("$lab_pid")
 if (( ${#independent_files[@]} > 0 )); then
-  run_lane "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
+  run_lane 1 "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
   independent_pid=$!
   pids+=("$independent_pid")
 fi

@@ -79,6 +79,8 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
         VMBS_STATE_DIR: stateDir,
         // Every domain that exists now is ignored: tests create theirs after the agent started.
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
+        // Nor does it ever touch a domain another test file creates meanwhile.
+        VM_ALLOWED_LIST: lab.allowedList,
         ...env,
       });
       const logger = testLogger("test-agent");
