@@ -87,9 +87,8 @@ for f in "${files[@]}"; do
   else lab_files+=("$f"); fi
 done
 
-# node --test starts files in the order given and the next one whenever one ends, so the lab lane starts its longest
-# files first (seconds of a recent run, scripts/lab-test-seconds.txt) and the short ones fill the gaps at the end.
-# A file not listed there is taken for a long one (new lab files are rarely short), so it never ends up last.
+# The lab lane starts its longest files first (seconds of a recent run, scripts/lab-test-seconds.txt), so the short ones
+# fill the gaps at the end. A file not listed there is taken for a long one (new lab files are rarely short).
 declare -A lab_seconds=()
 while read -r secs src; do lab_seconds["$src"]="$secs"; done < <(grep -vE '^(#|$)' scripts/lab-test-seconds.txt)
 mapfile -t lab_files < <(
@@ -100,43 +99,78 @@ mapfile -t lab_files < <(
 )
 log "lab lane: ${#lab_files[@]} file(s), $lab_lanes at a time, then ${#exclusive_files[@]} alone; independent lane: ${#independent_files[@]} file(s)"
 
-run_lane() {
-  local concurrency="$1"
-  shift
-  node --test --test-concurrency="$concurrency" --test-timeout=600000 "$@"
-}
-# The lab files that may share libvirt, then (only once they are done) the exclusive ones, one at a time.
-run_lab_lane() {
-  local shared_rc=0 exclusive_rc=0
-  if (( ${#lab_files[@]} > 0 )); then run_lane "$lab_lanes" "$@" "${lab_files[@]}" || shared_rc=$?; fi
-  if (( ${#exclusive_files[@]} > 0 )); then run_lane 1 "$@" "${exclusive_files[@]}" || exclusive_rc=$?; fi
-  return $(( shared_rc != 0 ? shared_rc : exclusive_rc ))
+# One file at a time in each node --test. Started as a simple command, so that `$!` is node itself and a signal
+# passed on reaches it.
+node_test=(node --test --test-concurrency=1 --test-timeout=600000)
+
+# node --test sorts the files it is given, so the lab lane keeps its own queue: each of $lab_lanes workers runs one file
+# at a time (a node --test of its own) and takes the next from the queue when it ends. A file's report is printed
+# whole once it ends, so the reports of files that ran side by side never interleave.
+work="$(mktemp -d)"
+printf '%s\n' "${lab_files[@]}" >"$work/lab-queue"
+: >"$work/lab-failed"
+next_lab_file() { flock "$work/lock" sh -c 'head -n 1 "$1" && sed -i 1d "$1"' sh "$work/lab-queue"; }
+lab_worker() {
+  local f report node_pid rc
+  trap 'kill "$node_pid" 2>/dev/null; exit 143' INT TERM
+  while f="$(next_lab_file)" && [[ -n "$f" ]]; do
+    report="$(mktemp -p "$work")"
+    "${node_test[@]}" "$@" "$f" >"$report" 2>&1 &
+    node_pid=$!
+    rc=0
+    wait "$node_pid" || rc=$?
+    flock "$work/lock" sh -c 'cat "$1"; if [ "$2" != 0 ]; then printf "%s\n" "$3" >>"$4"; fi' sh "$report" "$rc" "$f" "$work/lab-failed"
+    rm -f "$report"
+  done
 }
 
-# The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. Both lanes
-# run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to both.
-independent_log="$(mktemp)"
+# The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. All lanes
+# run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to them.
+independent_log="$work/independent.log"
 pids=()
-trap 'rm -f "$independent_log"' EXIT
-trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
-run_lab_lane "$@" &
-lab_pid=$!
-pids+=("$lab_pid")
+trap 'rm -rf "$work"' EXIT
+interrupted=""
+trap 'interrupted=1; kill "${pids[@]}" 2>/dev/null || true' INT TERM
 if (( ${#independent_files[@]} > 0 )); then
-  run_lane 1 "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
+  "${node_test[@]}" "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
   independent_pid=$!
   pids+=("$independent_pid")
 fi
+lab_workers=()
+for (( w = 0; w < lab_lanes; w++ )); do
+  lab_worker "$@" &
+  lab_workers+=("$!")
+  pids+=("$!")
+done
 # `wait` returns early when a trapped signal arrives; wait again so the lanes' own statuses are collected.
 lab_rc=0
-wait "$lab_pid" || lab_rc=$?
-if (( lab_rc > 128 )) && kill -0 "$lab_pid" 2>/dev/null; then lab_rc=0; wait "$lab_pid" || lab_rc=$?; fi
+for w in "${lab_workers[@]}"; do
+  worker_rc=0
+  wait "$w" || worker_rc=$?
+  while (( worker_rc > 128 )) && kill -0 "$w" 2>/dev/null; do worker_rc=0; wait "$w" || worker_rc=$?; done
+  if (( worker_rc != 0 )); then lab_rc="$worker_rc"; fi
+done
+if [[ -s "$work/lab-failed" ]] && (( lab_rc == 0 )); then lab_rc=1; fi
+# Only once no other lab file runs: the exclusive ones, one at a time.
+if (( ${#exclusive_files[@]} > 0 )) && [[ -z "$interrupted" ]]; then
+  exclusive_rc=0
+  "${node_test[@]}" "$@" "${exclusive_files[@]}" &
+  exclusive_pid=$!
+  pids+=("$exclusive_pid")
+  wait "$exclusive_pid" || exclusive_rc=$?
+  if (( exclusive_rc > 128 )) && kill -0 "$exclusive_pid" 2>/dev/null; then exclusive_rc=0; wait "$exclusive_pid" || exclusive_rc=$?; fi
+  if (( exclusive_rc != 0 )); then lab_rc=1; printf '%s\n' "${exclusive_files[@]}" >>"$work/lab-failed"; fi
+fi
 independent_rc=0
 if [[ -n "${independent_pid:-}" ]]; then
   wait "$independent_pid" || independent_rc=$?
   if (( independent_rc > 128 )) && kill -0 "$independent_pid" 2>/dev/null; then independent_rc=0; wait "$independent_pid" || independent_rc=$?; fi
   log "independent lane report:"
   cat "$independent_log"
+fi
+if [[ -s "$work/lab-failed" ]]; then
+  log "lab lane: failed file(s):"
+  sed 's/^/[test]   /' "$work/lab-failed" >&2
 fi
 log "lab lane exit status: $lab_rc; independent lane exit status: $independent_rc"
 if (( lab_rc != 0 )); then exit "$lab_rc"; fi
