@@ -25,7 +25,7 @@ export interface LabOptions {
 export interface CreateDomainOptions {
   /**
    * Domain name (spaces and non-ASCII allowed); it must contain the lab's {@link Lab.domainPrefix}. Default
-   * `<domainPrefix><8 random hex>`.
+   * `<domainPrefix><n>`, n counting this lab's domains: short, so that prompts naming two of them fit a terminal line.
    */
   name?: string;
   /** Virtual disk size in MiB. Default 64. */
@@ -56,7 +56,7 @@ export interface Lab {
   readonly uri: string;
   readonly imageDir: string;
   /**
-   * `vmbs-lab-<random>-`: in the name of every domain of this lab, and of no other lab's. Several test files share
+   * `vmbs-lab-<8 random hex>-`: in the name of every domain of this lab, and of no other lab's. Several test files share
    * one libvirtd at once; their agents back up only their own lab's domains through {@link Lab.allowedList}.
    */
   readonly domainPrefix: string;
@@ -94,7 +94,8 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     return found;
   };
 
-  const domainPrefix = `${LAB_DOMAIN_PREFIX}${randomBytes(6).toString("hex")}-`;
+  const domainPrefix = `${LAB_DOMAIN_PREFIX}${randomBytes(4).toString("hex")}-`;
+  let created = 0;
 
   return {
     uri,
@@ -106,7 +107,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     async createDomain(o = {}) {
       // The file name comes from random hex only: domain names may hold anything.
       const id = randomBytes(4).toString("hex");
-      const name = o.name ?? `${domainPrefix}${id}`;
+      const name = o.name ?? `${domainPrefix}${++created}`;
       if (!name.includes(domainPrefix)) throw new Error(`domain name ${JSON.stringify(name)} lacks this lab's prefix ${domainPrefix}: another test's agent could back it up`);
       const diskPath = join(imageDir, `${LAB_DOMAIN_PREFIX}${id}.qcow2`);
       const sizeMiB = o.sizeMiB ?? 64;
