@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { authFileNames, connectBus, createBusAuth, durablesOf, setUpBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
@@ -40,7 +40,10 @@ export interface AgentHarnessOptions {
 
 export async function createAgentHarness(host: string, opts: AgentHarnessOptions = {}): Promise<AgentHarness> {
   const lab = await createLab();
-  const backupRoot = await lab.tempDir("backups-");
+  // In a folder of its own: what appears beside it is this harness's doing, not another test file's (a test checks
+  // that a hostile command creates nothing there).
+  const backupRoot = join(await lab.tempDir("agent-"), "backups");
+  await mkdir(backupRoot);
   const generated = opts.auth ? createBusAuth({ hosts: [host] }) : undefined;
   let configFile: string | undefined;
   if (generated) {
