@@ -61,47 +61,116 @@ if (( ${#files[@]} == 0 )); then
 fi
 log "running ${#files[@]} test file(s)"
 
-# Two lanes run side by side. Files that touch libvirt (lab domains, agents, the CLI, the engine) run one at a time
-# in the lab lane: they share one libvirt daemon and the lab image folder, and an agent adopts any domain it sees.
-# The rest (pure tests, NATS/Redis/HTTP-only services) run in the independent lane meanwhile, which saves their
+# Two lanes run side by side. Files that touch libvirt (lab domains, agents, the CLI, the engine) run in the lab lane;
+# the rest (pure tests, NATS/Redis/HTTP-only services) run in the independent lane meanwhile, which saves their
 # waiting time (e.g. the notifier's 30 s outage). A file is in the lab lane when it mentions any of these names.
 LAB_MARKERS='createLab|ChainTestKit|AgentHarness|[cC]hainFixture|createLibvirt|qemu:///|"virsh"|runEngine|startChildAgent|cli/dist/main|\./main\.js'
 # A file that runs the CLI but never reaches libvirt (no agent, no `vmbs start`) says so with this line, and runs in
 # the independent lane whatever it mentions.
 INDEPENDENT_MARK='^// test lane: independent'
+# Lab files share one libvirt daemon and the lab image folder, yet VMBS_TEST_LAB_LANES of them (default 2) run at once:
+# every lab names its domains with a prefix of its own (libs/lab lab.ts), and every test agent backs up only those
+# (VM_ALLOWED_LIST = lab.allowedList), so no file's agent adopts a domain another file defines meanwhile. A file that
+# changes what all of them share (restarts libvirtd) carries this line and runs alone, after the other lab files.
+EXCLUSIVE_MARK='^// test lane: exclusive'
+lab_lanes="${VMBS_TEST_LAB_LANES:-2}"
+if ! [[ "$lab_lanes" =~ ^[1-9][0-9]*$ ]]; then
+  log "VMBS_TEST_LAB_LANES must be a whole number of at least 1, not '$lab_lanes'"
+  exit 2
+fi
 lab_files=()
+exclusive_files=()
 independent_files=()
 for f in "${files[@]}"; do
-  if grep -qE "$INDEPENDENT_MARK" "$f" || ! grep -qE "$LAB_MARKERS" "$f"; then independent_files+=("$f"); else lab_files+=("$f"); fi
+  if grep -qE "$INDEPENDENT_MARK" "$f" || ! grep -qE "$LAB_MARKERS" "$f"; then independent_files+=("$f")
+  elif grep -qE "$EXCLUSIVE_MARK" "$f"; then exclusive_files+=("$f")
+  else lab_files+=("$f"); fi
 done
-log "lab lane: ${#lab_files[@]} file(s); independent lane: ${#independent_files[@]} file(s)"
 
-run_lane() { node --test --test-concurrency=1 --test-timeout=600000 "$@"; }
+# The lab lane starts its longest files first (seconds of a recent run, scripts/lab-test-seconds.txt), so the short ones
+# fill the gaps at the end. A file not listed there is taken for a long one (new lab files are rarely short).
+declare -A lab_seconds=()
+while read -r secs src; do lab_seconds["$src"]="$secs"; done < <(grep -vE '^(#|$)' scripts/lab-test-seconds.txt)
+mapfile -t lab_files < <(
+  for f in "${lab_files[@]}"; do
+    src="${f/\/dist\//\/src\/}"
+    printf '%s\t%s\n' "${lab_seconds["${src%.js}.ts"]:-600}" "$f"
+  done | sort -t$'\t' -k1,1nr -k2,2 | cut -f2
+)
+log "lab lane: ${#lab_files[@]} file(s), $lab_lanes at a time, then ${#exclusive_files[@]} alone; independent lane: ${#independent_files[@]} file(s)"
 
-# The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. Both lanes
-# run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to both.
-independent_log="$(mktemp)"
+# One file at a time in each node --test. Started as a simple command, so that `$!` is node itself and a signal
+# passed on reaches it.
+node_test=(node --test --test-concurrency=1 --test-timeout=600000)
+
+# node --test sorts the files it is given, so the lab lane keeps its own queue: each of $lab_lanes workers runs one file
+# at a time (a node --test of its own) and takes the next from the queue when it ends. A file's report is printed
+# whole once it ends, so the reports of files that ran side by side never interleave.
+work="$(mktemp -d)"
+printf '%s\n' "${lab_files[@]}" >"$work/lab-queue"
+: >"$work/lab-failed"
+next_lab_file() { flock "$work/lock" sh -c 'head -n 1 "$1" && sed -i 1d "$1"' sh "$work/lab-queue"; }
+lab_worker() {
+  local f report node_pid rc
+  trap 'kill "$node_pid" 2>/dev/null; exit 143' INT TERM
+  while f="$(next_lab_file)" && [[ -n "$f" ]]; do
+    report="$(mktemp -p "$work")"
+    "${node_test[@]}" "$@" "$f" >"$report" 2>&1 &
+    node_pid=$!
+    rc=0
+    wait "$node_pid" || rc=$?
+    flock "$work/lock" sh -c 'cat "$1"; if [ "$2" != 0 ]; then printf "%s\n" "$3" >>"$4"; fi' sh "$report" "$rc" "$f" "$work/lab-failed"
+    rm -f "$report"
+  done
+}
+
+# The independent lane's report goes to a file, printed after the lab lane's so the two do not interleave. All lanes
+# run in the background so that a SIGINT/SIGTERM to this script (Ctrl-C, CI timeouts) can be passed on to them.
+independent_log="$work/independent.log"
 pids=()
-trap 'rm -f "$independent_log"' EXIT
-trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
-run_lane "$@" "${lab_files[@]}" &
-lab_pid=$!
-pids+=("$lab_pid")
+trap 'rm -rf "$work"' EXIT
+interrupted=""
+trap 'interrupted=1; kill "${pids[@]}" 2>/dev/null || true' INT TERM
 if (( ${#independent_files[@]} > 0 )); then
-  run_lane "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
+  "${node_test[@]}" "$@" "${independent_files[@]}" >"$independent_log" 2>&1 &
   independent_pid=$!
   pids+=("$independent_pid")
 fi
+lab_workers=()
+for (( w = 0; w < lab_lanes; w++ )); do
+  lab_worker "$@" &
+  lab_workers+=("$!")
+  pids+=("$!")
+done
 # `wait` returns early when a trapped signal arrives; wait again so the lanes' own statuses are collected.
 lab_rc=0
-wait "$lab_pid" || lab_rc=$?
-if (( lab_rc > 128 )) && kill -0 "$lab_pid" 2>/dev/null; then lab_rc=0; wait "$lab_pid" || lab_rc=$?; fi
+for w in "${lab_workers[@]}"; do
+  worker_rc=0
+  wait "$w" || worker_rc=$?
+  while (( worker_rc > 128 )) && kill -0 "$w" 2>/dev/null; do worker_rc=0; wait "$w" || worker_rc=$?; done
+  if (( worker_rc != 0 )); then lab_rc="$worker_rc"; fi
+done
+if [[ -s "$work/lab-failed" ]] && (( lab_rc == 0 )); then lab_rc=1; fi
+# Only once no other lab file runs: the exclusive ones, one at a time.
+if (( ${#exclusive_files[@]} > 0 )) && [[ -z "$interrupted" ]]; then
+  exclusive_rc=0
+  "${node_test[@]}" "$@" "${exclusive_files[@]}" &
+  exclusive_pid=$!
+  pids+=("$exclusive_pid")
+  wait "$exclusive_pid" || exclusive_rc=$?
+  if (( exclusive_rc > 128 )) && kill -0 "$exclusive_pid" 2>/dev/null; then exclusive_rc=0; wait "$exclusive_pid" || exclusive_rc=$?; fi
+  if (( exclusive_rc != 0 )); then lab_rc=1; printf '%s\n' "${exclusive_files[@]}" >>"$work/lab-failed"; fi
+fi
 independent_rc=0
 if [[ -n "${independent_pid:-}" ]]; then
   wait "$independent_pid" || independent_rc=$?
   if (( independent_rc > 128 )) && kill -0 "$independent_pid" 2>/dev/null; then independent_rc=0; wait "$independent_pid" || independent_rc=$?; fi
   log "independent lane report:"
   cat "$independent_log"
+fi
+if [[ -s "$work/lab-failed" ]]; then
+  log "lab lane: failed file(s):"
+  sed 's/^/[test]   /' "$work/lab-failed" >&2
 fi
 log "lab lane exit status: $lab_rc; independent lane exit status: $independent_rc"
 if (( lab_rc != 0 )); then exit "$lab_rc"; fi

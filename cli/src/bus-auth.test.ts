@@ -166,7 +166,7 @@ describe("bus credentials in the CLI", () => {
     assert.match((await execa("node", [vmbs, "auth", "refresh"], { env })).stdout, /auth\.conf is current/);
     await writeFile(confPath, older);
 
-    const dom = await lab.createDomain({ name: `vmbs-lab-auth-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const dom = await lab.createDomain({ name: `${lab.domainPrefix}auth-${Date.now().toString(16)}`, sizeMiB: 64 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = () => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env, reject: false });
     const first = await waitFor(
@@ -212,7 +212,7 @@ describe("bus credentials in the CLI", () => {
   it("`vmbs start` with no auth folder and no NATS_URL runs a closed bus: credentials are generated, strangers refused, vmbs backup just works (issue 14.2)", async () => {
     const fresh = await vmbsProcessEnv(lab, "closedhost");
     const authDir = join(fresh.VMBS_STATE_DIR!, "auth");
-    const dom = await lab.createDomain({ name: `vmbs-lab-closed-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const dom = await lab.createDomain({ name: `${lab.domainPrefix}closed-${Date.now().toString(16)}`, sizeMiB: 64 });
     const started = execa("node", [vmbs, "start"], { env: fresh, reject: false, forceKillAfterDelay: false });
     try {
       const first = await onceStackUp(() => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", "full", "--timeout", "120"], { env: fresh, reject: false }), 90_000);

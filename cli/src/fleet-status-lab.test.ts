@@ -139,6 +139,7 @@ describe("fleet status of two hosts on one bus: CLI, service, page, Prometheus, 
       VMBS_STATE_DIR: stateB,
       LOGFILE_PATH: join(stateB, "vmbs.log"),
       VM_IGNORED_LIST: await ignoredListExcept(lab.uri, [domainB.name]),
+      VM_ALLOWED_LIST: lab.allowedList,
     });
     // `vmbs backup` sends nothing to a host without a live agent: wait until hvb's serves.
     await waitFor(async () => (await readFile(join(stateB, "vmbs.log"), "utf8").catch(() => "")).includes('"backup agent serving"'), {

@@ -94,6 +94,7 @@ describe("a 3-node NATS cluster loses the leader of VMBS_EVT during an increment
       ...env,
       NATS_NKEY_SEED: seedOf({ kind: "agent", host }),
       VM_IGNORED_LIST: await ignoredListExcept(lab.uri, [dom.name]),
+      VM_ALLOWED_LIST: lab.allowedList,
     });
     await lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0x41 });
     await backup(dom, "full", "full-1");

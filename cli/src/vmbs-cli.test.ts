@@ -52,7 +52,7 @@ describe("vmbs CLI, as a user runs it", () => {
   });
 
   it("`vmbs start` runs its own nats-server; `vmbs backup` prints the outcome; SIGTERM cancels a run and leaves no job", async () => {
-    const dom = await lab.createDomain({ name: `vmbs-lab-cli ${Date.now().toString(16)}`, sizeMiB: 1024 });
+    const dom = await lab.createDomain({ name: `${lab.domainPrefix}cli ${Date.now().toString(16)}`, sizeMiB: 1024 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = (level: string) => execa("node", [vmbs, "backup", "--domain", dom.name, "--level", level, "--timeout", "120"], { env, reject: false });
     const first = await onceStackUp(() => backup("auto"));

@@ -31,7 +31,7 @@ describe("vmbs start with RSYNC_BACKUP_PATH, and vmbs mirror", () => {
 
   it("with bus credentials, `vmbs start` mirrors each backup as the mirror role, and `vmbs mirror` syncs on demand", async () => {
     await execa("node", [vmbs, "auth", "init"], { env });
-    const dom = await lab.createDomain({ name: `vmbs-lab-mcli-${Date.now().toString(16)} a b`, sizeMiB: 64 });
+    const dom = await lab.createDomain({ name: `${lab.domainPrefix}mcli-${Date.now().toString(16)} a b`, sizeMiB: 64 });
     stack = execa("node", [vmbs, "start"], { env, reject: false, forceKillAfterDelay: false });
     const backup = () => execa("node", [vmbs, "backup", "--domain", dom.name, "--timeout", "120"], { env, reject: false });
     const first = await onceStackUp(backup, 90_000);

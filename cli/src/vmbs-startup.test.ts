@@ -53,7 +53,7 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
   before(async () => {
     lab = await createLab();
     nats = await startTestNats();
-    base = { LOCAL_BACKUP_PATH: await lab.tempDir("backups-"), VM_IGNORED_LIST: await ignoredListExcept(lab.uri), NATS_URL: "" };
+    base = { LOCAL_BACKUP_PATH: await lab.tempDir("backups-"), VM_IGNORED_LIST: await ignoredListExcept(lab.uri), VM_ALLOWED_LIST: lab.allowedList, NATS_URL: "" };
   });
   after(async () => {
     for (const child of running) child.kill("SIGKILL");
@@ -139,7 +139,7 @@ describe("start-up refusals and stops a person can read (real processes)", { tim
   });
 
   it("`vmbs start` writes private backups (umask 077) and exits non-zero when its own nats-server dies", async () => {
-    const dom = await lab.createDomain({ name: `vmbs-lab-umask-${Date.now().toString(16)}` });
+    const dom = await lab.createDomain({ name: `${lab.domainPrefix}umask-${Date.now().toString(16)}` });
     const env = await envFor({ HOST_ID: `own${Date.now().toString(36)}`, VM_IGNORED_LIST: await ignoredListExcept(lab.uri, [dom.name]) });
     const stack = spawnVmbs("start", env);
     const backup = await waitFor(

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { NO_DOMAIN_POLICIES, parseDomainPolicies, PolicyFileError, policyFor, type DomainPolicies, type EffectivePolicy } from "@vmbs/config";
+import { domainSelection, NO_DOMAIN_POLICIES, parseDomainPolicies, PolicyFileError, policyFor, type DomainPolicies, type EffectivePolicy } from "@vmbs/config";
 import { describeAge } from "@vmbs/status";
 import { createLibvirt } from "@vmbs/virt";
 import { exitStatus } from "../exit-reasons.js";
@@ -60,8 +60,8 @@ export async function policyCommand(o: PolicyCommandOptions): Promise<number> {
       await libvirt.close();
     }
   }
-  const ignored = new Set(config.VM_IGNORED_LIST);
-  const effective = domains.map((d) => ({ ...policyFor(policies, config, d), ignored: ignored.has(d) }));
+  const selection = domainSelection(config);
+  const effective = domains.map((d) => ({ ...policyFor(policies, config, d), ignored: !selection.scheduled(d) }));
   if (o.json) process.stdout.write(`${JSON.stringify({ file: config.VMBS_POLICY_FILE ?? null, domains: effective })}\n`);
   else {
     process.stdout.write(`policy file: ${config.VMBS_POLICY_FILE ?? "(none: VMBS_POLICY_FILE is unset, the environment decides)"}\n`);

@@ -89,6 +89,13 @@ export const configSchema = z.object({
   DRILL_SCRATCH_PATH: optionalAbsolutePath(),
   VIRTNBDBACKUP_ARGS: engineArgs,
   VM_IGNORED_LIST: wordList(),
+  /**
+   * When set, the only domains backed up: names or shell globs (`prod-*`, `"win 11"`); the others are listed but left
+   * alone, like VM_IGNORED_LIST's (which still wins). Empty: every domain.
+   */
+  VM_ALLOWED_LIST: wordList().refine((list) => list.every((w) => w !== "" && !w.includes("/")), {
+    message: "expected domain names or globs (not empty, no /: libvirt refuses / in a domain name)",
+  }),
   VM_AUTOSTART_LIST: wordList(),
   VM_ALLOW_POWERCYCLE: flag(),
   VM_ALLOW_BACKUP_CHAIN_FIX: flag(),

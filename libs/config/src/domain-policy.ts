@@ -1,9 +1,9 @@
-import { minimatch } from "minimatch";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { VmbsError } from "@vmbs/contracts";
 import type { Config } from "./config-schema.js";
 import { backupRpo } from "./backup-rpo.js";
+import { nameOrGlobMatches } from "./domain-selection.js";
 import { validate as isValidCron } from "node-cron";
 
 /** A hook: a command run as an argv array (never through a shell), with a time limit. */
@@ -113,8 +113,7 @@ export type PolicyDefaults = Pick<
 
 /** The entry that decides `domain`: the first whose `match` is the name or a glob matching it. */
 export function matchingEntry(policies: DomainPolicies, domain: string): PolicyEntry | undefined {
-  // Only *, ? and [...] are special (no braces or extglobs): what a person expects of a shell glob on names.
-  return policies.domains.find((e) => e.match === domain || minimatch(domain, e.match, { dot: true, nobrace: true, noext: true }));
+  return policies.domains.find((e) => nameOrGlobMatches(e.match, domain));
 }
 
 /** Pure: the effective policy of `domain` under `policies`, falling back to the environment's settings. */

@@ -6,3 +6,4 @@ export { parseSshOptions, sshOptionsWithHostKeyPolicy, type HostKeyMode, type Ho
 export { backupRpo, DEFAULT_RPO_MINUTES } from "./backup-rpo.js";
 export { parseDomainPolicies, policyFor, matchingEntry, PolicyFileError, NO_DOMAIN_POLICIES, type DomainPolicies, type EffectivePolicy, type Hook, type PolicyDefaults, type PolicyEntry } from "./domain-policy.js";
 export { openPolicySource, noPolicySource, type PolicySource, type PolicySourceOptions } from "./policy-source.js";
+export { domainSelection, nameOrGlobMatches, type DomainSelection } from "./domain-selection.js";

@@ -19,6 +19,7 @@ describe("loadConfig", () => {
     assert.equal(c.DRILL_SCRATCH_PATH, undefined);
     assert.deepEqual(c.VIRTNBDBACKUP_ARGS, []);
     assert.deepEqual(c.VM_IGNORED_LIST, []);
+    assert.deepEqual(c.VM_ALLOWED_LIST, []);
     assert.equal(c.VM_ALLOW_POWERCYCLE, false);
     assert.equal(c.VM_ALLOW_BACKUP_CHAIN_FIX, false);
     assert.equal(c.CHECK_BACKUPS_INTEGRITY, false);
@@ -92,6 +93,8 @@ describe("loadConfig", () => {
     ["an unknown time zone", { TZ: "Mars/Olympus" }, /TZ: unknown time zone/],
     ["a host id with a dot", { HOST_ID: "hv1.example.com" }, /HOST_ID: expected 1-64 characters/],
     ["an unterminated quote", { VM_IGNORED_LIST: '"win 11' }, /VM_IGNORED_LIST: unterminated/],
+    ["an allowed name with a slash", { VM_ALLOWED_LIST: "prod-* web/db" }, /VM_ALLOWED_LIST: expected domain names or globs/],
+    ["an empty allowed name", { VM_ALLOWED_LIST: 'web ""' }, /VM_ALLOWED_LIST: expected domain names or globs/],
     ["a NATS_URL with another scheme", { NATS_URL: "http://nats:4222" }, /NATS_URL: expected nats:\/\/host:port/],
     ["a NATS_URL with a bad port", { NATS_URL: "nats://nats:99999" }, /NATS_URL: expected nats:\/\/host:port/],
     ["a NATS_URL with a path", { NATS_URL: "nats://nats:4222/x" }, /NATS_URL: expected nats:\/\/host:port/],

@@ -14,7 +14,7 @@ export const hostInventorySchema = z.object({
     z.object({
       name: z.string(),
       state: z.string(),
-      /** False for domains in VM_IGNORED_LIST. */
+      /** False for domains in VM_IGNORED_LIST or outside a set VM_ALLOWED_LIST. */
       scheduled: z.boolean(),
     }),
   ),

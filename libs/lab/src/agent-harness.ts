@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { authFileNames, connectBus, createBusAuth, durablesOf, setUpBus, type BusAuth, type NatsConnection } from "@vmbs/bus";
 import { loadConfig } from "@vmbs/config";
@@ -40,7 +40,10 @@ export interface AgentHarnessOptions {
 
 export async function createAgentHarness(host: string, opts: AgentHarnessOptions = {}): Promise<AgentHarness> {
   const lab = await createLab();
-  const backupRoot = await lab.tempDir("backups-");
+  // In a folder of its own: what appears beside it is this harness's doing, not another test file's (a test checks
+  // that a hostile command creates nothing there).
+  const backupRoot = join(await lab.tempDir("agent-"), "backups");
+  await mkdir(backupRoot);
   const generated = opts.auth ? createBusAuth({ hosts: [host] }) : undefined;
   let configFile: string | undefined;
   if (generated) {
@@ -79,6 +82,8 @@ export async function createAgentHarness(host: string, opts: AgentHarnessOptions
         VMBS_STATE_DIR: stateDir,
         // Every domain that exists now is ignored: tests create theirs after the agent started.
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
+        // Nor does it ever touch a domain another test file creates meanwhile.
+        VM_ALLOWED_LIST: lab.allowedList,
         ...env,
       });
       const logger = testLogger("test-agent");

@@ -82,6 +82,8 @@ export async function createChainTestKit(): Promise<ChainTestKit> {
         LOGFILE_PATH: join(backupRoot, "..", `agent-${host}.log`),
         VMBS_STATE_DIR: join(backupRoot, "..", "state"),
         VM_IGNORED_LIST: await ignoredListExcept(lab.uri, domains),
+        // Domains another test file creates meanwhile are not this agent's either.
+        VM_ALLOWED_LIST: lab.allowedList,
         ...env,
       });
       agents.push(agent);

@@ -40,7 +40,7 @@ after(async () => {
 });
 
 test("running domain with an awkward name: write, digest, suspend-consistency, cleanup", async () => {
-  const name = `vmbs-lab-${randomBytes(4).toString("hex")} win 11 ü`;
+  const name = `${lab.domainPrefix}${randomBytes(4).toString("hex")} win 11 ü`;
   const domain = await lab.createDomain({ name });
   assert.equal(domain.name, name);
   assert.equal(domain.target, "vda");

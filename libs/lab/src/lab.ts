@@ -4,6 +4,7 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
+import { formatWordList } from "@vmbs/config";
 import { domainDiskDigest } from "./disk-digest.js";
 import { labDomainXml, OVMF_VARS_TEMPLATE } from "./domain-xml.js";
 import { type GuestWrite, writeImage, writeLive } from "./guest-write.js";
@@ -22,7 +23,10 @@ export interface LabOptions {
 
 /** Options for {@link Lab.createDomain}. */
 export interface CreateDomainOptions {
-  /** Domain name (spaces and non-ASCII allowed). Default `vmbs-lab-<8 random hex>`. */
+  /**
+   * Domain name (spaces and non-ASCII allowed); it must contain the lab's {@link Lab.domainPrefix}. Default
+   * `<domainPrefix><n>`, n counting this lab's domains: short, so that prompts naming two of them fit a terminal line.
+   */
   name?: string;
   /** Virtual disk size in MiB. Default 64. */
   sizeMiB?: number;
@@ -51,6 +55,13 @@ export interface LabDomain {
 export interface Lab {
   readonly uri: string;
   readonly imageDir: string;
+  /**
+   * `vmbs-lab-<8 random hex>-`: in the name of every domain of this lab, and of no other lab's. Several test files share
+   * one libvirtd at once; their agents back up only their own lab's domains through {@link Lab.allowedList}.
+   */
+  readonly domainPrefix: string;
+  /** A VM_ALLOWED_LIST value matching every domain this lab creates, now or later, and nothing else. */
+  readonly allowedList: string;
   /** Creates a qcow2 image and defines (and by default starts) a TCG domain on it. */
   createDomain(o?: CreateDomainOptions): Promise<LabDomain>;
   /** Fills guest disk bytes with a pattern: through QEMU if it runs, else into the image. */
@@ -83,14 +94,21 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     return found;
   };
 
+  const domainPrefix = `${LAB_DOMAIN_PREFIX}${randomBytes(4).toString("hex")}-`;
+  let created = 0;
+
   return {
     uri,
     imageDir,
+    domainPrefix,
+    // A glob around the prefix, so a name that starts with something else (a leading dash) is still this lab's.
+    allowedList: formatWordList([`*${domainPrefix}*`]),
 
     async createDomain(o = {}) {
       // The file name comes from random hex only: domain names may hold anything.
       const id = randomBytes(4).toString("hex");
-      const name = o.name ?? `${LAB_DOMAIN_PREFIX}${id}`;
+      const name = o.name ?? `${domainPrefix}${++created}`;
+      if (!name.includes(domainPrefix)) throw new Error(`domain name ${JSON.stringify(name)} lacks this lab's prefix ${domainPrefix}: another test's agent could back it up`);
       const diskPath = join(imageDir, `${LAB_DOMAIN_PREFIX}${id}.qcow2`);
       const sizeMiB = o.sizeMiB ?? 64;
       images.add(diskPath);

@@ -21,7 +21,7 @@ before(async () => {
   lab = await createLab({ uri: URI });
   libvirt = createLibvirt(URI);
   // Quotes, a semicolon, spaces and a non-ASCII letter: nothing may read this name as syntax.
-  dom = await lab.createDomain({ name: `vmbs-lab-${randomBytes(4).toString("hex")} it's "x"; rm -rf ü` });
+  dom = await lab.createDomain({ name: `${lab.domainPrefix}${randomBytes(4).toString("hex")} it's "x"; rm -rf ü` });
 });
 
 after(async () => {

@@ -14,7 +14,7 @@ export async function freePort(): Promise<number> {
 /**
  * The environment of a `vmbs` process run by a test as a user would run it: private backup, state and log
  * folders, its own local nats-server and status page ports, and every domain but the lab's own ignored (other domains on this
- * libvirtd are not the test's to back up).
+ * libvirtd are not the test's to back up, neither those that exist now nor those defined later).
  */
 export async function vmbsProcessEnv(lab: Lab, hostId: string): Promise<Record<string, string>> {
   const state = await lab.tempDir("state-");
@@ -27,6 +27,8 @@ export async function vmbsProcessEnv(lab: Lab, hostId: string): Promise<Record<s
     VMBS_HTTP_LISTEN: "127.0.0.1:0",
     HOST_ID: hostId,
     VM_IGNORED_LIST: await ignoredListExcept(lab.uri),
+    // Nor a domain another test file (sharing this libvirtd) creates later.
+    VM_ALLOWED_LIST: lab.allowedList,
     NATS_URL: "",
   };
 }

@@ -18,7 +18,7 @@ describe("runEngineRestore (libs/virt) on a chain made by virtnbdbackup", () => 
   });
 
   it("restores the whole chain, up to a checkpoint and one disk, and names its failures", async () => {
-    const name = `vmbs-lab-${randomBytes(4).toString("hex")} restore`;
+    const name = `${lab.domainPrefix}${randomBytes(4).toString("hex")} restore`;
     await lab.createDomain({ name });
     const chain = join(await lab.tempDir("vmbs-chain-"), "chain");
     const backup = async (level: "full" | "inc") => {

@@ -206,7 +206,10 @@ def mac_addresses(conn, _args):
     """Every interface MAC of every domain, running (live XML) or defined (persistent XML)."""
     macs = set()
     for dom in conn.listAllDomains(0):
-        flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() == 1 else [])
+        try:
+            flags = [0] + ([libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() == 1 else [])
+        except libvirt.libvirtError:
+            continue  # undefined since the listing: it holds no MAC any more
         for f in flags:
             try:
                 root = ElementTree.fromstring(dom.XMLDesc(f))

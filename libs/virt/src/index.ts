@@ -9,7 +9,7 @@ export {
   type EngineRunResult,
   type EngineLogLine,
 } from "./run-backup.js";
-export { LibvirtError, LibvirtTimeoutError, EngineUnavailableError } from "./virt-errors.js";
+export { LibvirtError, LibvirtTimeoutError, EngineUnavailableError, VIR_ERR_NO_DOMAIN, isDomainGone } from "./virt-errors.js";
 export { convertImage, convertProgress, imageBitmaps, imageFormat, removeImageBitmap, parseImageBitmaps, QemuImgError, checkImage, judgeImageCheck, imageVirtualSize, parseVirtualSize, type ImageBitmap, type ImageCheck } from "./qemu-img.js";
 export { liveBitmaps, removeLiveBitmap, parseLiveBitmaps, type LiveBitmap } from "./live-bitmaps.js";
 export { waitForDomainState, type WaitForStateOptions } from "./wait-for-state.js";

@@ -13,6 +13,14 @@ export class LibvirtError extends VmbsError {
   }
 }
 
+/** libvirt's VIR_ERR_NO_DOMAIN: the domain does not exist (any more). */
+export const VIR_ERR_NO_DOMAIN = 42;
+
+/** Whether `err` says the domain asked about is not defined: e.g. undefined between a listing and a question. */
+export function isDomainGone(err: unknown): boolean {
+  return err instanceof LibvirtError && err.libvirtCode === VIR_ERR_NO_DOMAIN;
+}
+
 /**
  * A libvirt call that got no answer within its limit (a wedged libvirtd, a dead remote host). The bridge that
  * carried it is restarted, since its connection may be stuck for good.

@@ -26,7 +26,7 @@ describe("backup agent under least privilege", () => {
   after(async () => h?.close());
 
   it("backs up, checks and rotates a chain with the agent's own credential", async () => {
-    const dom = await h.lab.createDomain({ name: `vmbs-lab-auth-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const dom = await h.lab.createDomain({ name: `${h.lab.domainPrefix}auth-${Date.now().toString(16)}`, sizeMiB: 64 });
     h.publishRaw(JSON.stringify({ domain: dom.name, requestId: "full-1" }));
     const full = await h.waitEvent(byRequest("full-1"));
     assert.equal(full.type, "completed", JSON.stringify(full));

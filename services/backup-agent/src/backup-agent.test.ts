@@ -19,7 +19,7 @@ describe("backup agent: live backups through NATS", () => {
   after(async () => h?.close());
 
   it("backs up a running domain with spaces in its name, full then incremental, restorable bit for bit", async () => {
-    const dom = await h.lab.createDomain({ name: `vmbs-lab-${Date.now().toString(16)} win 11 ü`, sizeMiB: 96 });
+    const dom = await h.lab.createDomain({ name: `${h.lab.domainPrefix}${Date.now().toString(16)} win 11 ü`, sizeMiB: 96 });
     await h.lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0xab });
 
     h.publishRaw(JSON.stringify({ domain: dom.name, requestId: "full-1" }));

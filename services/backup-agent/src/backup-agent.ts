@@ -16,7 +16,7 @@ import {
 } from "@vmbs/bus";
 import { backupRootId, type FileLister } from "@vmbs/chain";
 import { createLibvirt, detectEngine, filterExtraArgs, type Libvirt } from "@vmbs/virt";
-import { noPolicySource, policyFor, type Config, type PolicyDefaults, type PolicySource } from "@vmbs/config";
+import { domainSelection, noPolicySource, policyFor, type Config, type PolicyDefaults, type PolicySource } from "@vmbs/config";
 import type { Logger } from "@vmbs/logger";
 import { subjects, type BackupProgress } from "@vmbs/contracts";
 import { openAgentJournal } from "./agent-journal.js";
@@ -39,6 +39,7 @@ export interface BackupAgentDeps {
     | "LIBVIRT_URI"
     | "VIRTNBDBACKUP_ARGS"
     | "VM_IGNORED_LIST"
+    | "VM_ALLOWED_LIST"
     | "TZ"
     | "VM_ALLOW_BACKUP_CHAIN_FIX"
     | "VM_ALLOW_POWERCYCLE"
@@ -106,10 +107,10 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   await ensureStreams(nc);
   const hosts = await openHostsBucket(nc);
   const libvirt: Libvirt = createLibvirt(config.LIBVIRT_URI, { timeoutMs: config.VMBS_LIBVIRT_TIMEOUT * 1000 });
-  const ignoredDomains = new Set(config.VM_IGNORED_LIST);
+  const selection = domainSelection(config);
   // The versions the status shows per host; a libvirt that does not answer now only leaves them out.
   const versions = { virtnbdbackup: engine.version, ...(await libvirt.versions().catch(() => ({}))) };
-  const inventory = createInventory({ host, libvirt, hosts, ignoredDomains, agentVersion: deps.agentVersion ?? "0.1.0", versions, logger, intervalMs: deps.heartbeatMs });
+  const inventory = createInventory({ host, libvirt, hosts, selection, agentVersion: deps.agentVersion ?? "0.1.0", versions, logger, intervalMs: deps.heartbeatMs });
   await inventory.start();
 
   const stateDir = agentStateDir(config.VMBS_STATE_DIR, host);
@@ -130,7 +131,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
     libvirt,
     engineArgs: extra.args,
     engineStallTimeoutMs: config.VMBS_ENGINE_STALL_TIMEOUT * 1000,
-    ignoredDomains,
+    selection,
     timeZone: config.TZ,
     publish,
     publishProgress: (progress: BackupProgress) => {
@@ -168,7 +169,7 @@ export async function startBackupAgent(deps: BackupAgentDeps): Promise<BackupAge
   });
   const scheduledDomains = async () => (await inventory.refresh()).domains.filter((d) => d.scheduled).map((d) => d.name);
   // One lookup instead of a full inventory: this runs before every backup.
-  const lookup = async (domain: string) => (ignoredDomains.has(domain) ? undefined : libvirt.domainInfo(domain));
+  const lookup = async (domain: string) => (!selection.scheduled(domain) ? undefined : libvirt.domainInfo(domain));
   const guardedBackup = createGuardedBackup({ host, backupRoot: config.LOCAL_BACKUP_PATH, checker, runBackup, publishFailed: publish, logger });
 
   const upkeep = createChainUpkeep({ config, policyOf, libvirt, leases, rootId, publish: publishChain, logger, chainFiles: deps.chainFiles });

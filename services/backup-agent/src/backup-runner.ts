@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupCompleted, BackupEvent, BackupFailed, BackupLevel, BackupProgress, BackupStarted, HookRun } from "@vmbs/contracts";
-import type { EffectivePolicy } from "@vmbs/config";
+import type { DomainSelection, EffectivePolicy } from "@vmbs/config";
 import { archiveChainFolder, chainFolderPath, dataFilesOfCheckpoint, followDataFiles, readChainFolder, recordChecksums, type ChainFolder, type FileLister } from "@vmbs/chain";
 import { runEngineBackup, type DomainInfo, type EngineRunResult, type Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
@@ -20,7 +20,8 @@ export interface BackupRunnerDeps {
   engineArgs: readonly string[];
   /** VMBS_ENGINE_STALL_TIMEOUT in ms: a run without a log line or output growth for this long is cancelled; 0 = off. */
   engineStallTimeoutMs?: number;
-  ignoredDomains: ReadonlySet<string>;
+  /** VM_ALLOWED_LIST and VM_IGNORED_LIST: a domain they leave out is never backed up. */
+  selection: DomainSelection;
   timeZone?: string;
   publish: (event: BackupEvent | BackupFailed) => Promise<void>;
   /** Sends the run's progress while the engine runs (ephemeral: not through the outbox, never awaited). */
@@ -74,7 +75,8 @@ export function createBackupRunner(deps: BackupRunnerDeps) {
 
     const domain = req.known ?? (await libvirt.domainInfo(req.domain));
     if (!domain?.persistent) return fail(`unknown domain: host ${deps.host} has no persistent libvirt domain named ${JSON.stringify(req.domain)}`);
-    if (deps.ignoredDomains.has(req.domain)) return fail("domain is listed in VM_IGNORED_LIST and is never backed up");
+    const notScheduled = deps.selection.whyNotScheduled(req.domain);
+    if (notScheduled !== undefined) return fail(`domain is ${notScheduled} and is never backed up`);
 
     const folderPath = chainFolderPath(deps.backupRoot, req.domain);
     const before = req.knownFolder ?? (await readChainFolder(folderPath, req.domain, deps.chainFiles));

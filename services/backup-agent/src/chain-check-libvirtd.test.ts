@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { chainOf, completed, createChainTestKit, MiB, outcome, waitFor, type ChainTestKit } from "@vmbs/lab";
 
+// test lane: exclusive (restarts libvirtd under every other lab file; scripts/test.sh runs it alone)
+
 /*
  * libvirtd restarted in the middle of a backup. It disturbs every other VM and test on the host, so it only
  * runs when asked for (VMBS_TEST_RESTART_LIBVIRTD=1).

@@ -25,7 +25,7 @@ describe("backup agent: one backup reads its chain folder twice", () => {
   after(async () => h?.close());
 
   it("an incremental backup: one read before (rotation's, handed to the check and the run), one after the engine wrote", async () => {
-    const dom = await h.lab.createDomain({ name: `vmbs-lab-${Date.now().toString(16)}-reads` });
+    const dom = await h.lab.createDomain({ name: `${h.lab.domainPrefix}${Date.now().toString(16)}-reads` });
     h.publishRaw(JSON.stringify({ domain: dom.name, level: "full", requestId: "reads-full" }));
     const full = await h.waitEvent(completed("reads-full"));
     assert.equal(full.type, "completed", JSON.stringify(full));

@@ -125,7 +125,7 @@ describe("data safety of chain checks and retention (real lab)", { timeout: 600_
 
   it("retention of web never deletes the active chain of a domain named web.<timestamp>", async () => {
     const { host, ev } = await agent({ LOCAL_BACKUP_CHAINS_TO_KEEP: "1" });
-    const web = `vmbs-lab-web${randomBytes(3).toString("hex")}`;
+    const web = `${h.lab.domainPrefix}web${randomBytes(3).toString("hex")}`;
     const lookAlike = `${web}.2026-01-01+00:00:00.0123456789`;
     await h.lab.createDomain({ name: web, sizeMiB: 64 });
     await h.lab.createDomain({ name: lookAlike, sizeMiB: 64 });

@@ -45,7 +45,7 @@ describe("engine watchdog and hostile domain names (real lab)", () => {
 
   it("a domain named like an option (leading dash, '=', quotes, spaces) reaches the engine intact", async () => {
     // libvirt refuses '/' in names; everything else an option parser could trip on is here.
-    const name = `-vmbs-lab-${Date.now().toString(16)} --level=copy a=b 'q"`;
+    const name = `-${h.lab.domainPrefix}${Date.now().toString(16)} --level=copy a=b 'q"`;
     const dom = await h.lab.createDomain({ name });
     assert.equal(dom.name, name);
     h.publishRaw(JSON.stringify({ domain: name, requestId: "dash" }));

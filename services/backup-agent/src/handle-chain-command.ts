@@ -51,7 +51,7 @@ export function createChainCommandHandler(deps: ChainCommandDeps) {
     }
     const scheduled = await deps.scheduledDomains();
     if (domain && !scheduled.includes(domain)) {
-      await publish({ type: "failed", domain, trigger: "command", requestId, reason: `${domain} is not a scheduled domain of this host (unknown or in VM_IGNORED_LIST)` });
+      await publish({ type: "failed", domain, trigger: "command", requestId, reason: `${domain} is not a scheduled domain of this host (unknown, in VM_IGNORED_LIST or outside VM_ALLOWED_LIST)` });
       return "ack";
     }
     for (const target of domain ? [domain] : scheduled) {

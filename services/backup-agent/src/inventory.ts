@@ -3,12 +3,13 @@ import type { HostInventory } from "@vmbs/contracts";
 import type { KV } from "@vmbs/bus";
 import type { Libvirt } from "@vmbs/virt";
 import type { Logger } from "@vmbs/logger";
+import type { DomainSelection } from "@vmbs/config";
 
 export interface InventoryDeps {
   host: string;
   libvirt: Libvirt;
   hosts: KV;
-  ignoredDomains: ReadonlySet<string>;
+  selection: DomainSelection;
   agentVersion: string;
   /** What the agent drives (virtnbdbackup, libvirt, QEMU), read once at start. */
   versions?: Record<string, string>;
@@ -33,7 +34,7 @@ export function createInventory(deps: InventoryDeps) {
       agentVersion: deps.agentVersion,
       heartbeatAt: new Date().toISOString(),
       ...(deps.versions ? { versions: deps.versions } : {}),
-      domains: domains.map((d) => ({ name: d.name, state: d.state, scheduled: !deps.ignoredDomains.has(d.name) })),
+      domains: domains.map((d) => ({ name: d.name, state: d.state, scheduled: deps.selection.scheduled(d.name) })),
     };
     await deps.hosts.put(deps.host, JSON.stringify(last));
     return last;

@@ -21,21 +21,21 @@ describe("per-domain policy on real backups (real lab)", { timeout: 600_000 }, (
     const host = "pol1";
     const ev = k.events(host);
     const id = randomBytes(3).toString("hex");
-    const db = await k.lab.createDomain({ name: `vmbs-lab-db-${id}` });
-    const web = await k.lab.createDomain({ name: `vmbs-lab-web-${id}` });
+    const db = await k.lab.createDomain({ name: `${k.lab.domainPrefix}db-${id}` });
+    const web = await k.lab.createDomain({ name: `${k.lab.domainPrefix}web-${id}` });
     const dir = await k.lab.tempDir("policy-");
     const hookLog = join(dir, "hooks.log");
     const policyFile = join(dir, "policy.yaml");
     const record = (what: string) => ["/bin/sh", "-c", `echo "${what}" >> ${hookLog}`];
     const policy = (webPre: string) => `
 domains:
-  - match: "vmbs-lab-db-*"
+  - match: "${k.lab.domainPrefix}db-*"
     maxBackupsPerChain: 2
     chainsToKeep: 1
     hooks:
       pre:  {argv: ${JSON.stringify(record("pre $VMBS_HOST $VMBS_DOMAIN $VMBS_LEVEL"))}}
       post: {argv: ${JSON.stringify(record("post $VMBS_DOMAIN $VMBS_OUTCOME $VMBS_CHECKPOINT"))}}
-  - match: "vmbs-lab-web-*"
+  - match: "${k.lab.domainPrefix}web-*"
     maxBackupsPerChain: 3
     chainsToKeep: 2
 ${webPre}`;

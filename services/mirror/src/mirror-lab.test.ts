@@ -85,7 +85,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
   const types = (es: readonly { type: string }[]) => es.map((e) => e.type);
 
   it("mirrors full + incrementals after each backup, survives an sshd outage, rotates, and the copy restores to the disk", async () => {
-    const dom = await h.lab.createDomain({ name: `vmbs-lab-${Date.now().toString(16)} mirror me`, sizeMiB: 64 });
+    const dom = await h.lab.createDomain({ name: `${h.lab.domainPrefix}${Date.now().toString(16)} mirror me`, sizeMiB: 64 });
     await h.lab.writeGuest(dom.name, { offset: 0, length: 4 * MiB, pattern: 0xa1 });
     await backup(dom.name, "full-1");
     const full = await mirrored("full-1");
@@ -200,7 +200,7 @@ describe("mirror: chains copied over a real sshd with rsync, restorable from the
   });
 
   it("one backup answering several coalesced commands (one runId, several completed events) is synced once", async () => {
-    const dom = await h.lab.createDomain({ name: `vmbs-lab-mirror-once-${Date.now().toString(16)}`, sizeMiB: 64 });
+    const dom = await h.lab.createDomain({ name: `${h.lab.domainPrefix}mirror-once-${Date.now().toString(16)}`, sizeMiB: 64 });
     const first = await backup(dom.name, "once-1");
     await mirrored("once-1");
     // The agent announces a joined command's answer as the same run's events under its own requestId.

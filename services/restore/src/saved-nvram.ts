@@ -1,6 +1,6 @@
 import { lstat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import type { Libvirt } from "@vmbs/virt";
+import { isDomainGone, type Libvirt } from "@vmbs/virt";
 import { domainXmlNvram } from "./domain-xml.js";
 import type { InPlaceFile } from "./in-place-file.js";
 
@@ -32,7 +32,13 @@ export async function planInPlaceNvram(libvirt: Libvirt, domain: string, setDir:
   if (target === undefined) return { kind: "keep", what, why: `${domain} has no UEFI variable store (nvram) now` };
   for (const other of await libvirt.listPersistentDomains()) {
     if (other.name === domain) continue;
-    const theirs = domainXmlNvram(await libvirt.domainXml(other.name));
+    // A domain undefined since the listing names no file any more.
+    const xml = await libvirt.domainXml(other.name).catch((err: unknown) => {
+      if (isDomainGone(err)) return undefined;
+      throw err;
+    });
+    if (xml === undefined) continue;
+    const theirs = domainXmlNvram(xml);
     if (theirs !== undefined && resolve(theirs) === resolve(target))
       return { kind: "refuse", why: `the nvram file ${target} of ${domain} is also the one of domain ${JSON.stringify(other.name)}; it is never replaced` };
   }
