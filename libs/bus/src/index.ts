@@ -51,4 +51,4 @@ export {
   type CommandRecord,
 } from "./command-outcomes.js";
 export { createCommandJournal, type CommandJournal, type CommandJournalOptions, type CommandRun, type JournaledHandler } from "./command-journal.js";
-export { tickProgress, defaultProgressIntervalMs, type ProgressFigures, type ProgressTicker } from "./progress-ticker.js";
+export { tickProgress, defaultProgressIntervalMs, type ProgressFigures, type ProgressSample, type ProgressTicker } from "./progress-ticker.js";

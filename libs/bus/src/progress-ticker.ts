@@ -11,6 +11,9 @@ export interface ProgressFigures {
   rate: number;
 }
 
+/** How far a piece of work is, read when a tick comes; undefined = nothing to say yet. */
+export type ProgressSample = () => Omit<ProgressFigures, "rate"> | undefined | Promise<Omit<ProgressFigures, "rate"> | undefined>;
+
 /** Default period of the progress messages: often enough for a bar, rare enough to cost nothing. */
 export const defaultProgressIntervalMs = 2_000;
 
@@ -23,7 +26,7 @@ export interface ProgressTicker {
  * running at the next tick makes that tick skip, so slow file systems never pile samples up.
  */
 export function tickProgress(o: {
-  sample: () => { bytesDone: number; bytesTotal?: number } | undefined | Promise<{ bytesDone: number; bytesTotal?: number } | undefined>;
+  sample: ProgressSample;
   intervalMs: number;
   publish: (figures: ProgressFigures) => void;
 }): ProgressTicker {

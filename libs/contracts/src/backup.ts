@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commandEnvelope, runEventEnvelope } from "./envelope.js";
+import { commandEnvelope, progressFigures, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 
 /** `auto` picks full for a new chain and inc when one exists; `full` starts a new chain (the old one is archived). */
@@ -88,15 +88,12 @@ export const backupProgressSchema = z.object({
   ...runEventEnvelope,
   domain: z.string(),
   type: z.literal("progress"),
-  /** Bytes of data files the engine has written so far in this run. */
-  bytesDone: z.number().int().nonnegative(),
   /**
-   * Bytes of data the engine said it will copy (the sum of its "bytes of data extents to backup" lines so far; a
-   * disk not yet started is missing). Absent until the engine said it. Compression makes bytesDone end below it.
+   * bytesDone: bytes of data files the engine has written so far in this run; bytesTotal: bytes of data the engine
+   * said it will copy (the sum of its "bytes of data extents to backup" lines so far; a disk not yet started is
+   * missing), absent until it said. Compression makes bytesDone end below it.
    */
-  bytesTotal: z.number().int().nonnegative().optional(),
-  /** Bytes per second over the last interval. */
-  rate: z.number().nonnegative(),
+  ...progressFigures,
 });
 export type BackupProgress = z.infer<typeof backupProgressSchema>;
 export type BackupStarted = z.infer<typeof backupStartedSchema>;

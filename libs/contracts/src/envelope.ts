@@ -22,3 +22,15 @@ export const runEventEnvelope = {
   ...eventEnvelope,
   runId: z.string(),
 };
+
+/**
+ * What every progress message (`vmbs.progress.<service>.<host>`) reports: bytes done so far, the total when known
+ * (absent until it is), and the rate over the last interval. What the bytes count is each service's own (see its
+ * schema).
+ */
+export const progressFigures = {
+  bytesDone: z.number().int().nonnegative(),
+  bytesTotal: z.number().int().nonnegative().optional(),
+  /** Bytes per second over the last interval. */
+  rate: z.number().nonnegative(),
+};

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commandEnvelope, runEventEnvelope } from "./envelope.js";
+import { commandEnvelope, progressFigures, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { mirrorEventTypes } from "./subjects.js";
 
@@ -65,11 +65,10 @@ export const mirrorProgressSchema = z.object({
   domain: z.string(),
   /** The mirror target, as in the run's events. */
   target: z.string(),
-  /** Bytes of the chain's files rsync has gone through so far (its `--info=progress2` count). */
-  bytesDone: z.number().int().nonnegative(),
-  /** Bytes rsync has to go through (done + what it says is left); absent before it said. */
-  bytesTotal: z.number().int().nonnegative().optional(),
-  /** Bytes per second over the last interval. */
-  rate: z.number().nonnegative(),
+  /**
+   * bytesDone: bytes of the chain's files rsync has gone through so far (its `--info=progress2` count); bytesTotal:
+   * what rsync has to go through (done + what it says is left), absent before it said.
+   */
+  ...progressFigures,
 });
 export type MirrorProgress = z.infer<typeof mirrorProgressSchema>;

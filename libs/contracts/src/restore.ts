@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commandEnvelope, runEventEnvelope } from "./envelope.js";
+import { commandEnvelope, progressFigures, runEventEnvelope } from "./envelope.js";
 import { domainNameSchema } from "./domain-name.js";
 import { restoreEventTypes } from "./subjects.js";
 
@@ -149,16 +149,11 @@ export const restoreProgressSchema = z.object({
   /** The domain written. */
   target: z.string(),
   /**
-   * A restore: bytes the engine has allocated in its new images so far. A replication: bytes of the disks'
-   * virtual size `qemu-img convert` has gone through.
+   * A restore: bytesDone is what the engine has allocated in its new images so far, bytesTotal the data files of the
+   * set up to the checkpoint (what the engine reads; incremental overwrites of the same blocks and compression make
+   * the images end below or above it). A replication: bytes of the disks' virtual size `qemu-img convert` has gone
+   * through, of that virtual size.
    */
-  bytesDone: z.number().int().nonnegative(),
-  /**
-   * A restore: the data files of the set up to the checkpoint (what the engine reads; incremental overwrites of the
-   * same blocks and compression make the images end below or above it). A replication: the disks' virtual size.
-   */
-  bytesTotal: z.number().int().nonnegative().optional(),
-  /** Bytes per second over the last interval. */
-  rate: z.number().nonnegative(),
+  ...progressFigures,
 });
 export type RestoreProgress = z.infer<typeof restoreProgressSchema>;

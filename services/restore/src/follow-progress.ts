@@ -1,14 +1,12 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { ProgressSample } from "@vmbs/bus";
 
 /*
  * The progress of a run's long part (a restore's engine, a replication's image copies), published as
  * `vmbs.progress.restore.<host>` while it runs. Its figures come from what is there anyway: the allocated size of
  * the images being written, qemu-img's own count; never a read of the data.
  */
-
-/** How far the long part of a run is, sampled every few seconds while it runs; undefined = nothing to say yet. */
-export type ProgressSample = () => { bytesDone: number; bytesTotal?: number } | undefined | Promise<{ bytesDone: number; bytesTotal?: number } | undefined>;
 
 /** Publishes `sample`'s figures every few seconds until the returned stop is called. */
 export type FollowProgress = (sample: ProgressSample) => () => void;
